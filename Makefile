@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine:
+#   make run   - set up, run the pipeline on seeds/, start the dashboard on http://localhost:8501
+#   make test  - set up, run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STORE ?= data/store
+PORT ?= 8501
+
+.PHONY: run test setup pipeline dashboard lint bench clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+pipeline: setup
+	$(PY) -m pipeline run --input seeds --store $(STORE) || [ $$? -eq 3 ]
+
+dashboard: setup
+	TOPICS_STORE=$(STORE) $(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 \
+		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+run: pipeline dashboard
+
+test: setup
+	$(PY) -m ruff check pipeline dashboard tests
+	$(PY) -m pytest -q tests
+
+lint: setup
+	$(PY) -m ruff check pipeline dashboard tests
+
+bench: setup
+	$(PY) -m pipeline.bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

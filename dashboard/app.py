@@ -1,0 +1,44 @@
+"""Entry point: `streamlit run dashboard/app.py`. Shared filters in the sidebar, pages below."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# Streamlit runs this file as a script; make the project importable without installing it.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from dashboard import data, state  # noqa: E402
+from dashboard.components import empty_store  # noqa: E402
+from pipeline.errors import StoreError  # noqa: E402
+
+st.set_page_config(page_title="Topic tracker", layout="wide")
+st.markdown("<style>.stmt{font-size:1.02em;line-height:1.5} mark{background:#ffe58a}</style>",
+            unsafe_allow_html=True)
+
+PAGES = [
+    st.Page(str(ROOT / "dashboard/views/trends.py"), title="Trends", url_path="trends", default=True),
+    st.Page(str(ROOT / "dashboard/views/explore.py"), title="Statements", url_path="statements"),
+    st.Page(str(ROOT / "dashboard/views/compare.py"), title="Compare", url_path="compare"),
+    st.Page(str(ROOT / "dashboard/views/weekly.py"), title="Weekly", url_path="weekly"),
+    st.Page(str(ROOT / "dashboard/views/status.py"), title="Store", url_path="store"),
+]
+
+try:
+    ready = data.has_data()
+except StoreError as exc:
+    st.error(str(exc))
+    st.stop()
+if not ready:
+    empty_store()
+    st.stop()
+
+facets = data.facets(data.version())
+for notice in state.check_url(facets):
+    st.warning(notice)
+st.session_state["filters"] = state.sidebar_filters(facets)
+st.navigation(PAGES).run()

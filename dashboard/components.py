@@ -1,0 +1,59 @@
+"""Pieces several pages share: the statements list (drill-down) and the empty-store page."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.render import highlight
+from pipeline import queries, settings
+
+PAGE_SIZE = 20
+EXPORT_LIMIT = 20000
+
+
+def empty_store() -> None:
+    st.title("Topic tracker")
+    st.info(
+        f"The store at `{data.store_dir()}` holds no statements yet.\n\n"
+        "Fill it with the demo data:\n\n```\npython -m pipeline run --input seeds\n```\n"
+        "or with your own transcripts: `python -m pipeline run --input PATH [PATH ...]`. "
+        "`make run` does both set-up and the demo run."
+    )
+
+
+def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
+    """A paginated list of the statements behind a selection, with evidence highlighted."""
+    v = data.version()
+    page = st.session_state.get(f"{key}_page", 1)
+    df, total = data.statements(v, f, topic, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    st.caption(f"{total} statements" + (f" tagged **{topic}**" if topic else "") +
+               (f" · page {page} of {pages}" if total else ""))
+    if pages > 1:
+        st.number_input("Page", min_value=1, max_value=pages, value=min(page, pages), step=1, key=f"{key}_page")
+    model = None
+    try:
+        model = data.model(settings.get("model"))
+    except Exception:  # evidence is a help, not a requirement
+        model = None
+    for row in df.itertuples():
+        terms: list[str] = []
+        if model is not None:
+            for t in row.topics:
+                if t in model.topics:
+                    terms.extend(model.explain(row.text, t, k=5))
+        tags = " ".join(f"`{t}` {row.scores.get(t, 0):.2f}" for t in row.topics) or "no topic"
+        link = f" · [source]({row.url})" if isinstance(row.url, str) and row.url.startswith("http") else ""
+        st.markdown(f"**{html.escape(str(row.date))}** · {html.escape(row.speaker or row.source)} "
+                    f"({html.escape(row.role)}) · {tags}{link}")
+        st.markdown(f"<div class='stmt'>{highlight(row.text, terms)}</div>", unsafe_allow_html=True)
+        st.divider()
+    if total:
+        export, _ = data.statements(v, f, topic, EXPORT_LIMIT, 0)
+        out = export.assign(topics=export["topics"].map(";".join), scores=export["scores"].map(str))
+        st.download_button("Download these statements (CSV)", out.to_csv(index=False).encode("utf-8"),
+                           file_name="statements.csv", mime="text/csv", key=f"{key}_csv",
+                           help=f"Up to {EXPORT_LIMIT} statements; `python -m pipeline export` writes all.")

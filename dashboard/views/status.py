@@ -1,0 +1,29 @@
+"""Store: what the store holds, the models that tagged it, and the last runs with refused files."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+
+info = data.status(data.version())
+st.title("Store")
+c = st.columns(4)
+c[0].metric("Documents", f"{info['documents']:,}")
+c[1].metric("Statements", f"{info['statements']:,}")
+c[2].metric("First date", info["first_date"] or "—")
+c[3].metric("Last date", info["last_date"] or "—")
+st.subheader("Per source, language and topic")
+cols = st.columns(3)
+for col, key in zip(cols, ("by_source", "by_lang", "by_topic")):
+    col.dataframe(pd.DataFrame(list(info[key].items()), columns=[key[3:], "statements"]), hide_index=True)
+st.subheader("Models")
+st.dataframe(pd.DataFrame(info["models"]), hide_index=True)
+st.subheader("Last runs")
+for r in info["runs"]:
+    st.markdown(f"**Run {r['run_id']}** · {r['started_at']} · {r['status']} · {r['files_new']} new, "
+                f"{r['files_changed']} changed, {r['files_unchanged']} unchanged, {r['files_refused']} refused · "
+                f"{r['statements_added']} statements added")
+    if r["refused"]:
+        st.dataframe(pd.DataFrame(r["refused"]), hide_index=True)

@@ -1,0 +1,75 @@
+"""Weekly: read a week's frozen brief, compare two weeks, download the snapshot's files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.figures import weekly_figure
+from pipeline import settings, snapshot
+
+st.title("Weekly briefs")
+conn = data.connect()
+try:
+    weeks = sorted({snapshot.week_label(m) for m in snapshot.completed_weeks_all(conn)}, reverse=True)
+finally:
+    conn.close()
+if not weeks:
+    st.info("No week with statements yet.")
+    st.stop()
+snap_dir = settings.snapshots_dir(data.store_dir())
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def brief(_version: tuple, week: str) -> tuple[dict, bool]:
+    """The frozen summary when the snapshot exists, else the numbers computed now."""
+    p = snap_dir / week / "summary.json"
+    if p.exists():
+        return json.loads(p.read_text(encoding="utf-8")), True
+    c = data.connect()
+    try:
+        return snapshot.compute(c, week), False
+    finally:
+        c.close()
+
+
+def show(week: str, col) -> None:
+    s, frozen = brief(data.version(), week)
+    col.subheader(week)
+    col.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
+                + ("frozen snapshot made " + s.get("made_at", "") if frozen else "live numbers: no snapshot yet "
+                   "(`python -m pipeline snapshot --week " + week + "`)"))
+    rows = [{"topic": t, "statements": v["count"], "share": f"{v['share']:.1%}",
+             "vs previous week": f"{v['previous_week']['change_count']:+d}",
+             "vs 8-week mean (pts)": f"{v['previous_8_weeks_mean']['change_share'] * 100:+.1f}"}
+            for t, v in s["topics"].items()]
+    col.dataframe(pd.DataFrame(rows), hide_index=True)
+    col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week), key=f"wk_{week}_{id(col)}")
+    for t, v in s["topics"].items():
+        with col.expander(f"{t}: {len(v['quotes'])} quotes"):
+            for q in v["quotes"]:
+                st.markdown(f"> {q['text']}".replace("\n", " "), unsafe_allow_html=False)
+                st.caption(f"{q['speaker'] or q['source']}, {q['date']}" + (f" · {q['url']}" if q["url"] else ""))
+    if frozen:
+        folder = snap_dir / week
+        for name, mime in (("report.html", "text/html"), ("summary.json", "application/json"),
+                           ("statements.csv", "text/csv")):
+            path = Path(folder / name)
+            if path.exists():
+                col.download_button(f"Download {name}", path.read_bytes(), file_name=f"{week}-{name}", mime=mime,
+                                    key=f"dl_{week}_{name}_{id(col)}")
+
+
+c1, c2 = st.columns(2)
+week = c1.selectbox("Week", weeks, index=0, key="week", bind="query-params")
+other = c2.selectbox("Compare with", ["—"] + weeks, index=0, key="vs")
+if other == "—":
+    show(week, st.container())
+else:
+    left, right = st.columns(2)
+    show(week, left)
+    show(other, right)

@@ -1,0 +1,311 @@
+"""The command line: parse arguments, call the core, print. Exit 0 ok, 2 usage, 3 refused files."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+from pipeline import settings
+from pipeline.errors import InputError, ModelError, StoreError, TrackerError, UsageError
+from pipeline.readers import FORMATS
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+def _date(s: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {s!r}") from exc
+
+
+def _store_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=settings.get("store"), help=settings.SETTINGS["store"].help
+                   + " Default: $TOPICS_STORE or data/store.")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 already; keep one message shape
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m pipeline", description="Topic tracker for political statements.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("run", help="ingest files and folders into the store (only new or changed files)")
+    p.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files or folders (recursive)")
+    _store_arg(p)
+    p.add_argument("--format", choices=FORMATS, default="auto", help="reader to use (default: detect)")
+    p.add_argument("--source", default=None, help="source name to record (default: from the reader)")
+    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--workers", type=int, default=None, help="processes for reading and tagging (default 2)")
+    p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    p = sub.add_parser("status", help="what the store holds and the last runs")
+    _store_arg(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("export", help="write every stored statement (JSON Lines or CSV by extension)")
+    _store_arg(p)
+    p.add_argument("--output", required=True, help="FILE.jsonl or FILE.csv ('-' for JSON Lines on stdout)")
+    p.add_argument("--since", type=_date, help="first date (YYYY-MM-DD)")
+    p.add_argument("--until", type=_date, help="last date (YYYY-MM-DD)")
+
+    p = sub.add_parser("tag", help="tag statements without storing them")
+    p.add_argument("--input", required=True, help="JSON Lines {id, text, lang?} or plain text lines; '-' = stdin")
+    p.add_argument("--output", required=True, help="JSON Lines out; '-' = stdout")
+    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--explain", action="store_true", help="add the terms that drove each topic")
+
+    p = sub.add_parser("train", help="rebuild the tagger from the labelled set and the topics file")
+    p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
+    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--output", default=settings.get("model"), help="model file to write")
+
+    p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
+    p.add_argument("--gold", required=True, help="JSON Lines with text, topics and lang")
+    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--errors", type=int, default=10, help="how many confident errors to list")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("snapshot", help="write frozen weekly snapshots")
+    _store_arg(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--week", help="ISO week, e.g. 2026-W03")
+    g.add_argument("--all", action="store_true", help="every completed week that has no snapshot yet")
+    p.add_argument("--out", default=None, help="folder (default: 'snapshots' beside the store)")
+    p.add_argument("--force", action="store_true", help="rewrite, keeping the previous version beside it")
+
+    sub.add_parser("settings", help="list every setting, its environment variable and value")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StoreError, ModelError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, InputError) else EXIT_ERROR
+    except TrackerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: every file stored so far is complete; run again to finish", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args) -> int:
+    from pipeline.ingest import run
+
+    s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
+            topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json)
+    written = []
+    if not args.no_snapshots:
+        from pipeline.snapshot import write_all
+
+        written = write_all(args.store, settings.snapshots_dir(args.store))
+    if args.json:
+        out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
+               "refused": [{"path": p, "line": ln, "reason": r} for p, ln, r in s.refusals],
+               "snapshots_written": [str(w) for w in written]}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        print(f"run {s.run_id} finished in {s.seconds:.1f} s")
+        print(f"  files read: {s.files_read}   new: {s.files_new}   changed: {s.files_changed}   "
+              f"unchanged: {s.files_unchanged}   refused: {s.files_refused}")
+        print(f"  statements added: {s.statements_added}   removed: {s.statements_removed}   "
+              f"re-tagged: {s.statements_retagged}")
+        if s.topics_added:
+            print("  statements added per topic: " + ", ".join(f"{k} {v}" for k, v in sorted(s.topics_added.items())))
+        if written:
+            print(f"  weekly snapshots written: {len(written)} (in {settings.snapshots_dir(args.store)})")
+        if s.refusals:
+            print(f"  refused ({len(s.refusals)}):")
+            for p, ln, r in s.refusals[:50]:
+                print(f"    {p}{':' + str(ln) if ln else ''}: {r}")
+            if len(s.refusals) > 50:
+                print(f"    ... and {len(s.refusals) - 50} more (see `python -m pipeline status`)")
+    return EXIT_REFUSED if s.refusals else EXIT_OK
+
+
+def cmd_status(args) -> int:
+    from pipeline import queries, store
+
+    conn = store.open_readonly(args.store)
+    info = queries.status(conn)
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"store: {store.db_path(args.store)}")
+    print(f"documents: {info['documents']}   statements: {info['statements']}   "
+          f"dates: {info['first_date']} .. {info['last_date']}")
+    for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic")):
+        print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in info[key].items()))
+    for m in info["models"]:
+        print(f"model {m['version']} (topics {m['topics_hash']}) first used {m['first_used']}")
+    for r in info["runs"]:
+        print(f"run {r['run_id']} {r['started_at']} {r['status']}: {r['files_new']} new, {r['files_changed']} changed, "
+              f"{r['files_unchanged']} unchanged, {r['files_refused']} refused, "
+              f"{r['statements_added']} statements added")
+        for ref in r["refused"]:
+            print(f"    refused {ref['path']}{':' + str(ref['line']) if ref['line'] else ''}: {ref['reason']}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from pipeline import queries, store
+
+    conn = store.open_readonly(args.store)
+    rows = queries.export_rows(conn, args.since, args.until)
+    out_path = args.output
+    n = 0
+    if out_path.endswith(".csv"):
+        tmp = Path(out_path + ".part")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            w = None
+            for r in rows:
+                r = dict(r, topics=";".join(r["topics"]), scores=json.dumps(r["scores"]))
+                if w is None:
+                    w = csv.DictWriter(fh, fieldnames=list(r))
+                    w.writeheader()
+                w.writerow(r)
+                n += 1
+        tmp.replace(out_path)
+    else:
+        fh = sys.stdout if out_path == "-" else Path(out_path + ".part").open("w", encoding="utf-8")
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+            n += 1
+        if fh is not sys.stdout:
+            fh.close()
+            Path(out_path + ".part").replace(out_path)
+    print(f"exported {n} statements to {out_path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _read_tag_input(path: str) -> list[dict]:
+    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    items = []
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            s = line.strip()
+            if s.startswith("{"):
+                try:
+                    obj = json.loads(s)
+                except json.JSONDecodeError as exc:
+                    raise InputError(path, f"not valid JSON ({exc.msg})", line=n) from exc
+                if "text" not in obj:
+                    raise InputError(path, "a JSON line needs 'text'", line=n)
+                items.append({"id": obj.get("id", n), "text": str(obj["text"])})
+            else:
+                items.append({"id": n, "text": s})
+    return items
+
+
+def cmd_tag(args) -> int:
+    from pipeline.tagger import load_model
+
+    model = load_model(args.model)
+    items = _read_tag_input(args.input)
+    tags = model.tag([i["text"] for i in items])
+    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+    with out if out is not sys.stdout else open("/dev/null", "w"):
+        for item, t in zip(items, tags):
+            rec = {"id": item["id"], "topics": list(t.topics), "scores": t.scores}
+            if args.explain:
+                rec["evidence"] = {topic: model.explain(item["text"], topic) for topic in t.topics}
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    out.flush()
+    return EXIT_OK
+
+
+def cmd_train(args) -> int:
+    from pipeline.tagger.train import LABELS_DIR, train
+
+    info = train(labels_dir=Path(args.labels) if args.labels else LABELS_DIR, topics_path=Path(args.topics),
+                 out=Path(args.output))
+    print(f"model {info['version']} written to {args.output}: {info['training_statements']} labelled statements, "
+          f"topics {', '.join(info['topics'])}")
+    print("thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in info["thresholds"].items()))
+    return EXIT_OK
+
+
+def cmd_evaluate(args) -> int:
+    import numpy as np
+
+    from pipeline.tagger import load_model
+    from pipeline.tagger.evaluate import confident_errors, keyword_baseline, report
+    from pipeline.tagger.topics import load_topics
+    from pipeline.tagger.train import load_labelled
+
+    model = load_model(args.model)
+    rows = load_labelled([Path(args.gold)])
+    names = list(model.topics)
+    gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
+    langs = [r.get("lang", "") for r in rows]
+    texts = [r["text"] for r in rows]
+    proba = model.scores_matrix(texts)
+    pred = (proba >= model.estimator.thresholds_).astype(int)
+    topics = {t.name: t for t in load_topics(args.topics)[0]}
+    base = keyword_baseline([topics[n] for n in names], texts)
+    result = {"model": model.version, "statements": len(rows), "model_scores": report(names, langs, gold, pred),
+              "keyword_baseline": report(names, langs, gold, base),
+              "confident_errors": confident_errors(names, rows, gold, proba, model.estimator.thresholds_, args.errors)}
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    print(f"model {model.version} on {len(rows)} gold statements ({args.gold})")
+    for lang, m in result["model_scores"].items():
+        b = result["keyword_baseline"][lang]
+        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} (keywords {b['macro_f1']:.3f})   "
+              f"micro F1 {m['micro_f1']:.3f} (keywords {b['micro_f1']:.3f})")
+        print(f"  {'topic':<12} {'P':>6} {'R':>6} {'F1':>6}   {'kw P':>6} {'kw R':>6} {'kw F1':>6}  support")
+        for t, s in m["topics"].items():
+            k = b["topics"][t]
+            print(f"  {t:<12} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f}   "
+                  f"{k['precision']:>6.3f} {k['recall']:>6.3f} {k['f1']:>6.3f}  {s['support']}")
+    print("\nmost confidently wrong:")
+    for e in result["confident_errors"]:
+        print(f"  [{e['lang']}] {e['topic']} {e['error']} (score {e['score']:.2f}): {e['text'][:140]}")
+    return EXIT_OK
+
+
+def cmd_snapshot(args) -> int:
+    from pipeline.snapshot import write_all, write_week
+
+    out = Path(args.out) if args.out else settings.snapshots_dir(args.store)
+    if args.all:
+        written = write_all(args.store, out, force=args.force)
+        print(f"{len(written)} snapshots written to {out}")
+        for w in written:
+            print(f"  {w}")
+    else:
+        path = write_week(args.store, out, args.week, force=args.force)
+        print(f"snapshot written: {path}")
+    return EXIT_OK
+
+
+def cmd_settings(args) -> int:
+    for s in settings.SETTINGS.values():
+        print(f"{s.name:<15} ${s.env:<22} = {s.get()!r}\n    {s.help}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "status": cmd_status, "export": cmd_export, "tag": cmd_tag, "train": cmd_train,
+            "evaluate": cmd_evaluate, "snapshot": cmd_snapshot, "settings": cmd_settings}

@@ -1,0 +1,229 @@
+"""Read-only queries shared by the dashboard, snapshots and exports. Aggregation runs in SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipeline.store import day_number, from_day, topic_bits
+
+GRANULARITIES = ("day", "week", "month")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Every filter the dashboard offers; empty means 'all'."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    sources: tuple[str, ...] = ()
+    langs: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    speakers: tuple[str, ...] = ()
+    search: str = ""
+    topics: tuple[str, ...] = field(default=())
+
+
+def fts_query(text: str) -> str:
+    """User words to a safe FTS5 query: each word or "quoted phrase" must occur (AND)."""
+    parts = re.findall(r'"([^"]+)"|(\S+)', text)
+    terms = []
+    for phrase, word in parts:
+        t = (phrase or word).replace('"', " ").strip()
+        t = re.sub(r"[^\w\s\-']", " ", t).strip()
+        if t:
+            terms.append('"' + t + '"')
+    return " ".join(terms)
+
+
+def _where(f: Filters) -> tuple[str, list]:
+    clauses, args = [], []
+    if f.date_from:
+        clauses.append("s.day >= ?")
+        args.append(day_number(f.date_from))
+    if f.date_to:
+        clauses.append("s.day <= ?")
+        args.append(day_number(f.date_to))
+    for col, values in (("source", f.sources), ("lang", f.langs), ("role", f.roles), ("speaker", f.speakers)):
+        if values:
+            clauses.append(f"s.{col} IN ({','.join('?' * len(values))})")
+            args.extend(values)
+    q = fts_query(f.search) if f.search else ""
+    if q:
+        clauses.append("s.sid IN (SELECT rowid FROM statements_fts WHERE statements_fts MATCH ?)")
+        args.append(q)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def topics_of(conn: sqlite3.Connection) -> list[str]:
+    return list(topic_bits(conn))
+
+
+def trend(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
+          group_by: str | None = None) -> pd.DataFrame:
+    """Statements per period and topic: period, [group], topic, count, total, share.
+
+    ``total`` (the denominator) counts every statement of the period that passes the filters,
+    whatever its topics; ``share`` = count / total.
+    """
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}")
+    if group_by not in (None, "source", "role", "lang"):
+        raise ValueError("group_by must be source, role or lang")
+    bits = topic_bits(conn)
+    names = [t for t in bits if not f.topics or t in f.topics]
+    where, args = _where(f)
+    sums = ", ".join(f"SUM((s.topic_mask >> {bits[t]}) & 1)" for t in names)
+    g = f", s.{group_by}" if group_by else ""
+    sql = (f"SELECT s.{granularity} AS period{g}, COUNT(*){', ' + sums if sums else ''} "
+           f"FROM statements s{where} GROUP BY s.{granularity}{g} ORDER BY 1")
+    rows = conn.execute(sql, args).fetchall()
+    cols = ["period"] + ([group_by] if group_by else []) + ["total"] + names
+    wide = pd.DataFrame(rows, columns=cols)
+    id_vars = ["period"] + ([group_by] if group_by else []) + ["total"]
+    if wide.empty:
+        return pd.DataFrame(columns=id_vars + ["topic", "count", "share"])
+    if not group_by:
+        wide = _complete_periods(wide, granularity)
+    long = wide.melt(id_vars=id_vars, value_vars=names, var_name="topic", value_name="count")
+    long["period"] = long["period"].map(from_day)
+    long["count"] = long["count"].astype(int)
+    long["share"] = long["count"] / long["total"].where(long["total"] > 0)
+    return long.sort_values(["period", "topic"]).reset_index(drop=True)
+
+
+def _complete_periods(wide: pd.DataFrame, granularity: str) -> pd.DataFrame:
+    """Add the periods with no statement at all (total 0), so that charts show gaps, not bridges."""
+    first, last = int(wide["period"].min()), int(wide["period"].max())
+    if granularity == "day":
+        periods = range(first, last + 1)
+    elif granularity == "week":
+        periods = range(first, last + 1, 7)
+    else:
+        periods, d = [], from_day(first)
+        while day_number(d) <= last:
+            periods.append(day_number(d))
+            d = (d.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    full = pd.DataFrame({"period": list(periods)})
+    out = full.merge(wide, on="period", how="left").fillna(0)
+    for c in out.columns:
+        out[c] = out[c].astype(int)
+    return out
+
+
+def cooccurrence(conn: sqlite3.Connection, f: Filters) -> pd.DataFrame:
+    """How often each pair of topics is tagged on the same statement: topic_a, topic_b, count."""
+    bits = topic_bits(conn)
+    names = [t for t in bits if not f.topics or t in f.topics]
+    where, args = _where(f)
+    cols = []
+    for a in names:
+        for b in names:
+            cols.append(f"SUM(((s.topic_mask >> {bits[a]}) & 1) * ((s.topic_mask >> {bits[b]}) & 1))")
+    if not cols:
+        return pd.DataFrame(columns=["topic_a", "topic_b", "count"])
+    row = conn.execute(f"SELECT {', '.join(cols)} FROM statements s{where}", args).fetchone()
+    data = [(a, b, int(row[i * len(names) + k] or 0)) for i, a in enumerate(names) for k, b in enumerate(names)]
+    return pd.DataFrame(data, columns=["topic_a", "topic_b", "count"])
+
+
+def period_bounds(period: dt.date, granularity: str) -> tuple[dt.date, dt.date]:
+    """First and last day of the period that starts on ``period``."""
+    if granularity == "day":
+        return period, period
+    if granularity == "week":
+        return period, period + dt.timedelta(days=6)
+    nxt = (period.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return period, nxt - dt.timedelta(days=1)
+
+
+def statements(conn: sqlite3.Connection, f: Filters, *, topic: str | None = None,
+               limit: int = 50, offset: int = 0) -> tuple[pd.DataFrame, int]:
+    """One page of statements that pass the filters (and carry ``topic``), with the total count."""
+    bits = topic_bits(conn)
+    where, args = _where(f)
+    if topic:
+        where += (" AND " if where else " WHERE ") + f"((s.topic_mask >> {bits[topic]}) & 1) = 1"
+    elif f.topics:
+        mask = sum(1 << bits[t] for t in f.topics if t in bits)
+        where += (" AND " if where else " WHERE ") + f"(s.topic_mask & {mask}) != 0"
+    total = conn.execute(f"SELECT COUNT(*) FROM statements s{where}", args).fetchone()[0]
+    rows = conn.execute(
+        "SELECT s.statement_id, s.date, s.source, s.lang, s.speaker, s.role, s.text, s.topic_mask, s.scores, "
+        f"d.title, d.url, d.path, s.position FROM statements s JOIN documents d ON d.doc_id = s.doc_id{where} "
+        "ORDER BY s.day DESC, s.doc_id, s.position LIMIT ? OFFSET ?", args + [limit, offset]).fetchall()
+    df = pd.DataFrame(rows, columns=["statement_id", "date", "source", "lang", "speaker", "role", "text",
+                                     "topic_mask", "scores", "title", "url", "path", "position"])
+    df["topics"] = df["topic_mask"].map(lambda m: [t for t, b in bits.items() if (m >> b) & 1])
+    df["scores"] = df["scores"].map(lambda s: json.loads(s) if s else {})
+    return df.drop(columns=["topic_mask"]), int(total)
+
+
+def facets(conn: sqlite3.Connection) -> dict:
+    """The values the filters offer: sources, languages, roles, top speakers, date range."""
+    one = conn.execute("SELECT MIN(day), MAX(day), COUNT(*) FROM statements").fetchone()
+    return {
+        "sources": [r[0] for r in conn.execute("SELECT DISTINCT source FROM documents ORDER BY 1")],
+        "langs": [r[0] for r in conn.execute("SELECT DISTINCT lang FROM documents ORDER BY 1")],
+        "roles": [r[0] for r in conn.execute("SELECT DISTINCT role FROM statements ORDER BY 1")] if one[2] else [],
+        "speakers": [r[0] for r in conn.execute(
+            "SELECT speaker FROM statements WHERE speaker != '' GROUP BY speaker ORDER BY COUNT(*) DESC LIMIT 300")],
+        "date_min": from_day(one[0]) if one[0] is not None else None,
+        "date_max": from_day(one[1]) if one[1] is not None else None,
+        "statements": int(one[2]),
+        "topics": list(topic_bits(conn)),
+    }
+
+
+def status(conn: sqlite3.Connection, runs: int = 5) -> dict:
+    """What the store holds: counts, date range, per source/language/topic, last runs."""
+    bits = topic_bits(conn)
+    docs, first, last = conn.execute("SELECT COUNT(*), MIN(date), MAX(date) FROM documents").fetchone()
+    n = conn.execute("SELECT COUNT(*) FROM statements").fetchone()[0]
+    per_topic = {}
+    if bits:
+        row = conn.execute("SELECT " + ", ".join(f"SUM((topic_mask >> {b}) & 1)" for b in bits.values())
+                           + " FROM statements").fetchone()
+        per_topic = {t: int(v or 0) for t, v in zip(bits, row)}
+    recent = []
+    for r in conn.execute("SELECT run_id, started_at, finished_at, status, files_read, files_new, files_changed, "
+                          "files_unchanged, files_refused, lines_refused, statements_added, statements_retagged, "
+                          "model_version FROM runs ORDER BY run_id DESC LIMIT ?", (runs,)):
+        keys = ["run_id", "started_at", "finished_at", "status", "files_read", "files_new", "files_changed",
+                "files_unchanged", "files_refused", "lines_refused", "statements_added", "statements_retagged",
+                "model_version"]
+        d = dict(zip(keys, r))
+        d["refused"] = [{"path": p, "line": ln, "reason": why} for p, ln, why in conn.execute(
+            "SELECT path, line, reason FROM refusals WHERE run_id = ? LIMIT 50", (d["run_id"],))]
+        recent.append(d)
+    models = [dict(zip(["version", "topics_hash", "first_used"], r)) for r in conn.execute(
+        "SELECT version, topics_hash, first_used FROM models ORDER BY first_used")]
+    return {
+        "documents": docs, "statements": n, "first_date": first, "last_date": last,
+        "by_source": dict(conn.execute("SELECT source, COUNT(*) FROM statements GROUP BY 1 ORDER BY 1").fetchall()),
+        "by_lang": dict(conn.execute("SELECT lang, COUNT(*) FROM statements GROUP BY 1 ORDER BY 1").fetchall()),
+        "by_topic": per_topic, "models": models, "runs": recent,
+    }
+
+
+def export_rows(conn: sqlite3.Connection, date_from: dt.date | None = None, date_to: dt.date | None = None):
+    """Every stored statement with its metadata and topics, in date order (a generator)."""
+    bits = topic_bits(conn)
+    where, args = _where(Filters(date_from=date_from, date_to=date_to))
+    cur = conn.execute(
+        "SELECT s.statement_id, s.doc_id, s.date, s.source, s.lang, s.speaker_raw, s.speaker, s.role, s.position, "
+        f"s.text, s.topic_mask, s.scores, s.model_version, d.title, d.url, d.path FROM statements s "
+        f"JOIN documents d ON d.doc_id = s.doc_id{where} ORDER BY s.day, s.doc_id, s.position", args)
+    keys = ["statement_id", "doc_id", "date", "source", "lang", "speaker_raw", "speaker", "role", "position",
+            "text", "topic_mask", "scores", "model_version", "title", "url", "path"]
+    for r in cur:
+        d = dict(zip(keys, r))
+        m = d.pop("topic_mask")
+        d["topics"] = [t for t, b in bits.items() if (m >> b) & 1]
+        d["scores"] = json.loads(d["scores"]) if d["scores"] else {}
+        yield d

@@ -1,0 +1,152 @@
+"""Readers turn one input file into Documents. ``read_path`` detects the format.
+
+One module per format; each has ``sniff(text) -> bool`` and ``read(text, path)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import InputError, UsageError
+from pipeline.readers import briefing, plain, records, stenographic
+from pipeline.readers.common import content_hash, decode
+from pipeline.records import Document, Turn
+
+FORMATS = ("auto", "plain", "stenographic", "briefing", "jsonl", "csv")
+# Files larger than this are refused: transcripts are kilobytes, a 100 MB "transcript" is a mistake.
+MAX_BYTES = 50 * 1024 * 1024
+SUFFIXES = {".txt", ".md", ".markdown", ".jsonl", ".ndjson", ".csv", ".text"}
+
+
+@dataclass
+class ReadResult:
+    """What one file gave: its documents, and the problems with single lines of it."""
+
+    path: str
+    file_hash: str
+    format: str
+    documents: list[Document] = field(default_factory=list)
+    problems: list[InputError] = field(default_factory=list)
+
+
+def detect(text: str, path: str) -> str:
+    """Guess the format from the file's name and first lines."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    if briefing.sniff(text):
+        return "briefing"
+    if stenographic.sniff(text):
+        return "stenographic"
+    if plain.sniff(text):
+        return "plain"
+    if records.sniff_jsonl(text):
+        return "jsonl"
+    if records.sniff_csv(text):
+        return "csv"
+    raise InputError(path, "unknown format: not a dated plain transcript (first line a date), a "
+                           "stenographic transcript ('---' speaker blocks), briefing markdown "
+                           "(YAML front matter) or records (JSONL/CSV with date,text); "
+                           "use --format to say which")
+
+
+def _doc(path: str, doc_id: str, fmt: str, d: dict) -> Document:
+    turns = tuple(t if isinstance(t, Turn) else Turn(t[0], (t[1],)) for t in d["turns"])
+    return Document(doc_id=doc_id, path=path, format=fmt, date=d["date"], source=d["source"],
+                    lang=d["lang"], title=d["title"], url=d["url"], turns=turns)
+
+
+def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = None,
+               default_source: str | None = None) -> ReadResult:
+    """Read one file's bytes. Raises InputError when the whole file is refused.
+
+    ``source`` overrides what the reader finds; ``default_source`` only fills a missing one.
+    """
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if len(data) > MAX_BYTES:
+        raise InputError(path, f"file is {len(data) / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB "
+                               "limit for one transcript: split it (e.g. one file a day)")
+    file_hash = content_hash(data)
+    text = decode(data, path)
+    fmt = detect(text, path) if fmt == "auto" else fmt
+    result = ReadResult(path=path, file_hash=file_hash, format=fmt)
+    if fmt in ("jsonl", "csv"):
+        docs, result.problems = records.read(text, path, fmt)
+        for d in docs:
+            d["source"] = source or d["source"] or default_source or "unspecified"
+            # Each group of records is its own document, keyed by the file's hash and the group.
+            doc_id = hashlib.sha256(f"{file_hash}|{d['key']}".encode()).hexdigest()[:16]
+            result.documents.append(_doc(path, doc_id, "records", d))
+        return result
+    module = {"plain": plain, "stenographic": stenographic, "briefing": briefing}[fmt]
+    d = module.read(text, path)
+    if source:
+        d["source"] = source
+    if not d["source"]:
+        d["source"] = default_source or "unspecified"
+    result.documents.append(_doc(path, file_hash, fmt, d))
+    return result
+
+
+def read_path(path: str | os.PathLike, fmt: str = "auto", source: str | None = None) -> ReadResult:
+    """Read one file from disk."""
+    p = str(path)
+    try:
+        data = Path(p).read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(p, "file not found") from exc
+    except IsADirectoryError as exc:
+        raise InputError(p, "is a folder, not a file") from exc
+    except OSError as exc:
+        raise InputError(p, f"cannot read: {exc.strerror or exc}") from exc
+    return read_bytes(data, p, fmt, source, folder_source(Path(p).parent))
+
+
+def folder_source(folder: Path) -> str | None:
+    """A folder may name the source of the plain transcripts and records in it: a file SOURCE."""
+    f = folder / "SOURCE"
+    try:
+        return f.read_text(encoding="utf-8").strip().splitlines()[0].strip() or None if f.is_file() else None
+    except (OSError, UnicodeDecodeError, IndexError):
+        return None
+
+
+def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
+    """Expand files and folders (recursively, following no symlink loops) into input files.
+
+    Inside folders only files with a known suffix are taken, and hidden files, manifests and
+    licence files are skipped; a file named explicitly is always taken.
+    """
+    files: list[str] = []
+    problems: list[InputError] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for raw in paths:
+        p = Path(raw)
+        if not p.exists():
+            problems.append(InputError(raw, "path does not exist"))
+            continue
+        if p.is_file():
+            files.append(str(p))
+            continue
+        for root, dirs, names in os.walk(p, followlinks=True):
+            st = os.stat(root)
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                problems.append(InputError(root, "symlink loop: folder already visited, skipped"))
+                dirs[:] = []
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                fp = Path(root) / name
+                if name.startswith(".") or fp.suffix.lower() not in SUFFIXES:
+                    continue
+                if name.lower() in ("manifest.csv", "readme.md", "notice.md", "license.md", "notice"):
+                    continue
+                files.append(str(fp))
+    return files, problems

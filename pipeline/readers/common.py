@@ -1,0 +1,108 @@
+"""What every reader needs: decoding bytes to text, parsing dates, hashing content."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import unicodedata
+
+from pipeline.errors import InputError
+
+# Dates more than this far in the future are refused: a typo, not a transcript.
+FUTURE_SLACK_DAYS = 2
+
+SPANISH_MONTHS = {
+    "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
+    "agosto": 8, "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12,
+}
+ENGLISH_MONTHS = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
+    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
+    "oct": 10, "nov": 11, "dec": 12,
+}
+
+_ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+_ES = re.compile(r"\b(\d{1,2})\s*(?:°|º|o\.)?\s+de\s+([a-z]+)\s+(?:de|del)\s+(\d{4})\b")
+_EN_MDY = re.compile(r"\b([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
+_EN_DMY = re.compile(r"\b(\d{1,2})\s+([a-z]+)\.?,?\s+(\d{4})\b")
+
+
+def content_hash(data: bytes) -> str:
+    """The document id: the first 16 hex digits of the SHA-256 of the file's bytes."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: 'MÉXICO' -> 'mexico'."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def decode(data: bytes, path: str) -> str:
+    """Bytes to text: UTF-8 (with or without BOM), else Windows-1252; binaries are refused."""
+    if not data.strip():
+        raise InputError(path, "empty file: nothing to read")
+    if b"\x00" in data[:8192]:
+        raise InputError(path, "binary file (contains NUL bytes): not a text transcript")
+    if data.startswith(b"%PDF"):
+        raise InputError(path, "PDF file: extract its text first (e.g. pdftotext) and ingest the .txt")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            # Legacy Windows exports are common; cp1252 is a superset of Latin-1's printable range.
+            text = data.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"not valid UTF-8 or Windows-1252 text (byte {exc.start})") from exc
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    head = text.lstrip()[:200].lower()
+    if head.startswith("<!doctype html") or head.startswith("<html"):
+        raise InputError(path, "HTML page: save the page as text (or as records) and ingest that")
+    return text
+
+
+def _make(y: int, m: int, d: int) -> dt.date | None:
+    try:
+        return dt.date(y, m, d)
+    except ValueError:
+        return None
+
+
+def parse_date(text: str) -> dt.date | None:
+    """Find a date in a short piece of text: ISO, Spanish ('12 de enero de 2026') or English."""
+    s = fold(text)
+    m = _ISO.search(s)
+    if m:
+        return _make(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    m = _ES.search(s)
+    if m and m.group(2) in SPANISH_MONTHS:
+        return _make(int(m.group(3)), SPANISH_MONTHS[m.group(2)], int(m.group(1)))
+    for m in _EN_MDY.finditer(s):
+        if m.group(1) in ENGLISH_MONTHS:
+            return _make(int(m.group(3)), ENGLISH_MONTHS[m.group(1)], int(m.group(2)))
+    for m in _EN_DMY.finditer(s):
+        if m.group(2) in ENGLISH_MONTHS:
+            return _make(int(m.group(3)), ENGLISH_MONTHS[m.group(2)], int(m.group(1)))
+    return None
+
+
+def check_date(date: dt.date | None, path: str, what: str, today: dt.date | None = None) -> dt.date:
+    """Refuse a missing date, or one in the future, naming the file."""
+    if date is None:
+        raise InputError(path, f"no date found ({what})")
+    today = today or dt.date.today()
+    if date > today + dt.timedelta(days=FUTURE_SLACK_DAYS):
+        raise InputError(path, f"date {date.isoformat()} is in the future ({what})")
+    if date.year < 1900:
+        raise InputError(path, f"date {date.isoformat()} is implausibly old ({what})")
+    return date
+
+
+_SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]+")
+
+
+def clean_line(line: str) -> str:
+    """Collapse runs of spaces (including non-breaking ones) and trim."""
+    return _SPACES.sub(" ", line).strip()

@@ -1,0 +1,93 @@
+"""Records: JSON Lines or CSV, one statement a record, for any other source.
+
+Required fields: ``date`` and ``text``; optional: ``speaker``, ``source``, ``title``, ``url``,
+``lang``. A bad record refuses that line only; records are grouped into documents by
+(date, source, title, url) so that a records file can hold many days.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from pipeline.errors import InputError
+from pipeline.readers.common import check_date, clean_line, parse_date
+from pipeline.readers.plain import guess_lang
+
+FORMAT = "records"
+REQUIRED = ("date", "text")
+OPTIONAL = ("speaker", "source", "title", "url", "lang")
+
+
+def sniff_jsonl(text: str) -> bool:
+    first = next((x for x in text.split("\n") if x.strip()), "")
+    return first.lstrip().startswith("{")
+
+
+def sniff_csv(text: str) -> bool:
+    first = next((x for x in text.split("\n") if x.strip()), "").lower()
+    cols = [c.strip().strip('"') for c in first.split(",")]
+    return "date" in cols and "text" in cols
+
+
+def _rows(text: str, path: str, kind: str):
+    """Yield (line number, dict or InputError) for each record."""
+    if kind == "jsonl":
+        for n, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield n, InputError(path, f"not valid JSON ({exc.msg})", line=n)
+                continue
+            if not isinstance(obj, dict):
+                yield n, InputError(path, "a JSON line must be an object with 'date' and 'text'", line=n)
+                continue
+            yield n, obj
+        return
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or not set(REQUIRED) <= {f.strip().lower() for f in reader.fieldnames if f}:
+        raise InputError(path, f"CSV header must name the columns {', '.join(REQUIRED)} "
+                               f"(found: {', '.join(reader.fieldnames or [])})")
+    for row in reader:
+        n = reader.line_num
+        if None in row:
+            yield n, InputError(path, "more values than header columns", line=n)
+            continue
+        yield n, {(k or "").strip().lower(): v for k, v in row.items()}
+
+
+def read(text: str, path: str, kind: str) -> tuple[list[dict], list[InputError]]:
+    """Parse records into document dicts (one per date/source/title/url) and line problems."""
+    groups: dict[tuple, dict] = {}
+    problems: list[InputError] = []
+    for n, row in _rows(text, path, kind):
+        if isinstance(row, InputError):
+            problems.append(row)
+            continue
+        missing = [k for k in REQUIRED if not str(row.get(k) or "").strip()]
+        if missing:
+            problems.append(InputError(path, f"missing {', '.join(missing)}", line=n))
+            continue
+        try:
+            date = check_date(parse_date(str(row["date"])), path, f"unparseable date {row['date']!r}")
+        except InputError as exc:
+            problems.append(InputError(path, exc.reason, line=n))
+            continue
+        text_ = clean_line(str(row["text"]))
+        meta = {k: clean_line(str(row.get(k) or "")) for k in OPTIONAL}
+        key = (date, meta["source"], meta["title"], meta["url"])
+        doc = groups.setdefault(key, {
+            "title": meta["title"], "date": date, "source": meta["source"], "url": meta["url"],
+            "lang": meta["lang"] or "", "turns": [], "key": "|".join(map(str, key)),
+        })
+        doc["turns"].append((meta["speaker"], text_))
+    if not groups and not problems:
+        raise InputError(path, "records file with no records")
+    docs = list(groups.values())
+    for doc in docs:
+        if not doc["lang"]:
+            doc["lang"] = guess_lang(" ".join(t for _, t in doc["turns"]))
+    return docs, problems

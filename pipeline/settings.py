@@ -1,0 +1,49 @@
+"""Settings, declared once as data with help text; read by the CLI and the dashboard."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    default: str
+    help: str
+
+    def get(self) -> str:
+        return os.environ.get(self.env, self.default)
+
+
+SETTINGS = {
+    s.name: s for s in (
+        Setting("store", "TOPICS_STORE", "data/store",
+                "Folder of the store (SQLite database tracker.db inside it)."),
+        Setting("model", "TOPICS_MODEL", str(ROOT / "pipeline" / "models" / "tagger.skops"),
+                "Tagger model file (skops format) used by run and tag."),
+        Setting("topics", "TOPICS_FILE", str(ROOT / "pipeline" / "topics.toml"),
+                "Topics file: names, descriptions, bilingual cue words and exclusions."),
+        Setting("snapshots", "TOPICS_SNAPSHOTS", "",
+                "Folder of weekly snapshots; empty means 'snapshots' beside the store folder."),
+        Setting("host", "TOPICS_HOST", "127.0.0.1",
+                "Address the dashboard listens on (localhost only unless changed)."),
+        Setting("port", "TOPICS_PORT", "8501", "Port of the dashboard."),
+        Setting("min_statements", "TOPICS_MIN_STATEMENTS", "20",
+                "Periods with fewer statements than this are marked as thin in charts."),
+    )
+}
+
+
+def get(name: str) -> str:
+    return SETTINGS[name].get()
+
+
+def snapshots_dir(store: str) -> Path:
+    """Where weekly snapshots go: the setting, or 'snapshots' beside the store folder."""
+    explicit = get("snapshots")
+    return Path(explicit) if explicit else Path(store).resolve().parent / "snapshots"

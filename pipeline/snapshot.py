@@ -1,0 +1,261 @@
+"""Weekly snapshots: a frozen brief of one ISO week (summary.json, statements.csv, report.html).
+
+A snapshot is written once; a later run, model or correction never changes it. ``force``
+writes a new one and keeps the previous version beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import json
+import os
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+from pipeline import queries, store
+from pipeline.errors import UsageError
+
+SCHEMA_VERSION = 1
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+HISTORY_WEEKS = 8
+
+
+def parse_week(week: str) -> tuple[dt.date, dt.date]:
+    """'2026-W03' -> (Monday, Sunday)."""
+    m = _WEEK.match(week or "")
+    if not m:
+        raise UsageError(f"week must look like 2026-W03, not {week!r}")
+    try:
+        monday = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+    except ValueError as exc:
+        raise UsageError(f"no such ISO week: {week}") from exc
+    return monday, monday + dt.timedelta(days=6)
+
+
+def week_label(monday: dt.date) -> str:
+    y, w, _ = monday.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def compute(conn: sqlite3.Connection, week: str) -> dict:
+    """The numbers of one week's brief, straight from the store."""
+    monday, sunday = parse_week(week)
+    first = monday - dt.timedelta(weeks=HISTORY_WEEKS)
+    f = queries.Filters(date_from=first, date_to=sunday)
+    tr = queries.trend(conn, f, "week")
+    names = queries.topics_of(conn)
+    this = tr[tr["period"] == monday]
+    total = int(this["total"].iloc[0]) if len(this) else 0
+    prev = tr[tr["period"] == monday - dt.timedelta(weeks=1)]
+    hist = tr[(tr["period"] < monday)]
+    d0, d1 = store.day_number(monday), store.day_number(sunday)
+    docs = conn.execute("SELECT COUNT(*) FROM documents WHERE date BETWEEN ? AND ?",
+                        (monday.isoformat(), sunday.isoformat())).fetchone()[0]
+    sources = [r[0] for r in conn.execute(
+        "SELECT DISTINCT source FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
+    models = [r[0] for r in conn.execute(
+        "SELECT DISTINCT model_version FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
+    topics_hash = conn.execute("SELECT topics_hash FROM models WHERE version = ?",
+                               (models[-1] if models else "",)).fetchone()
+    per_topic = {}
+    for t in names:
+        row = this[this["topic"] == t]
+        count = int(row["count"].iloc[0]) if len(row) else 0
+        share = count / total if total else 0.0
+        p = prev[prev["topic"] == t]
+        p_count = int(p["count"].iloc[0]) if len(p) else 0
+        p_share = float(p["count"].iloc[0] / p["total"].iloc[0]) if len(p) and p["total"].iloc[0] else 0.0
+        h = hist[hist["topic"] == t]
+        # Weeks with no statements at all (holidays) count as zero in the eight-week mean.
+        mean_count = float(h["count"].sum()) / HISTORY_WEEKS
+        mean_share = float((h["count"] / h["total"].where(h["total"] > 0)).fillna(0).sum()) / HISTORY_WEEKS
+        per_topic[t] = {
+            "count": count, "share": round(share, 4),
+            "previous_week": {"count": p_count, "share": round(p_share, 4),
+                              "change_count": count - p_count, "change_share": round(share - p_share, 4)},
+            "previous_8_weeks_mean": {"count": round(mean_count, 2), "share": round(mean_share, 4),
+                                      "change_count": round(count - mean_count, 2),
+                                      "change_share": round(share - mean_share, 4)},
+            "quotes": _quotes(conn, monday, sunday, t),
+        }
+    movers = sorted(names, key=lambda t: -abs(per_topic[t]["previous_8_weeks_mean"]["change_share"]))
+    return {
+        "schema_version": SCHEMA_VERSION, "week": week, "start": monday.isoformat(), "end": sunday.isoformat(),
+        "sources": sources, "documents": int(docs), "statements": total, "topics": per_topic,
+        "movers": [{"topic": t, "change_share_vs_8_week_mean": per_topic[t]["previous_8_weeks_mean"]["change_share"],
+                    "change_count_vs_previous_week": per_topic[t]["previous_week"]["change_count"]} for t in movers],
+        "history": [{"week": week_label(r.period), "topic": r.topic, "count": int(r.count), "total": int(r.total)}
+                    for r in tr.itertuples()],
+        "model_versions": models, "topics_hash": topics_hash[0] if topics_hash else "",
+    }
+
+
+def _quotes(conn: sqlite3.Connection, monday: dt.date, sunday: dt.date, topic: str, k: int = 3) -> list[dict]:
+    """Representative statements: the week's most confident ones, from different documents."""
+    bit = store.topic_bits(conn)[topic]
+    rows = conn.execute(
+        "SELECT s.text, s.speaker, s.date, s.source, d.url, d.title, s.doc_id, "
+        "CAST(json_extract(s.scores, '$.' || ?) AS REAL) AS p FROM statements s "
+        "JOIN documents d ON d.doc_id = s.doc_id WHERE s.day BETWEEN ? AND ? "
+        "AND ((s.topic_mask >> ?) & 1) = 1 AND length(s.text) BETWEEN 60 AND 700 "
+        "ORDER BY p DESC, s.day, s.position LIMIT 60",
+        (topic, store.day_number(monday), store.day_number(sunday), bit)).fetchall()
+    out, docs = [], set()
+    for text, speaker, date, source, url, title, doc_id, p in rows:
+        if doc_id in docs:
+            continue
+        docs.add(doc_id)
+        out.append({"text": text, "speaker": speaker, "date": date, "source": source, "url": url,
+                    "title": title, "score": round(p or 0.0, 3)})
+        if len(out) == k:
+            break
+    return out
+
+
+def _svg_chart(summary: dict) -> str:
+    """A small grouped bar chart (share of statements per topic per week) as inline SVG."""
+    weeks = sorted({h["week"] for h in summary["history"]})
+    topics = list(summary["topics"])
+    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+    share = {(h["week"], h["topic"]): (h["count"] / h["total"] if h["total"] else 0) for h in summary["history"]}
+    top = max([v for v in share.values()] + [0.01])
+    w, h, left, bottom = 760, 260, 40, 40
+    gw = (w - left) / max(len(weeks), 1)
+    bw = gw * 0.8 / max(len(topics), 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 30}" role="img" '
+             f'aria-label="share of statements per topic, week by week">']
+    for i, wk in enumerate(weeks):
+        x0 = left + i * gw + gw * 0.1
+        for j, t in enumerate(topics):
+            v = share.get((wk, t), 0)
+            bh = (h - bottom) * v / top
+            parts.append(f'<rect x="{x0 + j * bw:.1f}" y="{h - bottom - bh:.1f}" width="{bw:.1f}" '
+                         f'height="{bh:.1f}" fill="{colours[j % len(colours)]}"><title>{html.escape(wk)} '
+                         f'{html.escape(t)}: {v:.1%}</title></rect>')
+        weight = "bold" if wk == summary["week"] else "normal"
+        parts.append(f'<text x="{x0 + gw * 0.4:.1f}" y="{h - bottom + 14}" font-size="10" text-anchor="middle" '
+                     f'font-weight="{weight}">{html.escape(wk[5:])}</text>')
+    parts.append(f'<text x="2" y="12" font-size="10">{top:.0%}</text>')
+    for j, t in enumerate(topics):
+        parts.append(f'<rect x="{left + j * 120}" y="{h + 10}" width="10" height="10" '
+                     f'fill="{colours[j % len(colours)]}"/>'
+                     f'<text x="{left + j * 120 + 14}" y="{h + 19}" font-size="11">{html.escape(t)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _link(url: str) -> str:
+    if not url or not url.startswith(("http://", "https://")):
+        return ""
+    return ' — <a href="' + html.escape(url) + '">source</a>'
+
+
+def render_html(summary: dict) -> str:
+    """One self-contained page: no script, no external resource; every text escaped."""
+    e = html.escape
+    rows = []
+    for t, v in summary["topics"].items():
+        pw, m8 = v["previous_week"], v["previous_8_weeks_mean"]
+        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td>"
+                    f"<td>{pw['change_count']:+d} ({pw['change_share'] * 100:+.1f} pts)</td>"
+                    f"<td>{m8['change_count']:+.1f} ({m8['change_share'] * 100:+.1f} pts)</td></tr>")
+    quotes = []
+    for t, v in summary["topics"].items():
+        items = "".join(
+            f"<li><blockquote>{e(q['text'])}</blockquote><p class='who'>{e(q['speaker'] or q['source'])}, "
+            f"{e(q['date'])}{_link(q['url'])}</p></li>"
+            for q in v["quotes"]) or "<li>No statement on this topic this week.</li>"
+        quotes.append(f"<h3>{e(t)}</h3><ul>{items}</ul>")
+    movers = ", ".join(f"{e(m['topic'])} ({m['change_share_vs_8_week_mean'] * 100:+.1f} pts)"
+                       for m in summary["movers"][:3])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>Weekly brief {e(summary['week'])}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-style:italic}}
+.who{{color:#555;font-size:0.9em;margin:0 0 1em}}</style></head><body>
+<h1>Weekly brief: {e(summary['week'])}</h1>
+<p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
+{summary['documents']} documents · {summary['statements']} statements</p>
+<h2>Topics this week</h2>
+<table><tr><th>topic</th><th>statements</th><th>share</th><th>vs previous week</th><th>vs 8-week mean</th></tr>
+{''.join(rows)}</table>
+<p><strong>Biggest movers</strong> (share against the 8-week mean): {movers}</p>
+<h2>This week against the previous eight</h2>
+{_svg_chart(summary)}
+<h2>Quotes</h2>
+{''.join(quotes)}
+<p class="who">Model {e(', '.join(summary['model_versions']))} · topics file {e(summary['topics_hash'])} ·
+made {e(summary['made_at'])}. This brief is frozen: later runs do not change it.</p>
+</body></html>
+"""
+
+
+def write_week(store_dir: str, out_dir: Path, week: str, force: bool = False) -> Path:
+    """Write one week's snapshot folder; an existing one is kept unless ``force``."""
+    conn = store.open_readonly(store_dir)
+    try:
+        return _write(conn, Path(out_dir), week, force)
+    finally:
+        conn.close()
+
+
+def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool) -> Path:
+    target = out_dir / week
+    if target.exists() and not force:
+        return target
+    summary = compute(conn, week)
+    summary["made_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f".{week}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    monday, sunday = parse_week(week)
+    with (tmp / "statements.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = None
+        for r in queries.export_rows(conn, monday, sunday):
+            r = dict(r, topics=";".join(r["topics"]), scores=json.dumps(r["scores"]))
+            if w is None:
+                w = csv.DictWriter(fh, fieldnames=list(r))
+                w.writeheader()
+            w.writerow(r)
+    (tmp / "report.html").write_text(render_html(summary), encoding="utf-8")
+    if target.exists():
+        # Keep what was reported before beside the new version.
+        target.rename(out_dir / f"{week}.previous-{summary['made_at'].replace(':', '')}")
+    tmp.rename(target)
+    return target
+
+
+def completed_weeks_all(conn: sqlite3.Connection, today: dt.date | None = None) -> list[dt.date]:
+    """Mondays of every ISO week with statements whose Sunday is before today."""
+    today = today or dt.date.today()
+    weeks = [store.from_day(r[0]) for r in conn.execute("SELECT DISTINCT week FROM statements ORDER BY 1")]
+    return [m for m in weeks if m + dt.timedelta(days=6) < today]
+
+
+def completed_weeks(conn: sqlite3.Connection, today: dt.date | None = None) -> list[str]:
+    """Every ISO week with statements whose Sunday is before today."""
+    return [week_label(m) for m in completed_weeks_all(conn, today)]
+
+
+def write_all(store_dir: str, out_dir: Path, force: bool = False) -> list[Path]:
+    """Write a snapshot for each completed week that has none (all of them with ``force``)."""
+    conn = store.open_readonly(store_dir)
+    written = []
+    try:
+        for week in completed_weeks(conn):
+            if (Path(out_dir) / week).exists() and not force:
+                continue
+            written.append(_write(conn, Path(out_dir), week, force))
+    finally:
+        conn.close()
+    return written

@@ -1,0 +1,303 @@
+"""The store: one SQLite database (WAL mode) holding documents, statements, tags and runs.
+
+Why SQLite: it is embedded (no server), in Python's standard library, crash-safe (each
+document is written in one transaction), and in WAL mode readers (the dashboard) keep
+reading the last committed state while a run writes. FTS5 gives full-text search. The
+statements table is kept narrow (integer day/week/month keys, a topic bitmask) so that
+aggregations over millions of rows scan a covering index. This is the only module that
+writes SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.errors import StoreError
+from pipeline.records import Document, Statement, Tagged
+
+SCHEMA_VERSION = 1
+DB_NAME = "tracker.db"
+EPOCH = dt.date(1970, 1, 1)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS topics(
+    topic_id INTEGER PRIMARY KEY,      -- bit number in statements.topic_mask
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS models(
+    version TEXT PRIMARY KEY, topics_hash TEXT, topics TEXT, info TEXT, first_used TEXT
+);
+CREATE TABLE IF NOT EXISTS runs(
+    run_id INTEGER PRIMARY KEY, started_at TEXT, finished_at TEXT, status TEXT,
+    inputs TEXT, files_read INTEGER DEFAULT 0, files_new INTEGER DEFAULT 0,
+    files_changed INTEGER DEFAULT 0, files_unchanged INTEGER DEFAULT 0,
+    files_refused INTEGER DEFAULT 0, lines_refused INTEGER DEFAULT 0,
+    statements_added INTEGER DEFAULT 0, statements_removed INTEGER DEFAULT 0,
+    statements_retagged INTEGER DEFAULT 0, model_version TEXT
+);
+CREATE TABLE IF NOT EXISTS refusals(
+    run_id INTEGER, path TEXT, line INTEGER, reason TEXT
+);
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY, file_hash TEXT NOT NULL, format TEXT, run_id INTEGER, seen_at TEXT
+);
+CREATE TABLE IF NOT EXISTS documents(
+    doc_id TEXT PRIMARY KEY, file_hash TEXT NOT NULL, path TEXT, format TEXT, date TEXT,
+    source TEXT, lang TEXT, title TEXT, url TEXT, n_statements INTEGER, run_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS documents_hash ON documents(file_hash);
+CREATE TABLE IF NOT EXISTS statements(
+    sid INTEGER PRIMARY KEY,
+    statement_id TEXT NOT NULL UNIQUE,
+    doc_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    day INTEGER NOT NULL,      -- days since 1970-01-01
+    week INTEGER NOT NULL,     -- day of the Monday of its ISO week
+    month INTEGER NOT NULL,    -- day of the first of its month
+    source TEXT NOT NULL, lang TEXT NOT NULL,
+    speaker_raw TEXT, speaker TEXT, role TEXT NOT NULL,
+    position INTEGER NOT NULL, text TEXT NOT NULL,
+    topic_mask INTEGER NOT NULL DEFAULT 0,
+    scores TEXT,
+    model_version TEXT
+);
+CREATE INDEX IF NOT EXISTS statements_agg
+    ON statements(day, week, month, source, lang, role, topic_mask);
+CREATE INDEX IF NOT EXISTS statements_doc ON statements(doc_id, position);
+CREATE INDEX IF NOT EXISTS statements_speaker ON statements(speaker);
+CREATE INDEX IF NOT EXISTS statements_model ON statements(model_version);
+CREATE VIRTUAL TABLE IF NOT EXISTS statements_fts USING fts5(
+    text, content='statements', content_rowid='sid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS statements_ai AFTER INSERT ON statements BEGIN
+    INSERT INTO statements_fts(rowid, text) VALUES (new.sid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS statements_ad AFTER DELETE ON statements BEGIN
+    INSERT INTO statements_fts(statements_fts, rowid, text) VALUES ('delete', old.sid, old.text);
+END;
+"""
+
+
+def day_number(d: dt.date) -> int:
+    return (d - EPOCH).days
+
+
+def from_day(n: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(n))
+
+
+def db_path(store: str | os.PathLike) -> Path:
+    """The database file of a store folder (a path to the file itself is accepted too)."""
+    p = Path(store)
+    return p if p.suffix == ".db" else p / DB_NAME
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connection:
+    """Open (and create when asked) a store for writing."""
+    path = db_path(store)
+    if not path.exists() and not create:
+        raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _configure(conn)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(SCHEMA)
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a store of this project ({exc})") from exc
+    if row is None:
+        conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    elif int(row[0]) != SCHEMA_VERSION:
+        raise StoreError(f"{path}: store schema {row[0]}, this version reads {SCHEMA_VERSION}")
+    return conn
+
+
+def open_readonly(store: str | os.PathLike) -> sqlite3.Connection:
+    """Open a store for reading only (the dashboard, snapshots, exports)."""
+    path = db_path(store)
+    if not path.exists():
+        raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        _configure(conn)
+        conn.execute("SELECT 1 FROM statements LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: cannot read the store ({exc})") from exc
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error: all or nothing."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# -- topics and models --------------------------------------------------------------------------
+def ensure_topics(conn: sqlite3.Connection, topics: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Give every topic a stable bit number; returns name -> bit."""
+    with transaction(conn):
+        for name, desc in topics:
+            conn.execute("INSERT INTO topics(name, description) VALUES (?, ?) "
+                         "ON CONFLICT(name) DO UPDATE SET description=excluded.description", (name, desc))
+    rows = conn.execute("SELECT name, topic_id FROM topics").fetchall()
+    if any(bit > 62 for _, bit in rows):
+        raise StoreError("more than 63 topics ever defined in this store; start a new store")
+    return dict(rows)
+
+
+def topic_bits(conn: sqlite3.Connection) -> dict[str, int]:
+    return dict(conn.execute("SELECT name, topic_id FROM topics ORDER BY topic_id").fetchall())
+
+
+def register_model(conn: sqlite3.Connection, version: str, topics_hash: str, topics: list[str], info: dict) -> None:
+    with transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?, ?, ?)",
+                     (version, topics_hash, json.dumps(topics), json.dumps(info), _now()))
+
+
+# -- runs -------------------------------------------------------------------------------------
+def start_run(conn: sqlite3.Connection, inputs: list[str], model_version: str) -> int:
+    with transaction(conn):
+        # A run that never finished was killed; say so instead of leaving it 'running'.
+        conn.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
+        cur = conn.execute("INSERT INTO runs(started_at, status, inputs, model_version) VALUES (?, 'running', ?, ?)",
+                           (_now(), json.dumps(inputs), model_version))
+    return int(cur.lastrowid)
+
+
+def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
+               refusals: list[tuple[str, int | None, str]]) -> None:
+    with transaction(conn):
+        conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)", [(run_id, p, ln, r) for p, ln, r in refusals])
+        cols = ", ".join(f"{k} = ?" for k in counts)
+        conn.execute(f"UPDATE runs SET finished_at = ?, status = ?, {cols} WHERE run_id = ?",
+                     (_now(), "refused files" if refusals else "ok", *counts.values(), run_id))
+
+
+# -- files and documents -------------------------------------------------------------------------
+def file_state(conn: sqlite3.Connection, path: str) -> str | None:
+    row = conn.execute("SELECT file_hash FROM files WHERE path = ?", (path,)).fetchone()
+    return row[0] if row else None
+
+
+def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
+    row = conn.execute("SELECT path FROM documents WHERE file_hash = ? LIMIT 1", (file_hash,)).fetchone()
+    return row[0] if row else None
+
+
+def remember_file(conn: sqlite3.Connection, path: str, file_hash: str, fmt: str, run_id: int) -> None:
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", (path, file_hash, fmt, run_id, _now()))
+
+
+def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
+    docs = [r[0] for r in conn.execute("SELECT doc_id FROM documents WHERE file_hash = ?", (file_hash,))]
+    removed = 0
+    for doc_id in docs:
+        removed += conn.execute("DELETE FROM statements WHERE doc_id = ?", (doc_id,)).rowcount
+        conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+    return removed
+
+
+def write_file(conn: sqlite3.Connection, *, path: str, file_hash: str, fmt: str, run_id: int,
+               documents: list[tuple[Document, list[Statement], list[Tagged]]],
+               bits: dict[str, int], model_version: str) -> tuple[int, int]:
+    """Store one file's documents in one transaction, replacing what the path held before.
+
+    Returns (statements added, statements removed). Killed half-way, nothing of it is stored.
+    """
+    with transaction(conn):
+        removed = 0
+        old = conn.execute("SELECT file_hash FROM files WHERE path = ?", (path,)).fetchone()
+        if old and old[0] != file_hash:
+            still_used = conn.execute("SELECT 1 FROM files WHERE file_hash = ? AND path != ? LIMIT 1",
+                                      (old[0], path)).fetchone()
+            if not still_used:
+                removed = _delete_hash(conn, old[0])
+        added = 0
+        for doc, stmts, tags in documents:
+            if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone():
+                continue
+            conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
+                doc.doc_id, file_hash, doc.path, fmt, doc.date.isoformat(), doc.source, doc.lang,
+                doc.title, doc.url, len(stmts), run_id))
+            conn.executemany(
+                "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, "
+                "speaker_raw, speaker, role, position, text, topic_mask, scores, model_version) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [_statement_row(s, t, bits, model_version) for s, t in zip(stmts, tags)])
+            added += len(stmts)
+        conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", (path, file_hash, fmt, run_id, _now()))
+    return added, removed
+
+
+def _mask(topics: Iterable[str], bits: dict[str, int]) -> int:
+    m = 0
+    for t in topics:
+        m |= 1 << bits[t]
+    return m
+
+
+def _statement_row(s: Statement, t: Tagged, bits: dict[str, int], model_version: str) -> tuple:
+    d = s.date
+    day = day_number(d)
+    return (s.statement_id, s.doc_id, d.isoformat(), day, day - d.weekday(), day_number(d.replace(day=1)),
+            s.source, s.lang, s.speaker_raw, s.speaker, s.role, s.position, s.text,
+            _mask(t.topics, bits), json.dumps(t.scores, separators=(",", ":")), model_version)
+
+
+# -- retagging ----------------------------------------------------------------------------------
+def stale_statements(conn: sqlite3.Connection, model_version: str, batch: int) -> Iterator[list[tuple[int, str]]]:
+    """Batches of (sid, text) tagged by another model than ``model_version``."""
+    last = 0
+    while True:
+        rows = conn.execute("SELECT sid, text FROM statements WHERE sid > ? AND "
+                            "(model_version IS NULL OR model_version != ?) ORDER BY sid LIMIT ?",
+                            (last, model_version, batch)).fetchall()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def retag(conn: sqlite3.Connection, rows: list[tuple[int, str]], tags: list[Tagged],
+          bits: dict[str, int], model_version: str) -> None:
+    with transaction(conn):
+        conn.executemany("UPDATE statements SET topic_mask = ?, scores = ?, model_version = ? WHERE sid = ?",
+                         [(_mask(t.topics, bits), json.dumps(t.scores, separators=(",", ":")), model_version, sid)
+                          for (sid, _), t in zip(rows, tags)])
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the WAL into the database file (keeps the -wal file from growing without bound)."""
+    for _ in range(3):
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return
+        time.sleep(0.2)

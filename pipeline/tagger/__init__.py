@@ -1,0 +1,85 @@
+"""Tagging: texts in, topics and scores out. Pure and batchable; knows nothing of files or stores."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import ModelError
+from pipeline.records import Tagged
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "tagger.skops"
+# Only these modules' types may be rebuilt from a model file; anything else is refused.
+_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "pipeline.tagger.", "builtins.")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A tagger and what identifies it: its version (file hash) and its topics."""
+
+    estimator: object
+    version: str
+    topics: tuple[str, ...]
+    topics_hash: str
+    info: dict
+
+    def tag(self, texts: list[str]) -> list[Tagged]:
+        """Tag a batch of texts."""
+        if not texts:
+            return []
+        proba = self.estimator.predict_proba(texts)
+        thr = self.estimator.thresholds_
+        out = []
+        for row in proba:
+            topics = tuple(t for t, p, th in zip(self.topics, row, thr) if p >= th)
+            out.append(Tagged(topics, {t: round(float(p), 4) for t, p in zip(self.topics, row)}))
+        return out
+
+    def scores_matrix(self, texts: list[str]) -> np.ndarray:
+        return self.estimator.predict_proba(texts)
+
+    def explain(self, text: str, topic: str, k: int = 6) -> list[str]:
+        return self.estimator.explain(text, topic, k)
+
+
+def save_model(estimator, path: Path, info: dict) -> str:
+    """Write the model with skops (no pickle) and its info beside it; returns the version."""
+    import skops.io as sio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    sio.dump(estimator, tmp)
+    version = hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]
+    tmp.replace(path)
+    info = dict(info, version=version)
+    path.with_suffix(".json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+    return version
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
+    """Load a model file safely: skops, rebuilding only types from trusted modules."""
+    import skops.io as sio
+
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p}: no model file; run `python -m pipeline train` to build one")
+    data = p.read_bytes()
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops raises several types for a corrupt file
+        raise ModelError(f"{p}: not a skops model file ({exc})") from exc
+    bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+    if bad:
+        raise ModelError(f"{p}: refuses to load types from untrusted modules: {', '.join(bad[:5])}")
+    est = sio.loads(data, trusted=untrusted)
+    info_path = p.with_suffix(".json")
+    info = json.loads(info_path.read_text()) if info_path.exists() else {}
+    version = hashlib.sha256(data).hexdigest()[:12]
+    return LoadedModel(est, version, tuple(est.topic_names_), info.get("topics_hash", ""), info)

@@ -1,0 +1,54 @@
+"""Evaluation against gold labels: per topic and language, micro and macro, vs keywords."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.tagger.text import normalise
+from pipeline.tagger.topics import Topic, cue_matches
+
+
+def keyword_baseline(topics: list[Topic], texts: list[str]) -> np.ndarray:
+    """A topic applies when any of its cues (after exclusions) occurs: the obvious rule."""
+    return np.array([[int(bool(cue_matches(t, normalise(x)))) for t in topics] for x in texts], dtype=int)
+
+
+def prf(pred: np.ndarray, gold: np.ndarray) -> dict:
+    tp = int(np.sum((pred == 1) & (gold == 1)))
+    fp = int(np.sum((pred == 1) & (gold == 0)))
+    fn = int(np.sum((pred == 0) & (gold == 1)))
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 3), "recall": round(r, 3), "f1": round(f, 3), "support": int(gold.sum())}
+
+
+def report(names: list[str], langs: list[str], gold: np.ndarray, pred: np.ndarray) -> dict:
+    """Scores by language ('all' too): per topic, micro and macro F1."""
+    out: dict = {}
+    for lang in ["all"] + sorted(set(langs)):
+        idx = np.array([lang == "all" or x == lang for x in langs])
+        g, p = gold[idx], pred[idx]
+        per = {n: prf(p[:, j], g[:, j]) for j, n in enumerate(names)}
+        out[lang] = {"n": int(idx.sum()), "topics": per,
+                     "micro_f1": prf(p.ravel(), g.ravel())["f1"],
+                     "macro_f1": round(float(np.mean([v["f1"] for v in per.values()])), 3)}
+    return out
+
+
+def confident_errors(names: list[str], rows: list[dict], gold: np.ndarray, proba: np.ndarray,
+                     thresholds: np.ndarray, k: int = 10) -> list[dict]:
+    """The statements the model got wrong with the most confidence."""
+    errs = []
+    for i, r in enumerate(rows):
+        for j, n in enumerate(names):
+            pred = proba[i, j] >= thresholds[j]
+            if pred != bool(gold[i, j]):
+                margin = abs(proba[i, j] - thresholds[j])
+                errs.append({"id": r.get("id", i), "lang": r.get("lang", ""), "topic": n,
+                             "error": "false positive" if pred else "missed",
+                             "score": round(float(proba[i, j]), 3), "margin": margin, "text": r["text"]})
+    errs.sort(key=lambda e: -e["margin"])
+    for e in errs:
+        e.pop("margin")
+    return errs[:k]

@@ -1,0 +1,66 @@
+"""Real-browser tests: Playwright driving Debian's Chromium against the real dashboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, need_browser
+
+SHOTS = ROOT / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture()
+def page():
+    exe = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(exe), args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield pg
+        browser.close()
+
+
+def _wait_chart(page):
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .point", timeout=60000)
+
+
+def test_load_filter_select_a_point_and_read_the_drilldown(page, dashboard_server):
+    SHOTS.mkdir(exist_ok=True)
+    page.goto(dashboard_server + "/")
+    _wait_chart(page)
+    page.screenshot(path=str(SHOTS / "trends.png"))
+    assert page.get_by_text("Topics over time").is_visible()
+    # Change a filter through the URL-bound widget: the chart follows and the URL keeps it.
+    page.goto(dashboard_server + "/?topics=trade&measure=share")
+    _wait_chart(page)
+    legend = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+    assert legend == ["trade"]
+    # Click the highest point of the chart: the statements behind it appear below.
+    points = page.locator(".js-plotly-plot .scatterlayer .point")
+    assert points.count() > 10
+    points.nth(points.count() // 2).click(force=True)
+    page.wait_for_selector("text=Statements on trade", timeout=30000)
+    page.wait_for_selector("div.stmt", timeout=30000)
+    page.screenshot(path=str(SHOTS / "drilldown.png"), full_page=True)
+    assert page.locator("div.stmt").count() >= 1
+    assert "topics=trade" in page.url
+
+
+def test_weekly_report_renders_with_no_network_request(page, seed_store, tmp_path):
+    from pipeline import snapshot
+
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2026-W03")
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(Path(folder / "report.html").as_uri())
+    assert page.title() == "Weekly brief 2026-W03"
+    assert page.locator("svg rect").count() > 8
+    assert page.get_by_text("Biggest movers").is_visible()
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "weekly-report.png"), full_page=True)
+    assert [u for u in requests if not u.startswith("file://")] == []

@@ -1,0 +1,132 @@
+"""Runs into a real store: idempotence, changed files, duplicates, refusals, status and export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sqlite3
+
+from pipeline import queries, store
+from tests.conftest import CONF_0112, SEED_FILE, SEEDS, run_cli
+
+
+def _count(store_dir, sql="SELECT COUNT(*) FROM statements"):
+    with sqlite3.connect(store.db_path(store_dir)) as c:
+        return c.execute(sql).fetchone()[0]
+
+
+def test_seed_store_has_the_demo_data(seed_store):
+    conn = store.open_readonly(seed_store)
+    info = queries.status(conn)
+    assert info["documents"] == 372  # 195 conferences, 176 White House documents, the seed
+    assert set(info["by_source"]) == {"Mexican presidency", "White House"}
+    assert info["first_date"] == "2025-01-20" and info["last_date"] == "2026-03-31"
+    assert all(v > 0 for v in info["by_topic"].values())
+    row = conn.execute("SELECT COUNT(DISTINCT week) FROM statements WHERE date BETWEEN '2025-12-01' AND "
+                       "'2026-03-31' AND source = 'Mexican presidency'").fetchone()
+    assert row[0] >= 12
+
+
+def test_the_12_january_conference_in_the_store(seed_store):
+    conn = store.open_readonly(seed_store)
+    doc = conn.execute("SELECT doc_id, date, source, lang, n_statements FROM documents WHERE path LIKE ?",
+                       (f"%{CONF_0112.name}",)).fetchone()
+    assert doc[1:4] == ("2026-01-12", "Mexican presidency", "es")
+    first = conn.execute("SELECT speaker, role, text FROM statements WHERE doc_id = ? ORDER BY position LIMIT 1",
+                         (doc[0],)).fetchone()
+    assert first == ("Claudia Sheinbaum Pardo", "head of state", "¿Cómo están?")
+    df, n = queries.statements(conn, queries.Filters(search='"integridad territorial"',
+                                                       date_from=None), topic=None)
+    assert n >= 1
+    hit = df[df["text"].str.contains("está la soberanía de México y la integridad territorial")]
+    assert list(hit["topics"].iloc[0]) == ["sovereignty"]
+
+
+def test_rerun_adds_nothing_and_rewrites_nothing(seed_store_copy):
+    before = _count(seed_store_copy)
+    db = store.db_path(seed_store_copy)
+    r = run_cli("run", "--input", str(SEEDS), "--store", str(seed_store_copy), "--no-snapshots", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["files_new"] == 0 and s["files_changed"] == 0 and s["statements_added"] == 0
+    assert s["files_unchanged"] == s["files_read"] == 372
+    assert _count(seed_store_copy) == before
+    assert db.exists()
+
+
+def test_changed_file_replaces_its_statements_and_duplicates_are_not_stored(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    doc = inbox / "conf.txt"
+    shutil.copy(CONF_0112, doc)
+    st_dir = tmp_path / "store"
+    assert run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots").returncode == 0
+    n1 = _count(st_dir)
+    # The same content under another name: remembered, not stored twice.
+    shutil.copy(CONF_0112, inbox / "copy-of-conf.txt")
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json")
+    s = json.loads(r.stdout)
+    assert s["statements_added"] == 0 and s["files_unchanged"] == 2 and _count(st_dir) == n1
+    # The same name with changed content: its old statements are replaced, not added to.
+    text = CONF_0112.read_text()
+    doc.write_text(text.replace("¿Cómo están?", "¿Cómo están todos?", 1))
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json")
+    s = json.loads(r.stdout)
+    assert s["files_changed"] == 1 and s["statements_removed"] == 0  # the copy still holds the old text
+    assert _count(st_dir) == 2 * n1
+    (inbox / "copy-of-conf.txt").unlink()
+    doc.write_text(text.replace("¿Cómo están?", "¿Qué tal?", 1))
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json")
+    s = json.loads(r.stdout)
+    assert s["statements_removed"] == n1 and _count(st_dir) == 2 * n1
+    assert _count(st_dir, "SELECT COUNT(*) FROM statements WHERE text = '¿Qué tal?'") == 1
+
+
+def test_refused_files_are_reported_and_the_run_goes_on(tmp_path):
+    inbox = tmp_path / "in"
+    (inbox / "deep" / "er").mkdir(parents=True)
+    shutil.copy(SEED_FILE, inbox / "deep" / "er" / "seed.txt")
+    (inbox / "empty.txt").write_bytes(b"")
+    (inbox / "nodate.txt").write_text("Some words\nmore words\n")
+    (inbox / "recs.jsonl").write_text('{"date": "2025-03-03", "text": "Tariffs on steel."}\n{"date": "x"}\n')
+    st_dir = tmp_path / "store"
+    r = run_cli("run", "--input", str(inbox), str(tmp_path / "nope"), "--store", str(st_dir), "--no-snapshots")
+    assert r.returncode == 3, r.stdout + r.stderr
+    out = r.stdout
+    assert "empty.txt: empty file" in out
+    assert "nodate.txt: unknown format" in out
+    assert "recs.jsonl:2: missing text" in out
+    assert "nope: path does not exist" in out
+    assert _count(st_dir) == 23 + 1
+    status = json.loads(run_cli("status", "--store", str(st_dir), "--json").stdout)
+    reasons = {x["reason"] for x in status["runs"][0]["refused"]}
+    assert {"empty file: nothing to read", "path does not exist", "missing text"} <= reasons
+
+
+def test_usage_errors_exit_2(tmp_path):
+    r = run_cli("run", "--store", str(tmp_path / "s"))
+    assert r.returncode == 2 and "--input" in r.stderr
+    r = run_cli("status", "--store", str(tmp_path / "nothing-here"))
+    assert r.returncode == 1 and "no store here" in r.stderr
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), "--format", "pdf")
+    assert r.returncode == 2
+
+
+def test_status_and_export(seed_store, tmp_path):
+    r = run_cli("status", "--store", str(seed_store))
+    assert r.returncode == 0 and "documents: 372" in r.stdout
+    total = _count(seed_store)
+    out = tmp_path / "all.jsonl"
+    assert run_cli("export", "--store", str(seed_store), "--output", str(out)).returncode == 0
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == total
+    assert {"statement_id", "doc_id", "date", "source", "lang", "speaker_raw", "speaker", "role", "position",
+            "text", "topics", "scores", "url"} <= set(rows[0])
+    out_csv = tmp_path / "jan.csv"
+    r = run_cli("export", "--store", str(seed_store), "--output", str(out_csv), "--since", "2026-01-12",
+                "--until", "2026-01-12")
+    assert r.returncode == 0
+    rows = list(csv.DictReader(out_csv.open()))
+    assert {x["date"] for x in rows} == {"2026-01-12"}
+    assert len(rows) == _count(seed_store, "SELECT COUNT(*) FROM statements WHERE date = '2026-01-12'")

@@ -1,0 +1,166 @@
+"""Readers on real files: dates, speakers, paragraphs; and what bad files produce."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.readers import detect, iter_files, read_bytes, read_path
+from pipeline.readers.common import decode, parse_date
+from pipeline.segment import segment
+from tests.conftest import CONF_0112, SEED_FILE, SEEDS, need_corpus
+
+
+def test_seed_is_a_plain_transcript_of_12_january_2026():
+    r = read_path(SEED_FILE)
+    assert r.format == "plain"
+    (doc,) = r.documents
+    assert doc.date == dt.date(2026, 1, 12)
+    assert doc.lang == "en"
+    stmts = segment(doc)
+    assert len(stmts) == 23  # 25 lines: the date, 23 paragraphs, the trailing "Related:" link
+    assert stmts[0].text.startswith("Following the statements made by President Trump")
+    assert stmts[-1].text == "And there is not much more to report to you about this topic."
+    assert not any(s.text.startswith("Related:") for s in stmts)
+
+
+def test_stenographic_conference_of_12_january_2026():
+    r = read_path(CONF_0112)
+    assert r.format == "stenographic"
+    (doc,) = r.documents
+    assert doc.date == dt.date(2026, 1, 12)
+    assert doc.source == "Mexican presidency" and doc.lang == "es"
+    stmts = segment(doc)
+    first = stmts[0]
+    assert first.speaker_raw == "PRESIDENTA DE MÉXICO, CLAUDIA SHEINBAUM PARDO"
+    assert first.speaker == "Claudia Sheinbaum Pardo" and first.role == "head of state"
+    assert first.text == "¿Cómo están?"
+    assert stmts[1].role == "press" and stmts[1].text == "Bien. Buen día."
+    known = "Además, está la soberanía de México y la integridad territorial"
+    assert any(known in s.text for s in stmts)
+    assert [s.position for s in stmts] == list(range(len(stmts)))
+    # Stage notes on their own line never become statements.
+    assert not any(s.text.startswith("(") and s.text.endswith(")") for s in stmts)
+
+
+def test_all_spellings_of_the_president_are_one_speaker():
+    need_corpus()
+    from tests.conftest import CORPUS
+
+    labels = set()
+    for f in sorted((CORPUS / "mananeras" / "2025").glob("2025-0[1-3]*.txt")):
+        for s in segment(read_path(f).documents[0]):
+            if s.speaker == "Claudia Sheinbaum Pardo":
+                labels.add(s.speaker_raw)
+    assert {"PRESIDENTA DE MÉXICO, CLAUDIA SHEINBAUM PARDO", "PRESIDENTA CLAUDIA SHEINBAUM PARDO"} <= labels
+
+
+def test_briefing_markdown_joins_wrapped_lines_and_attributes_turns():
+    f = SEEDS / "whitehouse/briefings-statements/2025-01" / (
+        "2025-01-29-press-briefing-by-press-secretary-karoline-leavitt.md")
+    r = read_path(f)
+    assert r.format == "briefing"
+    (doc,) = r.documents
+    assert doc.url.startswith("https://www.whitehouse.gov/")
+    assert doc.date.isoformat() == f.name[:10]
+    stmts = segment(doc)
+    roles = {s.role for s in stmts}
+    assert "press" in roles and "official" in roles
+    assert all("\n" not in s.text for s in stmts)
+    assert not any(s.text == "James S. Brady Press Briefing Room" for s in stmts)
+    assert not any(s.text.startswith(("MS. LEAVITT:", "Q ")) for s in stmts)
+
+
+def test_briefing_front_matter_title_with_escapes(tmp_path):
+    text = ("---\ndate: '2024-10-16'\nsource_url: https://example.org/x\ntitle: \"Press Briefing by Press Secretary"
+            " Karine\\_Jean-Pierre\\\n  \\ and Admiral Kirby\"\n---\n\nMS. JEAN-PIERRE:  Good afternoon.\nWe have\n"
+            "news.\n\nQ    Thank you.\n\n11:56 A.M. EDT\n")
+    r = read_bytes(text.encode(), "x.md")
+    (doc,) = r.documents
+    assert doc.title == "Press Briefing by Press Secretary Karine Jean-Pierre and Admiral Kirby"
+    stmts = segment(doc)
+    assert [(s.speaker, s.text) for s in stmts] == [("Karine Jean-Pierre", "Good afternoon. We have news."),
+                                                     ("Press", "Thank you.")]
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("MONDAY, JANUARY 12, 2026", dt.date(2026, 1, 12)),
+    ("12 de enero de 2026", dt.date(2026, 1, 12)),
+    ("1° de junio de 2023", dt.date(2023, 6, 1)),
+    ("2025-03-04", dt.date(2025, 3, 4)),
+    ("4 March 2025", dt.date(2025, 3, 4)),
+    ("31 de febrero de 2025", None),
+    ("no date here", None),
+])
+def test_dates(line, expected):
+    assert parse_date(line) == expected
+
+
+def test_records_jsonl_refuses_only_the_bad_line():
+    data = (b'{"date": "2025-02-03", "text": "Tariffs on steel.", "speaker": "A", "source": "Senate"}\n'
+            b'not json\n'
+            b'{"date": "2025-02-03", "speaker": "B"}\n'
+            b'{"date": "2025-02-04", "text": "Border talks.", "source": "Senate"}\n')
+    r = read_bytes(data, "recs.jsonl")
+    assert r.format == "jsonl"
+    assert sorted(d.date.isoformat() for d in r.documents) == ["2025-02-03", "2025-02-04"]
+    assert [(p.line, p.reason) for p in r.problems] == [(2, "not valid JSON (Expecting value)"),
+                                                         (3, "missing text")]
+
+
+def test_records_csv_with_missing_columns_is_refused():
+    with pytest.raises(InputError, match="CSV header must name the columns date, text"):
+        read_bytes(b"day,words\n2025-01-01,hello\n", "bad.csv")
+
+
+def test_records_csv_extra_values_refuse_the_line():
+    r = read_bytes(b"date,text\n2025-01-01,hello there\n2025-01-02,a,b\n", "x.csv")
+    assert len(r.documents) == 1 and r.problems[0].line == 3
+
+
+@pytest.mark.parametrize("data,reason", [
+    (b"", "empty file"),
+    (b"   \n\n", "empty file"),
+    (b"\x00\x01\x02binary", "binary file"),
+    (b"%PDF-1.7\n...", "PDF file"),
+    (b"<!DOCTYPE html><html><body>hi</body></html>", "HTML page"),
+    (b"Just some words\nwith no date at all\n", "unknown format"),
+    (b"MONDAY, JANUARY 12, 2099\nA paragraph.\n", "in the future"),
+    (b"Version\nPresidencia de la Republica\nsin fecha\n---\nPREGUNTA\nHola\n", "no date found"),
+    (b"Conferencia de prensa\nPresidencia de la Republica\n12 de enero de 2026\n---\n", "no speaker blocks"),
+])
+def test_bad_files_are_refused_with_a_reason(data, reason):
+    with pytest.raises(InputError, match=reason) as exc:
+        read_bytes(data, "input/file.txt")
+    assert "input/file.txt" in str(exc.value)
+
+
+def test_latin1_bom_and_crlf_are_read():
+    latin = "12 de enero de 2026\r\nLa soberanía de México.\r\n".encode("cp1252")
+    (doc,) = read_bytes(latin, "latin.txt").documents
+    assert segment(doc)[0].text == "La soberanía de México."
+    bom = "\ufeffMONDAY, JANUARY 12, 2026\nWe talked about trade.\n".encode("utf-8")
+    (doc,) = read_bytes(bom, "bom.txt").documents
+    assert doc.date == dt.date(2026, 1, 12)
+    assert decode(b"a\r\nb\rc", "x") == "a\nb\nc"
+
+
+def test_format_override_and_detection():
+    text = SEED_FILE.read_text()
+    assert detect(text, "x.txt") == "plain"
+    with pytest.raises(InputError, match="first line of a plain transcript must be a date"):
+        read_bytes(CONF_0112.read_bytes(), "conf.txt", fmt="plain")
+
+
+def test_iter_files_reports_missing_paths_and_survives_symlink_loops(tmp_path: Path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "doc.txt").write_text("MONDAY, JANUARY 12, 2026\nHello.\n")
+    (tmp_path / "a" / "b" / "loop").symlink_to(tmp_path / "a")
+    files, problems = iter_files([str(tmp_path / "a"), str(tmp_path / "missing")])
+    assert [Path(f).name for f in files] == ["doc.txt"]
+    reasons = [p.reason for p in problems]
+    assert "path does not exist" in reasons
+    assert any("symlink loop" in r for r in reasons)

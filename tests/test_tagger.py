@@ -1,0 +1,147 @@
+"""The tagger on the seed, on its Spanish original, through the CLI, and against the gold labels."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import skops.io as sio
+
+from pipeline.errors import ModelError
+from pipeline.readers import read_path
+from pipeline.segment import segment
+from pipeline.tagger import DEFAULT_MODEL, load_model
+from pipeline.tagger.topics import load_topics
+from tests.conftest import CONF_0112, SEED_FILE, SHARED, need_corpus, run_cli
+
+SEED_EXPECTED = {
+    "the trafficking of fentanyl from Mexico to the United States has been reduced": {"security"},
+    "there is the sovereignty and territorial integrity of Mexico": {"sovereignty"},
+    "there are other pending issues, such as trade": {"trade"},
+    "the issue of Mexicans in the United States as well": {"migration"},
+}
+# The same four paragraphs in the Spanish original (the 2026-01-12 conference).
+SPANISH_EXPECTED = {
+    "se ha reducido 50 por ciento el cruce de fentanilo": {"security"},
+    "está la soberanía de México y la integridad territorial": {"sovereignty"},
+    "hay otros temas pendientes, como el tema del comercio": {"trade"},
+    "el tema de las mexicanas y los mexicanos allá": {"migration"},
+}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(DEFAULT_MODEL)
+
+
+def _tags_for(model, path, expected):
+    stmts = segment(read_path(path).documents[0])
+    found = {}
+    for key in expected:
+        (s,) = [s for s in stmts if key in s.text]
+        found[key] = set(model.tag([s.text])[0].topics)
+    return found
+
+
+def test_seed_paragraphs_get_the_codebook_topics(model):
+    assert _tags_for(model, SEED_FILE, SEED_EXPECTED) == SEED_EXPECTED
+
+
+def test_spanish_originals_get_the_same_topics(model):
+    assert _tags_for(model, CONF_0112, SPANISH_EXPECTED) == SPANISH_EXPECTED
+
+
+def test_traps_of_the_codebook(model):
+    texts = ["El IMSS va a ampliar la seguridad social a los trabajadores de plataformas.",
+             "¿Cómo están? Buenos días.",
+             "Se revisará el T-MEC en 2026 y vamos a defender a los productores de acero.",
+             "Acordamos que no habrá presencia de tropas extranjeras; la colaboración es sin subordinación."]
+    tags = [set(t.topics) for t in model.tag(texts)]
+    assert tags[0] == set() and tags[1] == set()
+    assert tags[2] == {"trade"}
+    assert {"sovereignty"} <= tags[3]
+
+
+def test_scores_are_probabilities_for_every_topic(model):
+    (t,) = model.tag(["Tariffs on Mexican steel and the USMCA review."])
+    assert set(t.scores) == set(model.topics)
+    assert all(0.0 <= p <= 1.0 for p in t.scores.values())
+    assert t.scores["trade"] > 0.5 > t.scores["migration"]
+
+
+def test_explanations_name_words_of_the_statement(model):
+    text = "The trafficking of fentanyl by the cartels must stop."
+    terms = model.explain(text, "security")
+    assert terms and any(w in text.lower() for w in terms)
+
+
+def test_model_file_holds_only_trusted_types():
+    untrusted = sio.get_untrusted_types(file=DEFAULT_MODEL)
+    assert all(t.startswith(("sklearn.", "numpy.", "scipy.", "pipeline.tagger.", "builtins.")) for t in untrusted)
+
+
+def test_a_model_file_with_foreign_types_is_refused(tmp_path):
+    import collections
+
+    bad = tmp_path / "evil.skops"
+    sio.dump({"x": collections.OrderedDict(a=1)}, bad)
+    with pytest.raises(ModelError, match="untrusted"):
+        load_model(bad)
+    with pytest.raises(ModelError, match="no model file"):
+        load_model(tmp_path / "missing.skops")
+
+
+def test_model_topics_match_the_topics_file(model):
+    topics, digest = load_topics()
+    assert list(model.topics) == [t.name for t in topics]
+    assert model.topics_hash == digest, "topics.toml changed since training: run `python -m pipeline train`"
+
+
+def test_tag_command_jsonl_and_plain_lines(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "text": "Tariffs on steel imports from Mexico."}) + "\n"
+                   + json.dumps({"id": 7, "text": "Buenos días a todos.", "lang": "es"}) + "\n")
+    out = tmp_path / "out.jsonl"
+    r = run_cli("tag", "--input", str(inp), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["id"] for x in rows] == ["a", 7]
+    assert rows[0]["topics"] == ["trade"] and rows[1]["topics"] == []
+    assert set(rows[0]["scores"]) == {"security", "trade", "migration", "sovereignty"}
+    r = run_cli("tag", "--input", "-", "--output", "-", input="Deportations of migrants rose.\n")
+    assert r.returncode == 0 and json.loads(r.stdout)["topics"] == ["migration"]
+
+
+def test_tag_command_names_a_bad_line(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": 1, "text": "ok"}\n{"id": 2\n')
+    r = run_cli("tag", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
+    assert r.returncode == 2 and f"{inp}:2" in r.stderr
+
+
+def test_evaluate_on_the_gold_labels_beats_keywords():
+    need_corpus()
+    gold = SHARED / "labels" / "dev.jsonl"
+    r = run_cli("evaluate", "--gold", str(gold), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    for lang in ("es", "en"):
+        m, k = res["model_scores"][lang], res["keyword_baseline"][lang]
+        assert m["macro_f1"] >= k["macro_f1"] + 0.05, (lang, m["macro_f1"], k["macro_f1"])
+        assert m["macro_f1"] >= 0.75, (lang, m["macro_f1"])
+    assert len(res["confident_errors"]) == 10
+
+
+def test_training_never_sees_the_evaluation_set():
+    need_corpus()
+    gold = {json.loads(x)["text"] for x in (SHARED / "labels" / "dev.jsonl").read_text().splitlines()}
+    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+
+    rows = load_labelled(label_files(LABELS_DIR))
+    assert len(rows) >= 2000
+    assert not gold & {r["text"] for r in rows}
+    langs = {r["lang"] for r in rows}
+    assert langs == {"es", "en"}
+    y = np.array([[t in r["topics"] for t in ("security", "trade", "migration", "sovereignty")] for r in rows])
+    assert (y.sum(axis=0) >= 150).all()
