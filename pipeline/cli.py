@@ -121,6 +121,7 @@ def cmd_run(args) -> int:
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
                "refused": [{"path": p, "line": ln, "reason": r} for p, ln, r in s.refusals],
+               "notes": [{"path": p, "note": n} for p, n in s.notes],
                "snapshots_written": [str(w) for w in written]}
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
@@ -133,6 +134,10 @@ def cmd_run(args) -> int:
             print("  statements added per topic: " + ", ".join(f"{k} {v}" for k, v in sorted(s.topics_added.items())))
         if written:
             print(f"  weekly snapshots written: {len(written)} (in {settings.snapshots_dir(args.store)})")
+        if s.notes:
+            print(f"  accepted with a note ({len(s.notes)}):")
+            for p, n in s.notes[:20]:
+                print(f"    {p}: {n}")
         if s.refusals:
             print(f"  refused ({len(s.refusals)}):")
             for p, ln, r in s.refusals[:50]:

@@ -36,6 +36,7 @@ class RunSummary:
     statements_removed: int = 0
     statements_retagged: int = 0
     refusals: list[tuple[str, int | None, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
     topics_added: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -58,8 +59,10 @@ def process_file(path: str, data: bytes, fmt: str, source: str | None, model_pat
 
 
 def _work(args: tuple) -> tuple[str, object]:
-    path, data, fmt, source, model_path = args
+    path, fmt, source, model_path = args
     try:
+        # Read again here rather than ship the bytes: memory stays flat whatever the number of files.
+        data = Path(path).read_bytes()
         return path, process_file(path, data, fmt, source, model_path)
     except InputError as exc:
         return path, exc
@@ -127,10 +130,11 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
                 st.remember_file(conn, key, h, "duplicate", run_id)
                 summary.files_unchanged += 1
                 continue
-            todo.append((key, data, fmt, source, str(model_path), known is not None))
+            todo.append((key, fmt, source, str(model_path), known is not None))
+            del data
         bar = Progress(len(todo), progress)
-        jobs = [t[:5] for t in todo]
-        changed = {t[0] for t in todo if t[5]}
+        jobs = [t[:4] for t in todo]
+        changed = {t[0] for t in todo if t[4]}
         n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         results = _results(jobs, n_workers)
         for path, outcome in results:
@@ -140,6 +144,7 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
                 summary.files_refused += 1
                 continue
             result, docs = outcome
+            summary.notes.extend((path, n) for n in result.notes)
             for prob in result.problems:
                 summary.refusals.append((prob.path, prob.line, prob.reason))
                 summary.lines_refused += 1
@@ -161,7 +166,7 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
             st.retag(conn, rows, model.tag([r[1] for r in rows]), bits, model.version)
             summary.statements_retagged += len(rows)
         summary.seconds = round(time.time() - t0, 2)
-        st.finish_run(conn, run_id, summary.counts(), summary.refusals)
+        st.finish_run(conn, run_id, summary.counts(), summary.refusals, summary.notes)
         st.checkpoint(conn)
     finally:
         conn.close()

@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS runs(
 CREATE TABLE IF NOT EXISTS refusals(
     run_id INTEGER, path TEXT, line INTEGER, reason TEXT
 );
+CREATE TABLE IF NOT EXISTS notes(
+    run_id INTEGER, path TEXT, note TEXT      -- accepted files with something worth a look
+);
 CREATE TABLE IF NOT EXISTS files(
     path TEXT PRIMARY KEY, file_hash TEXT NOT NULL, format TEXT, run_id INTEGER, seen_at TEXT
 );
@@ -192,9 +195,10 @@ def start_run(conn: sqlite3.Connection, inputs: list[str], model_version: str) -
 
 
 def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
-               refusals: list[tuple[str, int | None, str]]) -> None:
+               refusals: list[tuple[str, int | None, str]], notes: list[tuple[str, str]] = ()) -> None:
     with transaction(conn):
         conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)", [(run_id, p, ln, r) for p, ln, r in refusals])
+        conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(run_id, p, n) for p, n in notes])
         cols = ", ".join(f"{k} = ?" for k in counts)
         conn.execute(f"UPDATE runs SET finished_at = ?, status = ?, {cols} WHERE run_id = ?",
                      (_now(), "refused files" if refusals else "ok", *counts.values(), run_id))

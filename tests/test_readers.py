@@ -164,3 +164,11 @@ def test_iter_files_reports_missing_paths_and_survives_symlink_loops(tmp_path: P
     reasons = [p.reason for p in problems]
     assert "path does not exist" in reasons
     assert any("symlink loop" in r for r in reasons)
+
+
+def test_title_date_that_contradicts_the_header_is_noted_and_the_header_wins():
+    text = ("Versión estenográfica de la conferencia de prensa matutina | Lunes 13 de enero de 2026\n"
+            "Presidencia de la República\n12 de enero de 2026\n---\nPREGUNTA\nBuenos días.\n")
+    r = read_bytes(text.encode(), "conf.txt")
+    assert r.documents[0].date == dt.date(2026, 1, 12)
+    assert r.notes == ["title says 2026-01-13 but the header says 2026-01-12; using the header date"]

@@ -30,6 +30,7 @@ class ReadResult:
     format: str
     documents: list[Document] = field(default_factory=list)
     problems: list[InputError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # accepted, but worth a look
 
 
 def detect(text: str, path: str) -> str:
@@ -86,6 +87,7 @@ def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = N
         return result
     module = {"plain": plain, "stenographic": stenographic, "briefing": briefing}[fmt]
     d = module.read(text, path)
+    result.notes.extend(d.pop("notes", []))
     if source:
         d["source"] = source
     if not d["source"]:

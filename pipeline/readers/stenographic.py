@@ -41,6 +41,12 @@ def read(text: str, path: str) -> dict:
         if header_date:
             break
     date = check_date(header_date, path, "expected a header line such as '12 de enero de 2026'")
+    notes = []
+    title_date = parse_date(title)
+    if title_date and title_date != date:
+        # gob.mx titles carry typos; the dated header line is the presidency's own record.
+        notes.append(f"title says {title_date.isoformat()} but the header says {date.isoformat()}; "
+                     "using the header date")
     turns: list[Turn] = []
     for block in blocks[1:]:
         lines = [clean_line(x) for x in block.split("\n")]
@@ -57,4 +63,5 @@ def read(text: str, path: str) -> dict:
             turns.append(Turn(label.rstrip(":"), tuple(paras)))
     if not turns:
         raise InputError(path, "stenographic transcript with no speaker blocks (no '---' followed by a label and text)")
-    return {"title": title, "date": date, "turns": turns, "lang": "es", "source": "Mexican presidency", "url": ""}
+    return {"title": title, "date": date, "turns": turns, "lang": "es", "source": "Mexican presidency", "url": "",
+            "notes": notes}

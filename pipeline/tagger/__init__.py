@@ -48,6 +48,16 @@ class LoadedModel:
         return self.estimator.explain(text, topic, k)
 
 
+def tag_batch(texts: list[str], model_path: str | Path = DEFAULT_MODEL) -> list[dict]:
+    """Tag one batch: a pure function of its texts and the model file, for any batch engine.
+
+    Each worker loads the model once (cached) and returns plain dicts, so Dask, Spark or a
+    process pool can run it on many machines unchanged.
+    """
+    model = load_model(str(model_path))
+    return [{"topics": list(t.topics), "scores": t.scores} for t in model.tag(list(texts))]
+
+
 def save_model(estimator, path: Path, info: dict) -> str:
     """Write the model with skops (no pickle) and its info beside it; returns the version."""
     import skops.io as sio
@@ -79,6 +89,12 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     if bad:
         raise ModelError(f"{p}: refuses to load types from untrusted modules: {', '.join(bad[:5])}")
     est = sio.loads(data, trusted=untrusted)
+    try:
+        # A model written by another version of the code fails here, not in the middle of a run.
+        est.predict_proba(["smoke test"])
+    except Exception as exc:  # noqa: BLE001 - any failure means the same thing to the user
+        raise ModelError(f"{p}: model does not work with this version of the code ({type(exc).__name__}: "
+                         f"{exc}); run `python -m pipeline train`") from exc
     info_path = p.with_suffix(".json")
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     version = hashlib.sha256(data).hexdigest()[:12]

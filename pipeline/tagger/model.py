@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import uuid
 from functools import lru_cache
+from itertools import repeat
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,6 +95,25 @@ def _find_cues(cues: tuple[str, ...], exclude: tuple[str, ...], norm_text: str) 
     return [m.group() for m in cue_re.finditer(norm_text)]
 
 
+_CUE_STARTS: dict[tuple, dict[str, tuple[bool, ...]]] = {}
+
+
+@lru_cache(maxsize=64)
+def _first_word_regexes(keys: tuple) -> list[re.Pattern]:
+    """Per topic, a regex that fully matches a token able to start one of the topic's cues."""
+    out = []
+    for cues, _exclude in keys:
+        firsts = []
+        for c in cues:
+            words = normalise(c.rstrip("*")).split()
+            if not words:
+                continue
+            star = c.endswith("*") and len(words) == 1
+            firsts.append(words[0] + ("*" if star else ""))
+        out.append(re.compile(_trie_regex(tuple(dict.fromkeys(firsts)))[2:]))
+    return out
+
+
 # -- per-model caches of tokens never seen in training (module-level, bounded) ------------------
 _UNSEEN: dict[str, dict[str, tuple[np.ndarray, float]]] = {}
 _UNSEEN_MAX = 200_000
@@ -135,18 +155,34 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
     def _topic_keys(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         return [(tuple(t["cues"]), tuple(t.get("exclude", ()))) for t in self.topics]
 
-    def _cue_counts(self, norm: list[str]) -> np.ndarray:
+    def _cue_counts(self, norm: list[str], toks: list[list[str]] | None = None) -> np.ndarray:
+        """Cue matches per statement and topic. The regexes run only on statements holding a
+        token that can start one of the topic's cues (checked once per distinct token)."""
         keys = self._topic_keys()
         out = np.zeros((len(norm), len(keys)), dtype=np.float64)
+        if toks is None:
+            toks = [s.split() for s in norm]
+        starts = _CUE_STARTS.setdefault(tuple(keys), {})
+        if len(starts) > _UNSEEN_MAX:
+            starts.clear()
+        firsts = _first_word_regexes(tuple(keys))
+        cand = np.zeros((len(norm), len(keys)), dtype=bool)
+        for i, ts in enumerate(toks):
+            row = cand[i]
+            for t in ts:
+                m = starts.get(t)
+                if m is None:
+                    parts = [t] + (t.split("-") if "-" in t else [])
+                    m = starts[t] = tuple(any(f.fullmatch(p) for p in parts) for f in firsts)
+                if True in m:
+                    row |= m
         for j, (cues, exclude) in enumerate(keys):
             cue_re, ex_re = _cue_regexes(cues, exclude)
-            col = out[:, j]
-            for i, text in enumerate(norm):
+            for i in np.flatnonzero(cand[:, j]):
+                text = norm[i]
                 if ex_re is not None and ex_re.search(text):
                     text = ex_re.sub(" ", text)
-                n = len(cue_re.findall(text))
-                if n:
-                    col[i] = n
+                out[i, j] = len(cue_re.findall(text))
         return out
 
     def _cue_block(self, counts: np.ndarray) -> np.ndarray:
@@ -195,23 +231,21 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
     def _doc_token_ids(self, toks: list[list[str]], index: dict[str, int], extra: dict[str, int]):
         """Flat token ids (unknown tokens get ids from ``extra``, after the known ones)."""
         n_known = len(index)
-        flat: list[int] = []
-        lens = np.empty(len(toks), dtype=np.int64)
-        get = index.get
-        for i, ts in enumerate(toks):
-            lens[i] = len(ts)
-            for t in ts:
-                k = get(t)
-                if k is None:
-                    k = extra.get(t)
-                    if k is None:
-                        k = extra[t] = n_known + len(extra)
-                flat.append(k)
-        return np.asarray(flat, dtype=np.int64), lens
+        lens = np.fromiter((len(ts) for ts in toks), dtype=np.int64, count=len(toks))
+        flat = [t for ts in toks for t in ts]
+        ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        unknown = np.flatnonzero(ids < 0)
+        for p in unknown:
+            t = flat[p]
+            k = extra.get(t)
+            if k is None:
+                k = extra[t] = n_known + len(extra)
+            ids[p] = k
+        return ids, lens
 
     @staticmethod
     def _presence(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
-        key = np.unique(rows * n_cols + cols)
+        key = _sorted_unique(rows * n_cols + cols)
         r, c = np.divmod(key, n_cols)
         return sp.csr_matrix((np.ones(len(key)), (r, c)), shape=(n_rows, n_cols))
 
@@ -324,7 +358,7 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
         ids, lens = self._doc_token_ids(toks, index, extra)
         doc = np.repeat(np.arange(n), lens)
         # distinct (doc, token) pairs
-        key = np.unique(doc * (n_tok + len(extra)) + ids)
+        key = _sorted_unique(doc * (n_tok + len(extra)) + ids)
         d, t = np.divmod(key, n_tok + len(extra))
         known = t < n_tok
         tk, dk = t[known], d[known]
@@ -339,7 +373,7 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
             pos = np.searchsorted(self.bigram_keys_, bkey)
             pos[pos >= len(self.bigram_keys_)] = 0
             hit = self.bigram_keys_[pos] == bkey
-            pair = np.unique(brow[hit] * len(self.bigram_keys_) + pos[hit])
+            pair = _sorted_unique(brow[hit] * len(self.bigram_keys_) + pos[hit])
             br, bp = np.divmod(pair, len(self.bigram_keys_))
             score_w += _rowsum(br, self.w_bigram_[bp], n)
             sq_w += np.bincount(br, weights=self.bigram_idf_[bp] ** 2, minlength=n)
@@ -356,7 +390,7 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
             sq_c += np.bincount(du, weights=sq[tu], minlength=n)
         score += self.char_weight * score_c / np.maximum(np.sqrt(sq_c), 1e-12)[:, None]
         # cues
-        score += self._cue_block(self._cue_counts(norm)) @ self.w_cue_
+        score += self._cue_block(self._cue_counts(norm, toks)) @ self.w_cue_
         return score + self.intercept_
 
     def decision_function(self, X: list[str]) -> np.ndarray:
@@ -437,6 +471,17 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
             if len(out) >= k:
                 break
         return out
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (faster than hashing for these int64 keys)."""
+    if not len(a):
+        return a
+    a = np.sort(a)
+    keep = np.empty(len(a), dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
 
 
 def _rowsum(rows: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:

@@ -1,0 +1,159 @@
+"""Killed runs, concurrent readers, and large or odd inputs: the store stays whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import queries, store
+from tests.conftest import ROOT, SEEDS, run_cli
+
+
+def _inbox(tmp_path: Path, n: int) -> Path:
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    files = sorted((SEEDS / "mananeras").rglob("*.txt"))[:n]
+    for f in files:
+        shutil.copy(f, inbox / f.name)
+    return inbox
+
+
+def _check_whole(db: Path) -> int:
+    """Every stored document has all its statements, once; the search index matches."""
+    with sqlite3.connect(db) as c:
+        bad = c.execute("SELECT d.doc_id FROM documents d LEFT JOIN (SELECT doc_id, COUNT(*) n FROM statements "
+                        "GROUP BY doc_id) s ON s.doc_id = d.doc_id WHERE COALESCE(s.n, 0) != d.n_statements").fetchall()
+        assert bad == [], f"half-written documents: {bad}"
+        orphans = c.execute("SELECT COUNT(*) FROM statements WHERE doc_id NOT IN (SELECT doc_id FROM documents)")
+        assert orphans.fetchone()[0] == 0
+        n = c.execute("SELECT COUNT(*) FROM statements").fetchone()[0]
+        assert c.execute("SELECT COUNT(*) FROM statements_fts").fetchone()[0] == n
+        files = c.execute("SELECT COUNT(*) FROM files").fetchone()[0]
+        docs = c.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        assert files == docs
+        return n
+
+
+def test_sigkill_at_many_moments_never_leaves_half_a_document(tmp_path):
+    inbox = _inbox(tmp_path, 12)
+    ref = tmp_path / "ref"
+    assert run_cli("run", "--input", str(inbox), "--store", str(ref), "--workers", "1").returncode == 0
+    expected = _count(ref)
+    st_dir = tmp_path / "store"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    rng = random.Random(3)
+    kills = 0
+    for attempt in range(12):
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--input", str(inbox), "--store",
+                                 str(st_dir), "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 4.0) if attempt else 2.0)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        if store.db_path(st_dir).exists():
+            _check_whole(store.db_path(st_dir))
+    assert kills >= 5
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--json")
+    assert r.returncode == 0, r.stderr
+    assert _check_whole(store.db_path(st_dir)) == expected
+    status = json.loads(run_cli("status", "--store", str(st_dir), "--json").stdout)
+    assert any(run["status"] == "interrupted" for run in status["runs"]) or kills == 0
+
+
+def _count(st_dir: Path) -> int:
+    with sqlite3.connect(store.db_path(st_dir)) as c:
+        return c.execute("SELECT COUNT(*) FROM statements").fetchone()[0]
+
+
+def test_readers_see_whole_states_while_a_run_writes(tmp_path):
+    inbox = _inbox(tmp_path, 10)
+    st_dir = tmp_path / "store"
+    first = inbox / "first"
+    first.mkdir()
+    shutil.move(str(next(inbox.glob("*.txt"))), first)
+    assert run_cli("run", "--input", str(first), "--store", str(st_dir)).returncode == 0
+    seen: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            try:
+                conn = store.open_readonly(st_dir)
+                conn.isolation_level = None
+                conn.execute("BEGIN")  # one read transaction: one committed state
+                weekly = queries.trend(conn, queries.Filters(), "week")
+                total = int(weekly.drop_duplicates("period")["total"].sum())
+                docs = conn.execute("SELECT SUM(n_statements) FROM documents").fetchone()[0]
+                n = conn.execute("SELECT COUNT(*) FROM statements").fetchone()[0]
+                conn.execute("COMMIT")
+                conn.close()
+                if total != n:
+                    errors.append(f"chart total {total} != {n} statements")
+                if n != docs:
+                    errors.append(f"saw {n} statements but documents promise {docs}")
+                seen.append(total)
+            except Exception as exc:  # noqa: BLE001 - any error here is a failure
+                errors.append(repr(exc))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir))
+    stop.set()
+    t.join()
+    assert r.returncode == 0, r.stderr
+    assert errors == []
+    assert len(seen) > 5
+    assert seen == sorted(seen)  # never a step back, never a partial document
+    assert seen[-1] == _count(st_dir)
+
+
+def test_a_large_file_is_refused_with_its_size(tmp_path):
+    big = tmp_path / "big.txt"
+    with big.open("wb") as fh:
+        fh.write(b"MONDAY, JANUARY 12, 2026\n")
+        line = b"We talked about trade and security with our neighbours. " * 20 + b"\n"
+        while fh.tell() < 100 * 1024 * 1024:
+            fh.write(line)
+    r = run_cli("run", "--input", str(big), "--store", str(tmp_path / "s"), "--no-snapshots")
+    assert r.returncode == 3
+    assert "over the 50 MB limit" in r.stdout
+
+
+def test_thousands_of_files_in_nested_folders(tmp_path):
+    root = tmp_path / "many"
+    for i in range(1500):
+        d = root / f"y{i % 3}" / f"m{i % 12}"
+        d.mkdir(parents=True, exist_ok=True)
+        day = 1 + i % 28
+        (d / f"{i}.txt").write_text(f"2025-02-{day:02d}\nStatement number {i} about tariffs on steel.\n")
+    r = run_cli("run", "--input", str(root), "--store", str(tmp_path / "s"), "--no-snapshots", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["files_new"] == 1500 and s["statements_added"] == 1500
+
+
+@pytest.mark.parametrize("name,data", [
+    ("future.txt", b"MONDAY, JANUARY 12, 2099\nA paragraph.\n"),
+    ("page.txt", b"<html><body>Not a transcript</body></html>"),
+    ("bad-utf8.txt", b"MONDAY, JANUARY 12, 2026\nCaf\x81\x8d\x8f\x90 \x9d\n"),
+])
+def test_each_refusal_names_the_file(tmp_path, name, data):
+    f = tmp_path / name
+    f.write_bytes(data)
+    r = run_cli("run", "--input", str(f), "--store", str(tmp_path / "s"), "--no-snapshots")
+    assert r.returncode == 3 and name in r.stdout
