@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import sqlite3
@@ -97,6 +96,7 @@ def replicate(src: Path, dst: Path, times: int) -> None:
     for k in range(1, times):
         shift = k * span
         with store.transaction(conn):
+            first = conn.execute("SELECT MAX(sid) FROM statements").fetchone()[0]
             conn.execute(f"INSERT INTO documents(doc_id, file_hash, path, format, date, source, lang, title, url, "
                          f"n_statements, run_id) SELECT doc_id || '~{k}', file_hash || '~{k}', path, format, "
                          f"date(date, '+{shift} days'), source, lang, title, url, n_statements, run_id "
@@ -108,6 +108,8 @@ def replicate(src: Path, dst: Path, times: int) -> None:
                 f"week + {shift}, CAST(julianday(date(date, '+{shift} days', 'start of month')) - 2440587.5 "
                 "AS INTEGER), source, lang, speaker_raw, speaker, role, position, text, topic_mask, scores, "
                 f"model_version FROM statements WHERE doc_id NOT LIKE '%~%'")
+            conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
+                         (first,))
     conn.execute("ANALYZE")
     store.checkpoint(conn)
     conn.close()

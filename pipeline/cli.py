@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import sys
@@ -175,22 +174,16 @@ def cmd_export(args) -> int:
     from pipeline import queries, store
 
     conn = store.open_readonly(args.store)
-    rows = queries.export_rows(conn, args.since, args.until)
     out_path = args.output
     n = 0
     if out_path.endswith(".csv"):
+        # Written beside the target and renamed: a killed export never leaves half a file.
         tmp = Path(out_path + ".part")
         with tmp.open("w", newline="", encoding="utf-8") as fh:
-            w = None
-            for r in rows:
-                r = dict(r, topics=";".join(r["topics"]), scores=json.dumps(r["scores"]))
-                if w is None:
-                    w = csv.DictWriter(fh, fieldnames=list(r))
-                    w.writeheader()
-                w.writerow(r)
-                n += 1
+            n = queries.write_csv(conn, fh, args.since, args.until)
         tmp.replace(out_path)
     else:
+        rows = queries.export_rows(conn, args.since, args.until)
         fh = sys.stdout if out_path == "-" else Path(out_path + ".part").open("w", encoding="utf-8")
         for r in rows:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -230,13 +223,17 @@ def cmd_tag(args) -> int:
     items = _read_tag_input(args.input)
     tags = model.tag([i["text"] for i in items])
     out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
-    with out if out is not sys.stdout else open("/dev/null", "w"):
+    try:
         for item, t in zip(items, tags):
             rec = {"id": item["id"], "topics": list(t.topics), "scores": t.scores}
             if args.explain:
                 rec["evidence"] = {topic: model.explain(item["text"], topic) for topic in t.topics}
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    out.flush()
+    finally:
+        if out is sys.stdout:
+            out.flush()
+        else:
+            out.close()
     return EXIT_OK
 
 

@@ -19,6 +19,10 @@ from pipeline.tagger import DEFAULT_MODEL, LoadedModel, load_model
 from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
 
 RETAG_BATCH = 5000
+# Files are committed together until this many statements or seconds have gathered: large
+# enough to keep the full-text index fast, small enough that readers see progress.
+COMMIT_STATEMENTS = 20000
+COMMIT_SECONDS = 2.0
 
 
 @dataclass
@@ -137,6 +141,22 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         changed = {t[0] for t in todo if t[4]}
         n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         results = _results(jobs, n_workers)
+        pending: list[st.FileWrite] = []
+        pending_n, last_commit = 0, time.time()
+
+        def commit() -> None:
+            nonlocal pending, pending_n, last_commit
+            if pending:
+                counts = st.write_files(conn, pending, run_id=run_id, bits=bits, model_version=model.version)
+                for fw, (added, removed) in zip(pending, counts):
+                    summary.statements_added += added
+                    summary.statements_removed += removed
+                    if fw.path in changed:
+                        summary.files_changed += 1
+                    else:
+                        summary.files_new += 1
+            pending, pending_n, last_commit = [], 0, time.time()
+
         for path, outcome in results:
             bar.step()
             if isinstance(outcome, InputError):
@@ -148,19 +168,15 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
             for prob in result.problems:
                 summary.refusals.append((prob.path, prob.line, prob.reason))
                 summary.lines_refused += 1
-            added, removed = st.write_file(conn, path=path, file_hash=result.file_hash, fmt=result.format,
-                                           run_id=run_id, documents=docs, bits=bits,
-                                           model_version=model.version)
-            summary.statements_added += added
-            summary.statements_removed += removed
-            if path in changed:
-                summary.files_changed += 1
-            else:
-                summary.files_new += 1
+            pending.append(st.FileWrite(path, result.file_hash, result.format, docs))
+            pending_n += sum(len(stmts) for _, stmts, _ in docs)
             for _, _, tags in docs:
                 for t in tags:
                     for name in t.topics:
                         summary.topics_added[name] = summary.topics_added.get(name, 0) + 1
+            if pending_n >= COMMIT_STATEMENTS or time.time() - last_commit >= COMMIT_SECONDS:
+                commit()
+        commit()
         # Statements tagged by an older model are tagged again, so the store speaks with one model.
         for rows in st.stale_statements(conn, model.version, RETAG_BATCH):
             st.retag(conn, rows, model.tag([r[1] for r in rows]), bits, model.version)

@@ -211,17 +211,40 @@ def status(conn: sqlite3.Connection, runs: int = 5) -> dict:
     }
 
 
-def export_rows(conn: sqlite3.Connection, date_from: dt.date | None = None, date_to: dt.date | None = None):
-    """Every stored statement with its metadata and topics, in date order (a generator)."""
-    bits = topic_bits(conn)
+EXPORT_COLUMNS = ["statement_id", "doc_id", "date", "source", "lang", "speaker_raw", "speaker", "role", "position",
+                  "text", "topics", "scores", "model_version", "title", "url", "path"]
+
+
+def _export_cursor(conn: sqlite3.Connection, date_from: dt.date | None, date_to: dt.date | None):
     where, args = _where(Filters(date_from=date_from, date_to=date_to))
-    cur = conn.execute(
+    return conn.execute(
         "SELECT s.statement_id, s.doc_id, s.date, s.source, s.lang, s.speaker_raw, s.speaker, s.role, s.position, "
         f"s.text, s.topic_mask, s.scores, s.model_version, d.title, d.url, d.path FROM statements s "
         f"JOIN documents d ON d.doc_id = s.doc_id{where} ORDER BY s.day, s.doc_id, s.position", args)
-    keys = ["statement_id", "doc_id", "date", "source", "lang", "speaker_raw", "speaker", "role", "position",
-            "text", "topic_mask", "scores", "model_version", "title", "url", "path"]
-    for r in cur:
+
+
+def write_csv(conn: sqlite3.Connection, fh, date_from: dt.date | None = None, date_to: dt.date | None = None) -> int:
+    """Every statement in the dates as CSV (topics ';'-joined, scores as JSON); returns the row count."""
+    import csv
+
+    bits = topic_bits(conn)
+    names = {b: t for t, b in bits.items()}
+    w = csv.writer(fh)
+    w.writerow(EXPORT_COLUMNS)
+    n = 0
+    for r in _export_cursor(conn, date_from, date_to):
+        m = r[10]
+        topics = ";".join(names[b] for b in sorted(names) if (m >> b) & 1)
+        w.writerow(r[:10] + (topics,) + r[11:])
+        n += 1
+    return n
+
+
+def export_rows(conn: sqlite3.Connection, date_from: dt.date | None = None, date_to: dt.date | None = None):
+    """Every stored statement with its metadata and topics, in date order (a generator)."""
+    bits = topic_bits(conn)
+    keys = EXPORT_COLUMNS[:10] + ["topic_mask"] + EXPORT_COLUMNS[11:]
+    for r in _export_cursor(conn, date_from, date_to):
         d = dict(zip(keys, r))
         m = d.pop("topic_mask")
         d["topics"] = [t for t, b in bits.items() if (m >> b) & 1]

@@ -6,7 +6,6 @@ writes a new one and keeps the previous version beside it.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import html
 import json
@@ -41,17 +40,25 @@ def week_label(monday: dt.date) -> str:
     return f"{y}-W{w:02d}"
 
 
+def _weekly_counts(conn: sqlite3.Connection, first: dt.date, last: dt.date, bits: dict[str, int]) -> dict:
+    """{monday: (total, {topic: count})} for the weeks from ``first`` to ``last`` (Mondays)."""
+    sums = ", ".join(f"SUM((topic_mask >> {b}) & 1)" for b in bits.values())
+    rows = conn.execute(f"SELECT week, COUNT(*), {sums} FROM statements WHERE day BETWEEN ? AND ? GROUP BY week",
+                        (store.day_number(first), store.day_number(last) + 6)).fetchall()
+    return {store.from_day(r[0]): (r[1], dict(zip(bits, (int(x or 0) for x in r[2:])))) for r in rows}
+
+
 def compute(conn: sqlite3.Connection, week: str) -> dict:
     """The numbers of one week's brief, straight from the store."""
     monday, sunday = parse_week(week)
+    bits = store.topic_bits(conn)
+    names = list(bits)
     first = monday - dt.timedelta(weeks=HISTORY_WEEKS)
-    f = queries.Filters(date_from=first, date_to=sunday)
-    tr = queries.trend(conn, f, "week")
-    names = queries.topics_of(conn)
-    this = tr[tr["period"] == monday]
-    total = int(this["total"].iloc[0]) if len(this) else 0
-    prev = tr[tr["period"] == monday - dt.timedelta(weeks=1)]
-    hist = tr[(tr["period"] < monday)]
+    counts = _weekly_counts(conn, first, monday, bits)
+    empty = (0, dict.fromkeys(names, 0))
+    total, this = counts.get(monday, empty)
+    p_total, prev = counts.get(monday - dt.timedelta(weeks=1), empty)
+    history = [monday - dt.timedelta(weeks=k) for k in range(HISTORY_WEEKS, 0, -1)]
     d0, d1 = store.day_number(monday), store.day_number(sunday)
     docs = conn.execute("SELECT COUNT(*) FROM documents WHERE date BETWEEN ? AND ?",
                         (monday.isoformat(), sunday.isoformat())).fetchone()[0]
@@ -63,16 +70,14 @@ def compute(conn: sqlite3.Connection, week: str) -> dict:
                                (models[-1] if models else "",)).fetchone()
     per_topic = {}
     for t in names:
-        row = this[this["topic"] == t]
-        count = int(row["count"].iloc[0]) if len(row) else 0
+        count = this[t]
         share = count / total if total else 0.0
-        p = prev[prev["topic"] == t]
-        p_count = int(p["count"].iloc[0]) if len(p) else 0
-        p_share = float(p["count"].iloc[0] / p["total"].iloc[0]) if len(p) and p["total"].iloc[0] else 0.0
-        h = hist[hist["topic"] == t]
+        p_count = prev[t]
+        p_share = p_count / p_total if p_total else 0.0
         # Weeks with no statements at all (holidays) count as zero in the eight-week mean.
-        mean_count = float(h["count"].sum()) / HISTORY_WEEKS
-        mean_share = float((h["count"] / h["total"].where(h["total"] > 0)).fillna(0).sum()) / HISTORY_WEEKS
+        mean_count = sum(counts.get(m, empty)[1][t] for m in history) / HISTORY_WEEKS
+        mean_share = sum((counts[m][1][t] / counts[m][0]) for m in history
+                         if m in counts and counts[m][0]) / HISTORY_WEEKS
         per_topic[t] = {
             "count": count, "share": round(share, 4),
             "previous_week": {"count": p_count, "share": round(p_share, 4),
@@ -88,8 +93,8 @@ def compute(conn: sqlite3.Connection, week: str) -> dict:
         "sources": sources, "documents": int(docs), "statements": total, "topics": per_topic,
         "movers": [{"topic": t, "change_share_vs_8_week_mean": per_topic[t]["previous_8_weeks_mean"]["change_share"],
                     "change_count_vs_previous_week": per_topic[t]["previous_week"]["change_count"]} for t in movers],
-        "history": [{"week": week_label(r.period), "topic": r.topic, "count": int(r.count), "total": int(r.total)}
-                    for r in tr.itertuples()],
+        "history": [{"week": week_label(m), "topic": t, "count": counts.get(m, empty)[1][t],
+                     "total": counts.get(m, empty)[0]} for m in history + [monday] for t in names],
         "model_versions": models, "topics_hash": topics_hash[0] if topics_hash else "",
     }
 
@@ -220,13 +225,7 @@ def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool) -> P
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     monday, sunday = parse_week(week)
     with (tmp / "statements.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = None
-        for r in queries.export_rows(conn, monday, sunday):
-            r = dict(r, topics=";".join(r["topics"]), scores=json.dumps(r["scores"]))
-            if w is None:
-                w = csv.DictWriter(fh, fieldnames=list(r))
-                w.writeheader()
-            w.writerow(r)
+        queries.write_csv(conn, fh, monday, sunday)
     (tmp / "report.html").write_text(render_html(summary), encoding="utf-8")
     if target.exists():
         # Keep what was reported before beside the new version.

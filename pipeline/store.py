@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import StoreError
@@ -81,9 +82,8 @@ CREATE INDEX IF NOT EXISTS statements_model ON statements(model_version);
 CREATE VIRTUAL TABLE IF NOT EXISTS statements_fts USING fts5(
     text, content='statements', content_rowid='sid', tokenize='unicode61 remove_diacritics 2'
 );
-CREATE TRIGGER IF NOT EXISTS statements_ai AFTER INSERT ON statements BEGIN
-    INSERT INTO statements_fts(rowid, text) VALUES (new.sid, new.text);
-END;
+-- New statements are indexed in bulk by write_files (one INSERT ... SELECT per batch, in the
+-- same transaction): several times faster than a per-row trigger.
 CREATE TRIGGER IF NOT EXISTS statements_ad AFTER DELETE ON statements BEGIN
     INSERT INTO statements_fts(statements_fts, rowid, text) VALUES ('delete', old.sid, old.text);
 END;
@@ -107,6 +107,7 @@ def db_path(store: str | os.PathLike) -> Path:
 def _configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MB: index inserts stay in memory
 
 
 def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connection:
@@ -229,35 +230,65 @@ def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
     return removed
 
 
+@dataclass
+class FileWrite:
+    """One read file, ready to store: its documents with their statements and tags."""
+
+    path: str
+    file_hash: str
+    format: str
+    documents: list[tuple[Document, list[Statement], list[Tagged]]]
+
+
+def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int, bits: dict[str, int],
+                model_version: str) -> list[tuple[int, int]]:
+    """Store several files in one transaction (whole files, or none of them if killed).
+
+    Batching files keeps the full-text index from being flushed once per file, which is
+    what makes a cold run fast. Returns (added, removed) per file.
+    """
+    with transaction(conn):
+        first = conn.execute("SELECT COALESCE(MAX(sid), 0) FROM statements").fetchone()[0]
+        out = [_write_file(conn, f.path, f.file_hash, f.format, run_id, f.documents, bits, model_version)
+               for f in files]
+        conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
+                     (first,))
+        return out
+
+
 def write_file(conn: sqlite3.Connection, *, path: str, file_hash: str, fmt: str, run_id: int,
                documents: list[tuple[Document, list[Statement], list[Tagged]]],
                bits: dict[str, int], model_version: str) -> tuple[int, int]:
-    """Store one file's documents in one transaction, replacing what the path held before.
+    """Store one file's documents in one transaction, replacing what the path held before."""
+    return write_files(conn, [FileWrite(path, file_hash, fmt, documents)], run_id=run_id, bits=bits,
+                       model_version=model_version)[0]
 
-    Returns (statements added, statements removed). Killed half-way, nothing of it is stored.
-    """
-    with transaction(conn):
-        removed = 0
-        old = conn.execute("SELECT file_hash FROM files WHERE path = ?", (path,)).fetchone()
-        if old and old[0] != file_hash:
-            still_used = conn.execute("SELECT 1 FROM files WHERE file_hash = ? AND path != ? LIMIT 1",
-                                      (old[0], path)).fetchone()
-            if not still_used:
-                removed = _delete_hash(conn, old[0])
-        added = 0
-        for doc, stmts, tags in documents:
-            if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone():
-                continue
-            conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
-                doc.doc_id, file_hash, doc.path, fmt, doc.date.isoformat(), doc.source, doc.lang,
-                doc.title, doc.url, len(stmts), run_id))
-            conn.executemany(
-                "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, "
-                "speaker_raw, speaker, role, position, text, topic_mask, scores, model_version) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [_statement_row(s, t, bits, model_version) for s, t in zip(stmts, tags)])
-            added += len(stmts)
-        conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", (path, file_hash, fmt, run_id, _now()))
+
+def _write_file(conn: sqlite3.Connection, path: str, file_hash: str, fmt: str, run_id: int,
+                documents: list[tuple[Document, list[Statement], list[Tagged]]],
+                bits: dict[str, int], model_version: str) -> tuple[int, int]:
+    """Replace what the path held before with this file's documents (inside a transaction)."""
+    removed = 0
+    old = conn.execute("SELECT file_hash FROM files WHERE path = ?", (path,)).fetchone()
+    if old and old[0] != file_hash:
+        still_used = conn.execute("SELECT 1 FROM files WHERE file_hash = ? AND path != ? LIMIT 1",
+                                  (old[0], path)).fetchone()
+        if not still_used:
+            removed = _delete_hash(conn, old[0])
+    added = 0
+    for doc, stmts, tags in documents:
+        if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone():
+            continue
+        conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
+            doc.doc_id, file_hash, doc.path, fmt, doc.date.isoformat(), doc.source, doc.lang,
+            doc.title, doc.url, len(stmts), run_id))
+        conn.executemany(
+            "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, "
+            "speaker_raw, speaker, role, position, text, topic_mask, scores, model_version) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [_statement_row(s, t, bits, model_version) for s, t in zip(stmts, tags)])
+        added += len(stmts)
+    conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", (path, file_hash, fmt, run_id, _now()))
     return added, removed
 
 

@@ -38,7 +38,7 @@ def test_load_filter_select_a_point_and_read_the_drilldown(page, dashboard_serve
     # Change a filter through the URL-bound widget: the chart follows and the URL keeps it.
     page.goto(dashboard_server + "/?topics=trade&measure=share")
     _wait_chart(page)
-    legend = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+    legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
     assert legend == ["trade"]
     # Click the highest point of the chart: the statements behind it appear below.
     points = page.locator(".js-plotly-plot .scatterlayer .point")

@@ -146,3 +146,30 @@ def test_grouped_cooccurrence_and_weekly_figures():
                          "total": [10, 20]})
     wk = weekly_figure(hist, "2026-W03").to_dict()["data"][0]
     assert list(wk["y"]) == pytest.approx([0.1, 0.2]) and list(wk["marker"]["line"]["width"]) == [0, 3]
+
+
+def test_every_filter_narrows_the_chart_like_the_equivalent_sql(app, seed_store):
+    import json
+    import sqlite3
+
+    from pipeline import store
+
+    app.query_params["dates"] = ["2026-01-05", "2026-01-25"]
+    app.query_params["lang"] = ["es"]
+    app.query_params["role"] = ["press"]
+    app.query_params["granularity"] = "day"
+    at = app.run()
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    # customdata[2] is the period's denominator: statements passing every filter that day.
+    totals = {}
+    for trace in spec["data"]:
+        for x, cd in zip(trace["x"], trace["customdata"]):
+            totals[str(x)[:10]] = cd[2]
+    with sqlite3.connect(store.db_path(seed_store)) as c:
+        rows = dict(c.execute("SELECT date, COUNT(*) FROM statements WHERE date BETWEEN '2026-01-05' AND "
+                              "'2026-01-25' AND lang = 'es' AND role = 'press' GROUP BY date").fetchall())
+    assert {d: n for d, n in totals.items() if n} == rows
+    at.multiselect(key="speaker").select("Claudia Sheinbaum Pardo").run()
+    assert not at.exception
+    assert "No statement matches these filters." in [i.value for i in at.info]

@@ -82,10 +82,10 @@ def test_model_file_holds_only_trusted_types():
 
 
 def test_a_model_file_with_foreign_types_is_refused(tmp_path):
-    import collections
+    from pipeline.records import Turn
 
     bad = tmp_path / "evil.skops"
-    sio.dump({"x": collections.OrderedDict(a=1)}, bad)
+    sio.dump({"x": Turn("someone", ("a paragraph",))}, bad)
     with pytest.raises(ModelError, match="untrusted"):
         load_model(bad)
     with pytest.raises(ModelError, match="no model file"):

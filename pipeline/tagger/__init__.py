@@ -64,7 +64,10 @@ def save_model(estimator, path: Path, info: dict) -> str:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    sio.dump(estimator, tmp)
+    import zipfile
+
+    # Compressed: the vocabularies are text and shrink several-fold.
+    sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
     version = hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]
     tmp.replace(path)
     info = dict(info, version=version)

@@ -54,12 +54,12 @@ def load_topics(path: str | Path = DEFAULT_TOPICS) -> tuple[list[Topic], str]:
 
 def _phrase_pattern(phrases: tuple[str, ...]) -> str:
     parts = []
-    for ph in phrases:
-        ph = normalise(ph)
+    for raw in phrases:
+        star = raw.strip().endswith("*")  # before normalising, which drops the '*'
+        ph = normalise(raw.strip().rstrip("*"))
         if not ph:
             continue
-        star = ph.endswith("*")
-        body = re.escape(ph.rstrip("*")).replace(r"\ ", r"\s+")
+        body = re.escape(ph).replace(r"\ ", r"\s+")
         parts.append(body + (r"\w*" if star else "") + r"\b")
     parts.sort(key=len, reverse=True)
     return r"\b(?:" + "|".join(parts) + ")" if parts else r"(?!x)x"
