@@ -15,7 +15,7 @@ from pipeline.readers import ReadResult, folder_source, iter_files, read_bytes
 from pipeline.readers.common import content_hash
 from pipeline.records import Document, Statement, Tagged
 from pipeline.segment import segment
-from pipeline.tagger import DEFAULT_MODEL, LoadedModel, load_model
+from pipeline.tagger import DEFAULT_MODEL, load_model, model_info
 from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
 
 RETAG_BATCH = 5000
@@ -98,7 +98,8 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         workers: int | None = None, progress: bool = False) -> RunSummary:
     """Ingest files and folders into the store; only new or changed files are read."""
     t0 = time.time()
-    model: LoadedModel = load_model(str(model_path))
+    # The writing process needs only the model's identity; workers load the model itself.
+    model = model_info(str(model_path)) if (workers or 2) > 1 else load_model(str(model_path))
     topics, topics_hash = load_topics(topics_path)
     missing = set(model.topics) - {t.name for t in topics}
     conn = st.open_store(store)
@@ -179,7 +180,8 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         commit()
         # Statements tagged by an older model are tagged again, so the store speaks with one model.
         for rows in st.stale_statements(conn, model.version, RETAG_BATCH):
-            st.retag(conn, rows, model.tag([r[1] for r in rows]), bits, model.version)
+            tagger = load_model(str(model_path))
+            st.retag(conn, rows, tagger.tag([r[1] for r in rows]), bits, model.version)
             summary.statements_retagged += len(rows)
         summary.seconds = round(time.time() - t0, 2)
         st.finish_run(conn, run_id, summary.counts(), summary.refusals, summary.notes)

@@ -126,10 +126,14 @@ def test_evaluate_on_the_gold_labels_beats_keywords():
     r = run_cli("evaluate", "--gold", str(gold), "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    for lang in ("es", "en"):
+    # Floors just under what the shipped model measures (es 0.807, en 0.879, all 0.839), so that
+    # a regression fails; the targets (0.85 in each language) are in the README, not yet met in Spanish.
+    floors = {"es": 0.79, "en": 0.86, "all": 0.82}
+    for lang, floor in floors.items():
         m, k = res["model_scores"][lang], res["keyword_baseline"][lang]
-        assert m["macro_f1"] >= k["macro_f1"] + 0.05, (lang, m["macro_f1"], k["macro_f1"])
-        assert m["macro_f1"] >= 0.75, (lang, m["macro_f1"])
+        assert m["macro_f1"] >= floor, (lang, m["macro_f1"])
+        assert m["macro_f1"] >= k["macro_f1"] + 0.04, (lang, m["macro_f1"], k["macro_f1"])
+        assert min(t["f1"] for t in m["topics"].values()) >= 0.74, (lang, m["topics"])
     assert len(res["confident_errors"]) == 10
 
 

@@ -75,6 +75,33 @@ def save_model(estimator, path: Path, info: dict) -> str:
     return version
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What identifies a model file, read without loading the model."""
+
+    version: str
+    topics: tuple[str, ...]
+    topics_hash: str
+    info: dict
+
+
+def model_info(path: str | Path = DEFAULT_MODEL) -> ModelInfo:
+    """Version (hash of the file) and topics; loads the model only when its sidecar is stale."""
+    p = Path(path)
+    if not p.exists():
+        raise ModelError(f"{p}: no model file; run `python -m pipeline train` to build one")
+    version = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+    side = p.with_suffix(".json")
+    try:
+        info = json.loads(side.read_text())
+        if info.get("version") == version and info.get("topics"):
+            return ModelInfo(version, tuple(info["topics"]), info.get("topics_hash", ""), info)
+    except (OSError, ValueError):
+        pass
+    m = load_model(str(p))
+    return ModelInfo(m.version, m.topics, m.topics_hash, m.info)
+
+
 @lru_cache(maxsize=4)
 def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     """Load a model file safely: skops, rebuilding only types from trusted modules."""

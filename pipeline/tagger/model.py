@@ -95,14 +95,14 @@ def _find_cues(cues: tuple[str, ...], exclude: tuple[str, ...], norm_text: str) 
     return [m.group() for m in cue_re.finditer(norm_text)]
 
 
-_CUE_STARTS: dict[tuple, dict[str, tuple[bool, ...]]] = {}
 
 
 @lru_cache(maxsize=64)
 def _first_word_regexes(keys: tuple) -> list[re.Pattern]:
-    """Per topic, a regex that fully matches a token able to start one of the topic's cues."""
+    """Per topic, a regex that fully matches a token able to start one of the topic's cues;
+    then, per topic, the same for its exclusions."""
     out = []
-    for cues, _exclude in keys:
+    for cues in [c for c, _ in keys] + [e for _, e in keys]:
         firsts = []
         for c in cues:
             words = normalise(c.rstrip("*")).split()
@@ -110,7 +110,19 @@ def _first_word_regexes(keys: tuple) -> list[re.Pattern]:
                 continue
             star = c.endswith("*") and len(words) == 1
             firsts.append(words[0] + ("*" if star else ""))
-        out.append(re.compile(_trie_regex(tuple(dict.fromkeys(firsts)))[2:]))
+        out.append(re.compile(_trie_regex(tuple(dict.fromkeys(firsts)))[2:] if firsts else r"(?!x)x"))
+    return out
+
+
+def _start_flags(tokens: list[str], keys: tuple) -> np.ndarray:
+    """(tokens, 2 * topics) bool: can the token start a cue / an exclusion of each topic."""
+    firsts = _first_word_regexes(keys)
+    out = np.zeros((len(tokens), len(firsts)), dtype=bool)
+    for i, t in enumerate(tokens):
+        parts = [t] + (t.split("-") if "-" in t else [])
+        for j, f in enumerate(firsts):
+            if any(f.fullmatch(p) for p in parts):
+                out[i, j] = True
     return out
 
 
@@ -136,7 +148,7 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
     and Platt parameters ``platt_a_`` / ``platt_b_``.
     """
 
-    def __init__(self, *, topics: list[dict] | None = None, C: float = 10.0, cue_weight: float = 1.0,
+    def __init__(self, *, topics: list[dict] | None = None, C: float = 10.0, cue_weight: float = 2.0,
                  char_weight: float = 1.0, char_ngram: tuple[int, int] = (2, 5), min_df: int = 2,
                  char_min_df: int = 2, class_weight: str | None = "balanced", cv: int = 5,
                  random_state: int = 0):
@@ -155,32 +167,27 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
     def _topic_keys(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         return [(tuple(t["cues"]), tuple(t.get("exclude", ()))) for t in self.topics]
 
-    def _cue_counts(self, norm: list[str], toks: list[list[str]] | None = None) -> np.ndarray:
-        """Cue matches per statement and topic. The regexes run only on statements holding a
-        token that can start one of the topic's cues (checked once per distinct token)."""
-        keys = self._topic_keys()
-        out = np.zeros((len(norm), len(keys)), dtype=np.float64)
-        if toks is None:
+    def _cue_counts(self, norm: list[str], cand: np.ndarray | None = None) -> np.ndarray:
+        """Cue matches per statement and topic. ``cand`` (statements, 2 * topics) says which
+        statements hold a token able to start a cue / an exclusion of a topic; the regexes run
+        only there."""
+        keys = tuple(self._topic_keys())
+        k = len(keys)
+        if cand is None:
             toks = [s.split() for s in norm]
-        starts = _CUE_STARTS.setdefault(tuple(keys), {})
-        if len(starts) > _UNSEEN_MAX:
-            starts.clear()
-        firsts = _first_word_regexes(tuple(keys))
-        cand = np.zeros((len(norm), len(keys)), dtype=bool)
-        for i, ts in enumerate(toks):
-            row = cand[i]
-            for t in ts:
-                m = starts.get(t)
-                if m is None:
-                    parts = [t] + (t.split("-") if "-" in t else [])
-                    m = starts[t] = tuple(any(f.fullmatch(p) for p in parts) for f in firsts)
-                if True in m:
-                    row |= m
+            vocab = list(dict.fromkeys(t for ts in toks for t in ts))
+            flags = dict(zip(vocab, _start_flags(vocab, keys)))
+            cand = np.zeros((len(norm), 2 * k), dtype=bool)
+            for i, ts in enumerate(toks):
+                for t in ts:
+                    cand[i] |= flags[t]
+        out = np.zeros((len(norm), k), dtype=np.float64)
         for j, (cues, exclude) in enumerate(keys):
             cue_re, ex_re = _cue_regexes(cues, exclude)
+            has_ex = cand[:, k + j]
             for i in np.flatnonzero(cand[:, j]):
                 text = norm[i]
-                if ex_re is not None and ex_re.search(text):
+                if ex_re is not None and has_ex[i]:
                     text = ex_re.sub(" ", text)
                 out[i, j] = len(cue_re.findall(text))
         return out
@@ -199,6 +206,7 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
                 if t not in index:
                     index[t] = len(index)
         self.token_index_ = index
+        self.cue_start_ = _start_flags(list(index), tuple(self._topic_keys()))
         lo, hi = self.char_ngram
         # document frequency of char n-grams (a doc "has" a gram if any of its tokens has it)
         tok_grams = [set(_char_grams(t, lo, hi)) for t in index]
@@ -390,7 +398,15 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
             sq_c += np.bincount(du, weights=sq[tu], minlength=n)
         score += self.char_weight * score_c / np.maximum(np.sqrt(sq_c), 1e-12)[:, None]
         # cues
-        score += self._cue_block(self._cue_counts(norm, toks)) @ self.w_cue_
+        k2 = self.cue_start_.shape[1]
+        cand = np.zeros((n, k2), dtype=bool)
+        for c in range(k2):
+            cand[:, c] = np.bincount(dk, weights=self.cue_start_[tk, c], minlength=n) > 0
+        if extra:
+            uflags = _start_flags(names, tuple(self._topic_keys()))
+            for c in range(k2):
+                cand[:, c] |= np.bincount(du, weights=uflags[tu, c], minlength=n) > 0
+        score += self._cue_block(self._cue_counts(norm, cand)) @ self.w_cue_
         return score + self.intercept_
 
     def decision_function(self, X: list[str]) -> np.ndarray:
@@ -461,10 +477,12 @@ class TopicTagger(ClassifierMixin, BaseEstimator):
             for m in found:
                 add(" ".join(m.split()), v / len(found))
         order = sorted((v, term) for term, v in contrib.items() if v > 0)[::-1]
-        # prefer terms that are words: drop function words with tiny idf-weighted push
+        # Keep only terms that really pushed: short function words and faint pushes are noise.
+        top = order[0][0] if order else 0.0
+        order = [(v, term) for v, term in order if v >= 0.2 * top and len(term) >= 4]
         original = _original_spellings(text)
         out: list[str] = []
-        for v, term in order:
+        for _, term in order:
             shown = " ".join(original.get(w, w) for w in term.split())
             if shown not in out and not any(term in o.lower() for o in out):
                 out.append(shown)
