@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 
 from pipeline.readers import read_path
@@ -10,8 +13,11 @@ from pipeline.tagger import DEFAULT_MODEL, tag_batch
 from tests.conftest import SEEDS
 
 
-def test_tagging_on_a_local_dask_cluster_matches_local_tagging():
+def test_tagging_on_a_local_dask_cluster_matches_local_tagging(monkeypatch):
     distributed = pytest.importorskip("distributed")
+    # Worker processes are spawned and re-import the parent's __main__; under pytest that can be
+    # a Streamlit script left there by AppTest. Give them a neutral one.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     files = sorted((SEEDS / "mananeras" / "2026").glob("*.txt"))[:6] + sorted(
         (SEEDS / "whitehouse").rglob("*.md"))[:6]
     texts = [s.text for f in files for s in segment(read_path(f).documents[0])]
