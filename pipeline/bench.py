@@ -96,7 +96,7 @@ def replicate(src: Path, dst: Path, times: int) -> None:
     for k in range(1, times):
         shift = k * span
         with store.transaction(conn):
-            first = conn.execute("SELECT MAX(sid) FROM statements").fetchone()[0]
+            first = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'statements'").fetchone()[0]
             conn.execute(f"INSERT INTO documents(doc_id, file_hash, path, format, date, source, lang, title, url, "
                          f"n_statements, run_id) SELECT doc_id || '~{k}', file_hash || '~{k}', path, format, "
                          f"date(date, '+{shift} days'), source, lang, title, url, n_statements, run_id "
@@ -110,6 +110,7 @@ def replicate(src: Path, dst: Path, times: int) -> None:
                 f"model_version FROM statements WHERE doc_id NOT LIKE '%~%'")
             conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
                          (first,))
+    store.rebuild_daily(conn)
     conn.execute("ANALYZE")
     store.checkpoint(conn)
     conn.close()

@@ -41,6 +41,11 @@ def fts_query(text: str) -> str:
     return " ".join(terms)
 
 
+def _uses_daily(f: Filters) -> bool:
+    """The daily counts answer every filter but speaker and text search."""
+    return not f.speakers and not (f.search and fts_query(f.search))
+
+
 def _where(f: Filters) -> tuple[str, list]:
     clauses, args = [], []
     if f.date_from:
@@ -78,10 +83,15 @@ def trend(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
     bits = topic_bits(conn)
     names = [t for t in bits if not f.topics or t in f.topics]
     where, args = _where(f)
-    sums = ", ".join(f"SUM((s.topic_mask >> {bits[t]}) & 1)" for t in names)
     g = f", s.{group_by}" if group_by else ""
-    sql = (f"SELECT s.{granularity} AS period{g}, COUNT(*){', ' + sums if sums else ''} "
-           f"FROM statements s{where} GROUP BY s.{granularity}{g} ORDER BY 1")
+    if _uses_daily(f):
+        sums = ", ".join(f"SUM(s.n * ((s.topic_mask >> {bits[t]}) & 1))" for t in names)
+        sql = (f"SELECT s.{granularity} AS period{g}, SUM(s.n){', ' + sums if sums else ''} "
+               f"FROM daily s{where} GROUP BY s.{granularity}{g} ORDER BY 1")
+    else:
+        sums = ", ".join(f"SUM((s.topic_mask >> {bits[t]}) & 1)" for t in names)
+        sql = (f"SELECT s.{granularity} AS period{g}, COUNT(*){', ' + sums if sums else ''} "
+               f"FROM statements s{where} GROUP BY s.{granularity}{g} ORDER BY 1")
     rows = conn.execute(sql, args).fetchall()
     cols = ["period"] + ([group_by] if group_by else []) + ["total"] + names
     wide = pd.DataFrame(rows, columns=cols)
@@ -121,13 +131,16 @@ def cooccurrence(conn: sqlite3.Connection, f: Filters) -> pd.DataFrame:
     bits = topic_bits(conn)
     names = [t for t in bits if not f.topics or t in f.topics]
     where, args = _where(f)
+    daily = _uses_daily(f)
+    weight = "s.n * " if daily else ""
     cols = []
     for a in names:
         for b in names:
-            cols.append(f"SUM(((s.topic_mask >> {bits[a]}) & 1) * ((s.topic_mask >> {bits[b]}) & 1))")
+            cols.append(f"SUM({weight}((s.topic_mask >> {bits[a]}) & 1) * ((s.topic_mask >> {bits[b]}) & 1))")
     if not cols:
         return pd.DataFrame(columns=["topic_a", "topic_b", "count"])
-    row = conn.execute(f"SELECT {', '.join(cols)} FROM statements s{where}", args).fetchone()
+    table = "daily" if daily else "statements"
+    row = conn.execute(f"SELECT {', '.join(cols)} FROM {table} s{where}", args).fetchone()
     data = [(a, b, int(row[i * len(names) + k] or 0)) for i, a in enumerate(names) for k, b in enumerate(names)]
     return pd.DataFrame(data, columns=["topic_a", "topic_b", "count"])
 

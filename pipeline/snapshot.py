@@ -42,8 +42,8 @@ def week_label(monday: dt.date) -> str:
 
 def _weekly_counts(conn: sqlite3.Connection, first: dt.date, last: dt.date, bits: dict[str, int]) -> dict:
     """{monday: (total, {topic: count})} for the weeks from ``first`` to ``last`` (Mondays)."""
-    sums = ", ".join(f"SUM((topic_mask >> {b}) & 1)" for b in bits.values())
-    rows = conn.execute(f"SELECT week, COUNT(*), {sums} FROM statements WHERE day BETWEEN ? AND ? GROUP BY week",
+    sums = ", ".join(f"SUM(n * ((topic_mask >> {b}) & 1))" for b in bits.values())
+    rows = conn.execute(f"SELECT week, SUM(n), {sums} FROM daily WHERE day BETWEEN ? AND ? GROUP BY week",
                         (store.day_number(first), store.day_number(last) + 6)).fetchall()
     return {store.from_day(r[0]): (r[1], dict(zip(bits, (int(x or 0) for x in r[2:])))) for r in rows}
 

@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS documents(
 );
 CREATE INDEX IF NOT EXISTS documents_hash ON documents(file_hash);
 CREATE TABLE IF NOT EXISTS statements(
-    sid INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: ids are never reused, so "sid > last id before this batch" is exactly the
+    -- batch even when the batch replaced (deleted) the newest statements.
+    sid INTEGER PRIMARY KEY AUTOINCREMENT,
     statement_id TEXT NOT NULL UNIQUE,
     doc_id TEXT NOT NULL,
     date TEXT NOT NULL,
@@ -74,6 +76,14 @@ CREATE TABLE IF NOT EXISTS statements(
     scores TEXT,
     model_version TEXT
 );
+-- Statement counts per day and facet combination, kept in step with statements by every write:
+-- trends without a speaker or text filter read this small table instead of every statement.
+CREATE TABLE IF NOT EXISTS daily(
+    day INTEGER NOT NULL, week INTEGER NOT NULL, month INTEGER NOT NULL,
+    source TEXT NOT NULL, lang TEXT NOT NULL, role TEXT NOT NULL, topic_mask INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, source, lang, role, topic_mask)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS statements_agg
     ON statements(day, week, month, source, lang, role, topic_mask);
 CREATE INDEX IF NOT EXISTS statements_doc ON statements(doc_id, position);
@@ -129,6 +139,9 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     elif int(row[0]) != SCHEMA_VERSION:
         raise StoreError(f"{path}: store schema {row[0]}, this version reads {SCHEMA_VERSION}")
+    if (conn.execute("SELECT 1 FROM daily LIMIT 1").fetchone() is None
+            and conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None):
+        rebuild_daily(conn)  # a store written before the daily counts existed
     return conn
 
 
@@ -225,6 +238,7 @@ def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
     docs = [r[0] for r in conn.execute("SELECT doc_id FROM documents WHERE file_hash = ?", (file_hash,))]
     removed = 0
     for doc_id in docs:
+        _add_daily(conn, "doc_id = ?", (doc_id,), -1)
         removed += conn.execute("DELETE FROM statements WHERE doc_id = ?", (doc_id,)).rowcount
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
     return removed
@@ -248,12 +262,32 @@ def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int
     what makes a cold run fast. Returns (added, removed) per file.
     """
     with transaction(conn):
-        first = conn.execute("SELECT COALESCE(MAX(sid), 0) FROM statements").fetchone()[0]
+        first = conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)"
+                             ).fetchone()[0]
         out = [_write_file(conn, f.path, f.file_hash, f.format, run_id, f.documents, bits, model_version)
                for f in files]
         conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
                      (first,))
+        _add_daily(conn, "sid > ?", (first,), +1)
         return out
+
+
+_FACETS = "day, week, month, source, lang, role, topic_mask"
+
+
+def _add_daily(conn: sqlite3.Connection, where: str, args: tuple, sign: int) -> None:
+    """Add (sign +1) or remove (-1) the statements matching ``where`` from the daily counts."""
+    conn.execute(f"INSERT INTO daily({_FACETS}, n) SELECT {_FACETS}, {sign} * COUNT(*) FROM statements "
+                 f"WHERE {where} GROUP BY {_FACETS} ON CONFLICT(day, source, lang, role, topic_mask) "
+                 "DO UPDATE SET n = n + excluded.n", args)
+    conn.execute("DELETE FROM daily WHERE n = 0")
+
+
+def rebuild_daily(conn: sqlite3.Connection) -> None:
+    """Recount the daily table from the statements (after bulk changes)."""
+    with transaction(conn):
+        conn.execute("DELETE FROM daily")
+        _add_daily(conn, "1", (), +1)
 
 
 def write_file(conn: sqlite3.Connection, *, path: str, file_hash: str, fmt: str, run_id: int,
@@ -323,10 +357,15 @@ def stale_statements(conn: sqlite3.Connection, model_version: str, batch: int) -
 
 def retag(conn: sqlite3.Connection, rows: list[tuple[int, str]], tags: list[Tagged],
           bits: dict[str, int], model_version: str) -> None:
+    lo, hi = rows[0][0], rows[-1][0]
     with transaction(conn):
+        _add_daily(conn, "sid BETWEEN ? AND ? AND (model_version IS NULL OR model_version != ?)",
+                   (lo, hi, model_version), -1)
         conn.executemany("UPDATE statements SET topic_mask = ?, scores = ?, model_version = ? WHERE sid = ?",
                          [(_mask(t.topics, bits), json.dumps(t.scores, separators=(",", ":")), model_version, sid)
                           for (sid, _), t in zip(rows, tags)])
+        _add_daily(conn, "sid BETWEEN ? AND ? AND model_version = ? AND sid IN (SELECT value FROM json_each(?))",
+                   (lo, hi, model_version, json.dumps([sid for sid, _ in rows])), +1)
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:

@@ -81,6 +81,10 @@ def test_changed_file_replaces_its_statements_and_duplicates_are_not_stored(tmp_
     s = json.loads(r.stdout)
     assert s["statements_removed"] == n1 and _count(st_dir) == 2 * n1
     assert _count(st_dir, "SELECT COUNT(*) FROM statements WHERE text = '¿Qué tal?'") == 1
+    assert _count(st_dir, "SELECT SUM(n) FROM daily") == 2 * n1  # the daily counts follow replacements
+    assert _count(st_dir, "SELECT COUNT(*) FROM statements_fts") == 2 * n1  # and so does the search index
+    conn = store.open_readonly(st_dir)
+    assert queries.statements(conn, queries.Filters(search='"Qué tal"'))[1] == 1
 
 
 def test_refused_files_are_reported_and_the_run_goes_on(tmp_path):
@@ -130,3 +134,22 @@ def test_status_and_export(seed_store, tmp_path):
     rows = list(csv.DictReader(out_csv.open()))
     assert {x["date"] for x in rows} == {"2026-01-12"}
     assert len(rows) == _count(seed_store, "SELECT COUNT(*) FROM statements WHERE date = '2026-01-12'")
+
+
+def test_a_new_model_retags_the_store_and_keeps_counts_consistent(seed_store_copy):
+    """Statements tagged by another model version are re-tagged by the next run."""
+    db = store.db_path(seed_store_copy)
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE statements SET model_version = 'old', topic_mask = 0 WHERE date LIKE '2026-01-%'")
+        stale = c.execute("SELECT COUNT(*) FROM statements WHERE model_version = 'old'").fetchone()[0]
+    store.rebuild_daily(store.open_store(seed_store_copy))
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(seed_store_copy), "--no-snapshots", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["statements_retagged"] == stale > 0
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM statements WHERE model_version = 'old'").fetchone()[0] == 0
+        facets = "day, source, lang, role, topic_mask"
+        assert c.execute(f"SELECT {facets}, COUNT(*) FROM statements GROUP BY {facets}").fetchall() == \
+            c.execute(f"SELECT {facets}, n FROM daily ORDER BY {facets}").fetchall()
+        assert c.execute("SELECT COUNT(*) FROM statements WHERE date LIKE '2026-01-%' AND topic_mask > 0"
+                         ).fetchone()[0] > 100

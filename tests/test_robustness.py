@@ -39,6 +39,9 @@ def _check_whole(db: Path) -> int:
         assert orphans.fetchone()[0] == 0
         n = c.execute("SELECT COUNT(*) FROM statements").fetchone()[0]
         assert c.execute("SELECT COUNT(*) FROM statements_fts").fetchone()[0] == n
+        facets = "day, source, lang, role, topic_mask"
+        assert c.execute(f"SELECT {facets}, COUNT(*) FROM statements GROUP BY {facets}").fetchall() == \
+            c.execute(f"SELECT {facets}, n FROM daily ORDER BY {facets}").fetchall(), "daily counts drifted"
         files = c.execute("SELECT COUNT(*) FROM files").fetchone()[0]
         docs = c.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         assert files == docs

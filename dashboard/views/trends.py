@@ -31,7 +31,8 @@ if df.empty:
 fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total)
 event = st.plotly_chart(fig, key="trend_chart", on_select="rerun", selection_mode="points", width="stretch")
 thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
-st.caption(f"{df['period'].nunique()} {granularity}s · hollow markers: periods with fewer than {min_total} "
+with_data = df[df["total"] > 0]["period"].nunique()
+st.caption(f"{with_data} {granularity}s with statements · hollow markers: periods with fewer than {min_total} "
            f"statements ({thin}), where shares are unreliable. Click a point to read its statements.")
 st.download_button("Download chart data (CSV)", df.to_csv(index=False).encode("utf-8"),
                    file_name=f"topics-by-{granularity}.csv", mime="text/csv")
