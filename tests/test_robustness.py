@@ -65,6 +65,9 @@ def test_sigkill_at_many_moments_never_leaves_half_a_document(tmp_path):
                 c.execute("DELETE FROM statements WHERE doc_id IN (SELECT doc_id FROM documents WHERE rowid % 2 = 0)")
                 c.execute("DELETE FROM files WHERE file_hash IN (SELECT file_hash FROM documents WHERE rowid % 2 = 0)")
                 c.execute("DELETE FROM documents WHERE rowid % 2 = 0")
+            conn = store.open_store(st_dir)
+            store.rebuild_daily(conn)  # the rows above were removed behind the store's back
+            conn.close()
         proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--input", str(inbox), "--store",
                                  str(st_dir), "--workers", "1"], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
