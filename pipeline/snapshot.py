@@ -246,15 +246,30 @@ def completed_weeks(conn: sqlite3.Connection, today: dt.date | None = None) -> l
     return [week_label(m) for m in completed_weeks_all(conn, today)]
 
 
-def write_all(store_dir: str, out_dir: Path, force: bool = False) -> list[Path]:
-    """Write a snapshot for each completed week that has none (all of them with ``force``)."""
+def _write_many(args: tuple[str, str, list[str], bool]) -> list[Path]:
+    store_dir, out_dir, weeks, force = args
     conn = store.open_readonly(store_dir)
-    written = []
     try:
-        for week in completed_weeks(conn):
-            if (Path(out_dir) / week).exists() and not force:
-                continue
-            written.append(_write(conn, Path(out_dir), week, force))
+        return [_write(conn, Path(out_dir), w, force) for w in weeks]
     finally:
         conn.close()
-    return written
+
+
+def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int = 2) -> list[Path]:
+    """Write a snapshot for each completed week that has none (all of them with ``force``).
+
+    Many weeks (a first run over years of transcripts) are shared among ``workers`` processes.
+    """
+    conn = store.open_readonly(store_dir)
+    try:
+        todo = [w for w in completed_weeks(conn) if force or not (Path(out_dir) / w).exists()]
+    finally:
+        conn.close()
+    if workers <= 1 or len(todo) < 20:
+        return _write_many((str(store_dir), str(out_dir), todo, force))
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [todo[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(_write_many, [(str(store_dir), str(out_dir), c, force) for c in chunks]))
+    return sorted(p for part in parts for p in part)

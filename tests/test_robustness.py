@@ -190,3 +190,34 @@ def test_each_refusal_names_the_file(tmp_path, name, data):
     f.write_bytes(data)
     r = run_cli("run", "--input", str(f), "--store", str(tmp_path / "s"), "--no-snapshots")
     assert r.returncode == 3 and name in r.stdout
+
+
+def test_the_dashboard_keeps_working_while_a_run_writes(seed_store_copy, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TOPICS_STORE", str(seed_store_copy))
+    inbox = tmp_path / "more"
+    inbox.mkdir()
+    # The same conferences under new dates: new documents for the run to write.
+    for i, f in enumerate(sorted((SEEDS / "mananeras" / "2025").glob("*.txt"))[:60]):
+        text = f.read_text(encoding="utf-8")
+        (inbox / f"{i}.txt").write_text(text.replace(" de 2025", " de 2024"), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", "--input", str(inbox), "--store",
+                             str(seed_store_copy), "--no-snapshots"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    renders = 0
+    try:
+        while proc.poll() is None or renders < 2:
+            at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
+            assert not at.exception, at.exception
+            assert not at.error, [e.value for e in at.error]
+            assert at.title[0].value == "Topics over time"
+            renders += 1
+    finally:
+        proc.wait()
+    assert proc.returncode == 0, proc.stderr.read()
+    assert renders >= 2
+    # After the run commits, the new documents are in what the dashboard reads.
+    conn = store.open_readonly(seed_store_copy)
+    assert queries.facets(conn)["date_min"].year == 2024

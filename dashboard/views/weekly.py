@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.figures import weekly_figure
+from dashboard.render import highlight
 from pipeline import settings, snapshot
 
 st.title("Weekly briefs")
@@ -52,7 +53,8 @@ def show(week: str, col) -> None:
     for t, v in s["topics"].items():
         with col.expander(f"{t}: {len(v['quotes'])} quotes"):
             for q in v["quotes"]:
-                st.markdown(f"> {q['text']}".replace("\n", " "), unsafe_allow_html=False)
+                # Escaped HTML, not markdown: a transcript's '*' or '<script>' shows as written.
+                st.markdown(f"<blockquote>{highlight(q['text'], [])}</blockquote>", unsafe_allow_html=True)
                 st.caption(f"{q['speaker'] or q['source']}, {q['date']}" + (f" · {q['url']}" if q["url"] else ""))
     if frozen:
         folder = snap_dir / week
