@@ -52,8 +52,16 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
         st.markdown(f"<div class='stmt'>{highlight(row.text, terms)}</div>", unsafe_allow_html=True)
         st.divider()
     if total:
-        export, _ = data.statements(v, f, topic, EXPORT_LIMIT, 0)
-        out = export.assign(topics=export["topics"].map(";".join), scores=export["scores"].map(str))
-        st.download_button("Download these statements (CSV)", out.to_csv(index=False).encode("utf-8"),
+        def csv_bytes() -> bytes:
+            # Built only when the button is clicked (Streamlit calls it then), not on every render.
+            conn = data.connect()
+            try:
+                export, _ = queries.statements(conn, f, topic=topic, limit=EXPORT_LIMIT)
+            finally:
+                conn.close()
+            out = export.assign(topics=export["topics"].map(";".join), scores=export["scores"].map(str))
+            return out.to_csv(index=False).encode("utf-8")
+
+        st.download_button("Download these statements (CSV)", csv_bytes,
                            file_name="statements.csv", mime="text/csv", key=f"{key}_csv",
                            help=f"Up to {EXPORT_LIMIT} statements; `python -m pipeline export` writes all.")
