@@ -290,14 +290,6 @@ def rebuild_daily(conn: sqlite3.Connection) -> None:
         _add_daily(conn, "1", (), +1)
 
 
-def write_file(conn: sqlite3.Connection, *, path: str, file_hash: str, fmt: str, run_id: int,
-               documents: list[tuple[Document, list[Statement], list[Tagged]]],
-               bits: dict[str, int], model_version: str) -> tuple[int, int]:
-    """Store one file's documents in one transaction, replacing what the path held before."""
-    return write_files(conn, [FileWrite(path, file_hash, fmt, documents)], run_id=run_id, bits=bits,
-                       model_version=model_version)[0]
-
-
 def _write_file(conn: sqlite3.Connection, path: str, file_hash: str, fmt: str, run_id: int,
                 documents: list[tuple[Document, list[Statement], list[Tagged]]],
                 bits: dict[str, int], model_version: str) -> tuple[int, int]:
