@@ -179,8 +179,9 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
                 commit()
         commit()
         # Statements tagged by an older model are tagged again, so the store speaks with one model.
+        tagger = None
         for rows in st.stale_statements(conn, model.version, RETAG_BATCH):
-            tagger = load_model(str(model_path))
+            tagger = tagger or load_model(str(model_path))  # loaded only when there is work
             st.retag(conn, rows, tagger.tag([r[1] for r in rows]), bits, model.version)
             summary.statements_retagged += len(rows)
         summary.seconds = round(time.time() - t0, 2)

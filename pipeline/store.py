@@ -264,8 +264,7 @@ def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int
     with transaction(conn):
         first = conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)"
                              ).fetchone()[0]
-        out = [_write_file(conn, f.path, f.file_hash, f.format, run_id, f.documents, bits, model_version)
-               for f in files]
+        out = [_write_file(conn, f, run_id, bits, model_version) for f in files]
         conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
                      (first,))
         _add_daily(conn, "sid > ?", (first,), +1)
@@ -280,7 +279,8 @@ def _add_daily(conn: sqlite3.Connection, where: str, args: tuple, sign: int) -> 
     conn.execute(f"INSERT INTO daily({_FACETS}, n) SELECT {_FACETS}, {sign} * COUNT(*) FROM statements "
                  f"WHERE {where} GROUP BY {_FACETS} ON CONFLICT(day, source, lang, role, topic_mask) "
                  "DO UPDATE SET n = n + excluded.n", args)
-    conn.execute("DELETE FROM daily WHERE n = 0")
+    if sign < 0:  # only a removal can bring a count to zero
+        conn.execute("DELETE FROM daily WHERE n = 0")
 
 
 def rebuild_daily(conn: sqlite3.Connection) -> None:
@@ -290,10 +290,10 @@ def rebuild_daily(conn: sqlite3.Connection) -> None:
         _add_daily(conn, "1", (), +1)
 
 
-def _write_file(conn: sqlite3.Connection, path: str, file_hash: str, fmt: str, run_id: int,
-                documents: list[tuple[Document, list[Statement], list[Tagged]]],
-                bits: dict[str, int], model_version: str) -> tuple[int, int]:
+def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int, bits: dict[str, int],
+                model_version: str) -> tuple[int, int]:
     """Replace what the path held before with this file's documents (inside a transaction)."""
+    path, file_hash, fmt, documents = f.path, f.file_hash, f.format, f.documents
     removed = 0
     old = conn.execute("SELECT file_hash FROM files WHERE path = ?", (path,)).fetchone()
     if old and old[0] != file_hash:

@@ -119,6 +119,8 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
             untrusted = sio.get_untrusted_types(data=data)
         except Exception:  # noqa: BLE001 - not a skops file at all
             raise ModelError(f"{p}: not a skops model file ({exc})") from exc
+        if not untrusted:  # readable, trusted, and still failing: a damaged or foreign file
+            raise ModelError(f"{p}: not a loadable skops model file ({exc})") from exc
         bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)] or untrusted
         raise ModelError(f"{p}: refuses to load types from untrusted modules: {', '.join(bad[:5])}") from exc
     try:
