@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--workers", type=int, default=None, help="processes for reading and tagging (default 2)")
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
+    p.add_argument("--rehash", action="store_true",
+                   help="hash every file even when its size and modification time are unchanged")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("status", help="what the store holds and the last runs")
@@ -111,7 +113,8 @@ def cmd_run(args) -> int:
     from pipeline.ingest import run
 
     s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
-            topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json)
+            topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json,
+            rehash=args.rehash)
     written = []
     if not args.no_snapshots:
         from pipeline.snapshot import write_all

@@ -177,15 +177,24 @@ def statements(conn: sqlite3.Connection, f: Filters, *, topic: str | None = None
     return df.drop(columns=["topic_mask"]), int(total)
 
 
+def _top_speakers(conn: sqlite3.Connection, n: int = 300) -> list[str]:
+    try:
+        rows = conn.execute("SELECT speaker FROM speakers ORDER BY n DESC, speaker LIMIT ?", (n,)).fetchall()
+    except sqlite3.OperationalError:  # a store last written by an older version, read-only here
+        rows = conn.execute("SELECT speaker FROM statements WHERE speaker != '' GROUP BY speaker "
+                            "ORDER BY COUNT(*) DESC, speaker LIMIT ?", (n,)).fetchall()
+    return [r[0] for r in rows]
+
+
 def facets(conn: sqlite3.Connection) -> dict:
     """The values the filters offer: sources, languages, roles, top speakers, date range."""
-    one = conn.execute("SELECT MIN(day), MAX(day), COUNT(*) FROM statements").fetchone()
+    # The count tables kept by every write answer in milliseconds at any store size.
+    one = conn.execute("SELECT MIN(day), MAX(day), COALESCE(SUM(n), 0) FROM daily").fetchone()
     return {
         "sources": [r[0] for r in conn.execute("SELECT DISTINCT source FROM documents ORDER BY 1")],
         "langs": [r[0] for r in conn.execute("SELECT DISTINCT lang FROM documents ORDER BY 1")],
-        "roles": [r[0] for r in conn.execute("SELECT DISTINCT role FROM statements ORDER BY 1")] if one[2] else [],
-        "speakers": [r[0] for r in conn.execute(
-            "SELECT speaker FROM statements WHERE speaker != '' GROUP BY speaker ORDER BY COUNT(*) DESC LIMIT 300")],
+        "roles": [r[0] for r in conn.execute("SELECT DISTINCT role FROM daily ORDER BY 1")],
+        "speakers": _top_speakers(conn),
         "date_min": from_day(one[0]) if one[0] is not None else None,
         "date_max": from_day(one[1]) if one[1] is not None else None,
         "statements": int(one[2]),

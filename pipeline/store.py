@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import StoreError
@@ -52,7 +53,8 @@ CREATE TABLE IF NOT EXISTS notes(
     run_id INTEGER, path TEXT, note TEXT      -- accepted files with something worth a look
 );
 CREATE TABLE IF NOT EXISTS files(
-    path TEXT PRIMARY KEY, file_hash TEXT NOT NULL, format TEXT, run_id INTEGER, seen_at TEXT
+    path TEXT PRIMARY KEY, file_hash TEXT NOT NULL, format TEXT, run_id INTEGER, seen_at TEXT,
+    size INTEGER, mtime_ns INTEGER     -- as seen when hashed: an unchanged stat skips re-hashing
 );
 CREATE TABLE IF NOT EXISTS documents(
     doc_id TEXT PRIMARY KEY, file_hash TEXT NOT NULL, path TEXT, format TEXT, date TEXT,
@@ -84,6 +86,9 @@ CREATE TABLE IF NOT EXISTS daily(
     n INTEGER NOT NULL,
     PRIMARY KEY (day, source, lang, role, topic_mask)
 ) WITHOUT ROWID;
+-- Statements per speaker, kept in step like daily: the speaker filter lists the most frequent
+-- speakers without scanning every statement.
+CREATE TABLE IF NOT EXISTS speakers(speaker TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS statements_agg
     ON statements(day, week, month, source, lang, role, topic_mask);
 CREATE INDEX IF NOT EXISTS statements_doc ON statements(doc_id, position);
@@ -139,9 +144,18 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     elif int(row[0]) != SCHEMA_VERSION:
         raise StoreError(f"{path}: store schema {row[0]}, this version reads {SCHEMA_VERSION}")
-    if (conn.execute("SELECT 1 FROM daily LIMIT 1").fetchone() is None
-            and conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None):
-        rebuild_daily(conn)  # a store written before the daily counts existed
+    if conn.execute("SELECT 1 FROM statements_fts_config WHERE k = 'automerge'").fetchone() is None:
+        # Merge index segments 8 at a time instead of 4: a cold run's bulk inserts spend a
+        # quarter less time in FTS; searches stay in tens of milliseconds (BENCHMARKS.md).
+        conn.execute("INSERT INTO statements_fts(statements_fts, rank) VALUES ('automerge', 8)")
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(files)")}
+    for col in ("size", "mtime_ns"):  # stores written before files kept their stat
+        if col not in cols:
+            conn.execute(f"ALTER TABLE files ADD COLUMN {col} INTEGER")
+    if ((conn.execute("SELECT 1 FROM daily LIMIT 1").fetchone() is None
+         or conn.execute("SELECT 1 FROM speakers LIMIT 1").fetchone() is None)
+            and conn.execute("SELECT 1 FROM statements WHERE speaker != '' LIMIT 1").fetchone() is not None):
+        rebuild_daily(conn)  # a store written before these counts existed
     return conn
 
 
@@ -219,9 +233,27 @@ def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
 
 
 # -- files and documents -------------------------------------------------------------------------
-def file_state(conn: sqlite3.Connection, path: str) -> str | None:
-    row = conn.execute("SELECT file_hash FROM files WHERE path = ?", (path,)).fetchone()
-    return row[0] if row else None
+@dataclass(frozen=True)
+class FileState:
+    """What the store knows of a path: its content hash and its size and mtime when hashed."""
+
+    file_hash: str
+    size: int | None
+    mtime_ns: int | None
+
+
+def file_states(conn: sqlite3.Connection) -> dict[str, FileState]:
+    """Every known path (one query: a run compares thousands of paths against it)."""
+    return {r[0]: FileState(r[1], r[2], r[3])
+            for r in conn.execute("SELECT path, file_hash, size, mtime_ns FROM files")}
+
+
+def update_stats(conn: sqlite3.Connection, stats: list[tuple[str, int, int]]) -> None:
+    """Record new (path, size, mtime_ns) of files whose content did not change (touched files)."""
+    if stats:
+        with transaction(conn):
+            conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
+                             [(size, mtime, path) for path, size, mtime in stats])
 
 
 def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
@@ -229,9 +261,14 @@ def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
     return row[0] if row else None
 
 
-def remember_file(conn: sqlite3.Connection, path: str, file_hash: str, fmt: str, run_id: int) -> None:
+_PUT_FILE = ("INSERT OR REPLACE INTO files(path, file_hash, format, run_id, seen_at, size, mtime_ns) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def remember_file(conn: sqlite3.Connection, path: str, file_hash: str, fmt: str, run_id: int,
+                  stat: tuple[int, int] | None = None) -> None:
     with transaction(conn):
-        conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", (path, file_hash, fmt, run_id, _now()))
+        conn.execute(_PUT_FILE, (path, file_hash, fmt, run_id, _now(), *(stat or (None, None))))
 
 
 def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
@@ -245,17 +282,29 @@ def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
 
 
 @dataclass
+class DocumentWrite:
+    """One document ready to store: its metadata and its statement rows (``statement_rows``).
+
+    Built in the worker processes: plain tuples cross process boundaries several times more
+    cheaply than dataclasses, and the main process (the only writer) only has to insert them.
+    """
+
+    document: Document  # its turns may be dropped: the rows carry the text
+    rows: list[tuple]
+
+
+@dataclass
 class FileWrite:
-    """One read file, ready to store: its documents with their statements and tags."""
+    """One read file, ready to store: its documents with their statement rows."""
 
     path: str
     file_hash: str
     format: str
-    documents: list[tuple[Document, list[Statement], list[Tagged]]]
+    documents: list[DocumentWrite]
+    stat: tuple[int, int] | None = None  # (size, mtime_ns) taken before the file was read
 
 
-def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int, bits: dict[str, int],
-                model_version: str) -> list[tuple[int, int]]:
+def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int) -> list[tuple[int, int]]:
     """Store several files in one transaction (whole files, or none of them if killed).
 
     Batching files keeps the full-text index from being flushed once per file, which is
@@ -264,7 +313,7 @@ def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int
     with transaction(conn):
         first = conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)"
                              ).fetchone()[0]
-        out = [_write_file(conn, f, run_id, bits, model_version) for f in files]
+        out = [_write_file(conn, f, run_id) for f in files]
         conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
                      (first,))
         _add_daily(conn, "sid > ?", (first,), +1)
@@ -274,24 +323,31 @@ def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int
 _FACETS = "day, week, month, source, lang, role, topic_mask"
 
 
-def _add_daily(conn: sqlite3.Connection, where: str, args: tuple, sign: int) -> None:
-    """Add (sign +1) or remove (-1) the statements matching ``where`` from the daily counts."""
+def _add_daily(conn: sqlite3.Connection, where: str, args: tuple, sign: int, speakers: bool = True) -> None:
+    """Add (sign +1) or remove (-1) the statements matching ``where`` from the daily counts (and,
+    unless ``speakers`` is false, from the per-speaker counts)."""
     conn.execute(f"INSERT INTO daily({_FACETS}, n) SELECT {_FACETS}, {sign} * COUNT(*) FROM statements "
                  f"WHERE {where} GROUP BY {_FACETS} ON CONFLICT(day, source, lang, role, topic_mask) "
                  "DO UPDATE SET n = n + excluded.n", args)
+    if speakers:
+        conn.execute(f"INSERT INTO speakers(speaker, n) SELECT speaker, {sign} * COUNT(*) FROM statements "
+                     f"WHERE ({where}) AND speaker != '' GROUP BY speaker "
+                     "ON CONFLICT(speaker) DO UPDATE SET n = n + excluded.n", args)
     if sign < 0:  # only a removal can bring a count to zero
         conn.execute("DELETE FROM daily WHERE n = 0")
+        if speakers:
+            conn.execute("DELETE FROM speakers WHERE n = 0")
 
 
 def rebuild_daily(conn: sqlite3.Connection) -> None:
-    """Recount the daily table from the statements (after bulk changes)."""
+    """Recount the daily and per-speaker tables from the statements (after bulk changes)."""
     with transaction(conn):
         conn.execute("DELETE FROM daily")
+        conn.execute("DELETE FROM speakers")
         _add_daily(conn, "1", (), +1)
 
 
-def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int, bits: dict[str, int],
-                model_version: str) -> tuple[int, int]:
+def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[int, int]:
     """Replace what the path held before with this file's documents (inside a transaction)."""
     path, file_hash, fmt, documents = f.path, f.file_hash, f.format, f.documents
     removed = 0
@@ -302,19 +358,19 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int, bits: dict[
         if not still_used:
             removed = _delete_hash(conn, old[0])
     added = 0
-    for doc, stmts, tags in documents:
+    for dw in documents:
+        doc = dw.document
         if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone():
             continue
         conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
             doc.doc_id, file_hash, doc.path, fmt, doc.date.isoformat(), doc.source, doc.lang,
-            doc.title, doc.url, len(stmts), run_id))
+            doc.title, doc.url, len(dw.rows), run_id))
         conn.executemany(
             "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, "
             "speaker_raw, speaker, role, position, text, topic_mask, scores, model_version) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [_statement_row(s, t, bits, model_version) for s, t in zip(stmts, tags)])
-        added += len(stmts)
-    conn.execute("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", (path, file_hash, fmt, run_id, _now()))
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dw.rows)
+        added += len(dw.rows)
+    conn.execute(_PUT_FILE, (path, file_hash, fmt, run_id, _now(), *(f.stat or (None, None))))
     return added, removed
 
 
@@ -325,17 +381,44 @@ def _mask(topics: Iterable[str], bits: dict[str, int]) -> int:
     return m
 
 
-def _statement_row(s: Statement, t: Tagged, bits: dict[str, int], model_version: str) -> tuple:
-    d = s.date
+ROW_MASK = 13  # position of topic_mask in a statement row
+
+
+def statement_rows(doc: Document, stmts: list[Statement], tags: list[Tagged], bits: dict[str, int],
+                   model_version: str) -> list[tuple]:
+    """The rows ``write_files`` inserts for a document's tagged statements (a pure function)."""
+    # Dates are per document; computing them once per statement was a measurable share of a cold run.
+    d = doc.date
     day = day_number(d)
-    return (s.statement_id, s.doc_id, d.isoformat(), day, day - d.weekday(), day_number(d.replace(day=1)),
-            s.source, s.lang, s.speaker_raw, s.speaker, s.role, s.position, s.text,
-            _mask(t.topics, bits), json.dumps(t.scores, separators=(",", ":")), model_version)
+    dates = (d.isoformat(), day, day - d.weekday(), day_number(d.replace(day=1)))
+    return [(s.statement_id, s.doc_id, *(dates if s.date == d else _dates(s.date)), s.source, s.lang,
+             s.speaker_raw, s.speaker, s.role, s.position, s.text, _mask(t.topics, bits), _scores_json(t.scores),
+             model_version) for s, t in zip(stmts, tags)]
+
+
+def _dates(d: dt.date) -> tuple[str, int, int, int]:
+    day = day_number(d)
+    return d.isoformat(), day, day - d.weekday(), day_number(d.replace(day=1))
+
+
+@lru_cache(maxsize=16)
+def _scores_format(names: tuple[str, ...]) -> str:
+    return "{" + ",".join(json.dumps(n).replace("%", "%%") + ":%r" for n in names) + "}"
+
+
+def _scores_json(scores: dict[str, float]) -> str:
+    """``json.dumps(scores, separators=(",", ":"))`` for a dict of floats, several times faster
+    (float repr is what json writes for finite floats)."""
+    return _scores_format(tuple(scores)) % tuple(scores.values())
 
 
 # -- retagging ----------------------------------------------------------------------------------
 def stale_statements(conn: sqlite3.Connection, model_version: str, batch: int) -> Iterator[list[tuple[int, str]]]:
     """Batches of (sid, text) tagged by another model than ``model_version``."""
+    # Range lookups on the model_version index answer "is anything stale?" without a table scan.
+    if conn.execute("SELECT 1 FROM statements WHERE model_version < ? OR model_version > ? "
+                    "OR model_version IS NULL LIMIT 1", (model_version, model_version)).fetchone() is None:
+        return
     last = 0
     while True:
         rows = conn.execute("SELECT sid, text FROM statements WHERE sid > ? AND "
@@ -352,12 +435,12 @@ def retag(conn: sqlite3.Connection, rows: list[tuple[int, str]], tags: list[Tagg
     lo, hi = rows[0][0], rows[-1][0]
     with transaction(conn):
         _add_daily(conn, "sid BETWEEN ? AND ? AND (model_version IS NULL OR model_version != ?)",
-                   (lo, hi, model_version), -1)
+                   (lo, hi, model_version), -1, speakers=False)
         conn.executemany("UPDATE statements SET topic_mask = ?, scores = ?, model_version = ? WHERE sid = ?",
-                         [(_mask(t.topics, bits), json.dumps(t.scores, separators=(",", ":")), model_version, sid)
+                         [(_mask(t.topics, bits), _scores_json(t.scores), model_version, sid)
                           for (sid, _), t in zip(rows, tags)])
         _add_daily(conn, "sid BETWEEN ? AND ? AND model_version = ? AND sid IN (SELECT value FROM json_each(?))",
-                   (lo, hi, model_version, json.dumps([sid for sid, _ in rows])), +1)
+                   (lo, hi, model_version, json.dumps([sid for sid, _ in rows])), +1, speakers=False)
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -66,33 +64,10 @@ def seed_store_copy(seed_store, tmp_path) -> Path:
     return dst
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def dashboard_server(seed_store, tmp_path_factory):
     """The real dashboard, served by Streamlit on a free localhost port."""
-    port = free_port()
-    env = dict(os.environ, TOPICS_STORE=str(seed_store), PYTHONPATH=str(ROOT))
-    log = tmp_path_factory.mktemp("server") / "streamlit.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        raise RuntimeError(f"dashboard did not start: {log.read_text()}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    from dashboard.bench import serve
+
+    with serve(seed_store, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.bench import BROWSER_ARGS
 from tests.conftest import ROOT, need_browser
 
 SHOTS = ROOT / "test-artifacts"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture()
@@ -19,7 +18,7 @@ def page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(exe), args=ARGS)
+        browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield pg
         browser.close()

@@ -55,13 +55,19 @@ def test_rerun_adds_nothing_and_rewrites_nothing(seed_store_copy):
     assert db.exists()
 
 
-def test_changed_file_replaces_its_statements_and_duplicates_are_not_stored(tmp_path):
+def _one_conference_store(tmp_path):
+    """An inbox with a copy of the 12 January conference, run once into a new store."""
     inbox = tmp_path / "in"
     inbox.mkdir()
     doc = inbox / "conf.txt"
     shutil.copy(CONF_0112, doc)
     st_dir = tmp_path / "store"
     assert run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots").returncode == 0
+    return inbox, doc, st_dir
+
+
+def test_changed_file_replaces_its_statements_and_duplicates_are_not_stored(tmp_path):
+    inbox, doc, st_dir = _one_conference_store(tmp_path)
     n1 = _count(st_dir)
     # The same content under another name: remembered, not stored twice.
     shutil.copy(CONF_0112, inbox / "copy-of-conf.txt")
@@ -82,6 +88,8 @@ def test_changed_file_replaces_its_statements_and_duplicates_are_not_stored(tmp_
     assert s["statements_removed"] == n1 and _count(st_dir) == 2 * n1
     assert _count(st_dir, "SELECT COUNT(*) FROM statements WHERE text = '¿Qué tal?'") == 1
     assert _count(st_dir, "SELECT SUM(n) FROM daily") == 2 * n1  # the daily counts follow replacements
+    assert _count(st_dir, "SELECT SUM(n) FROM speakers") == _count(st_dir, "SELECT COUNT(*) FROM statements "
+                                                                    "WHERE speaker != ''")
     assert _count(st_dir, "SELECT COUNT(*) FROM statements_fts") == 2 * n1  # and so does the search index
     conn = store.open_readonly(st_dir)
     assert queries.statements(conn, queries.Filters(search='"Qué tal"'))[1] == 1
@@ -153,3 +161,51 @@ def test_a_new_model_retags_the_store_and_keeps_counts_consistent(seed_store_cop
             c.execute(f"SELECT {facets}, n FROM daily ORDER BY {facets}").fetchall()
         assert c.execute("SELECT COUNT(*) FROM statements WHERE date LIKE '2026-01-%' AND topic_mask > 0"
                          ).fetchone()[0] > 100
+
+
+def test_unchanged_size_and_mtime_skip_hashing_and_rehash_checks_content(tmp_path):
+    import os
+
+    inbox, doc, st_dir = _one_conference_store(tmp_path)
+    size, mtime = _count(st_dir, "SELECT size FROM files"), _count(st_dir, "SELECT mtime_ns FROM files")
+    assert (size, mtime) == (doc.stat().st_size, doc.stat().st_mtime_ns)
+
+    def run(*extra):
+        r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json", *extra)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    # Touched, same content: unchanged, and the new mtime is remembered.
+    os.utime(doc, ns=(mtime + 10**9, mtime + 10**9))
+    assert run()["files_unchanged"] == 1
+    assert _count(st_dir, "SELECT mtime_ns FROM files") == mtime + 10**9
+    # Same size, same mtime, other content (a clock-restoring copy tool could do this): skipped by
+    # the stat check, caught by --rehash.
+    text = CONF_0112.read_text()
+    doc.write_text(text.replace("¿Cómo están?", "¿Cómo estás?", 1))
+    assert doc.stat().st_size == size
+    os.utime(doc, ns=(mtime + 10**9, mtime + 10**9))
+    assert run()["files_unchanged"] == 1
+    s = run("--rehash")
+    assert s["files_changed"] == 1 and s["statements_removed"] == s["statements_added"] > 0
+    assert _count(st_dir, "SELECT COUNT(*) FROM statements WHERE text = '¿Cómo estás?'") == 1
+
+
+def test_paths_resolve_like_realpath_through_symlinks(tmp_path):
+    import os
+
+    from pipeline.ingest import _resolve
+
+    real = tmp_path / "real" / "deep"
+    real.mkdir(parents=True)
+    (real / "a.txt").write_text("x")
+    (tmp_path / "links").mkdir()
+    os.symlink("../real/deep/a.txt", tmp_path / "links" / "rel.txt")        # relative link
+    os.symlink(tmp_path / "links" / "rel.txt", tmp_path / "links" / "chain.txt")  # link to a link
+    os.symlink(tmp_path / "real", tmp_path / "dirlink")                   # linked folder
+    os.symlink("loop2", tmp_path / "links" / "loop1")
+    os.symlink("loop1", tmp_path / "links" / "loop2")
+    dirs: dict[str, str] = {}
+    for p in ("links/rel.txt", "links/chain.txt", "dirlink/deep/a.txt", "real/deep/a.txt", "links/loop1",
+              "real/deep/missing.txt"):
+        assert _resolve(str(tmp_path / p), dirs) == os.path.realpath(tmp_path / p), p

@@ -42,6 +42,8 @@ def _check_whole(db: Path) -> int:
         facets = "day, source, lang, role, topic_mask"
         assert c.execute(f"SELECT {facets}, COUNT(*) FROM statements GROUP BY {facets}").fetchall() == \
             c.execute(f"SELECT {facets}, n FROM daily ORDER BY {facets}").fetchall(), "daily counts drifted"
+        assert c.execute("SELECT speaker, COUNT(*) FROM statements WHERE speaker != '' GROUP BY speaker").fetchall() \
+            == c.execute("SELECT speaker, n FROM speakers ORDER BY speaker").fetchall(), "speaker counts drifted"
         files = c.execute("SELECT COUNT(*) FROM files").fetchone()[0]
         docs = c.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         assert files == docs

@@ -7,8 +7,9 @@ import unicodedata
 
 _URL = re.compile(r"\(?https?://\S+\)?|www\.\S+")
 _TAG = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
-_MD = re.compile(r"[*_#>`|\[\]]+")
-_NON_WORD = re.compile(r"[^\w\s\-]+")
+# Markdown marks and every other non-word character but the hyphen; "_" counts as a word
+# character to \w, so it is named apart.
+_NON_WORD = re.compile(r"(?:[^\w\s\-]|_)+")
 _SPACE = re.compile(r"\s+")
 
 
@@ -40,7 +41,6 @@ def normalise(text: str) -> str:
         text = _URL.sub(" ", text)
     if "<" in text:
         text = _TAG.sub(" ", text)
-    text = _MD.sub(" ", text)
     text = text.lower()
     if not text.isascii():
         text = _NON_ASCII.sub(_strip_run, text)

@@ -1,0 +1,173 @@
+"""Dashboard interactions timed in a real browser: `python -m dashboard.bench --store DIR`.
+
+Starts the dashboard on the store, drives Debian's Chromium with Playwright, and times each
+interaction from the user's action to the finished render: the script run is over (Streamlit's
+``data-test-script-state`` back to ``notRunning``) and the element the user waits for is drawn.
+Used by ``python -m pipeline.bench`` for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# Counts finished script runs: a run is over when the app's script state goes back to
+# "notRunning". Polled (every 5 ms) rather than observed, because a page switch may replace
+# the app's root element; a script run is never that short.
+_WATCH = """() => {
+  if (window.__runsWatched) return;
+  window.__runsWatched = true; window.__runs = 0;
+  let last = 'notRunning';
+  setInterval(() => {
+    const s = document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state');
+    if (s && s !== last) { if (s === 'notRunning') window.__runs += 1; last = s; }
+  }, 5);
+}"""
+_IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') " \
+        "=== 'notRunning'"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(store_dir: str | os.PathLike, log: Path | None = None) -> Iterator[str]:
+    """The real dashboard on a free localhost port, for as long as the block runs; yields its URL."""
+    port = _free_port()
+    env = dict(os.environ, TOPICS_STORE=str(store_dir), PYTHONPATH=str(ROOT))
+    out = log.open("w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"dashboard did not start{': ' + log.read_text() if log else ''}") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def open_page(page, url: str, selector: str, timeout: float = 60_000) -> None:
+    """Navigate, wait for the first script run to finish and ``selector`` to be drawn."""
+    page.goto(url)
+    page.wait_for_function(_IDLE, timeout=timeout)
+    page.wait_for_selector(selector, timeout=timeout)
+    page.evaluate(_WATCH)
+
+
+def after_rerun(page, action: Callable[[], None], selector: str, timeout: float = 60_000) -> None:
+    """Do ``action`` (a widget change), then wait for the rerun it causes and for ``selector``."""
+    page.evaluate(_WATCH)
+    before = page.evaluate("() => window.__runs")
+    action()
+    page.wait_for_function(f"() => window.__runs > {before}", timeout=timeout)
+    page.wait_for_function(_IDLE, timeout=timeout)
+    page.wait_for_selector(selector, timeout=timeout)
+
+
+POINT = ".js-plotly-plot .scatterlayer .point"
+
+
+def interactions(url: str) -> list[tuple[str, Callable]]:
+    """A user's round through the dashboard: (name, step) pairs, each step starting where the
+    previous one left the page. The first opens a new session; the others are clicks and typing."""
+
+    def fresh_trends(page):
+        open_page(page, url + "/", POINT)
+
+    def click_text(text: str, selector: str):
+        def step(page):
+            after_rerun(page, lambda: page.get_by_text(text, exact=True).first.click(), selector)
+        return step
+
+    def search(page):
+        box = page.locator('input[aria-label="Search text"]')
+
+        def act():
+            box.fill("fentanilo")
+            box.press("Enter")
+        after_rerun(page, act, POINT)
+
+    def drill(page):
+        points = page.locator(POINT)
+        after_rerun(page, lambda: points.nth(points.count() // 2).click(force=True), "div.stmt")
+
+    def nav(label: str, selector: str):
+        def step(page):
+            link = page.locator("[data-testid='stSidebarNav'] a", has_text=label)
+            after_rerun(page, lambda: link.click(), selector)
+        return step
+
+    return [("open the dashboard (new session, trends page)", fresh_trends),
+            ("switch counts to shares", click_text("share", POINT)),
+            ("switch weeks to months", click_text("month", POINT)),
+            ("select a point: drill-down with its statements", drill),
+            ("full-text search in the sidebar (chart follows)", search),
+            ("go to the statements page (search kept)", nav("Statements", "div.stmt")),
+            ("go to the compare page", nav("Compare", ".js-plotly-plot")),
+            ("go to the weekly page", nav("Weekly", ".js-plotly-plot")),
+            ("back to the trends page", nav("Trends", POINT))]
+
+
+def measure(store_dir: str | os.PathLike, repeat: int = 5) -> dict[str, tuple[float, float]]:
+    """Median and worst time (ms) of each interaction over ``repeat`` rounds, after one warm-up round
+    (the first load of a fresh server also pays for imports and the data caches filling)."""
+    from playwright.sync_api import sync_playwright
+
+    times: dict[str, list[float]] = {}
+    with serve(store_dir) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        first = time.perf_counter()
+        open_page(page, url + "/", POINT, timeout=120_000)
+        times["first load after the server starts (warm-up)"] = [(time.perf_counter() - first) * 1000]
+        for round_ in range(repeat + 1):
+            for name, step in interactions(url):
+                t0 = time.perf_counter()
+                step(page)
+                if round_:  # round 0 warms the caches
+                    times.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
+        browser.close()
+    return {k: (statistics.median(v), max(v)) for k, v in times.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dashboard.bench", description=__doc__)
+    ap.add_argument("--store", required=True, help="store folder to serve")
+    ap.add_argument("--repeat", type=int, default=5, help="timed rounds of every interaction")
+    args = ap.parse_args(argv)
+    for name, (med, worst) in measure(args.store, args.repeat).items():
+        print(f"{med:8.0f} ms median {worst:8.0f} ms worst  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""Scoring with a fitted tagger: numpy only, shared by the estimator and its compiled form.
+
+Everything prediction needs is plain arrays (weights, idf, sorted bigram keys) plus two string
+tables (the training tokens and character n-grams). ``TopicTagger`` (in ``model``, which needs
+scikit-learn to fit) and ``CompiledTagger`` (arrays loaded from an ``.npz`` file, no
+scikit-learn import) both score through ``Scorer``, so they cannot disagree.
+
+Every block is linear in per-token quantities, so prediction never builds the character matrix:
+each known token carries its precomputed contribution to every topic's score, and only tokens
+never seen in training are broken into character n-grams (once, then cached).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.tagger.text import normalise
+
+# -- cue matching (compiled lazily, module-level: nothing compiled lives on the estimator) -----
+
+def _trie_regex(phrases: tuple[str, ...]) -> str:
+    """One regex for many phrases, factored as a prefix trie (much faster than a flat alternation).
+
+    A phrase is normalised text; a trailing ``*`` matches any word ending; spaces match any run of
+    spaces. Longer continuations are tried before a shorter phrase ends.
+    """
+    trie: dict = {}
+    for ph in phrases:
+        star = ph.endswith("*")
+        body = normalise(ph.rstrip("*"))
+        if not body:
+            continue
+        node = trie
+        for ch in body:
+            node = node.setdefault(ch, {})
+        node["*" if star else ""] = True
+
+    def emit(node: dict) -> str:
+        alts = []
+        for ch in sorted(k for k in node if k not in ("", "*")):
+            alts.append((r"\s+" if ch == " " else re.escape(ch)) + emit(node[ch]))
+        if "*" in node:
+            alts.append(r"\w*\b")
+        elif "" in node:
+            alts.append(r"\b")
+        if len(alts) == 1:
+            return alts[0]
+        return "(?:" + "|".join(alts) + ")"
+
+    return r"\b" + emit(trie) if trie else r"(?!x)x"
+
+
+@lru_cache(maxsize=256)
+def _cue_regexes(cues: tuple[str, ...], exclude: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern | None]:
+    return re.compile(_trie_regex(cues)), (re.compile(_trie_regex(exclude)) if exclude else None)
+
+
+def _find_cues(cues: tuple[str, ...], exclude: tuple[str, ...], norm_text: str) -> list[str]:
+    cue_re, ex_re = _cue_regexes(cues, exclude)
+    if ex_re is not None and ex_re.search(norm_text):
+        norm_text = ex_re.sub(" ", norm_text)
+    return [m.group() for m in cue_re.finditer(norm_text)]
+
+
+@lru_cache(maxsize=64)
+def _first_word_regexes(keys: tuple) -> list[re.Pattern]:
+    """Per topic, a regex that fully matches a token able to start one of the topic's cues;
+    then, per topic, the same for its exclusions."""
+    out = []
+    for cues in [c for c, _ in keys] + [e for _, e in keys]:
+        firsts = []
+        for c in cues:
+            words = normalise(c.rstrip("*")).split()
+            if not words:
+                continue
+            star = c.endswith("*") and len(words) == 1
+            firsts.append(words[0] + ("*" if star else ""))
+        out.append(re.compile(_trie_regex(tuple(dict.fromkeys(firsts)))[2:] if firsts else r"(?!x)x"))
+    return out
+
+
+def _start_flags(tokens: list[str], keys: tuple) -> np.ndarray:
+    """(tokens, 2 * topics) bool: can the token start a cue / an exclusion of each topic."""
+    firsts = _first_word_regexes(keys)
+    out = np.zeros((len(tokens), len(firsts)), dtype=bool)
+    for i, t in enumerate(tokens):
+        parts = [t] + (t.split("-") if "-" in t else [])
+        for j, f in enumerate(firsts):
+            if any(f.fullmatch(p) for p in parts):
+                out[i, j] = True
+    return out
+
+
+# -- per-model caches of tokens never seen in training (module-level, bounded) ------------------
+_UNSEEN: dict[str, dict[str, tuple[np.ndarray, float, np.ndarray]]] = {}
+_UNSEEN_MAX = 200_000
+
+
+def _char_grams(token: str, lo: int, hi: int) -> list[str]:
+    w = " " + token + " "
+    out = []
+    for n in range(lo, hi + 1):
+        out.extend(w[i:i + n] for i in range(len(w) - n + 1))
+    return out
+
+
+class Scorer:
+    """Prediction and explanations from fitted arrays (see ``FITTED``); no scikit-learn needed."""
+
+    # -- text -> tokens ---------------------------------------------------------------------
+    def _topic_keys(self) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        return [(tuple(t["cues"]), tuple(t.get("exclude", ()))) for t in self.topics]
+
+    def _cue_counts(self, norm: list[str], cand: np.ndarray | None = None) -> np.ndarray:
+        """Cue matches per statement and topic. ``cand`` (statements, 2 * topics) says which
+        statements hold a token able to start a cue / an exclusion of a topic; the regexes run
+        only there."""
+        keys = tuple(self._topic_keys())
+        k = len(keys)
+        if cand is None:
+            toks = [s.split() for s in norm]
+            vocab = list(dict.fromkeys(t for ts in toks for t in ts))
+            flags = dict(zip(vocab, _start_flags(vocab, keys)))
+            cand = np.zeros((len(norm), 2 * k), dtype=bool)
+            for i, ts in enumerate(toks):
+                for t in ts:
+                    cand[i] |= flags[t]
+        out = np.zeros((len(norm), k), dtype=np.float64)
+        for j, (cues, exclude) in enumerate(keys):
+            cue_re, ex_re = _cue_regexes(cues, exclude)
+            has_ex = cand[:, k + j]
+            for i in np.flatnonzero(cand[:, j]):
+                text = norm[i]
+                if ex_re is not None and has_ex[i]:
+                    text = ex_re.sub(" ", text)
+                out[i, j] = len(cue_re.findall(text))
+        return out
+
+    def _cue_block(self, counts: np.ndarray) -> np.ndarray:
+        feats = np.empty((counts.shape[0], 2 * counts.shape[1]))
+        feats[:, 0::2] = np.log1p(counts)
+        feats[:, 1::2] = counts > 0
+        return feats * self.cue_weight
+
+    def _doc_token_ids(self, toks: list[list[str]], index: dict[str, int], extra: dict[str, int]):
+        """Flat token ids (unknown tokens get ids from ``extra``, after the known ones)."""
+        n_known = len(index)
+        lens = np.fromiter((len(ts) for ts in toks), dtype=np.int64, count=len(toks))
+        flat = [t for ts in toks for t in ts]
+        ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+        unknown = np.flatnonzero(ids < 0)
+        for p in unknown:
+            t = flat[p]
+            k = extra.get(t)
+            if k is None:
+                k = extra[t] = n_known + len(extra)
+            ids[p] = k
+        return ids, lens
+
+    def _bigram_keys(self, ids: np.ndarray, lens: np.ndarray, n_tok: int):
+        """Row and key of each within-statement bigram of two known tokens."""
+        doc = np.repeat(np.arange(len(lens)), lens)
+        ok = (doc[:-1] == doc[1:]) & (ids[:-1] < n_tok) & (ids[1:] < n_tok)
+        return doc[:-1][ok], ids[:-1][ok] * n_tok + ids[1:][ok]
+
+    def _unseen(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For tokens unseen in training: char-gram score (tokens x topics), squared norm, and
+        whether each can start a cue / an exclusion of each topic (tokens x 2 topics)."""
+        cache = _UNSEEN.setdefault(self.cache_key_, {})
+        todo = [t for t in tokens if t not in cache]
+        if todo:
+            if len(cache) > _UNSEEN_MAX:
+                cache.clear()
+            lo, hi = self.char_ngram
+            get = self.char_index_.get
+            # One pass of Python over the grams, then one numpy pass for all tokens: a cold run
+            # meets about a hundred thousand unseen tokens, and per-token numpy calls dominated.
+            rows: list[int] = []
+            cols: list[int] = []
+            for i, t in enumerate(todo):
+                found = {c for c in map(get, _char_grams(t, lo, hi)) if c is not None}
+                rows.extend([i] * len(found))
+                cols.extend(found)
+            r = np.asarray(rows, dtype=np.int64)
+            c = np.asarray(cols, dtype=np.int64)
+            idf = self.char_idf_[c]
+            weighted = self.w_char_[c] * idf[:, None]
+            sc = _rowsum(r, weighted, len(todo))
+            sq = np.bincount(r, weights=idf * idf, minlength=len(todo))
+            flags = _start_flags(todo, tuple(self._topic_keys()))
+            for t, s_, q, f in zip(todo, sc, sq, flags):
+                cache[t] = (s_, float(q), f)
+        k = len(self.topic_names_)
+        entries = [cache[t] for t in tokens]
+        scores = np.array([e[0] for e in entries]).reshape(len(tokens), k)
+        sq = np.array([e[1] for e in entries], dtype=np.float64)
+        starts = np.array([e[2] for e in entries], dtype=bool).reshape(len(tokens), -1)
+        return scores, sq, starts
+
+    def _decision(self, norm: list[str]) -> np.ndarray:
+        n = len(norm)
+        toks = [s.split() for s in norm]
+        index = self.token_index_
+        n_tok = len(index)
+        extra: dict[str, int] = {}
+        ids, lens = self._doc_token_ids(toks, index, extra)
+        doc = np.repeat(np.arange(n), lens)
+        # distinct (doc, token) pairs
+        key = _sorted_unique(doc * (n_tok + len(extra)) + ids)
+        d, t = np.divmod(key, n_tok + len(extra))
+        known = t < n_tok
+        tk, dk = t[known], d[known]
+        # word unigrams
+        wi = self.word_idf_[tk]
+        score = np.zeros((n, len(self.topic_names_)))
+        score_w = _rowsum(dk, self.w_tok_word_[tk], n)
+        sq_w = np.bincount(dk, weights=wi * wi, minlength=n)
+        # word bigrams
+        brow, bkey = self._bigram_keys(ids, lens, n_tok)
+        if len(bkey) and len(self.bigram_keys_):
+            pos = np.searchsorted(self.bigram_keys_, bkey)
+            pos[pos >= len(self.bigram_keys_)] = 0
+            hit = self.bigram_keys_[pos] == bkey
+            pair = _sorted_unique(brow[hit] * len(self.bigram_keys_) + pos[hit])
+            br, bp = np.divmod(pair, len(self.bigram_keys_))
+            score_w += _rowsum(br, self.w_bigram_[bp], n)
+            sq_w += np.bincount(br, weights=self.bigram_idf_[bp] ** 2, minlength=n)
+        score += score_w / np.maximum(np.sqrt(sq_w), 1e-12)[:, None]
+        # char n-grams pooled over distinct tokens
+        score_c = _rowsum(dk, self.w_tok_char_[tk], n)
+        sq_c = np.bincount(dk, weights=self.tok_char_sq_[tk], minlength=n)
+        if extra:
+            names = list(extra)
+            sc, sq, uflags = self._unseen(names)
+            tu = t[~known] - n_tok
+            du = d[~known]
+            score_c += _rowsum(du, sc[tu], n)
+            sq_c += np.bincount(du, weights=sq[tu], minlength=n)
+        score += self.char_weight * score_c / np.maximum(np.sqrt(sq_c), 1e-12)[:, None]
+        # cues
+        k2 = self.cue_start_.shape[1]
+        cand = np.zeros((n, k2), dtype=bool)
+        for c in range(k2):
+            cand[:, c] = np.bincount(dk, weights=self.cue_start_[tk, c], minlength=n) > 0
+        if extra:
+            for c in range(k2):
+                cand[:, c] |= np.bincount(du, weights=uflags[tu, c], minlength=n) > 0
+        score += self._cue_block(self._cue_counts(norm, cand)) @ self.w_cue_
+        return score + self.intercept_
+
+    def decision_function(self, X: list[str]) -> np.ndarray:
+        return self._decision([normalise(t) for t in X])
+
+    def predict_proba(self, X: list[str]) -> np.ndarray:
+        """Calibrated probability of each topic: shape (n, n_topics)."""
+        s = self.decision_function(list(X))
+        return 1.0 / (1.0 + np.exp(-(s * self.platt_a_ + self.platt_b_)))
+
+    def predict(self, X: list[str]) -> np.ndarray:
+        """0/1 matrix: a topic applies when its probability reaches its threshold."""
+        return (self.predict_proba(X) >= self.thresholds_).astype(int)
+
+    # -- explanations -----------------------------------------------------------------------
+    def explain(self, text: str, topic: str, k: int = 6) -> list[str]:
+        """The words and phrases of the text that pushed it towards the topic the most.
+
+        Terms are given as they are written in the text (original case and accents) when
+        they can be found there.
+        """
+        j = self.topic_names_.index(topic)
+        norm = normalise(text)
+        toks = norm.split()
+        contrib: dict[str, float] = {}
+
+        def add(term: str, v: float) -> None:
+            contrib[term] = contrib.get(term, 0.0) + v
+
+        index = self.token_index_
+        distinct = list(dict.fromkeys(toks))
+        known = [t for t in distinct if t in index]
+        unseen = [t for t in distinct if t not in index]
+        wi = np.array([self.word_idf_[index[t]] for t in known])
+        sq_w = float(np.sum(wi ** 2))
+        bigrams = []
+        n_tok = len(index)
+        seen_b = set()
+        for a, b in zip(toks, toks[1:]):
+            if a in index and b in index:
+                key = index[a] * n_tok + index[b]
+                p = int(np.searchsorted(self.bigram_keys_, key))
+                if p < len(self.bigram_keys_) and self.bigram_keys_[p] == key and key not in seen_b:
+                    seen_b.add(key)
+                    bigrams.append((a + " " + b, p))
+                    sq_w += float(self.bigram_idf_[p] ** 2)
+        nw = max(np.sqrt(sq_w), 1e-12)
+        for t in known:
+            add(t, self.w_tok_word_[index[t], j] / nw)
+        for term, p in bigrams:
+            add(term, self.w_bigram_[p, j] / nw)
+        # char n-grams: credit each token with its own pooled contribution
+        sc = {t: self.w_tok_char_[index[t], j] for t in known}
+        sq_c = float(sum(self.tok_char_sq_[index[t]] for t in known))
+        if unseen:
+            usc, usq, _ = self._unseen(unseen)
+            sc.update({t: usc[i, j] for i, t in enumerate(unseen)})
+            sq_c += float(np.sum(usq))
+        nc = max(np.sqrt(sq_c), 1e-12)
+        for t, v in sc.items():
+            add(t, self.char_weight * v / nc)
+        # cue words: the cue block's contribution shared among the cues found
+        cues, exclude = self._topic_keys()[j]
+        found = _find_cues(cues, exclude, norm)
+        if found:
+            block = self._cue_block(np.array([[len(found)]], dtype=float))[0]
+            v = float(block @ self.w_cue_[2 * j:2 * j + 2, j])
+            for m in found:
+                add(" ".join(m.split()), v / len(found))
+        order = sorted((v, term) for term, v in contrib.items() if v > 0)[::-1]
+        # Keep only terms that really pushed: short function words and faint pushes are noise.
+        top = order[0][0] if order else 0.0
+        order = [(v, term) for v, term in order if v >= 0.2 * top and len(term) >= 4]
+        original = _original_spellings(text)
+        out: list[str] = []
+        for _, term in order:
+            shown = " ".join(original.get(w, w) for w in term.split())
+            if shown not in out and not any(term in o.lower() for o in out):
+                out.append(shown)
+            if len(out) >= k:
+                break
+        return out
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (faster than hashing for these int64 keys)."""
+    if not len(a):
+        return a
+    a = np.sort(a)
+    keep = np.empty(len(a), dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
+
+
+def _rowsum(rows: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
+    """Sum the rows of ``vals`` (m x k) into n groups given by ``rows``."""
+    k = vals.shape[1] if vals.ndim == 2 else 1
+    out = np.zeros((n, k))
+    for c in range(k):
+        out[:, c] = np.bincount(rows, weights=vals[:, c], minlength=n)
+    return out
+
+
+def _original_spellings(text: str) -> dict[str, str]:
+    """normalised word -> the word as written in the text (first occurrence)."""
+    out: dict[str, str] = {}
+    for w in re.findall(r"[\w\-]+", text):
+        for part in normalise(w).split():
+            out.setdefault(part, w if normalise(w) == part else part)
+    return out
+
+
+# -- the compiled form: fitted arrays in one .npz file, loaded without pickle -------------------
+
+# Fitted arrays prediction reads; with the two string tables and PARAMS they are the whole model.
+FITTED = ("cue_start_", "char_idf_", "word_idf_", "bigram_keys_", "bigram_idf_", "tok_char_sq_",
+          "w_tok_word_", "w_bigram_", "w_char_", "w_tok_char_", "w_cue_", "intercept_", "platt_a_",
+          "platt_b_", "thresholds_")
+PARAMS = ("topics", "char_ngram", "cue_weight", "char_weight")
+
+
+class CompiledTagger(Scorer):
+    """A fitted tagger as plain arrays: predicts exactly like the ``TopicTagger`` it came from."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], params: dict, key: str) -> None:
+        for name in FITTED:
+            setattr(self, name, arrays[name])
+        self.token_index_ = dict(zip(arrays["tokens"].tolist(), range(len(arrays["tokens"]))))
+        self.char_index_ = dict(zip(arrays["char_grams"].tolist(), range(len(arrays["char_grams"]))))
+        self.topics = params["topics"]
+        self.char_ngram = tuple(params["char_ngram"])
+        self.cue_weight = float(params["cue_weight"])
+        self.char_weight = float(params["char_weight"])
+        self.topic_names_ = [t["name"] for t in self.topics]
+        self.classes_ = np.asarray(self.topic_names_)
+        self.cache_key_ = key
+
+
+def write_compiled(est: Scorer, path: Path, key: str) -> None:
+    """Save the arrays of a fitted tagger (atomically; plain arrays, so loading needs no pickle)."""
+    arrays = {name: np.asarray(getattr(est, name)) for name in FITTED}
+    arrays["tokens"] = np.array(sorted(est.token_index_, key=est.token_index_.get), dtype=str)
+    arrays["char_grams"] = np.array(sorted(est.char_index_, key=est.char_index_.get), dtype=str)
+    params = {p: getattr(est, p) for p in PARAMS}
+    params["topics"] = [{"name": t["name"], "cues": list(t["cues"]), "exclude": list(t.get("exclude", ()))}
+                        for t in est.topics]
+    arrays["params"] = np.array(json.dumps({"key": key, **params}))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    tmp.replace(path)
+
+
+def read_compiled(path: Path, key: str) -> CompiledTagger:
+    """Load a compiled tagger; ValueError if it is not one made for ``key`` (never unpickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    params = json.loads(str(arrays.pop("params")))
+    if params.pop("key", None) != key:
+        raise ValueError(f"{path}: made for another model file")
+    missing = [n for n in (*FITTED, "tokens", "char_grams") if n not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {', '.join(missing)}")
+    return CompiledTagger(arrays, params, key)
