@@ -208,3 +208,25 @@ def test_a_damaged_or_foreign_compiled_file_is_ignored_and_rewritten(tmp_path):
 
     with pytest.raises(ValueError, match="another model"):
         read_compiled(other, "000000000000")
+
+
+def _load_in_child(path: str) -> list[float]:
+    return load_model(path).scores_matrix(list(SPANISH_EXPECTED))[:, 0].tolist()
+
+
+def test_workers_of_a_first_run_write_one_good_compiled_file(tmp_path):
+    """Two processes loading a model with no compiled form yet both write it; the result loads."""
+    import shutil
+    from concurrent.futures import ProcessPoolExecutor
+
+    model_file = tmp_path / "tagger.skops"
+    shutil.copy(DEFAULT_MODEL, model_file)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        a, b = pool.map(_load_in_child, [str(model_file)] * 2)
+    assert a == b
+    assert [p.name for p in tmp_path.iterdir() if p.suffix in (".npz", ".tmp")] == \
+        [f"tagger.{load_model(model_file).version}.npz"]
+    load_model.cache_clear()
+    m = load_model(model_file)
+    assert type(m.estimator).__name__ == "CompiledTagger"
+    assert m.scores_matrix(list(SPANISH_EXPECTED))[:, 0].tolist() == a

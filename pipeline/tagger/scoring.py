@@ -13,6 +13,7 @@ never seen in training are broken into character n-grams (once, then cached).
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import lru_cache
 from itertools import repeat
@@ -400,7 +401,8 @@ def write_compiled(est: Scorer, path: Path, key: str) -> None:
     params["topics"] = [{"name": t["name"], "cues": list(t["cues"]), "exclude": list(t.get("exclude", ()))}
                         for t in est.topics]
     arrays["params"] = np.array(json.dumps({"key": key, **params}))
-    tmp = path.with_name(path.name + ".tmp")
+    # A name of its own per process: the workers of a first run all write it at once.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     tmp.replace(path)
