@@ -73,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
-    p.add_argument("--gold", required=True, help="JSON Lines with text, topics and lang")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--gold", help="JSON Lines with text, topics and lang")
+    g.add_argument("--cv", type=int, metavar="FOLDS",
+                   help="instead: cross-validate on the labelled set (each fold tagged by a model trained "
+                        "on the others; how to measure a topic you added without a gold set)")
+    p.add_argument("--labels", default=None, help="with --cv: folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--errors", type=int, default=10, help="how many confident errors to list")
@@ -259,23 +264,36 @@ def cmd_evaluate(args) -> int:
     from pipeline.tagger.topics import load_topics
     from pipeline.tagger.train import load_labelled
 
-    model = load_model(args.model)
-    rows = load_labelled([Path(args.gold)])
-    names = list(model.topics)
-    gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
+    if args.cv is not None:
+        from pipeline.tagger.train import LABELS_DIR, cross_validate
+
+        labels = Path(args.labels) if args.labels else LABELS_DIR
+        cv = cross_validate(labels_dir=labels, topics_path=Path(args.topics), folds=args.cv)
+        rows, names, gold, proba, pred, thresholds = (cv["rows"], cv["names"], cv["gold"], cv["proba"],
+                                                       cv["pred"], cv["thresholds"])
+        what = f"{args.cv}-fold cross-validation on {len(rows)} labelled statements ({labels})"
+        version = "cross-validated"
+    else:
+        model = load_model(args.model)
+        rows = load_labelled([Path(args.gold)])
+        names = list(model.topics)
+        gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
+        proba = model.scores_matrix([r["text"] for r in rows])
+        thresholds = model.estimator.thresholds_
+        pred = (proba >= thresholds).astype(int)
+        what = f"model {model.version} on {len(rows)} gold statements ({args.gold})"
+        version = model.version
     langs = [r.get("lang", "") for r in rows]
     texts = [r["text"] for r in rows]
-    proba = model.scores_matrix(texts)
-    pred = (proba >= model.estimator.thresholds_).astype(int)
     topics = {t.name: t for t in load_topics(args.topics)[0]}
     base = keyword_baseline([topics[n] for n in names], texts)
-    result = {"model": model.version, "statements": len(rows), "model_scores": report(names, langs, gold, pred),
+    result = {"model": version, "statements": len(rows), "model_scores": report(names, langs, gold, pred),
               "keyword_baseline": report(names, langs, gold, base),
-              "confident_errors": confident_errors(names, rows, gold, proba, model.estimator.thresholds_, args.errors)}
+              "confident_errors": confident_errors(names, rows, gold, proba, thresholds, args.errors)}
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(f"model {model.version} on {len(rows)} gold statements ({args.gold})")
+    print(what)
     for lang, m in result["model_scores"].items():
         b = result["keyword_baseline"][lang]
         print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} (keywords {b['macro_f1']:.3f})   "

@@ -230,3 +230,30 @@ def test_workers_of_a_first_run_write_one_good_compiled_file(tmp_path):
     m = load_model(model_file)
     assert type(m.estimator).__name__ == "CompiledTagger"
     assert m.scores_matrix(list(SPANISH_EXPECTED))[:, 0].tolist() == a
+
+
+def test_evaluate_by_cross_validation_on_a_labelled_set(tmp_path):
+    """`evaluate --cv N` measures a labelled set without a gold file (a user adding a topic)."""
+    import random
+
+    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+
+    rows = load_labelled(label_files(LABELS_DIR))
+    sample = random.Random(1).sample(rows, 600)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "sample.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample))
+    r = run_cli("evaluate", "--cv", "3", "--labels", str(labels), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["model"] == "cross-validated" and res["statements"] == 600
+    for t, s in res["model_scores"]["all"]["topics"].items():
+        assert s["support"] == sum(t in x["topics"] for x in sample)
+    assert res["model_scores"]["all"]["macro_f1"] > 0.6  # 400 training statements a fold already learn
+    assert {"es", "en"} <= set(res["model_scores"])
+    # A topic with too few examples is named, not crashed on.
+    (labels / "sample.jsonl").write_text("".join(json.dumps(dict(x, topics=[t for t in x["topics"]
+                                                                             if t != "trade"]),
+                                                            ensure_ascii=False) + "\n" for x in sample))
+    r = run_cli("evaluate", "--cv", "3", "--labels", str(labels))
+    assert r.returncode == 1 and "trade" in r.stderr and "fewer than 10" in r.stderr

@@ -38,13 +38,15 @@ def report(names: list[str], langs: list[str], gold: np.ndarray, pred: np.ndarra
 
 def confident_errors(names: list[str], rows: list[dict], gold: np.ndarray, proba: np.ndarray,
                      thresholds: np.ndarray, k: int = 10) -> list[dict]:
-    """The statements the model got wrong with the most confidence."""
+    """The statements the model got wrong with the most confidence. ``thresholds``: one per topic,
+    or one per statement and topic (cross-validation applies each fold's own)."""
+    thr = np.broadcast_to(thresholds, proba.shape)
     errs = []
     for i, r in enumerate(rows):
         for j, n in enumerate(names):
-            pred = proba[i, j] >= thresholds[j]
+            pred = proba[i, j] >= thr[i, j]
             if pred != bool(gold[i, j]):
-                margin = abs(proba[i, j] - thresholds[j])
+                margin = abs(proba[i, j] - thr[i, j])
                 errs.append({"id": r.get("id", i), "lang": r.get("lang", ""), "topic": n,
                              "error": "false positive" if pred else "missed",
                              "score": round(float(proba[i, j]), 3), "margin": margin, "text": r["text"]})

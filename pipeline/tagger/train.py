@@ -42,11 +42,8 @@ def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
     return files
 
 
-def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
-          out: Path = DEFAULT_MODEL, **params) -> dict:
-    """Fit the tagger on every labelled file and write it; returns the model's info."""
-    from pipeline.tagger.model import TopicTagger
-
+def _training_set(labels_dir: Path, topics_path: Path):
+    """Topics, their hash, the label files, the labelled rows and their 0/1 topic matrix (checked)."""
     topics, topics_hash = load_topics(topics_path)
     files = label_files(labels_dir)
     rows = load_labelled(files)
@@ -58,8 +55,46 @@ def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
     thin = [n for n, c in zip(names, y.sum(axis=0)) if c < 10]
     if thin:
         raise ModelError(f"topics with fewer than 10 labelled examples: {', '.join(thin)}; label more first")
-    est = TopicTagger(topics=[{"name": t.name, "description": t.description, "cues": list(t.cues),
-                               "exclude": list(t.exclude)} for t in topics], **params)
+    return topics, topics_hash, files, rows, y
+
+
+def _estimator(topics, params: dict):
+    from pipeline.tagger.model import TopicTagger
+
+    return TopicTagger(topics=[{"name": t.name, "description": t.description, "cues": list(t.cues),
+                                "exclude": list(t.exclude)} for t in topics], **params)
+
+
+def cross_validate(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS, folds: int = 5,
+                   random_state: int = 0, **params) -> dict:
+    """Out-of-fold scores on the labelled set: every statement is tagged by a model fitted on the
+    other folds (vocabulary, weights, calibration and thresholds all learnt inside the fold).
+
+    How a user measures a topic they added without a gold set. Returns the rows, topic names,
+    gold matrix, predictions, probabilities and the per-row thresholds that were applied.
+    """
+    from sklearn.model_selection import KFold
+
+    if folds < 2:
+        raise ModelError("cross-validation needs at least 2 folds")
+    topics, _, _, rows, y = _training_set(labels_dir, topics_path)
+    texts = [r["text"] for r in rows]
+    proba = np.zeros(y.shape)
+    thresholds = np.zeros(y.shape)
+    for a, b in KFold(n_splits=folds, shuffle=True, random_state=random_state).split(texts):
+        est = _estimator(topics, params).fit([texts[i] for i in a], y[a])
+        proba[b] = est.predict_proba([texts[i] for i in b])
+        thresholds[b] = est.thresholds_
+    return {"rows": rows, "names": [t.name for t in topics], "gold": y, "proba": proba,
+            "pred": (proba >= thresholds).astype(int), "thresholds": thresholds}
+
+
+def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
+          out: Path = DEFAULT_MODEL, **params) -> dict:
+    """Fit the tagger on every labelled file and write it; returns the model's info."""
+    topics, topics_hash, files, rows, y = _training_set(labels_dir, topics_path)
+    names = [t.name for t in topics]
+    est = _estimator(topics, params)
     est.fit([r["text"] for r in rows], y)
     info = {
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
