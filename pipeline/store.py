@@ -152,10 +152,13 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     for col in ("size", "mtime_ns"):  # stores written before files kept their stat
         if col not in cols:
             conn.execute(f"ALTER TABLE files ADD COLUMN {col} INTEGER")
-    if ((conn.execute("SELECT 1 FROM daily LIMIT 1").fetchone() is None
-         or conn.execute("SELECT 1 FROM speakers LIMIT 1").fetchone() is None)
-            and conn.execute("SELECT 1 FROM statements WHERE speaker != '' LIMIT 1").fetchone() is not None):
-        rebuild_daily(conn)  # a store written before these counts existed
+    # A store written before these counts existed: count once.
+    missing_daily = (conn.execute("SELECT 1 FROM daily LIMIT 1").fetchone() is None
+                     and conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None)
+    missing_speakers = (conn.execute("SELECT 1 FROM speakers LIMIT 1").fetchone() is None
+                        and conn.execute("SELECT 1 FROM statements WHERE speaker != '' LIMIT 1").fetchone())
+    if missing_daily or missing_speakers:
+        rebuild_daily(conn)
     return conn
 
 

@@ -209,3 +209,23 @@ def test_paths_resolve_like_realpath_through_symlinks(tmp_path):
     for p in ("links/rel.txt", "links/chain.txt", "dirlink/deep/a.txt", "real/deep/a.txt", "links/loop1",
               "real/deep/missing.txt"):
         assert _resolve(str(tmp_path / p), dirs) == os.path.realpath(tmp_path / p), p
+
+
+def test_count_tables_missing_from_an_older_store_are_rebuilt_on_open(seed_store_copy):
+    db = store.db_path(seed_store_copy)
+    with sqlite3.connect(db) as c:
+        c.execute("DELETE FROM daily")
+        c.execute("DROP TABLE speakers")
+    # The dashboard (read-only) still lists speakers from such a store before any run opens it.
+    assert "Claudia Sheinbaum Pardo" in queries.facets(store.open_readonly(seed_store_copy))["speakers"]
+    store.open_store(seed_store_copy).close()
+    assert _count(seed_store_copy, "SELECT SUM(n) FROM daily") == _count(seed_store_copy)
+    assert _count(seed_store_copy, "SELECT SUM(n) FROM speakers") == \
+        _count(seed_store_copy, "SELECT COUNT(*) FROM statements WHERE speaker != ''")
+    # Statements without any speaker (records files) still get their daily counts back.
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE statements SET speaker = ''")
+        c.execute("DELETE FROM daily")
+        c.execute("DELETE FROM speakers")
+    store.open_store(seed_store_copy).close()
+    assert _count(seed_store_copy, "SELECT SUM(n) FROM daily") == _count(seed_store_copy)
