@@ -128,7 +128,8 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         # is known.
         known_files = st.file_states(conn)
         resolved_dirs: dict[str, str] = {}
-        todo: list[tuple] = []
+        jobs: list[tuple] = []
+        changed: set[str] = set()  # known paths whose content changed (the rest of the jobs are new)
         stats: dict[str, tuple[int, int]] = {}
         touched: list[tuple[str, int, int]] = []
         for path in files:
@@ -159,11 +160,11 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
                 summary.files_unchanged += 1
                 continue
             stats[key] = stat
-            todo.append((key, fmt, source, str(model_path), bits, known is not None))
+            jobs.append((key, fmt, source, str(model_path), bits))
+            if known is not None:
+                changed.add(key)
         st.update_stats(conn, touched)
-        bar = Progress(len(todo), progress)
-        jobs = [t[:5] for t in todo]
-        changed = {t[0] for t in todo if t[5]}
+        bar = Progress(len(jobs), progress)
         n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
         results = _results(jobs, n_workers)
         pending: list[st.FileWrite] = []

@@ -392,14 +392,14 @@ def statement_rows(doc: Document, stmts: list[Statement], tags: list[Tagged], bi
     """The rows ``write_files`` inserts for a document's tagged statements (a pure function)."""
     # Dates are per document; computing them once per statement was a measurable share of a cold run.
     d = doc.date
-    day = day_number(d)
-    dates = (d.isoformat(), day, day - d.weekday(), day_number(d.replace(day=1)))
+    dates = _dates(d)
     return [(s.statement_id, s.doc_id, *(dates if s.date == d else _dates(s.date)), s.source, s.lang,
              s.speaker_raw, s.speaker, s.role, s.position, s.text, _mask(t.topics, bits), _scores_json(t.scores),
              model_version) for s, t in zip(stmts, tags)]
 
 
 def _dates(d: dt.date) -> tuple[str, int, int, int]:
+    """date, day, week (its Monday) and month (its first day) columns of a date."""
     day = day_number(d)
     return d.isoformat(), day, day - d.weekday(), day_number(d.replace(day=1))
 

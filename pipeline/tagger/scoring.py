@@ -22,51 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.tagger.text import normalise
-
-# -- cue matching (compiled lazily, module-level: nothing compiled lives on the estimator) -----
-
-def _trie_regex(phrases: tuple[str, ...]) -> str:
-    """One regex for many phrases, factored as a prefix trie (much faster than a flat alternation).
-
-    A phrase is normalised text; a trailing ``*`` matches any word ending; spaces match any run of
-    spaces. Longer continuations are tried before a shorter phrase ends.
-    """
-    trie: dict = {}
-    for ph in phrases:
-        star = ph.endswith("*")
-        body = normalise(ph.rstrip("*"))
-        if not body:
-            continue
-        node = trie
-        for ch in body:
-            node = node.setdefault(ch, {})
-        node["*" if star else ""] = True
-
-    def emit(node: dict) -> str:
-        alts = []
-        for ch in sorted(k for k in node if k not in ("", "*")):
-            alts.append((r"\s+" if ch == " " else re.escape(ch)) + emit(node[ch]))
-        if "*" in node:
-            alts.append(r"\w*\b")
-        elif "" in node:
-            alts.append(r"\b")
-        if len(alts) == 1:
-            return alts[0]
-        return "(?:" + "|".join(alts) + ")"
-
-    return r"\b" + emit(trie) if trie else r"(?!x)x"
-
-
-@lru_cache(maxsize=256)
-def _cue_regexes(cues: tuple[str, ...], exclude: tuple[str, ...]) -> tuple[re.Pattern, re.Pattern | None]:
-    return re.compile(_trie_regex(cues)), (re.compile(_trie_regex(exclude)) if exclude else None)
-
-
-def _find_cues(cues: tuple[str, ...], exclude: tuple[str, ...], norm_text: str) -> list[str]:
-    cue_re, ex_re = _cue_regexes(cues, exclude)
-    if ex_re is not None and ex_re.search(norm_text):
-        norm_text = ex_re.sub(" ", norm_text)
-    return [m.group() for m in cue_re.finditer(norm_text)]
+from pipeline.tagger.topics import cue_regexes, find_cues, trie_regex
 
 
 @lru_cache(maxsize=64)
@@ -82,7 +38,7 @@ def _first_word_regexes(keys: tuple) -> list[re.Pattern]:
                 continue
             star = c.endswith("*") and len(words) == 1
             firsts.append(words[0] + ("*" if star else ""))
-        out.append(re.compile(_trie_regex(tuple(dict.fromkeys(firsts)))[2:] if firsts else r"(?!x)x"))
+        out.append(re.compile(trie_regex(tuple(dict.fromkeys(firsts)))[2:] if firsts else r"(?!x)x"))
     return out
 
 
@@ -134,7 +90,7 @@ class Scorer:
                     cand[i] |= flags[t]
         out = np.zeros((len(norm), k), dtype=np.float64)
         for j, (cues, exclude) in enumerate(keys):
-            cue_re, ex_re = _cue_regexes(cues, exclude)
+            cue_re, ex_re = cue_regexes(cues, exclude)
             has_ex = cand[:, k + j]
             for i in np.flatnonzero(cand[:, j]):
                 text = norm[i]
@@ -316,7 +272,7 @@ class Scorer:
             add(t, self.char_weight * v / nc)
         # cue words: the cue block's contribution shared among the cues found
         cues, exclude = self._topic_keys()[j]
-        found = _find_cues(cues, exclude, norm)
+        found = find_cues(cues, exclude, norm)
         if found:
             block = self._cue_block(np.array([[len(found)]], dtype=float))[0]
             v = float(block @ self.w_cue_[2 * j:2 * j + 2, j])
