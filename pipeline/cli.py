@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
+    p.add_argument("--jobs", type=int, default=int(settings.get("jobs")), help=settings.SETTINGS["jobs"].help)
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
     g = p.add_mutually_exclusive_group(required=True)
@@ -78,10 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cv", type=int, metavar="FOLDS",
                    help="instead: cross-validate on the labelled set (each fold tagged by a model trained "
                         "on the others; how to measure a topic you added without a gold set)")
-    p.add_argument("--labels", default=None, help="with --cv: folder of labelled *.jsonl (default pipeline/labels)")
+    g.add_argument("--since", type=_date, metavar="DATE",
+                   help="instead: train on the labelled statements dated before DATE and measure on those "
+                        "from DATE on (how the tagger holds up on later statements)")
+    p.add_argument("--labels", default=None,
+                   help="with --cv or --since: folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--errors", type=int, default=10, help="how many confident errors to list")
+    p.add_argument("--jobs", type=int, default=int(settings.get("jobs")), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("snapshot", help="write frozen weekly snapshots")
@@ -249,7 +255,7 @@ def cmd_train(args) -> int:
     from pipeline.tagger.train import LABELS_DIR, train
 
     info = train(labels_dir=Path(args.labels) if args.labels else LABELS_DIR, topics_path=Path(args.topics),
-                 out=Path(args.output))
+                 out=Path(args.output), n_jobs=args.jobs)
     print(f"model {info['version']} written to {args.output}: {info['training_statements']} labelled statements, "
           f"topics {', '.join(info['topics'])}")
     print("thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in info["thresholds"].items()))
@@ -264,15 +270,23 @@ def cmd_evaluate(args) -> int:
     from pipeline.tagger.topics import load_topics
     from pipeline.tagger.train import load_labelled
 
-    if args.cv is not None:
-        from pipeline.tagger.train import LABELS_DIR, cross_validate
+    if args.cv is not None or args.since is not None:
+        from pipeline.tagger.train import LABELS_DIR, cross_validate, later_dates
 
         labels = Path(args.labels) if args.labels else LABELS_DIR
-        cv = cross_validate(labels_dir=labels, topics_path=Path(args.topics), folds=args.cv)
+        if args.cv is not None:
+            cv = cross_validate(labels_dir=labels, topics_path=Path(args.topics), folds=args.cv,
+                                n_jobs=args.jobs)
+            what = f"{args.cv}-fold cross-validation on {len(cv['rows'])} labelled statements ({labels})"
+            version = "cross-validated"
+        else:
+            since = args.since.isoformat()
+            cv = later_dates(since=since, labels_dir=labels, topics_path=Path(args.topics), n_jobs=args.jobs)
+            what = (f"trained on the {cv['trained_on']} labelled statements before {since}, measured on the "
+                    f"{len(cv['rows'])} from {since} on ({labels})")
+            version = f"trained before {since}"
         rows, names, gold, proba, pred, thresholds = (cv["rows"], cv["names"], cv["gold"], cv["proba"],
                                                        cv["pred"], cv["thresholds"])
-        what = f"{args.cv}-fold cross-validation on {len(rows)} labelled statements ({labels})"
-        version = "cross-validated"
     else:
         model = load_model(args.model)
         rows = load_labelled([Path(args.gold)])

@@ -33,6 +33,8 @@ SETTINGS = {
         Setting("host", "TOPICS_HOST", "127.0.0.1",
                 "Address the dashboard listens on (localhost only unless changed)."),
         Setting("port", "TOPICS_PORT", "8501", "Port of the dashboard."),
+        Setting("jobs", "TOPICS_JOBS", "2",
+                "Processes that fit the tagger's topics in parallel (train, evaluate --cv)."),
         Setting("min_statements", "TOPICS_MIN_STATEMENTS", "20",
                 "Periods with fewer statements than this are marked as thin in charts."),
     )

@@ -12,7 +12,7 @@ from pipeline.errors import ModelError
 from pipeline.readers import read_path
 from pipeline.segment import segment
 from pipeline.tagger import DEFAULT_MODEL, load_model
-from pipeline.tagger.topics import load_topics
+from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
 from tests.conftest import CONF_0112, SEED_FILE, SHARED, need_corpus, run_cli
 
 SEED_EXPECTED = {
@@ -126,16 +126,16 @@ def test_evaluate_on_the_gold_labels_beats_keywords():
     r = run_cli("evaluate", "--gold", str(gold), "--json")
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    # Floors just under what the shipped model measures (es 0.833, en 0.870, all 0.849), so that a
-    # regression fails. Spanish sovereignty has 12 statements in the set (one statement moves its F1
-    # by about 0.04; it measured 0.667-0.769 across this session's label sets), hence its lower floor.
-    floors = {"es": 0.81, "en": 0.85, "all": 0.83}
+    # The issue's targets (macro >= 0.85 in each language, every topic >= 0.75, a clear margin over
+    # keywords); the shipped model measures es 0.877, en 0.894, all 0.882, lowest topic 0.769
+    # (Spanish sovereignty: 12 statements, one statement moves it by about 0.04).
+    floors = {"es": 0.85, "en": 0.85, "all": 0.85}
     for lang, floor in floors.items():
         m, k = res["model_scores"][lang], res["keyword_baseline"][lang]
         assert m["macro_f1"] >= floor, (lang, m["macro_f1"])
-        assert m["macro_f1"] >= k["macro_f1"] + 0.04, (lang, m["macro_f1"], k["macro_f1"])
-        assert min(t["f1"] for t in m["topics"].values()) >= 0.65, (lang, m["topics"])
-        assert all(v["f1"] >= 0.8 for t, v in m["topics"].items() if t != "sovereignty"), (lang, m["topics"])
+        assert m["macro_f1"] >= k["macro_f1"] + 0.05, (lang, m["macro_f1"], k["macro_f1"])
+        assert min(t["f1"] for t in m["topics"].values()) >= 0.75, (lang, m["topics"])
+        assert all(v["f1"] >= 0.82 for t, v in m["topics"].items() if t != "sovereignty"), (lang, m["topics"])
     assert len(res["confident_errors"]) == 10
 
 
@@ -257,3 +257,92 @@ def test_evaluate_by_cross_validation_on_a_labelled_set(tmp_path):
                                                             ensure_ascii=False) + "\n" for x in sample))
     r = run_cli("evaluate", "--cv", "3", "--labels", str(labels))
     assert r.returncode == 1 and "trade" in r.stderr and "fewer than 10" in r.stderr
+
+
+def test_a_topic_added_by_a_user_reaches_the_store_and_the_dashboard(tmp_path, monkeypatch):
+    """The issue's promise: edit the topics file, add labelled examples, `train`, `run`; no code."""
+    import re
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+    from tests.conftest import ROOT, SEEDS
+
+    topics = tmp_path / "topics.toml"
+    topics.write_text(DEFAULT_TOPICS.read_text() + '\n[[topic]]\nname = "energy"\n'
+                      'description = "Oil, gas and electricity."\n'
+                      'cues = ["pemex", "cfe", "electricidad", "energia", "petroleo", "gasolina*", "energy"]\n')
+    # Fixture labels for the new topic (a user would read each statement; the mechanism is the same).
+    rows = load_labelled(label_files(LABELS_DIR))[:2500]
+    energy = re.compile(r"pemex|\bcfe\b|electricidad|energ[ií]a|petr[oó]leo|gasolina|\benergy\b", re.I)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "mine.jsonl").write_text("".join(
+        json.dumps(dict(r, topics=r["topics"] + ["energy"] * bool(energy.search(r["text"]))),
+                   ensure_ascii=False) + "\n" for r in rows))
+    model_file = tmp_path / "model" / "tagger.skops"
+    r = run_cli("train", "--labels", str(labels), "--topics", str(topics), "--output", str(model_file))
+    assert r.returncode == 0, r.stderr
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in sorted((SEEDS / "mananeras" / "2026").glob("2026-01-0*.txt")):
+        shutil.copy(p, inbox)
+    st = tmp_path / "store"
+    r = run_cli("run", "--input", str(inbox), "--store", str(st), "--model", str(model_file),
+                "--topics", str(topics), "--no-snapshots", "--json")
+    assert r.returncode == 0, r.stderr
+    per_topic = json.loads(r.stdout)["topics_added"]
+    assert per_topic["energy"] > 10 and per_topic["security"] > 10, per_topic
+
+    monkeypatch.setenv("TOPICS_STORE", str(st))
+    from dashboard import data
+
+    data.facets.clear()
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert "energy" in at.multiselect(key="topics").options
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "energy" in {t["name"] for t in spec["data"]}
+
+
+def test_evaluate_on_later_dates_trains_on_the_earlier_labels(tmp_path):
+    """`evaluate --since DATE`: how a model learnt from older statements does on newer ones."""
+    import random
+
+    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+
+    sample = random.Random(2).sample(load_labelled(label_files(LABELS_DIR)), 1500)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "sample.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample))
+    r = run_cli("evaluate", "--since", "2025-01-01", "--labels", str(labels), "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    later = [x for x in sample if x["date"] >= "2025-01-01"]
+    assert res["statements"] == len(later) > 20
+    for t, s in res["model_scores"]["all"]["topics"].items():
+        assert s["support"] == sum(t in x["topics"] for x in later)
+    assert res["model_scores"]["all"]["macro_f1"] > 0.6
+    r = run_cli("evaluate", "--since", "2030-01-01", "--labels", str(labels))
+    assert r.returncode == 1 and "2030-01-01" in r.stderr and "too few" in r.stderr
+    r = run_cli("evaluate", "--since", "last week", "--labels", str(labels))
+    assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
+
+
+def test_fitting_topics_in_parallel_gives_the_same_model():
+    """`--jobs`: topics fitted in separate processes give the model one process gives."""
+    import random
+
+    from pipeline.tagger.train import LABELS_DIR, _estimator, _training_set
+
+    topics, _, _, rows, y = _training_set(LABELS_DIR, DEFAULT_TOPICS)
+    idx = random.Random(3).sample(range(len(rows)), 800)
+    texts = [rows[i]["text"] for i in idx]
+    one = _estimator(topics, {}).fit(texts, y[idx])
+    two = _estimator(topics, {"n_jobs": 2}).fit(texts, y[idx])
+    # Worker processes sum in another order (their BLAS runs single-threaded): equal up to rounding.
+    for attr in ("w_tok_word_", "w_bigram_", "w_tok_char_", "w_cue_", "intercept_", "platt_a_", "platt_b_"):
+        np.testing.assert_allclose(getattr(one, attr), getattr(two, attr), rtol=1e-5, atol=1e-7, err_msg=attr)
+    np.testing.assert_array_equal(one.thresholds_, two.thresholds_)
+    np.testing.assert_array_equal(one.predict(texts), two.predict(texts))

@@ -23,6 +23,7 @@ import uuid
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -45,8 +46,32 @@ def _f1_best_threshold(y: np.ndarray, p: np.ndarray) -> float:
     return round(best_t, 2)
 
 
+def _lr(C: float, class_weight: str | None) -> LogisticRegression:
+    return LogisticRegression(C=C, class_weight=class_weight, max_iter=3000)
+
+
+def _fit_topic(feats: sp.csr_matrix, yj: np.ndarray, *, C: float, class_weight: str | None, cv: int,
+               random_state: int) -> tuple[np.ndarray, float, float, float, float]:
+    """One topic: weights and intercept, Platt parameters fitted on out-of-fold decision values,
+    and the threshold that maximises F1 on those calibrated out-of-fold probabilities."""
+    if not 0 < yj.sum() < len(yj):                      # a topic always or never present
+        return np.zeros(feats.shape[1]), (20.0 if yj.sum() else -20.0), 1.0, 0.0, 0.5
+    m = _lr(C, class_weight).fit(feats, yj)
+    coef, intercept = m.coef_[0], float(m.intercept_[0])
+    if yj.sum() < cv:
+        return coef, intercept, 1.0, 0.0, 0.5
+    oof = np.zeros(len(yj))
+    for a, b in StratifiedKFold(n_splits=cv, shuffle=True, random_state=random_state).split(feats, yj):
+        oof[b] = _lr(C, class_weight).fit(feats[a], yj[a]).decision_function(feats[b])
+    platt = LogisticRegression(C=1e4).fit(oof[:, None], yj)
+    pa, pb = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    return coef, intercept, pa, pb, _f1_best_threshold(yj, 1 / (1 + np.exp(-(pa * oof + pb))))
+
+
 class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
-    """Multi-label topic tagger. ``topics`` is a list of dicts (name, cues, exclude).
+    """Multi-label topic tagger. ``topics`` is a list of dicts (name, cues, exclude); ``n_jobs``
+    fits that many topics at once in separate processes (``None`` = one at a time; the fitted
+    model is the same either way, up to floating-point rounding).
 
     Fitted attributes: ``topic_names_``, ``thresholds_``, ``token_index_`` (token -> id),
     ``char_index_`` (char n-gram -> column), ``bigram_keys_``, per-block weights
@@ -57,7 +82,7 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
     def __init__(self, *, topics: list[dict] | None = None, C: float = 30.0, cue_weight: float = 2.0,
                  char_weight: float = 1.0, char_ngram: tuple[int, int] = (2, 5), min_df: int = 2,
                  char_min_df: int = 2, class_weight: str | None = "balanced", cv: int = 5,
-                 random_state: int = 0):
+                 random_state: int = 0, n_jobs: int | None = None):
         self.topics = topics
         self.C = C
         self.cue_weight = cue_weight
@@ -68,6 +93,7 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
         self.class_weight = class_weight
         self.cv = cv
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- fitting ----------------------------------------------------------------------------
     def _fit_vocab(self, toks: list[list[str]]) -> None:
@@ -148,34 +174,18 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
         X = sp.hstack([W, Ch, sp.csr_matrix(cue)], format="csr")
         return X, tc, n_tok, B.shape[1]
 
-    def _new_lr(self) -> LogisticRegression:
-        return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=3000)
-
     def fit(self, X: list[str], y: np.ndarray) -> TopicTagger:
         """X: texts; y: (n, n_topics) 0/1 matrix in the order of ``topics``."""
         y = np.asarray(y, dtype=int)
         self.topic_names_ = [t["name"] for t in self.topics]
         feats, tc, n_tok, n_big = self._design(list(X))
-        k = len(self.topic_names_)
-        coefs = np.zeros((feats.shape[1], k))
-        intercept = np.zeros(k)
-        pa, pb, thresholds = np.ones(k), np.zeros(k), np.full(k, 0.5)
-        for j in range(k):
-            yj = y[:, j]
-            if 0 < yj.sum() < len(yj):
-                m = self._new_lr().fit(feats, yj)
-                coefs[:, j], intercept[j] = m.coef_[0], m.intercept_[0]
-            else:
-                intercept[j] = 20.0 if yj.sum() else -20.0
-                continue
-            if yj.sum() >= self.cv:
-                oof = np.zeros(len(yj))
-                folds = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
-                for a, b in folds.split(feats, yj):
-                    oof[b] = self._new_lr().fit(feats[a], yj[a]).decision_function(feats[b])
-                platt = LogisticRegression(C=1e4).fit(oof[:, None], yj)
-                pa[j], pb[j] = platt.coef_[0, 0], platt.intercept_[0]
-                thresholds[j] = _f1_best_threshold(yj, 1 / (1 + np.exp(-(pa[j] * oof + pb[j]))))
+        # Topics are independent problems: with n_jobs they are fitted in parallel processes.
+        fitted = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_topic)(feats, y[:, j], C=self.C, class_weight=self.class_weight, cv=self.cv,
+                                random_state=self.random_state)
+            for j in range(len(self.topic_names_)))
+        coefs = np.column_stack([f[0] for f in fitted])
+        intercept, pa, pb, thresholds = (np.array([f[i] for f in fitted]) for i in range(1, 5))
         n_char = tc.shape[1]
         self.w_tok_word_ = coefs[:n_tok] * self.word_idf_[:, None]           # tokens x topics
         self.w_bigram_ = coefs[n_tok:n_tok + n_big] * self.bigram_idf_[:, None]
