@@ -44,6 +44,36 @@ def _tags_for(model, path, expected):
     return found
 
 
+def _labelled_sample(seed: int, n: int) -> list[dict]:
+    """n statements of the shipped labelled set, drawn with a fixed seed."""
+    import random
+
+    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+
+    return random.Random(seed).sample(load_labelled(label_files(LABELS_DIR)), n)
+
+
+def _labels_dir(tmp_path, rows: list[dict]):
+    """A labels folder holding ``rows`` as one JSON Lines file (what a user's labels look like)."""
+    labels = tmp_path / "labels"
+    labels.mkdir(exist_ok=True)
+    (labels / "sample.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return labels
+
+
+def _evaluate_labels(labels, *args: str) -> dict:
+    """`evaluate ... --labels DIR --json`, checked to succeed; its parsed report."""
+    r = run_cli("evaluate", *args, "--labels", str(labels), "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _assert_supports(res: dict, rows: list[dict]) -> None:
+    """The report counted, for every topic, the positives the measured statements have."""
+    for t, s in res["model_scores"]["all"]["topics"].items():
+        assert s["support"] == sum(t in x["topics"] for x in rows), t
+
+
 def test_seed_paragraphs_get_the_codebook_topics(model):
     assert _tags_for(model, SEED_FILE, SEED_EXPECTED) == SEED_EXPECTED
 
@@ -234,27 +264,15 @@ def test_workers_of_a_first_run_write_one_good_compiled_file(tmp_path):
 
 def test_evaluate_by_cross_validation_on_a_labelled_set(tmp_path):
     """`evaluate --cv N` measures a labelled set without a gold file (a user adding a topic)."""
-    import random
-
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
-
-    rows = load_labelled(label_files(LABELS_DIR))
-    sample = random.Random(1).sample(rows, 600)
-    labels = tmp_path / "labels"
-    labels.mkdir()
-    (labels / "sample.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample))
-    r = run_cli("evaluate", "--cv", "3", "--labels", str(labels), "--json")
-    assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout)
+    sample = _labelled_sample(1, 600)
+    labels = _labels_dir(tmp_path, sample)
+    res = _evaluate_labels(labels, "--cv", "3")
     assert res["model"] == "cross-validated" and res["statements"] == 600
-    for t, s in res["model_scores"]["all"]["topics"].items():
-        assert s["support"] == sum(t in x["topics"] for x in sample)
+    _assert_supports(res, sample)
     assert res["model_scores"]["all"]["macro_f1"] > 0.6  # 400 training statements a fold already learn
     assert {"es", "en"} <= set(res["model_scores"])
     # A topic with too few examples is named, not crashed on.
-    (labels / "sample.jsonl").write_text("".join(json.dumps(dict(x, topics=[t for t in x["topics"]
-                                                                             if t != "trade"]),
-                                                            ensure_ascii=False) + "\n" for x in sample))
+    _labels_dir(tmp_path, [dict(x, topics=[t for t in x["topics"] if t != "trade"]) for x in sample])
     r = run_cli("evaluate", "--cv", "3", "--labels", str(labels))
     assert r.returncode == 1 and "trade" in r.stderr and "fewer than 10" in r.stderr
 
@@ -266,7 +284,6 @@ def test_a_topic_added_by_a_user_reaches_the_store_and_the_dashboard(tmp_path, m
 
     from streamlit.testing.v1 import AppTest
 
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
     from tests.conftest import ROOT, SEEDS
 
     topics = tmp_path / "topics.toml"
@@ -274,13 +291,9 @@ def test_a_topic_added_by_a_user_reaches_the_store_and_the_dashboard(tmp_path, m
                       'description = "Oil, gas and electricity."\n'
                       'cues = ["pemex", "cfe", "electricidad", "energia", "petroleo", "gasolina*", "energy"]\n')
     # Fixture labels for the new topic (a user would read each statement; the mechanism is the same).
-    rows = load_labelled(label_files(LABELS_DIR))[:2500]
     energy = re.compile(r"pemex|\bcfe\b|electricidad|energ[ií]a|petr[oó]leo|gasolina|\benergy\b", re.I)
-    labels = tmp_path / "labels"
-    labels.mkdir()
-    (labels / "mine.jsonl").write_text("".join(
-        json.dumps(dict(r, topics=r["topics"] + ["energy"] * bool(energy.search(r["text"]))),
-                   ensure_ascii=False) + "\n" for r in rows))
+    labels = _labels_dir(tmp_path, [dict(r, topics=r["topics"] + ["energy"] * bool(energy.search(r["text"])))
+                                    for r in _labelled_sample(4, 2500)])
     model_file = tmp_path / "model" / "tagger.skops"
     r = run_cli("train", "--labels", str(labels), "--topics", str(topics), "--output", str(model_file))
     assert r.returncode == 0, r.stderr
@@ -308,21 +321,12 @@ def test_a_topic_added_by_a_user_reaches_the_store_and_the_dashboard(tmp_path, m
 
 def test_evaluate_on_later_dates_trains_on_the_earlier_labels(tmp_path):
     """`evaluate --since DATE`: how a model learnt from older statements does on newer ones."""
-    import random
-
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
-
-    sample = random.Random(2).sample(load_labelled(label_files(LABELS_DIR)), 1500)
-    labels = tmp_path / "labels"
-    labels.mkdir()
-    (labels / "sample.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample))
-    r = run_cli("evaluate", "--since", "2025-01-01", "--labels", str(labels), "--json")
-    assert r.returncode == 0, r.stderr
-    res = json.loads(r.stdout)
+    sample = _labelled_sample(2, 1500)
+    labels = _labels_dir(tmp_path, sample)
+    res = _evaluate_labels(labels, "--since", "2025-01-01")
     later = [x for x in sample if x["date"] >= "2025-01-01"]
     assert res["statements"] == len(later) > 20
-    for t, s in res["model_scores"]["all"]["topics"].items():
-        assert s["support"] == sum(t in x["topics"] for x in later)
+    _assert_supports(res, later)
     assert res["model_scores"]["all"]["macro_f1"] > 0.6
     r = run_cli("evaluate", "--since", "2030-01-01", "--labels", str(labels))
     assert r.returncode == 1 and "2030-01-01" in r.stderr and "too few" in r.stderr
