@@ -9,6 +9,7 @@ Used by ``python -m pipeline.bench`` for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -152,7 +153,10 @@ def measure(store_dir: str | os.PathLike, repeat: int = 5) -> dict[str, tuple[fl
         for round_ in range(repeat + 1):
             for name, step in interactions(url):
                 t0 = time.perf_counter()
-                step(page)
+                try:
+                    step(page)
+                except Exception as exc:
+                    raise RuntimeError(f"round {round_}, {name!r}: {exc}") from exc
                 if round_:  # round 0 warms the caches
                     times.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
         browser.close()
@@ -163,8 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dashboard.bench", description=__doc__)
     ap.add_argument("--store", required=True, help="store folder to serve")
     ap.add_argument("--repeat", type=int, default=5, help="timed rounds of every interaction")
+    ap.add_argument("--json", action="store_true", help="print {interaction: [median ms, worst ms]} as JSON")
     args = ap.parse_args(argv)
-    for name, (med, worst) in measure(args.store, args.repeat).items():
+    result = measure(args.store, args.repeat)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for name, (med, worst) in result.items():
         print(f"{med:8.0f} ms median {worst:8.0f} ms worst  {name}")
     return 0
 

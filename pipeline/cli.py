@@ -22,6 +22,16 @@ def _date(s: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {s!r}") from exc
 
 
+def _positive(s: str) -> int:
+    try:
+        n = int(s)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {s!r}")
+    return n
+
+
 def _store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=settings.get("store"), help=settings.SETTINGS["store"].help
                    + " Default: $TOPICS_STORE or data/store.")
@@ -71,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
-    p.add_argument("--jobs", type=int, default=int(settings.get("jobs")), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
     g = p.add_mutually_exclusive_group(required=True)
@@ -87,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--errors", type=int, default=10, help="how many confident errors to list")
-    p.add_argument("--jobs", type=int, default=int(settings.get("jobs")), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("snapshot", help="write frozen weekly snapshots")

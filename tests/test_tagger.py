@@ -332,6 +332,8 @@ def test_evaluate_on_later_dates_trains_on_the_earlier_labels(tmp_path):
     assert r.returncode == 1 and "2030-01-01" in r.stderr and "too few" in r.stderr
     r = run_cli("evaluate", "--since", "last week", "--labels", str(labels))
     assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
+    r = run_cli("train", "--jobs", "0", "--labels", str(labels))
+    assert r.returncode == 2 and "--jobs" in r.stderr
 
 
 def test_fitting_topics_in_parallel_gives_the_same_model():
