@@ -25,17 +25,17 @@ CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# Counts finished script runs: a run is over when the app's script state goes back to
-# "notRunning". Polled (every 5 ms) rather than observed, because a page switch may replace
-# the app's root element; a script run is never that short.
+# Counts finished script runs: a run is over when an app's script state leaves "running". An
+# observer sees every change of the attribute, however short the run, on whatever element holds
+# it (a page switch may replace the app's root element). Polling the attribute instead missed
+# whole runs when the browser was busy, and the harness then waited in vain.
 _WATCH = """() => {
   if (window.__runsWatched) return;
   window.__runsWatched = true; window.__runs = 0;
-  let last = 'notRunning';
-  setInterval(() => {
-    const s = document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state');
-    if (s && s !== last) { if (s === 'notRunning') window.__runs += 1; last = s; }
-  }, 5);
+  new MutationObserver(records => {
+    for (const r of records) if (r.oldValue && r.oldValue !== 'notRunning') window.__runs += 1;
+  }).observe(document.documentElement, {subtree: true, attributes: true, attributeOldValue: true,
+                                         attributeFilter: ['data-test-script-state']});
 }"""
 _IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') " \
         "=== 'notRunning'"
