@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.tagger.scoring import Scorer, _char_grams, _sorted_unique, _start_flags
+from pipeline.tagger.scoring import Scorer, _char_grams, _gram_columns, _sorted_unique, _start_flags
 from pipeline.tagger.text import normalise
 
 
@@ -121,17 +121,9 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
 
     def _token_char_matrix(self, tokens: list[str]) -> sp.csr_matrix:
         """Binary char n-gram presence of each token, idf-weighted (rows: tokens)."""
-        lo, hi = self.char_ngram
-        cidx = self.char_index_
-        indptr, indices = [0], []
-        for t in tokens:
-            cols = {cidx[g] for g in _char_grams(t, lo, hi) if g in cidx}
-            indices.extend(sorted(cols))
-            indptr.append(len(indices))
-        ind = np.asarray(indices, dtype=np.int64)
-        mat = sp.csr_matrix((self.char_idf_[ind], ind, np.asarray(indptr)),
-                            shape=(len(tokens), len(cidx)))
-        return mat
+        r, c = _gram_columns(tokens, *self.char_ngram, self.char_index_)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=len(tokens)))])
+        return sp.csr_matrix((self.char_idf_[c], c, indptr), shape=(len(tokens), len(self.char_index_)))
 
     @staticmethod
     def _presence(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:

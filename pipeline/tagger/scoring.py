@@ -67,6 +67,20 @@ def _char_grams(token: str, lo: int, hi: int) -> list[str]:
     return out
 
 
+def _gram_columns(tokens: list[str], lo: int, hi: int, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row (the token's position) and column of each distinct character n-gram of each token that
+    ``index`` knows, columns ascending within a row: what training's token x n-gram matrix and the
+    scores of unseen tokens are both built from."""
+    rows: list[int] = []
+    cols: list[int] = []
+    get = index.get
+    for i, t in enumerate(tokens):
+        found = sorted({c for c in map(get, _char_grams(t, lo, hi)) if c is not None})
+        rows.extend([i] * len(found))
+        cols.extend(found)
+    return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+
+
 class Scorer:
     """Prediction and explanations from fitted arrays (see ``FITTED``); no scikit-learn needed."""
 
@@ -134,18 +148,9 @@ class Scorer:
         if todo:
             if len(cache) > _UNSEEN_MAX:
                 cache.clear()
-            lo, hi = self.char_ngram
-            get = self.char_index_.get
             # One pass of Python over the grams, then one numpy pass for all tokens: a cold run
             # meets about a hundred thousand unseen tokens, and per-token numpy calls dominated.
-            rows: list[int] = []
-            cols: list[int] = []
-            for i, t in enumerate(todo):
-                found = {c for c in map(get, _char_grams(t, lo, hi)) if c is not None}
-                rows.extend([i] * len(found))
-                cols.extend(found)
-            r = np.asarray(rows, dtype=np.int64)
-            c = np.asarray(cols, dtype=np.int64)
+            r, c = _gram_columns(todo, *self.char_ngram, self.char_index_)
             idf = self.char_idf_[c]
             weighted = self.w_char_[c] * idf[:, None]
             sc = _rowsum(r, weighted, len(todo))

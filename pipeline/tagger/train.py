@@ -52,10 +52,22 @@ def _training_set(labels_dir: Path, topics_path: Path):
     if unknown:
         raise ModelError(f"labels use topics that {topics_path} does not define: {', '.join(unknown)}")
     y = np.array([[int(n in r["topics"]) for n in names] for r in rows])
+    _require_examples(names, y)
+    return topics, topics_hash, files, rows, y
+
+
+def _require_examples(names: list[str], y: np.ndarray, among: str = "") -> None:
+    """Refuse to fit a topic from fewer than 10 positive examples (``among`` says of which labels)."""
     thin = [n for n, c in zip(names, y.sum(axis=0)) if c < 10]
     if thin:
-        raise ModelError(f"topics with fewer than 10 labelled examples: {', '.join(thin)}; label more first")
-    return topics, topics_hash, files, rows, y
+        raise ModelError(f"topics with fewer than 10 labelled examples{among}: {', '.join(thin)}; "
+                         "label more first")
+
+
+def _held_out(rows: list[dict], topics, gold: np.ndarray, proba: np.ndarray, thresholds: np.ndarray) -> dict:
+    """The report's inputs for statements tagged by a model that did not learn from them."""
+    return {"rows": rows, "names": [t.name for t in topics], "gold": gold, "proba": proba,
+            "pred": (proba >= thresholds).astype(int), "thresholds": thresholds}
 
 
 def _estimator(topics, params: dict):
@@ -85,8 +97,7 @@ def cross_validate(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT
         est = _estimator(topics, params).fit([texts[i] for i in a], y[a])
         proba[b] = est.predict_proba([texts[i] for i in b])
         thresholds[b] = est.thresholds_
-    return {"rows": rows, "names": [t.name for t in topics], "gold": y, "proba": proba,
-            "pred": (proba >= thresholds).astype(int), "thresholds": thresholds}
+    return _held_out(rows, topics, y, proba, thresholds)
 
 
 def later_dates(*, since: str, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
@@ -104,17 +115,13 @@ def later_dates(*, since: str, labels_dir: Path = LABELS_DIR, topics_path: Path 
     if early.sum() < 100 or late.sum() < 20:
         raise ModelError(f"too few dated labels on one side of {since}: {int(early.sum())} before, "
                          f"{int(late.sum())} from then on (need 100 and 20)")
-    thin = [t.name for t, c in zip(topics, y[early].sum(axis=0)) if c < 10]
-    if thin:
-        raise ModelError(f"topics with fewer than 10 labelled examples before {since}: {', '.join(thin)}")
+    _require_examples([t.name for t in topics], y[early], f" before {since}")
     texts = [r["text"] for r in rows]
     est = _estimator(topics, params).fit([t for t, e in zip(texts, early) if e], y[early])
     late_rows = [r for r, keep in zip(rows, late) if keep]
     proba = est.predict_proba([r["text"] for r in late_rows])
     thresholds = np.broadcast_to(est.thresholds_, proba.shape)
-    return {"rows": late_rows, "names": [t.name for t in topics], "gold": y[late], "proba": proba,
-            "pred": (proba >= thresholds).astype(int), "thresholds": thresholds,
-            "trained_on": int(early.sum())}
+    return _held_out(late_rows, topics, y[late], proba, thresholds) | {"trained_on": int(early.sum())}
 
 
 def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
