@@ -1,0 +1,245 @@
+"""Shares corrected for the tagger's errors, with bootstrap intervals (pure NumPy, no I/O).
+
+Classify-and-count (the share of statements the tagger tagged) inherits the tagger's errors,
+and those errors change with what is said. Probabilistic adjusted classify-and-count (Bella et
+al. 2010) uses the calibrated scores instead: if positives score ``t`` on average and negatives
+``f``, a period whose statements score ``m`` on average holds a share ``(m - f) / (t - f)`` of
+positives. ``t`` and ``f`` are measured on the audit sample, coded by people.
+
+Everything needed per period and source is three numbers per topic, ``n`` (statements), ``s1``
+(sum of scores) and ``s2`` (sum of squared scores), so weeks and months are pooled statements,
+never averages of days, and intervals for a whole trend take milliseconds.
+
+Intervals: percentile bootstrap. Each replicate resamples the audit sample within each source
+(giving ``t*`` and ``f*``) and the period's statements (their mean score ``m*``, drawn from the
+normal distribution the central limit theorem gives the mean of ``n`` resampled scores: the
+variance of a mean of n draws with replacement is the scores' variance over n).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Below this many audit positives a source's own t and f are too noisy: the pooled ones are used.
+MIN_POSITIVES = 30
+# Below this separation the correction divides by a small, uncertain number: the dashboard warns.
+MIN_SEPARATION = 0.3
+N_BOOT = 1000
+LEVEL = 0.95
+POOLED = "(all sources)"
+
+
+@dataclass(frozen=True)
+class Rates:
+    """One topic's audit rates for one stratum (a source, or all sources pooled).
+
+    ``t``/``f``: mean calibrated score of the audit's positives / negatives; ``t_reps``/``f_reps``:
+    the same in each bootstrap replicate (aligned across strata and topics: replicate k of every
+    stratum comes from the same resampled audit sample).
+    """
+
+    stratum: str
+    t: float
+    f: float
+    n_pos: int
+    n_neg: int
+    t_reps: np.ndarray = field(repr=False)
+    f_reps: np.ndarray = field(repr=False)
+    pooled_fallback: bool = False  # this source had too few positives: these are the pooled rates
+
+    @property
+    def separation(self) -> float:
+        return self.t - self.f
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> float:
+    s = w.sum()
+    return float((x * w).sum() / s) if s > 0 else float("nan")
+
+
+def bootstrap_indices(strata: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """``n_boot`` rows of indices into the sample, each resampled with replacement within strata."""
+    rng = np.random.default_rng(seed)
+    idx = np.empty((n_boot, len(strata)), dtype=np.int64)
+    pos = 0
+    for s in np.unique(strata):
+        members = np.flatnonzero(strata == s)
+        idx[:, pos:pos + len(members)] = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
+        pos += len(members)
+    return idx
+
+
+def fit_rates(scores: np.ndarray, gold: np.ndarray, strata: np.ndarray, *, weights: np.ndarray | None = None,
+              boot: np.ndarray | None = None, n_boot: int = N_BOOT, seed: int = 0,
+              min_positives: int = MIN_POSITIVES) -> dict[str, Rates]:
+    """Audit rates of one topic, per stratum and pooled (key ``POOLED``).
+
+    ``scores``: the model's calibrated score of each audit statement for the topic; ``gold``: the
+    coders' verdict (bool); ``strata``: each statement's source; ``weights``: how many statements
+    of the population each audit statement stands for (1 when omitted); ``boot``: resampling
+    indices (``bootstrap_indices``), shared across topics so that replicates line up.
+    """
+    scores = np.asarray(scores, dtype=float)
+    gold = np.asarray(gold, dtype=bool)
+    strata = np.asarray(strata)
+    w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=float)
+    if boot is None:
+        boot = bootstrap_indices(strata, n_boot, seed)
+
+    def rates(mask: np.ndarray, name: str) -> Rates:
+        s, g, ww = scores[mask], gold[mask], w[mask]
+        sel = np.flatnonzero(mask)
+        # Replicates: the resampled rows that fall in this stratum (the resampling is within strata,
+        # so a stratum's rows are resampled from its own members only).
+        b = boot[:, np.isin(boot[0], sel)] if len(sel) < len(scores) else boot
+        bs, bg, bw = scores[b], gold[b], w[b]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_reps = (bs * bw * bg).sum(1) / (bw * bg).sum(1)
+            f_reps = (bs * bw * ~bg).sum(1) / (bw * ~bg).sum(1)
+        return Rates(name, _wmean(s[g], ww[g]), _wmean(s[~g], ww[~g]), int(g.sum()), int((~g).sum()),
+                     t_reps, f_reps)
+
+    out = {POOLED: rates(np.ones(len(scores), dtype=bool), POOLED)}
+    for s in np.unique(strata):
+        r = rates(strata == s, str(s))
+        if r.n_pos < min_positives:
+            p = out[POOLED]
+            r = Rates(str(s), p.t, p.f, r.n_pos, r.n_neg, p.t_reps, p.f_reps, pooled_fallback=True)
+        out[str(s)] = r
+    return out
+
+
+def adjust(mean_score, t, f):
+    """Adjusted share: clip((m - f) / (t - f), 0, 1); NaN where t <= f (no information)."""
+    m, t, f = np.asarray(mean_score, float), np.asarray(t, float), np.asarray(f, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = (m - f) / (t - f)
+    return np.where(t > f, np.clip(p, 0.0, 1.0), np.nan)
+
+
+@dataclass
+class Corrected:
+    """Corrected shares of a series of periods: point estimates and interval bounds (arrays)."""
+
+    share: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def corrected_shares(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates], *,
+                     seed: int = 1, level: float = LEVEL) -> Corrected:
+    """Corrected share and percentile interval per period.
+
+    ``n``, ``s1``, ``s2``: arrays of shape (periods, strata) — statements, sum of scores and sum of
+    squared scores of each period in each stratum; ``rates``: the audit rates of each stratum
+    (same order). A period's share pools its strata weighted by their statements.
+    """
+    n = np.atleast_2d(np.asarray(n, float))
+    s1 = np.atleast_2d(np.asarray(s1, float))
+    s2 = np.atleast_2d(np.asarray(s2, float))
+    total = n.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(n > 0, s1 / n, 0.0)
+        var = np.where(n > 0, np.maximum(s2 / n - m * m, 0.0), 0.0)
+        t = np.array([r.t for r in rates])
+        f = np.array([r.f for r in rates])
+        point = (n * np.nan_to_num(adjust(m, t, f))).sum(1) / total
+        t_reps = np.stack([r.t_reps for r in rates], axis=1)  # (B, strata)
+        f_reps = np.stack([r.f_reps for r in rates], axis=1)
+        rng = np.random.default_rng(seed)
+        b = t_reps.shape[0]
+        # The period's statements resampled: their mean score, normal with the mean's sampling variance.
+        m_reps = m[None] + rng.standard_normal((b, *m.shape)) * np.sqrt(np.where(n > 0, var / n, 0.0))[None]
+        p_reps = adjust(np.clip(m_reps, 0.0, 1.0), t_reps[:, None, :], f_reps[:, None, :])
+        reps = (n[None] * np.nan_to_num(p_reps)).sum(2) / total[None]
+        alpha = (1 - level) / 2
+        with warnings.catch_warnings():  # periods without statements have no replicates: NaN bounds
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = np.nanquantile(reps, [alpha, 1 - alpha], axis=0)
+    empty = total == 0
+    return Corrected(np.where(empty, np.nan, point), np.where(empty, np.nan, low), np.where(empty, np.nan, high))
+
+
+# -- the reliability card --------------------------------------------------------------------------
+def _prf(pred: np.ndarray, gold: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
+    tp = (w * (pred & gold)).sum(-1)
+    fp = (w * (pred & ~gold)).sum(-1)
+    fn = (w * (~pred & gold)).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = tp / (tp + fp)
+        r = tp / (tp + fn)
+        f1 = 2 * tp / (2 * tp + fp + fn)
+    return p, r, f1
+
+
+def expected_calibration_error(scores: np.ndarray, gold: np.ndarray, weights: np.ndarray | None = None,
+                               bins: int = 10) -> float:
+    """Mean |score - observed rate| over equal-width score bins, weighted by the bins' mass."""
+    s, g = np.asarray(scores, float), np.asarray(gold, float)
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, float)
+    which = np.minimum((s * bins).astype(int), bins - 1)
+    total, ece = w.sum(), 0.0
+    for k in range(bins):
+        m = which == k
+        if m.any():
+            ece += w[m].sum() / total * abs(_wmean(s[m], w[m]) - _wmean(g[m], w[m]))
+    return float(ece)
+
+
+def reliability(scores: np.ndarray, gold: np.ndarray, threshold: float, strata: np.ndarray, *,
+                weights: np.ndarray | None = None, boot: np.ndarray | None = None, n_boot: int = N_BOOT,
+                seed: int = 0, level: float = LEVEL) -> dict:
+    """Precision, recall and F1 (with percentile bootstrap intervals), Brier score and expected
+    calibration error of one topic on the audit sample."""
+    s, g = np.asarray(scores, float), np.asarray(gold, bool)
+    w = np.ones(len(s)) if weights is None else np.asarray(weights, float)
+    if boot is None:
+        boot = bootstrap_indices(np.asarray(strata), n_boot, seed)
+    pred = s >= threshold
+    point = _prf(pred, g, w)
+    reps = _prf(pred[boot], g[boot], w[boot])
+    alpha = (1 - level) / 2
+    out = {}
+    for name, value, r in zip(("precision", "recall", "f1"), point, reps):
+        lo, hi = np.nanquantile(r, [alpha, 1 - alpha]) if np.isfinite(r).any() else (np.nan, np.nan)
+        out[name] = {"value": _num(value), "low": _num(lo), "high": _num(hi)}
+    out["brier"] = _num(_wmean((s - g) ** 2, w))
+    out["ece"] = _num(expected_calibration_error(s, g, w))
+    out["audit_positives"] = int(g.sum())
+    out["audit_statements"] = int(len(g))
+    return out
+
+
+def _num(x) -> float | None:
+    x = float(x)
+    return round(x, 4) if np.isfinite(x) else None
+
+
+# -- drift --------------------------------------------------------------------------------------
+# Score histogram bins: most scores sit near 0, so the low end is finely cut.
+BIN_EDGES = np.array([0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 1.0000001])
+PSI_WARN = 0.1
+
+
+def histogram(scores: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Counts of scores in ``BIN_EDGES`` bins."""
+    return np.histogram(np.clip(np.asarray(scores, float), 0, 1), bins=BIN_EDGES, weights=weights)[0]
+
+
+def psi(observed: np.ndarray, expected: np.ndarray, eps: float = 1e-4) -> float:
+    """Population stability index between two histograms (counts or proportions)."""
+    a = np.asarray(observed, float)
+    e = np.asarray(expected, float)
+    a = np.maximum(a / a.sum(), eps)
+    e = np.maximum(e / e.sum(), eps)
+    return float(((a - e) * np.log(a / e)).sum())
+
+
+def expected_histogram(share: float, pos_hist: np.ndarray, neg_hist: np.ndarray) -> np.ndarray:
+    """The score histogram the audit predicts for a period with this share of positives."""
+    p = np.asarray(pos_hist, float)
+    q = np.asarray(neg_hist, float)
+    return share * p / max(p.sum(), 1e-12) + (1 - share) * q / max(q.sum(), 1e-12)
