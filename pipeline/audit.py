@@ -9,12 +9,19 @@ correcting tags are not a sample of anything, and would bias the correction.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
 import re
 import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+
+import numpy as np
+
+from pipeline import correction
 
 AUDIT_DIR = Path(__file__).resolve().parent / "audit"
 SAMPLE_FILE = AUDIT_DIR / "audit.jsonl"
@@ -26,6 +33,35 @@ _WS = re.compile(r"\s+")
 def text_key(text: str) -> str:
     """What makes two statements 'the same text' for the disjointness rule: case and spacing aside."""
     return _WS.sub(" ", text).strip().lower()
+
+
+LABELS_DIR = Path(__file__).resolve().parent / "labels"
+
+
+def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
+    return sorted(Path(labels_dir).glob("*.jsonl"))
+
+
+def labels_hash(labels_dir: Path = LABELS_DIR) -> str:
+    """Identifies the labelled set: a hash of its files' names and bytes."""
+    h = hashlib.sha256()
+    for f in label_files(labels_dir):
+        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=2)
+def known_labels(labels_dir: Path = LABELS_DIR) -> dict[str, tuple[str, ...]]:
+    """The topics people gave each labelled text (by ``text_key``): a stored statement with such a
+    text is counted with its label, not its score, in corrected shares (the model learnt it)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for f in label_files(labels_dir):
+        with open(f, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    obj = json.loads(line)
+                    out[text_key(obj["text"])] = tuple(obj.get("topics") or ())
+    return out
 
 
 def training_keys(files: Iterable[Path]) -> set[str]:
@@ -71,3 +107,162 @@ def draw(conn: sqlite3.Connection, per_stratum: dict[str, int], *, seed: int,
                         "../shared/labels/dev.jsonl",
             "strata": strata}
     return sample, info
+
+
+# -- the coded sample, measured against the current model -------------------------------------------
+@dataclass
+class Audit:
+    """The coded audit sample and the current model's scores on it.
+
+    ``gold`` and ``scores`` are (statements x topics) arrays in the order of ``topics``;
+    ``weights``: how many statements of the population each audit statement stands for (its
+    stratum's frame size over the statements drawn from it).
+    """
+
+    ids: list[str]
+    texts: list[str]
+    sources: np.ndarray
+    langs: np.ndarray
+    dates: list[str]
+    gold: np.ndarray
+    scores: np.ndarray
+    weights: np.ndarray
+    topics: tuple[str, ...]
+    thresholds: np.ndarray
+    model_version: str
+    frame: dict
+    boot: np.ndarray = field(repr=False, default=None)
+    _rates: dict = field(repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.boot is None:  # one resampling for every topic, so that replicates line up
+            self.boot = correction.bootstrap_indices(self.sources, correction.N_BOOT, seed=self.frame.get("seed", 0))
+
+    def rates(self, topic: str) -> dict[str, correction.Rates]:
+        """The topic's audit rates per source (pooled where a source has too few positives)."""
+        if topic not in self._rates:
+            k = self.topics.index(topic)
+            self._rates[topic] = correction.fit_rates(self.scores[:, k], self.gold[:, k], self.sources,
+                                                      weights=self.weights, boot=self.boot)
+        return self._rates[topic]
+
+    def card(self, topic: str) -> dict:
+        """The topic's reliability card: P/R/F1 with intervals, calibration, t and f, positives."""
+        k = self.topics.index(topic)
+        out = correction.reliability(self.scores[:, k], self.gold[:, k], float(self.thresholds[k]), self.sources,
+                                     weights=self.weights, boot=self.boot)
+        rates = self.rates(topic)
+        out["rates"] = {s: {"t": _r(r.t), "f": _r(r.f), "positives": r.n_pos, "statements": r.n_pos + r.n_neg,
+                            "pooled": r.pooled_fallback} for s, r in rates.items()}
+        pooled = rates[correction.POOLED]
+        out["warnings"] = warnings_for(rates)
+        out["t"], out["f"] = _r(pooled.t), _r(pooled.f)
+        out["last_audit"] = max(self.frame.get("coded_until", ""), self.frame.get("drawn_at", ""))
+        out["model_version"] = self.model_version
+        return out
+
+
+def _r(x: float) -> float | None:
+    return round(float(x), 4) if np.isfinite(x) else None
+
+
+def warnings_for(rates: dict[str, correction.Rates]) -> list[str]:
+    """What makes a topic's correction shaky: too few audit positives, or scores that barely separate."""
+    out = []
+    for s, r in rates.items():
+        if s == correction.POOLED:
+            if r.n_pos < correction.MIN_POSITIVES:
+                out.append(f"only {r.n_pos} audit positives in all (fewer than {correction.MIN_POSITIVES}): "
+                           "the correction is uncertain")
+        elif r.pooled_fallback:
+            out.append(f"{s}: {r.n_pos} audit positives (fewer than {correction.MIN_POSITIVES}); "
+                       "the positives of all sources give its t")
+        if r.separation < correction.MIN_SEPARATION:
+            out.append(f"{s}: positives and negatives score only {r.separation:.2f} apart "
+                       f"(under {correction.MIN_SEPARATION}): the correction divides by a small number")
+    return out
+
+
+def load(model, path: Path = SAMPLE_FILE, frame_path: Path = FRAME_FILE) -> Audit | None:
+    """The audit sample scored by ``model`` (a loaded tagger); None when there is no coded sample."""
+    if not Path(path).exists():
+        return None
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    frame = json.loads(Path(frame_path).read_text(encoding="utf-8")) if Path(frame_path).exists() else {}
+    stratum_weight = {(s["source"], s["year"]): s["frame"] / s["drawn"] for s in frame.get("strata", [])
+                      if s.get("drawn")}
+    topics = tuple(model.topics)
+    gold = np.array([[t in r["topics"] for t in topics] for r in rows], dtype=bool).reshape(len(rows), len(topics))
+    scores = np.asarray(model.scores_matrix([r["text"] for r in rows]), dtype=float)
+    weights = np.array([stratum_weight.get((r["source"], r["date"][:4]), 1.0) for r in rows])
+    return Audit(ids=[r["id"] for r in rows], texts=[r["text"] for r in rows],
+                 sources=np.array([r["source"] for r in rows]),
+                 langs=np.array([r.get("lang", "") for r in rows]), dates=[r["date"] for r in rows],
+                 gold=gold, scores=scores, weights=weights, topics=topics,
+                 thresholds=np.asarray(model.estimator.thresholds_, dtype=float), model_version=model.version,
+                 frame=frame)
+
+
+
+# A quarter whose share of unseen words is over this many times the audit sample's reads new vocabulary.
+UNSEEN_WARN_RATIO = 1.5
+
+
+def quarter_of(d: dt.date) -> dt.date:
+    return dt.date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+
+
+def quarter_end(first: dt.date) -> dt.date:
+    """The last day of the quarter that starts on ``first``."""
+    nxt = dt.date(first.year + 1, 1, 1) if first.month == 10 else dt.date(first.year, first.month + 3, 1)
+    return nxt - dt.timedelta(days=1)
+
+
+def drift(conn: sqlite3.Connection, audit: Audit, model, *, texts_per_quarter: int = 300) -> list[dict]:
+    """Per source and quarter: does the period still look like the audit sample?
+
+    For each topic, the quarter's score histogram is compared with the mixture the audit predicts
+    for the quarter's corrected share (population stability index; over ``PSI_WARN`` the
+    correction's assumption — scores given the truth behave as in the audit — is in doubt). The
+    share of words unseen in training is measured on a fixed spread of the quarter's statements
+    and compared with the audit sample's own.
+    """
+    from pipeline import queries
+
+    hist = queries.score_histograms(conn)
+    if hist.empty:
+        return []
+    sums = queries.score_sums(conn, queries.Filters(), "month")
+    sums["quarter"] = sums["period"].map(lambda d: quarter_of(queries.from_day(d)))
+    sums = sums.groupby(["quarter", "stratum", "topic"])[["n", "s1"]].sum()
+    baseline_unseen = model.unseen_share(audit.texts)
+    out = []
+    for (quarter, source), d in hist.groupby(["quarter", "source"]):
+        row = {"quarter": f"{quarter.year}-Q{(quarter.month - 1) // 3 + 1}", "source": source, "topics": {}}
+        in_source = audit.sources == source
+        for topic, h in d.groupby("topic"):
+            if topic not in audit.topics:
+                continue
+            k = audit.topics.index(topic)
+            observed = np.zeros(len(correction.BIN_EDGES) - 1)
+            np.add.at(observed, h["bin"].to_numpy(dtype=int), h["n"].to_numpy(dtype=float))
+            rates = audit.rates(topic)
+            r = rates.get(source, rates[correction.POOLED])
+            # The audit's own statements of this source where it has enough of them, else all.
+            pos = audit.gold[:, k] & (in_source if source in rates and not r.pooled_fallback else True)
+            neg = ~audit.gold[:, k] & (in_source if in_source.any() else True)
+            n, s1 = sums.loc[(quarter, source, topic)] if (quarter, source, topic) in sums.index else (0, 0.0)
+            share = float(np.nan_to_num(correction.adjust(s1 / n if n else 0.0, r.t, r.f)))
+            expected = correction.expected_histogram(
+                share, correction.histogram(audit.scores[pos, k], audit.weights[pos]),
+                correction.histogram(audit.scores[neg, k], audit.weights[neg]))
+            value = correction.psi(observed, expected)
+            row["topics"][topic] = {"psi": round(value, 4), "warning": value > correction.PSI_WARN,
+                                    "share_corrected": round(share, 4), "statements": int(observed.sum())}
+        texts = queries.sample_texts(conn, source, quarter, quarter_end(quarter), texts_per_quarter)
+        row["unseen_words"] = round(model.unseen_share(texts), 4)
+        row["unseen_words_audit"] = round(baseline_unseen, 4)
+        row["unseen_warning"] = row["unseen_words"] > UNSEEN_WARN_RATIO * baseline_unseen
+        row["warning"] = row["unseen_warning"] or any(t["warning"] for t in row["topics"].values())
+        out.append(row)
+    return out

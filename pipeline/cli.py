@@ -108,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder (default: 'snapshots' beside the store)")
     p.add_argument("--force", action="store_true", help="rewrite, keeping the previous version beside it")
 
+    p = sub.add_parser("trend", help="statements per period and topic, with shares corrected for the tagger's "
+                                     "errors and 95 % intervals (--corrected)")
+    _store_arg(p)
+    p.add_argument("--by", choices=["day", "week", "month"], default="week", help="period (default week)")
+    p.add_argument("--topic", nargs="+", default=(), metavar="T", help="only these topics")
+    p.add_argument("--source", nargs="+", default=(), metavar="S", help="only these sources")
+    p.add_argument("--since", type=_date, help="first date (YYYY-MM-DD)")
+    p.add_argument("--until", type=_date, help="last date (YYYY-MM-DD)")
+    p.add_argument("--corrected", action="store_true",
+                   help="add share_corrected, ci_low and ci_high (needs the audit sample)")
+    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--json", action="store_true", help="print JSON (one list of rows)")
+
+    p = sub.add_parser("reliability", help="how far each topic's numbers can be trusted: the audit sample's "
+                                           "precision, recall, F1, calibration, and drift per source and quarter")
+    _store_arg(p)
+    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--no-drift", action="store_true", help="skip the drift check (needs no store)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
     sub.add_parser("settings", help="list every setting, its environment variable and value")
     return ap
 
@@ -348,6 +368,104 @@ def cmd_snapshot(args) -> int:
     return EXIT_OK
 
 
+def _audit(model_path: str):
+    from pipeline import audit
+    from pipeline.tagger import load_model
+
+    model = load_model(model_path)
+    found = audit.load(model)
+    if found is None:
+        raise UsageError(f"no audit sample at {audit.SAMPLE_FILE}: corrected shares and the reliability card "
+                         "need one")
+    return model, found
+
+
+def cmd_trend(args) -> int:
+    from pipeline import queries, store
+
+    conn = store.open_readonly(args.store)
+    known = queries.facets(conn)
+    for flag, values, have in (("--topic", args.topic, known["topics"]), ("--source", args.source, known["sources"])):
+        unknown = [v for v in values if v not in have]
+        if unknown:
+            raise UsageError(f"{flag}: {', '.join(map(repr, unknown))} not in the store (it has: {', '.join(have)})")
+    f = queries.Filters(date_from=args.since, date_to=args.until, sources=tuple(args.source), topics=tuple(args.topic))
+    if args.corrected:
+        _, audit = _audit(args.model)
+        df = queries.corrected_trend(conn, f, audit, args.by)
+    else:
+        df = queries.trend(conn, f, args.by)
+        for col in ("share_corrected", "ci_low", "ci_high"):
+            df[col] = None
+    rows = [{"period": r.period.isoformat(), "topic": r.topic, "count": int(r.count), "total": int(r.total),
+             "share": _round(r.share), "share_corrected": _round(r.share_corrected), "ci_low": _round(r.ci_low),
+             "ci_high": _round(r.ci_high)} for r in df.itertuples()]
+    if args.json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    print(f"{'period':<11} {'topic':<12} {'count':>7} {'total':>7} {'share':>7}"
+          + (f" {'corrected':>9} {'95% interval':>17}" if args.corrected else ""))
+    for r in rows:
+        line = f"{r['period']:<11} {r['topic']:<12} {r['count']:>7} {r['total']:>7} {_pct(r['share']):>7}"
+        if args.corrected:
+            line += f" {_pct(r['share_corrected']):>9} {_pct(r['ci_low']):>8}-{_pct(r['ci_high']):<8}"
+        print(line)
+    return EXIT_OK
+
+
+def _round(x) -> float | None:
+    return None if x is None or x != x else round(float(x), 5)
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def cmd_reliability(args) -> int:
+    from pipeline import audit as audit_mod
+    from pipeline import store
+
+    model, audit = _audit(args.model)
+    card = {"model_version": model.version, "audit_statements": len(audit.ids), "audit_frame": audit.frame,
+            "topics": {t: audit.card(t) for t in audit.topics}}
+    if not args.no_drift:
+        conn = store.open_readonly(args.store)
+        card["drift"] = audit_mod.drift(conn, audit, model)
+    if args.json:
+        print(json.dumps(card, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    print(reliability_text(card))
+    return EXIT_OK
+
+
+def reliability_text(card: dict) -> str:
+    """The reliability card as lines of text (the reliability and status commands)."""
+    out = [f"reliability of model {card['model_version']} on the audit sample ({card['audit_statements']} "
+           "statements coded by two people, never used for training):"]
+    out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} "
+               f"{'t':>6} {'f':>6} {'pos':>4}")
+
+    def ci(m: dict) -> str:
+        return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
+
+    for t, c in card["topics"].items():
+        out.append(f"  {t:<12} {ci(c['precision']):>19} {ci(c['recall']):>19} {ci(c['f1']):>19} "
+                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {c['t']:>6.2f} {c['f']:>6.2f} {c['audit_positives']:>4}")
+        for w in c["warnings"]:
+            out.append(f"    warning: {w}")
+    drift = card.get("drift")
+    if drift is not None:
+        flagged = [d for d in drift if d["warning"]]
+        out.append(f"drift: {len(flagged)} of {len(drift)} source-quarters differ from the audit sample "
+                   "(new audit labels are due where they do)")
+        for d in flagged:
+            why = [f"{t} PSI {v['psi']:.2f}" for t, v in d["topics"].items() if v["warning"]]
+            if d["unseen_warning"]:
+                why.append(f"unseen words {100 * d['unseen_words']:.1f}% (audit {100 * d['unseen_words_audit']:.1f}%)")
+            out.append(f"  {d['quarter']} {d['source']}: {'; '.join(why)}")
+    return "\n".join(out)
+
+
 def cmd_settings(args) -> int:
     for s in settings.SETTINGS.values():
         print(f"{s.name:<15} ${s.env:<22} = {s.get()!r}\n    {s.help}")
@@ -355,4 +473,5 @@ def cmd_settings(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "status": cmd_status, "export": cmd_export, "tag": cmd_tag, "train": cmd_train,
-            "evaluate": cmd_evaluate, "snapshot": cmd_snapshot, "settings": cmd_settings}
+            "evaluate": cmd_evaluate, "snapshot": cmd_snapshot, "settings": cmd_settings, "trend": cmd_trend,
+            "reliability": cmd_reliability}

@@ -48,11 +48,16 @@ class Rates:
     n_neg: int
     t_reps: np.ndarray = field(repr=False)
     f_reps: np.ndarray = field(repr=False)
-    pooled_fallback: bool = False  # this source had too few positives: these are the pooled rates
+    pooled_fallback: bool = False  # too few positives in this source: t (not f) is the pooled one
 
     @property
     def separation(self) -> float:
         return self.t - self.f
+
+
+def exact_rates(stratum: str, n_boot: int = N_BOOT) -> Rates:
+    """Rates of a stratum whose values are people's labels (0 or 1), not scores: t = 1, f = 0."""
+    return Rates(stratum, 1.0, 0.0, 0, 0, np.ones(n_boot), np.zeros(n_boot))
 
 
 def _wmean(x: np.ndarray, w: np.ndarray) -> float:
@@ -106,8 +111,10 @@ def fit_rates(scores: np.ndarray, gold: np.ndarray, strata: np.ndarray, *, weigh
     for s in np.unique(strata):
         r = rates(strata == s, str(s))
         if r.n_pos < min_positives:
+            # Too few positives for the source's own t: the pooled one. Its negatives are plenty, and
+            # negatives score differently from one source to another, so f stays the source's own.
             p = out[POOLED]
-            r = Rates(str(s), p.t, p.f, r.n_pos, r.n_neg, p.t_reps, p.f_reps, pooled_fallback=True)
+            r = Rates(str(s), p.t, r.f, r.n_pos, r.n_neg, p.t_reps, r.f_reps, pooled_fallback=True)
         out[str(s)] = r
     return out
 

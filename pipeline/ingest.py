@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import store as st
+from pipeline.audit import known_labels, labels_hash, text_key
 from pipeline.errors import InputError
 from pipeline.readers import ReadResult, folder_source, iter_files, read_bytes
 from pipeline.readers.common import content_hash
@@ -56,11 +57,15 @@ def process_file(path: str, data: bytes, fmt: str, source: str | None, model_pat
     (cached) model; ``bits`` maps topic names to their bit in the store's topic mask."""
     result = read_bytes(data, path, fmt, source, folder_source(Path(path).parent))
     model = load_model(model_path)
+    known = known_labels()
     out = []
     for doc in result.documents:
         stmts = segment(doc)
-        rows = st.statement_rows(doc, stmts, model.tag([s.text for s in stmts]), bits, model.version)
-        out.append(st.DocumentWrite(replace(doc, turns=()), rows))
+        tags = model.tag([s.text for s in stmts])
+        gold = [known.get(text_key(s.text)) for s in stmts]
+        rows = st.statement_rows(doc, stmts, tags, bits, model.version, gold)
+        out.append(st.DocumentWrite(replace(doc, turns=()), rows,
+                                    st.score_aggregates(rows, bits, [t.scores for t in tags])))
     result.documents = []  # the rows carry the text: do not send it back to the writer twice
     return result, out
 
@@ -119,6 +124,9 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
                                 + [(name, "") for name in sorted(missing)])
         st.register_model(conn, model.version, model.topics_hash or topics_hash, list(model.topics), model.info)
         summary.run_id = run_id = st.start_run(conn, [str(x) for x in inputs], model.version)
+        lh = labels_hash()
+        if conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is None:
+            st.set_meta(conn, "labels_hash", lh)  # every row this run writes is marked with these labels
         files, problems = iter_files([str(x) for x in inputs])
         for p in problems:
             summary.refusals.append((p.path, p.line, p.reason))
@@ -206,10 +214,16 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         commit()
         # Statements tagged by an older model are tagged again, so the store speaks with one model.
         tagger = None
+        known = known_labels()
         for rows in st.stale_statements(conn, model.version, RETAG_BATCH):
             tagger = tagger or load_model(str(model_path))  # loaded only when there is work
-            st.retag(conn, rows, tagger.tag([r[1] for r in rows]), bits, model.version)
+            st.retag(conn, rows, tagger.tag([r[1] for r in rows]), bits, model.version,
+                     [known.get(text_key(r[1])) for r in rows])
             summary.statements_retagged += len(rows)
+        # The labelled set changed (or the store predates it): say again which statements it holds.
+        if st.get_meta(conn, "labels_hash") != lh:
+            st.set_gold(conn, known, text_key, bits)
+            st.set_meta(conn, "labels_hash", lh)
         summary.seconds = round(time.time() - t0, 2)
         st.finish_run(conn, run_id, summary.counts(), summary.refusals, summary.notes)
         st.checkpoint(conn)

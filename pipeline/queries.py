@@ -13,6 +13,7 @@ import pandas as pd
 from pipeline.store import day_number, from_day, topic_bits
 
 GRANULARITIES = ("day", "week", "month")
+LABELLED = "(labelled set)"  # the stratum of statements whose topics people gave (score_sums)
 
 
 @dataclass(frozen=True)
@@ -272,3 +273,89 @@ def export_rows(conn: sqlite3.Connection, date_from: dt.date | None = None, date
         d["topics"] = [t for t, b in bits.items() if (m >> b) & 1]
         d["scores"] = json.loads(d["scores"]) if d["scores"] else {}
         yield d
+
+
+# -- corrected shares --------------------------------------------------------------------------------
+def score_sums(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
+               group_by: str | None = None) -> pd.DataFrame:
+    """Per period, [group,] stratum and topic: statements (n), sum (s1) and sum of squares (s2) of the
+    topic's score, over the statements that pass the filters (pooled, never averaged). The stratum is
+    the source, or ``LABELLED`` for statements of the labelled set, which count their label."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {GRANULARITIES}")
+    names = [t for t in topic_bits(conn) if not f.topics or t in f.topics]
+    g = f", s.{group_by}" if group_by else ""
+    where, args = _where(f)
+    n_keys = 2 if g else 1
+    if _uses_daily(f):
+        stratum = f"CASE WHEN s.labelled THEN '{LABELLED}' ELSE s.source END"
+        sql = (f"SELECT s.{granularity}{g}, {stratum}, s.topic, SUM(s.n), SUM(s.s1), SUM(s.s2) "
+               f"FROM daily_scores s{where} GROUP BY {', '.join(map(str, range(1, n_keys + 3)))}")
+    else:  # a speaker or text filter: sum the matching statements' own scores (labels where known)
+        stratum = f"CASE WHEN s.gold_mask IS NULL THEN s.source ELSE '{LABELLED}' END"
+        value = "(CASE WHEN s.gold_mask IS NULL THEN j.value ELSE (s.gold_mask >> t.topic_id) & 1 END)"
+        sql = (f"SELECT s.{granularity}{g}, {stratum}, j.key, COUNT(*), SUM({value}), SUM({value} * {value}) "
+               f"FROM statements s JOIN json_each(s.scores) j LEFT JOIN topics t ON t.name = j.key{where} "
+               f"GROUP BY {', '.join(map(str, range(1, n_keys + 3)))}")
+    cols = ["period"] + ([group_by] if group_by else []) + ["stratum", "topic", "n", "s1", "s2"]
+    df = pd.DataFrame(conn.execute(sql, args).fetchall(), columns=cols)
+    return df[df["topic"].isin(names)].reset_index(drop=True)
+
+
+def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: str = "week",
+                    group_by: str | None = None) -> pd.DataFrame:
+    """``trend`` plus share_corrected, ci_low and ci_high (95 %): each period's share corrected for
+    the tagger's errors with the audit sample's rates (``pipeline.audit.Audit``), per source."""
+    from pipeline import correction
+
+    base = trend(conn, f, granularity, group_by)
+    for col in ("share_corrected", "ci_low", "ci_high"):
+        base[col] = float("nan")
+    if base.empty or audit is None:
+        return base
+    sums = score_sums(conn, f, granularity, group_by)
+    if sums.empty:
+        return base
+    sums["period"] = sums["period"].map(from_day)
+    keys = ["period"] + ([group_by] if group_by else [])
+    parts = []
+    for topic, d in sums.groupby("topic"):
+        if topic not in audit.topics:
+            continue
+        rates = audit.rates(topic)
+        sources = sorted(d["stratum"].unique())
+        wide = d.pivot_table(index=keys, columns="stratum", values=["n", "s1", "s2"], aggfunc="sum", fill_value=0)
+        out = correction.corrected_shares(
+            wide["n"][sources].to_numpy(), wide["s1"][sources].to_numpy(), wide["s2"][sources].to_numpy(),
+            [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED])
+             for s in sources])
+        res = wide.index.to_frame(index=False)
+        res["topic"] = topic
+        res["share_corrected"], res["ci_low"], res["ci_high"] = out.share, out.low, out.high
+        parts.append(res)
+    if not parts:
+        return base
+    corr = pd.concat(parts, ignore_index=True)
+    merged = base.drop(columns=["share_corrected", "ci_low", "ci_high"]).merge(corr, on=keys + ["topic"], how="left")
+    return merged
+
+
+def score_histograms(conn: sqlite3.Connection) -> pd.DataFrame:
+    """Score histogram counts per quarter (its first day), source, topic and bin (correction.BIN_EDGES)."""
+    df = pd.DataFrame(conn.execute("SELECT month, source, topic, bin, SUM(n) FROM score_hist "
+                                   "GROUP BY 1, 2, 3, 4").fetchall(),
+                      columns=["month", "source", "topic", "bin", "n"])
+    if df.empty:
+        return df.rename(columns={"month": "quarter"})
+    months = df["month"].map(from_day)
+    df["quarter"] = [dt.date(m.year, 3 * ((m.month - 1) // 3) + 1, 1) for m in months]
+    return df.groupby(["quarter", "source", "topic", "bin"], as_index=False)["n"].sum()
+
+
+def sample_texts(conn: sqlite3.Connection, source: str, first: dt.date, last: dt.date, n: int = 300) -> list[str]:
+    """Up to ``n`` texts of a source between two dates, spread over the period (a fixed pseudo-random
+    pick, so that the same store always gives the same texts)."""
+    rows = conn.execute("SELECT text FROM statements WHERE source = ? AND day BETWEEN ? AND ? "
+                        "ORDER BY (sid * 2654435761) % 4294967291 LIMIT ?",
+                        (source, day_number(first), day_number(last), n)).fetchall()
+    return [r[0] for r in rows]

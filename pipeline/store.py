@@ -15,6 +15,8 @@ import json
 import os
 import sqlite3
 import time
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,7 +78,8 @@ CREATE TABLE IF NOT EXISTS statements(
     position INTEGER NOT NULL, text TEXT NOT NULL,
     topic_mask INTEGER NOT NULL DEFAULT 0,
     scores TEXT,
-    model_version TEXT
+    model_version TEXT,
+    gold_mask INTEGER          -- topics people gave this text in the labelled set; NULL: not labelled
 );
 -- Statement counts per day and facet combination, kept in step with statements by every write:
 -- trends without a speaker or text filter read this small table instead of every statement.
@@ -89,6 +92,23 @@ CREATE TABLE IF NOT EXISTS daily(
 -- Statements per speaker, kept in step like daily: the speaker filter lists the most frequent
 -- speakers without scanning every statement.
 CREATE TABLE IF NOT EXISTS speakers(speaker TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+-- Per day, facet combination and topic: statements, sum and sum of squares of the topic's score.
+-- What corrected shares and their intervals need (pipeline/correction.py), pooled over any period.
+-- Statements of the labelled set (labelled = 1) count their people-given label (0 or 1) instead of
+-- a score: the model saw them in training, so their scores say nothing of its errors elsewhere.
+CREATE TABLE IF NOT EXISTS daily_scores(
+    day INTEGER NOT NULL, week INTEGER NOT NULL, month INTEGER NOT NULL,
+    source TEXT NOT NULL, lang TEXT NOT NULL, role TEXT NOT NULL, labelled INTEGER NOT NULL,
+    topic TEXT NOT NULL, n INTEGER NOT NULL, s1 REAL NOT NULL, s2 REAL NOT NULL,
+    PRIMARY KEY (day, source, lang, role, labelled, topic)
+) WITHOUT ROWID;
+-- Score histograms per month, source and topic of the statements outside the labelled set (bins:
+-- correction.BIN_EDGES): the drift check compares them with what the audit sample predicts.
+CREATE TABLE IF NOT EXISTS score_hist(
+    month INTEGER NOT NULL, source TEXT NOT NULL, topic TEXT NOT NULL, bin INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (month, source, topic, bin)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS statements_agg
     ON statements(day, week, month, source, lang, role, topic_mask);
 CREATE INDEX IF NOT EXISTS statements_doc ON statements(doc_id, position);
@@ -152,6 +172,8 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     for col in ("size", "mtime_ns"):  # stores written before files kept their stat
         if col not in cols:
             conn.execute(f"ALTER TABLE files ADD COLUMN {col} INTEGER")
+    if "gold_mask" not in {r[1] for r in conn.execute("PRAGMA table_info(statements)")}:
+        conn.execute("ALTER TABLE statements ADD COLUMN gold_mask INTEGER")  # filled by the next re-tag
     # A store written before these counts existed: count once.
     missing_daily = (conn.execute("SELECT 1 FROM daily LIMIT 1").fetchone() is None
                      and conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None)
@@ -159,6 +181,10 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
                         and conn.execute("SELECT 1 FROM statements WHERE speaker != '' LIMIT 1").fetchone())
     if missing_daily or missing_speakers:
         rebuild_daily(conn)
+    elif (conn.execute("SELECT 1 FROM daily_scores LIMIT 1").fetchone() is None
+          and conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None):
+        with transaction(conn):  # a store written before score sums were kept: sum once
+            _add_scores(conn, "1", (), +1)
     return conn
 
 
@@ -279,6 +305,7 @@ def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
     removed = 0
     for doc_id in docs:
         _add_daily(conn, "doc_id = ?", (doc_id,), -1)
+        _add_scores(conn, "doc_id = ?", (doc_id,), -1)
         removed += conn.execute("DELETE FROM statements WHERE doc_id = ?", (doc_id,)).rowcount
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
     return removed
@@ -294,6 +321,7 @@ class DocumentWrite:
 
     document: Document  # its turns may be dropped: the rows carry the text
     rows: list[tuple]
+    scores: tuple[list[tuple], list[tuple]] = ((), ())  # score_aggregates(rows), built beside them
 
 
 @dataclass
@@ -343,11 +371,72 @@ def _add_daily(conn: sqlite3.Connection, where: str, args: tuple, sign: int, spe
 
 
 def rebuild_daily(conn: sqlite3.Connection) -> None:
-    """Recount the daily and per-speaker tables from the statements (after bulk changes)."""
+    """Recount the daily, per-speaker and score tables from the statements (after bulk changes)."""
     with transaction(conn):
-        conn.execute("DELETE FROM daily")
-        conn.execute("DELETE FROM speakers")
+        for table in ("daily", "speakers", "daily_scores", "score_hist"):
+            conn.execute(f"DELETE FROM {table}")
         _add_daily(conn, "1", (), +1)
+        _add_scores(conn, "1", (), +1)
+
+
+# Inner edges of the score histogram's bins (pipeline.correction.BIN_EDGES without its ends).
+HIST_EDGES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.9)
+_SQL_BIN = " + ".join(f"(j.value >= {e})" for e in HIST_EDGES)
+_SCORE_FACETS = "day, week, month, source, lang, role"
+_UPSERT_SCORES = ("INSERT INTO daily_scores(day, week, month, source, lang, role, labelled, topic, n, s1, s2) "
+                  "VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(day, source, lang, role, labelled, topic) "
+                  "DO UPDATE SET n = n + excluded.n, s1 = s1 + excluded.s1, s2 = s2 + excluded.s2")
+# A statement's value for a topic: its people-given label where it has one, else its score.
+_SQL_VALUE = "(CASE WHEN s.gold_mask IS NULL THEN j.value ELSE (s.gold_mask >> t.topic_id) & 1 END)"
+_UPSERT_HIST = ("INSERT INTO score_hist(month, source, topic, bin, n) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(month, source, topic, bin) DO UPDATE SET n = n + excluded.n")
+
+
+def _add_scores(conn: sqlite3.Connection, where: str, args: tuple, sign: int) -> None:
+    """Add (+1) or remove (-1) the scores of the statements matching ``where`` from the score
+    sums and histograms, reading the stored scores (deletions, re-tagging, rebuilds)."""
+    facets = ", ".join(f"s.{c.strip()}" for c in _SCORE_FACETS.split(","))
+    conn.execute(f"INSERT INTO daily_scores({_SCORE_FACETS}, labelled, topic, n, s1, s2) "
+                 f"SELECT {facets}, s.gold_mask IS NOT NULL, j.key, {sign} * COUNT(*), {sign} * SUM({_SQL_VALUE}), "
+                 f"{sign} * SUM({_SQL_VALUE} * {_SQL_VALUE}) FROM statements s, json_each(s.scores) j "
+                 f"LEFT JOIN topics t ON t.name = j.key WHERE {where} GROUP BY {facets}, 7, j.key "
+                 "ON CONFLICT(day, source, lang, role, labelled, topic) "
+                 "DO UPDATE SET n = n + excluded.n, s1 = s1 + excluded.s1, s2 = s2 + excluded.s2", args)
+    conn.execute(f"INSERT INTO score_hist(month, source, topic, bin, n) "
+                 f"SELECT s.month, s.source, j.key, {_SQL_BIN}, {sign} * COUNT(*) "
+                 f"FROM statements s, json_each(s.scores) j WHERE ({where}) AND s.gold_mask IS NULL "
+                 "GROUP BY 1, 2, 3, 4 ON CONFLICT(month, source, topic, bin) DO UPDATE SET n = n + excluded.n", args)
+    if sign < 0:
+        conn.execute("DELETE FROM daily_scores WHERE n = 0")
+        conn.execute("DELETE FROM score_hist WHERE n = 0")
+
+
+def score_aggregates(rows: list[tuple], bits: dict[str, int], scores: list[dict[str, float]] | None = None
+                     ) -> tuple[list[tuple], list[tuple]]:
+    """The score-sum and histogram rows of some statement rows (``statement_rows``), computed
+    where the rows are built (in the workers) so that the single writer only adds them up.
+    ``scores``: the rows' scores as dicts when at hand (else read from the rows' JSON); a row of
+    the labelled set counts its label instead of its score, and stays out of the histograms."""
+    sums: dict[tuple, list] = {}
+    hist: Counter = Counter()
+    if scores is None:
+        scores = [json.loads(r[ROW_SCORES]) if r[ROW_SCORES] else {} for r in rows]
+    for r, sc in zip(rows, scores):
+        gold = r[ROW_GOLD]
+        # day, week, month, source, lang, role, labelled
+        key = (r[3], r[4], r[5], r[6], r[7], r[10], int(gold is not None))
+        if gold is not None:
+            sc = {topic: float((gold >> bits[topic]) & 1) if topic in bits else v for topic, v in sc.items()}
+        for topic, v in sc.items():
+            acc = sums.get(key + (topic,))
+            if acc is None:
+                acc = sums[key + (topic,)] = [0, 0.0, 0.0]
+            acc[0] += 1
+            acc[1] += v
+            acc[2] += v * v
+            if gold is None:
+                hist[(r[5], r[6], topic, bisect_right(HIST_EDGES, v))] += 1
+    return [k + tuple(v) for k, v in sums.items()], [k + (n,) for k, n in hist.items()]
 
 
 def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[int, int]:
@@ -370,8 +459,11 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[in
             doc.title, doc.url, len(dw.rows), run_id))
         conn.executemany(
             "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, "
-            "speaker_raw, speaker, role, position, text, topic_mask, scores, model_version) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dw.rows)
+            "speaker_raw, speaker, role, position, text, topic_mask, scores, model_version, gold_mask) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", dw.rows)
+        sums, hist = dw.scores if dw.scores[0] or not dw.rows else score_aggregates(dw.rows, topic_bits(conn))
+        conn.executemany(_UPSERT_SCORES, sums)
+        conn.executemany(_UPSERT_HIST, hist)
         added += len(dw.rows)
     conn.execute(_PUT_FILE, (path, file_hash, fmt, run_id, _now(), *(f.stat or (None, None))))
     return added, removed
@@ -385,17 +477,22 @@ def _mask(topics: Iterable[str], bits: dict[str, int]) -> int:
 
 
 ROW_MASK = 13  # position of topic_mask in a statement row
+ROW_SCORES = 14
+ROW_GOLD = 16  # gold_mask
 
 
 def statement_rows(doc: Document, stmts: list[Statement], tags: list[Tagged], bits: dict[str, int],
-                   model_version: str) -> list[tuple]:
-    """The rows ``write_files`` inserts for a document's tagged statements (a pure function)."""
+                   model_version: str, gold: list[tuple[str, ...] | None] | None = None) -> list[tuple]:
+    """The rows ``write_files`` inserts for a document's tagged statements (a pure function).
+    ``gold``: per statement, the topics people gave its text in the labelled set (None: not labelled)."""
     # Dates are per document; computing them once per statement was a measurable share of a cold run.
     d = doc.date
     dates = _dates(d)
+    gold = gold or [None] * len(stmts)
     return [(s.statement_id, s.doc_id, *(dates if s.date == d else _dates(s.date)), s.source, s.lang,
              s.speaker_raw, s.speaker, s.role, s.position, s.text, _mask(t.topics, bits), _scores_json(t.scores),
-             model_version) for s, t in zip(stmts, tags)]
+             model_version, None if g is None else _mask([x for x in g if x in bits], bits))
+            for s, t, g in zip(stmts, tags, gold)]
 
 
 def _dates(d: dt.date) -> tuple[str, int, int, int]:
@@ -434,16 +531,52 @@ def stale_statements(conn: sqlite3.Connection, model_version: str, batch: int) -
 
 
 def retag(conn: sqlite3.Connection, rows: list[tuple[int, str]], tags: list[Tagged],
-          bits: dict[str, int], model_version: str) -> None:
+          bits: dict[str, int], model_version: str, gold: list[tuple[str, ...] | None] | None = None) -> None:
+    """Store a new model's tags for (sid, text) rows, and which of them the labelled set holds."""
+    gold = gold or [None] * len(rows)
     lo, hi = rows[0][0], rows[-1][0]
     with transaction(conn):
-        _add_daily(conn, "sid BETWEEN ? AND ? AND (model_version IS NULL OR model_version != ?)",
-                   (lo, hi, model_version), -1, speakers=False)
-        conn.executemany("UPDATE statements SET topic_mask = ?, scores = ?, model_version = ? WHERE sid = ?",
-                         [(_mask(t.topics, bits), _scores_json(t.scores), model_version, sid)
-                          for (sid, _), t in zip(rows, tags)])
-        _add_daily(conn, "sid BETWEEN ? AND ? AND model_version = ? AND sid IN (SELECT value FROM json_each(?))",
-                   (lo, hi, model_version, json.dumps([sid for sid, _ in rows])), +1, speakers=False)
+        stale = ("sid BETWEEN ? AND ? AND (model_version IS NULL OR model_version != ?)", (lo, hi, model_version))
+        _add_daily(conn, *stale, -1, speakers=False)
+        _add_scores(conn, *stale, -1)
+        conn.executemany("UPDATE statements SET topic_mask = ?, scores = ?, model_version = ?, gold_mask = ? "
+                         "WHERE sid = ?",
+                         [(_mask(t.topics, bits), _scores_json(t.scores), model_version,
+                           None if g is None else _mask([x for x in g if x in bits], bits), sid)
+                          for (sid, _), t, g in zip(rows, tags, gold)])
+        fresh = ("sid BETWEEN ? AND ? AND model_version = ? AND sid IN (SELECT value FROM json_each(?))",
+                 (lo, hi, model_version, json.dumps([sid for sid, _ in rows])))
+        _add_daily(conn, *fresh, +1, speakers=False)
+        _add_scores(conn, *fresh, +1)
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    with transaction(conn):
+        conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+def set_gold(conn: sqlite3.Connection, known: dict[str, tuple[str, ...]], key, bits: dict[str, int]) -> int:
+    """Mark every statement whose text the labelled set holds (``key(text)`` in ``known``) with its
+    labels, unmark the others, and recount the score tables if anything changed. Returns the
+    number of statements whose mark changed."""
+    changes = []
+    for sid, text, old in conn.execute("SELECT sid, text, gold_mask FROM statements"):
+        g = known.get(key(text))
+        new = None if g is None else _mask([x for x in g if x in bits], bits)
+        if new != old:
+            changes.append((new, sid))
+    if changes:
+        with transaction(conn):
+            conn.executemany("UPDATE statements SET gold_mask = ? WHERE sid = ?", changes)
+            conn.execute("DELETE FROM daily_scores")
+            conn.execute("DELETE FROM score_hist")
+            _add_scores(conn, "1", (), +1)
+    return len(changes)
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:

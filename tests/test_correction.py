@@ -80,6 +80,7 @@ def test_strata_pool_by_their_statements_and_fall_back_to_pooled_rates():
     assert not rates["A"].pooled_fallback and rates["A"].n_pos >= 30
     assert rates["B"].pooled_fallback and rates["B"].n_pos < 30
     assert rates["B"].t == rates[c.POOLED].t
+    assert rates["B"].f != rates[c.POOLED].f  # its own negatives (plenty) give its own f
     # A period of 300 statements of A at share 0.4 and 100 of B at share 0.0: pooled truth 0.3.
     ga, gb = rng.random(3000) < 0.4, np.zeros(1000, dtype=bool)
     sa, sb = _scores(rng, ga), _scores(rng, gb)

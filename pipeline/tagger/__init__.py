@@ -47,6 +47,15 @@ class LoadedModel:
     def explain(self, text: str, topic: str, k: int = 6) -> list[str]:
         return self.estimator.explain(text, topic, k)
 
+    def unseen_share(self, texts: list[str]) -> float:
+        """The share of the texts' words (after normalisation) that training never saw: when it
+        grows, the tagger reads a vocabulary it has not learnt (drift)."""
+        from pipeline.tagger.text import normalise
+
+        index = self.estimator.token_index_
+        tokens = [t for text in texts for t in normalise(text).split()]
+        return sum(t not in index for t in tokens) / len(tokens) if tokens else 0.0
+
 
 def tag_batch(texts: list[str], model_path: str | Path = DEFAULT_MODEL) -> list[dict]:
     """Tag one batch: a pure function of its texts and the model file, for any batch engine.

@@ -1,0 +1,162 @@
+"""The audit sample, the score sums kept by the store, and corrected trends on real stores."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline import audit, correction, queries, store
+from tests.conftest import SHARED, SEEDS, run_cli
+
+TOPICS = {"security", "trade", "migration", "sovereignty"}
+
+
+def _rows() -> list[dict]:
+    return [json.loads(x) for x in audit.SAMPLE_FILE.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def test_audit_sample_is_random_recorded_and_disjoint_from_every_training_file():
+    rows = _rows()
+    assert len(rows) >= 2000
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert len({r["statement_id"] for r in rows}) == len(rows)
+    assert {r["lang"] for r in rows} == {"es", "en"}
+    labelled = audit.training_keys(audit.label_files())
+    dev = SHARED / "labels" / "dev.jsonl"
+    if dev.exists():
+        labelled |= audit.training_keys([dev])
+    assert not [r["id"] for r in rows if audit.text_key(r["text"]) in labelled]
+    # Two coders for every statement (a third where they disagreed), topics from the codebook.
+    for r in rows:
+        assert "coder-a" in r["labeller"] and "coder-b" in r["labeller"], r["id"]
+        assert set(r["topics"]) <= TOPICS
+    # The frame: the seed of every round and, per stratum, its size and how many were drawn.
+    frame = json.loads(audit.FRAME_FILE.read_text(encoding="utf-8"))
+    assert frame["stratified_by"] == ["source", "year"]
+    assert all(isinstance(r["seed"], int) for r in frame["rounds"])
+    drawn = Counter((r["source"], r["date"][:4]) for r in rows)
+    assert {(s["source"], s["year"]): s["drawn"] for s in frame["strata"] if s["drawn"]} == dict(drawn)
+    assert all(s["frame"] <= s["population"] for s in frame["strata"])
+
+
+def _sums_by_sql(conn: sqlite3.Connection) -> dict:
+    """The score sums recomputed from the statements (labels where known), to compare with the store's."""
+    out = {}
+    bits = store.topic_bits(conn)
+    for day, src, lang, role, gold, scores in conn.execute(
+            "SELECT day, source, lang, role, gold_mask, scores FROM statements"):
+        for t, v in json.loads(scores).items():
+            if gold is not None:
+                v = float((gold >> bits[t]) & 1)
+            acc = out.setdefault((day, src, lang, role, int(gold is not None), t), [0, 0.0, 0.0])
+            acc[0] += 1
+            acc[1] += v
+            acc[2] += v * v
+    return out
+
+
+def _kept(conn: sqlite3.Connection) -> dict:
+    return {r[:6]: list(r[6:]) for r in conn.execute(
+        "SELECT day, source, lang, role, labelled, topic, n, s1, s2 FROM daily_scores")}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k][0] == b[k][0] and abs(a[k][1] - b[k][1]) < 1e-6 and abs(a[k][2] - b[k][2]) < 1e-6 for k in a)
+
+
+def test_score_sums_follow_every_write(seed_store_copy, tmp_path):
+    conn = store.open_store(seed_store_copy)
+    assert _same(_kept(conn), _sums_by_sql(conn))
+    # Statements of the labelled set count their label: the seed conferences hold some of its texts.
+    n_gold = conn.execute("SELECT COUNT(*) FROM statements WHERE gold_mask IS NOT NULL").fetchone()[0]
+    assert n_gold > 100
+    assert conn.execute("SELECT SUM(n) FROM daily_scores WHERE labelled = 1 AND topic = 'trade'").fetchone()[0] == n_gold
+    conn.close()
+    # A changed file replaces its statements; a re-tag (another model's rows) rewrites scores.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    src = sorted((SEEDS / "mananeras").rglob("*.txt"))[0]
+    (folder / src.name).write_bytes(src.read_bytes())
+    assert run_cli("run", "--input", str(folder), "--store", str(seed_store_copy), "--no-snapshots").returncode == 0
+    (folder / src.name).write_bytes(src.read_bytes().replace(b"seguridad", b"aranceles"))
+    assert run_cli("run", "--input", str(folder), "--store", str(seed_store_copy), "--no-snapshots").returncode == 0
+    conn = store.open_store(seed_store_copy)
+    with store.transaction(conn):
+        conn.execute("UPDATE statements SET model_version = 'older' WHERE sid % 7 = 0")
+    conn.close()
+    r = run_cli("run", "--input", str(folder), "--store", str(seed_store_copy), "--no-snapshots", "--json")
+    assert json.loads(r.stdout)["statements_retagged"] > 1000
+    conn = store.open_store(seed_store_copy)
+    assert _same(_kept(conn), _sums_by_sql(conn))
+    # A store written before the sums were kept gets them on open.
+    with store.transaction(conn):
+        conn.execute("DELETE FROM daily_scores")
+    conn.close()
+    conn = store.open_store(seed_store_copy)
+    assert _same(_kept(conn), _sums_by_sql(conn))
+
+
+def test_weekly_and_monthly_corrected_shares_pool_statements(seed_store):
+    from pipeline.tagger import load_model
+
+    model = load_model(str(Path(__file__).resolve().parent.parent / "pipeline/models/tagger.skops"))
+    au = audit.load(model)
+    conn = store.open_readonly(seed_store)
+    for g in ("week", "month"):
+        df = queries.corrected_trend(conn, queries.Filters(), au, g)
+        has = df[df["total"] > 0]
+        assert has["share_corrected"].notna().all()
+        assert (has["ci_low"] <= has["share_corrected"] + 1e-12).all()
+        assert (has["share_corrected"] <= has["ci_high"] + 1e-12).all()
+        assert ((has["ci_high"] - has["ci_low"]) > 0).mean() > 0.9
+        # The statements behind each period's correction are the period's statements.
+        sums = queries.score_sums(conn, queries.Filters(), g)
+        per = sums[sums["topic"] == "trade"].groupby("period")["n"].sum()
+        totals = has.drop_duplicates("period").set_index("period")["total"]
+        assert per.rename(index=store.from_day).reindex(totals.index).tolist() == totals.tolist()
+    # A month's correction is that of its pooled statements, not a mean of its weeks.
+    month = queries.corrected_trend(conn, queries.Filters(), au, "month")
+    row = month[(month["topic"] == "security") & (month["total"] > 0)].iloc[0]
+    sums = queries.score_sums(conn, queries.Filters(), "month")
+    cell = sums[(sums["topic"] == "security") & (sums["period"] == store.day_number(row["period"]))]
+    rates = au.rates("security")
+    strata = [correction.exact_rates(s) if s == queries.LABELLED else rates.get(s, rates[correction.POOLED])
+              for s in cell["stratum"]]
+    p = correction.adjust(cell["s1"] / cell["n"], [r.t for r in strata], [r.f for r in strata])
+    assert row["share_corrected"] == pytest.approx(float((np.asarray(p) * cell["n"]).sum() / cell["n"].sum()))
+    # A text filter corrects the matching statements only.
+    searched = queries.corrected_trend(conn, queries.Filters(search="aranceles"), au, "month")
+    assert searched["total"].sum() < month.drop_duplicates("period")["total"].sum()
+    assert searched[searched["total"] > 0]["share_corrected"].notna().all()
+
+
+def test_trend_and_reliability_commands(seed_store):
+    r = run_cli("trend", "--store", str(seed_store), "--by", "month", "--topic", "trade", "--corrected", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert rows and set(rows[0]) == {"period", "topic", "count", "total", "share", "share_corrected", "ci_low",
+                                     "ci_high"}
+    assert {x["topic"] for x in rows} == {"trade"}
+    full = [x for x in rows if x["total"]]
+    assert all(x["ci_low"] <= x["share_corrected"] <= x["ci_high"] for x in full)
+    plain = json.loads(run_cli("trend", "--store", str(seed_store), "--by", "month", "--json").stdout)
+    assert all(x["share_corrected"] is None for x in plain)
+    bad = run_cli("trend", "--store", str(seed_store), "--topic", "weather")
+    assert bad.returncode == 2 and "'weather' not in the store" in bad.stderr
+    r = run_cli("reliability", "--store", str(seed_store), "--json")
+    assert r.returncode == 0, r.stderr
+    card = json.loads(r.stdout)
+    assert set(card["topics"]) == TOPICS
+    sec = card["topics"]["security"]
+    assert sec["f1"]["low"] < sec["f1"]["value"] < sec["f1"]["high"]
+    assert sec["audit_positives"] >= 100 and sec["t"] - sec["f"] > 0.3
+    assert card["drift"] and all({"quarter", "source", "topics", "unseen_words"} <= set(d) for d in card["drift"])
+    assert all(v["psi"] >= 0 for d in card["drift"] for v in d["topics"].values())
+    text = run_cli("reliability", "--store", str(seed_store)).stdout
+    assert "security" in text and "drift:" in text
