@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import store as st
-from pipeline.errors import InputError
+from pipeline.errors import InputError, StoreError
 from pipeline.readers import ReadResult, folder_source, iter_files, read_bytes
 from pipeline.readers.common import content_hash
 from pipeline.segment import segment
@@ -135,7 +136,7 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         for path in files:
             summary.files_read += 1
             key = _resolve(path, resolved_dirs)
-            known = known_files.get(key)
+            known = known_files.get(st.safe_text(key))
             try:
                 info = os.stat(path)
                 stat = (info.st_size, info.st_mtime_ns)
@@ -213,9 +214,29 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         summary.seconds = round(time.time() - t0, 2)
         st.finish_run(conn, run_id, summary.counts(), summary.refusals, summary.notes)
         st.checkpoint(conn)
+    except BaseException as exc:
+        # Whatever stopped the run, the store must not show it 'running' forever.
+        if summary.run_id:
+            _record_stop(conn, summary.run_id, exc)
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"{st.db_path(store)}: {exc} (run {summary.run_id} stopped; every file stored "
+                             "before it is whole)") from exc
+        raise
     finally:
         conn.close()
     return summary
+
+
+def _record_stop(conn, run_id: int, exc: BaseException) -> None:
+    """Mark a run stopped by ``exc`` as failed (or interrupted), with the reason."""
+    if isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted: stopped by the user"
+    else:
+        reason = f"failed: {type(exc).__name__}: {exc}"
+    try:
+        st.fail_run(conn, run_id, reason)
+    except sqlite3.Error:
+        pass  # the store itself is what failed; the next run marks this one interrupted
 
 
 def _resolve(path: str, dirs: dict[str, str]) -> str:
