@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from pipeline import settings
@@ -29,6 +30,16 @@ def _positive(s: str) -> int:
         n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {s!r}")
+    return n
+
+
+def _seconds(s: str) -> float:
+    try:
+        n = float(s)
+    except ValueError:
+        n = -1.0
+    if not n >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {s!r}")
     return n
 
 
@@ -59,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
     p.add_argument("--rehash", action="store_true",
                    help="hash every file even when its size and modification time are unchanged")
+    p.add_argument("--lock-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="when another run is writing to the store, wait at most this long, then exit 1 "
+                        "(default: wait until it finishes)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("status", help="what the store holds and the last runs")
@@ -130,17 +144,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _tell(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def cmd_run(args) -> int:
     from pipeline.ingest import run
+    from pipeline.lock import writer_lock
 
-    s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
-            topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json,
-            rehash=args.rehash)
-    written = []
-    if not args.no_snapshots:
-        from pipeline.snapshot import write_all
+    # One writer at a time, snapshots included: a second run waits for the first, then finds
+    # every file it stored unchanged.
+    with writer_lock(args.store, args.lock_timeout, _tell):
+        s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
+                topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json,
+                rehash=args.rehash)
+        written = []
+        if not args.no_snapshots:
+            from pipeline.snapshot import write_all
 
-        written = write_all(args.store, settings.snapshots_dir(args.store))
+            written = write_all(args.store, settings.snapshots_dir(args.store))
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
                "refused": [{"path": p, "line": ln, "reason": r} for p, ln, r in s.refusals],
@@ -334,17 +356,23 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_snapshot(args) -> int:
+    from pipeline.lock import writer_lock
     from pipeline.snapshot import write_all, write_week
 
     out = Path(args.out) if args.out else settings.snapshots_dir(args.store)
-    if args.all:
-        written = write_all(args.store, out, force=args.force)
-        print(f"{len(written)} snapshots written to {out}")
-        for w in written:
-            print(f"  {w}")
-    else:
-        path = write_week(args.store, out, args.week, force=args.force)
-        print(f"snapshot written: {path}")
+    from pipeline.store import db_path
+
+    # Not while a run writes its own snapshots (a missing store is left for write_* to report).
+    lock = writer_lock(args.store, None, _tell) if db_path(args.store).exists() else nullcontext()
+    with lock:
+        if args.all:
+            written = write_all(args.store, out, force=args.force)
+            print(f"{len(written)} snapshots written to {out}")
+            for w in written:
+                print(f"  {w}")
+        else:
+            path = write_week(args.store, out, args.week, force=args.force)
+            print(f"snapshot written: {path}")
     return EXIT_OK
 
 

@@ -7,12 +7,14 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import store as st
 from pipeline.errors import InputError, StoreError
+from pipeline.lock import writer_lock
 from pipeline.readers import ReadResult, folder_source, iter_files, read_bytes
 from pipeline.readers.common import content_hash
 from pipeline.segment import segment
@@ -99,12 +101,22 @@ class Progress:
 
 def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None = None,
         model_path: str | os.PathLike = DEFAULT_MODEL, topics_path: str | os.PathLike = DEFAULT_TOPICS,
-        workers: int | None = None, progress: bool = False, rehash: bool = False) -> RunSummary:
+        workers: int | None = None, progress: bool = False, rehash: bool = False,
+        lock_timeout: float | None = None, on_wait: Callable[[str], None] | None = None) -> RunSummary:
     """Ingest files and folders into the store; only new or changed files are read.
 
     ``rehash`` hashes every file even when its size and modification time are unchanged (for
-    file systems whose modification times cannot be trusted).
+    file systems whose modification times cannot be trusted). One run writes to a store at a
+    time: while another holds it, ``on_wait`` is told so and the run waits, for at most
+    ``lock_timeout`` seconds when given (then ``StoreBusyError``).
     """
+    with writer_lock(store, lock_timeout, on_wait):
+        return _run(inputs, store, fmt=fmt, source=source, model_path=model_path, topics_path=topics_path,
+                    workers=workers, progress=progress, rehash=rehash)
+
+
+def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_path: str | os.PathLike,
+         topics_path: str | os.PathLike, workers: int | None, progress: bool, rehash: bool) -> RunSummary:
     t0 = time.time()
     # The writing process needs only the model's identity; workers load the model itself.
     model = model_info(str(model_path)) if (workers or 2) > 1 else load_model(str(model_path))
