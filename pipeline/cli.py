@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -14,6 +15,33 @@ from pipeline.errors import InputError, ModelError, StoreError, TrackerError, Us
 from pipeline.readers import FORMATS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+# What must not reach a terminal raw: C0/C1 control characters (ANSI escape sequences start with
+# one), bidirectional overrides that reorder the line, and lone surrogates (bytes of a file name
+# that are not UTF-8), which cannot even be encoded for output.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(m: re.Match) -> str:
+    n = ord(m.group())
+    if 0xDC80 <= n <= 0xDCFF:  # a byte of a name that is not UTF-8: the byte itself
+        return f"\\x{n - 0xDC00:02x}"
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+
+
+def shown(text: object) -> str:
+    """Text safe to print: control characters and undecodable bytes as repr-style escapes
+    (``\\x1b``). Only for display; the store keeps the real names."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def _json_text(obj: object) -> str:
+    """JSON for standard output: readable accents, but no raw control character or lone surrogate
+    (JSON escapes C0 itself; DEL, C1, bidirectional overrides and surrogates get \\uXXXX here)."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _date(s: str) -> dt.date:
@@ -131,13 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (StoreError, ModelError, InputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, InputError) else EXIT_ERROR
     except TrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted: every file stored so far is complete; run again to finish", file=sys.stderr)
@@ -151,6 +179,7 @@ def _tell(message: str) -> None:
 def cmd_run(args) -> int:
     from pipeline.ingest import run
     from pipeline.lock import writer_lock
+    from pipeline.store import safe_text
 
     # One writer at a time, snapshots included: a second run waits for the first, then finds
     # every file it stored unchanged.
@@ -165,10 +194,10 @@ def cmd_run(args) -> int:
             written = write_all(args.store, settings.snapshots_dir(args.store))
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
-               "refused": [{"path": p, "line": ln, "reason": r} for p, ln, r in s.refusals],
-               "notes": [{"path": p, "note": n} for p, n in s.notes],
+               "refused": [{"path": safe_text(p), "line": ln, "reason": safe_text(r)} for p, ln, r in s.refusals],
+               "notes": [{"path": safe_text(p), "note": safe_text(n)} for p, n in s.notes],
                "snapshots_written": [str(w) for w in written]}
-        print(json.dumps(out, indent=2, ensure_ascii=False))
+        print(_json_text(out))
     else:
         print(f"run {s.run_id} finished in {s.seconds:.1f} s")
         print(f"  files read: {s.files_read}   new: {s.files_new}   changed: {s.files_changed}   "
@@ -182,11 +211,11 @@ def cmd_run(args) -> int:
         if s.notes:
             print(f"  accepted with a note ({len(s.notes)}):")
             for p, n in s.notes[:20]:
-                print(f"    {p}: {n}")
+                print(f"    {shown(p)}: {shown(n)}")
         if s.refusals:
             print(f"  refused ({len(s.refusals)}):")
             for p, ln, r in s.refusals[:50]:
-                print(f"    {p}{':' + str(ln) if ln else ''}: {r}")
+                print(f"    {shown(p)}{':' + str(ln) if ln else ''}: {shown(r)}")
             if len(s.refusals) > 50:
                 print(f"    ... and {len(s.refusals) - 50} more (see `python -m pipeline status`)")
     return EXIT_REFUSED if s.refusals else EXIT_OK
@@ -198,9 +227,9 @@ def cmd_status(args) -> int:
     conn = store.open_readonly(args.store)
     info = queries.status(conn)
     if args.json:
-        print(json.dumps(info, indent=2, ensure_ascii=False))
+        print(_json_text(info))
         return EXIT_OK
-    print(f"store: {store.db_path(args.store)}")
+    print(f"store: {shown(store.db_path(args.store))}")
     print(f"documents: {info['documents']}   statements: {info['statements']}   "
           f"dates: {info['first_date']} .. {info['last_date']}")
     for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic")):
@@ -212,7 +241,8 @@ def cmd_status(args) -> int:
               f"{r['files_unchanged']} unchanged, {r['files_refused']} refused, "
               f"{r['statements_added']} statements added")
         for ref in r["refused"]:
-            print(f"    refused {ref['path']}{':' + str(ref['line']) if ref['line'] else ''}: {ref['reason']}")
+            print(f"    refused {shown(ref['path'])}{':' + str(ref['line']) if ref['line'] else ''}: "
+                  f"{shown(ref['reason'])}")
     return EXIT_OK
 
 
