@@ -15,7 +15,7 @@ from pathlib import Path
 from pipeline import store as st
 from pipeline.errors import InputError, StoreError
 from pipeline.lock import writer_lock
-from pipeline.readers import ReadResult, folder_source, iter_files, read_bytes
+from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, read_bytes, read_file
 from pipeline.readers.common import content_hash
 from pipeline.segment import segment
 from pipeline.tagger import DEFAULT_MODEL, load_model, model_info
@@ -72,7 +72,7 @@ def _work(args: tuple) -> tuple[str, object]:
     path, fmt, source, model_path, bits = args
     try:
         # Read again here rather than ship the bytes: memory stays flat whatever the number of files.
-        data = Path(path).read_bytes()
+        data = read_file(path)
         return path, process_file(path, data, fmt, source, model_path, bits)
     except InputError as exc:
         return path, exc
@@ -151,11 +151,16 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
             known = known_files.get(st.safe_text(key))
             try:
                 info = os.stat(path)
+                check_stat(path, info)  # a FIFO, a device or a huge file is refused before any read
                 stat = (info.st_size, info.st_mtime_ns)
                 if known is not None and not rehash and (known.size, known.mtime_ns) == stat:
                     summary.files_unchanged += 1
                     continue
-                data = Path(path).read_bytes()
+                data = read_file(path)
+            except InputError as exc:
+                summary.refusals.append((path, None, exc.reason))
+                summary.files_refused += 1
+                continue
             except OSError as exc:
                 summary.refusals.append((path, None, f"cannot read: {exc.strerror or exc}"))
                 summary.files_refused += 1

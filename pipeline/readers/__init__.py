@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,8 +72,7 @@ def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = N
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if len(data) > MAX_BYTES:
-        raise InputError(path, f"file is {len(data) / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB "
-                               "limit for one transcript: split it (e.g. one file a day)")
+        raise _too_big(path, len(data))
     file_hash = content_hash(data)
     text = decode(data, path)
     fmt = detect(text, path) if fmt == "auto" else fmt
@@ -96,18 +96,53 @@ def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = N
     return result
 
 
+def _too_big(path: str, size: int) -> InputError:
+    return InputError(path, f"file is {size / 2**20:.0f} MB, over the {MAX_BYTES // 2**20} MB limit for one "
+                            "transcript: split it (e.g. one file a day)")
+
+
+_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+          (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
+
+
+def check_stat(path: str, info: os.stat_result) -> None:
+    """Refuse, before reading, what cannot be a transcript: anything but a regular file (a FIFO
+    would wait for a writer forever, a device never end) and a file over MAX_BYTES (a sparse
+    file of gigabytes would be read into memory)."""
+    if not stat.S_ISREG(info.st_mode):
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(path, "is a folder, not a file")
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "special file")
+        raise InputError(path, f"not a regular file ({kind})")
+    if info.st_size > MAX_BYTES:
+        raise _too_big(path, info.st_size)
+
+
+def read_file(path: str) -> bytes:
+    """The bytes of one input file, checked first with ``check_stat`` (on the opened file, so it
+    cannot be swapped in between) and never more than MAX_BYTES of them."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just after).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise InputError(path, "file not found") from exc
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+    with open(fd, "rb") as fh:
+        try:
+            check_stat(path, os.fstat(fd))
+            data = fh.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise InputError(path, f"cannot read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_BYTES:  # it grew after the check
+        raise _too_big(path, len(data))
+    return data
+
+
 def read_path(path: str | os.PathLike, fmt: str = "auto", source: str | None = None) -> ReadResult:
     """Read one file from disk."""
     p = str(path)
-    try:
-        data = Path(p).read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(p, "file not found") from exc
-    except IsADirectoryError as exc:
-        raise InputError(p, "is a folder, not a file") from exc
-    except OSError as exc:
-        raise InputError(p, f"cannot read: {exc.strerror or exc}") from exc
-    return read_bytes(data, p, fmt, source, folder_source(Path(p).parent))
+    return read_bytes(read_file(p), p, fmt, source, folder_source(Path(p).parent))
 
 
 def folder_source(folder: Path) -> str | None:
@@ -135,6 +170,14 @@ def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
             continue
         if p.is_file():
             files.append(str(p))
+            continue
+        if not p.is_dir():  # named explicitly but neither a file nor a folder (/dev/zero, a FIFO)
+            try:
+                check_stat(raw, os.stat(raw))
+            except InputError as exc:
+                problems.append(exc)
+            except OSError as exc:
+                problems.append(InputError(raw, f"cannot read: {exc.strerror or exc}"))
             continue
         for root, dirs, names in os.walk(p, followlinks=True):
             st = os.stat(root)
