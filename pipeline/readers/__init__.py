@@ -74,9 +74,10 @@ def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = N
     if len(data) > MAX_BYTES:
         raise _too_big(path, len(data))
     file_hash = content_hash(data)
-    text = decode(data, path)
+    notes: list[str] = []
+    text = decode(data, path, notes)
     fmt = detect(text, path) if fmt == "auto" else fmt
-    result = ReadResult(path=path, file_hash=file_hash, format=fmt)
+    result = ReadResult(path=path, file_hash=file_hash, format=fmt, notes=notes)
     if fmt in ("jsonl", "csv"):
         docs, result.problems = records.read(text, path, fmt)
         for d in docs:

@@ -40,8 +40,20 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def decode(data: bytes, path: str) -> str:
-    """Bytes to text: UTF-8 (with or without BOM), else Windows-1252; binaries are refused."""
+# Bytes that are not UTF-8, as the "surrogateescape" error handler shows them; and characters that
+# took more than one byte of valid UTF-8.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
+
+def decode(data: bytes, path: str, notes: list[str] | None = None) -> str:
+    """Bytes to text: UTF-8 (with or without BOM), else Windows-1252; binaries are refused.
+
+    Text that is not all valid UTF-8 is decided by evidence: when its valid multi-byte UTF-8
+    sequences outnumber the bytes that are not UTF-8, it is UTF-8 with a few bad bytes (they
+    become U+FFFD and ``notes`` gets a line saying how many); otherwise it is Windows-1252, whose
+    accented letters are single bytes that are seldom valid UTF-8.
+    """
     if not data.strip():
         raise InputError(path, "empty file: nothing to read")
     if b"\x00" in data[:8192]:
@@ -51,6 +63,8 @@ def decode(data: bytes, path: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
+        text = _mostly_utf8(data, notes)
+    if text is None:
         try:
             # Legacy Windows exports are common; cp1252 is a superset of Latin-1's printable range.
             text = data.decode("cp1252")
@@ -61,6 +75,19 @@ def decode(data: bytes, path: str) -> str:
     if head.startswith("<!doctype html") or head.startswith("<html"):
         raise InputError(path, "HTML page: save the page as text (or as records) and ingest that")
     return text
+
+
+def _mostly_utf8(data: bytes, notes: list[str] | None) -> str | None:
+    """The text of UTF-8 with a few bad bytes, or None when the evidence says Windows-1252."""
+    mixed = data.decode("utf-8", "surrogateescape")
+    bad = len(_NOT_UTF8.findall(mixed))
+    if len(_MULTIBYTE.findall(mixed)) <= bad:
+        return None
+    if notes is not None:
+        which = "that byte" if bad == 1 else "those bytes"
+        notes.append(f"not valid UTF-8 in {bad} byte{'s' * (bad != 1)}, read as UTF-8 with {which} "
+                     "replaced by \ufffd")
+    return _NOT_UTF8.sub("\ufffd", mixed.removeprefix("\ufeff"))
 
 
 def _make(y: int, m: int, d: int) -> dt.date | None:
