@@ -263,3 +263,13 @@ def test_a_run_gives_up_after_its_lock_timeout(tmp_path):
             "gave up waiting after 1 s") in r.stderr
     assert took < 30
     assert not store.db_path(st_dir).exists() or _db(st_dir, "SELECT COUNT(*) FROM statements") == [(0,)]
+
+
+def test_a_json_record_with_a_lone_surrogate_escape_is_stored_not_a_crash(tmp_path):
+    # "\ud800" is valid JSON but no character: SQLite refused it and the whole run stopped.
+    f = tmp_path / "recs.jsonl"
+    f.write_text('{"date": "2026-01-12", "text": "Hablamos de aranceles \\ud800 y de acero."}\n')
+    st_dir = tmp_path / "s"
+    r = run_bounded("run", "--input", str(f), "--store", str(st_dir), "--no-snapshots")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _db(st_dir, "SELECT text FROM statements") == [("Hablamos de aranceles \ufffd y de acero.",)]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError, UsageError
 from pipeline.readers import briefing, plain, records, stenographic
-from pipeline.readers.common import content_hash, decode
+from pipeline.readers.common import MAX_STATEMENT_CHARS, cap_paragraph, content_hash, decode
 from pipeline.records import Document, Turn
 
 FORMATS = ("auto", "plain", "stenographic", "briefing", "jsonl", "csv")
@@ -57,10 +57,28 @@ def detect(text: str, path: str) -> str:
                            "use --format to say which")
 
 
-def _doc(path: str, doc_id: str, fmt: str, d: dict) -> Document:
+def _doc(path: str, doc_id: str, fmt: str, d: dict, notes: list[str]) -> Document:
     turns = tuple(t if isinstance(t, Turn) else Turn(t[0], (t[1],)) for t in d["turns"])
+    if any(len(p) > MAX_STATEMENT_CHARS for t in turns for p in t.paragraphs):
+        turns = _capped(turns, notes)
     return Document(doc_id=doc_id, path=path, format=fmt, date=d["date"], source=d["source"],
                     lang=d["lang"], title=d["title"], url=d["url"], turns=turns)
+
+
+def _capped(turns: tuple[Turn, ...], notes: list[str]) -> tuple[Turn, ...]:
+    """Turns with every paragraph cut to the statement limit, a note for each one cut."""
+    out, number = [], 0
+    for turn in turns:
+        paras = []
+        for para in turn.paragraphs:
+            number += 1
+            text, length = cap_paragraph(para)
+            if length > len(text):
+                notes.append(f"paragraph {number} cut from {length:,} to {len(text):,} characters "
+                             f"(the limit for one statement)")
+            paras.append(text)
+        out.append(Turn(turn.speaker_raw, tuple(paras)))
+    return tuple(out)
 
 
 def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = None,
@@ -82,9 +100,10 @@ def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = N
         docs, result.problems = records.read(text, path, fmt)
         for d in docs:
             d["source"] = source or d["source"] or default_source or "unspecified"
+            result.notes.extend(d.pop("notes", []))
             # Each group of records is its own document, keyed by the file's hash and the group.
             doc_id = hashlib.sha256(f"{file_hash}|{d['key']}".encode()).hexdigest()[:16]
-            result.documents.append(_doc(path, doc_id, "records", d))
+            result.documents.append(_doc(path, doc_id, "records", d, result.notes))
         return result
     module = {"plain": plain, "stenographic": stenographic, "briefing": briefing}[fmt]
     d = module.read(text, path)
@@ -93,7 +112,7 @@ def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = N
         d["source"] = source
     if not d["source"]:
         d["source"] = default_source or "unspecified"
-    result.documents.append(_doc(path, file_hash, fmt, d))
+    result.documents.append(_doc(path, file_hash, fmt, d, result.notes))
     return result
 
 

@@ -11,6 +11,10 @@ from pipeline.errors import InputError
 
 # Dates more than this far in the future are refused: a typo, not a transcript.
 FUTURE_SLACK_DAYS = 2
+# Longer paragraphs are cut to this many characters. Real ones stay under 2,000 (the longest line
+# of the whole corpus is 1,766); a 40 MB "paragraph" is a broken file, and tagging it whole took
+# gigabytes of memory.
+MAX_STATEMENT_CHARS = 20_000
 
 SPANISH_MONTHS = {
     "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
@@ -125,6 +129,16 @@ def check_date(date: dt.date | None, path: str, what: str, today: dt.date | None
     if date.year < 1900:
         raise InputError(path, f"date {date.isoformat()} is implausibly old ({what})")
     return date
+
+
+def cap_paragraph(text: str) -> tuple[str, int]:
+    """A paragraph cut to MAX_STATEMENT_CHARS (at the last space of its last 1,000 characters when
+    there is one), and its length before."""
+    if len(text) <= MAX_STATEMENT_CHARS:
+        return text, len(text)
+    cut = text[:MAX_STATEMENT_CHARS]
+    space = cut.rfind(" ", MAX_STATEMENT_CHARS - 1000)
+    return (cut[:space] if space > 0 else cut), len(text)
 
 
 _SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]+")
