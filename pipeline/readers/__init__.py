@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pipeline.errors import InputError, UsageError
 from pipeline.readers import briefing, plain, records, stenographic
-from pipeline.readers.common import MAX_STATEMENT_CHARS, cap_paragraph, content_hash, decode
+from pipeline.readers.common import MAX_STATEMENT_CHARS, cap_paragraph, content_hash, decode, not_a_date
 from pipeline.records import Document, Turn
 
 FORMATS = ("auto", "plain", "stenographic", "briefing", "jsonl", "csv")
@@ -51,6 +51,9 @@ def detect(text: str, path: str) -> str:
         return "jsonl"
     if records.sniff_csv(text):
         return "csv"
+    wrong = not_a_date(next((x for x in text.split("\n") if x.strip()), ""), path)
+    if wrong:  # 'FEBRUARY 31, 2026': a plain transcript with an impossible date
+        raise wrong
     raise InputError(path, "unknown format: not a dated plain transcript (first line a date), a "
                            "stenographic transcript ('---' speaker blocks), briefing markdown "
                            "(YAML front matter) or records (JSONL/CSV with date,text); "

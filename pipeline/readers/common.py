@@ -119,6 +119,28 @@ def parse_date(text: str) -> dt.date | None:
     return None
 
 
+def date_shaped(text: str) -> bool:
+    """True when the text has the shape of a date (ISO, or a real month's name with a day and a
+    year), whether or not its numbers make one: 'FEBRUARY 31, 2026' is date-shaped, not a date."""
+    s = fold(text)
+    if _ISO.search(s):
+        return True
+    m = _ES.search(s)
+    if m and m.group(2) in SPANISH_MONTHS:
+        return True
+    return (any(m.group(1) in ENGLISH_MONTHS for m in _EN_MDY.finditer(s))
+            or any(m.group(2) in ENGLISH_MONTHS for m in _EN_DMY.finditer(s)))
+
+
+def not_a_date(line: str, path: str) -> InputError | None:
+    """The refusal of a first line that looks like a date but is none (so the file is not called
+    'unknown format'); None when the line is a date or does not look like one."""
+    line = line.strip()
+    if len(line) <= 80 and parse_date(line) is None and date_shaped(line):
+        return InputError(path, f"not a date: {line}")
+    return None
+
+
 def check_date(date: dt.date | None, path: str, what: str, today: dt.date | None = None) -> dt.date:
     """Refuse a missing date, or one in the future, naming the file."""
     if date is None:
