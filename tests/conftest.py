@@ -73,49 +73,43 @@ def dashboard_server(seed_store, tmp_path_factory):
         yield url
 
 
+
 # Memory a pipeline process may map in the hardening tests: a normal run needs well under 1 GB, so a
 # regression that reads /dev/zero or tags a 40 MB token fails fast instead of taking the machine.
 RUN_MEMORY = 2 * 1024**3
 
 
-def run_bounded(*args: str, timeout: float = 120, user: int | None = None) -> subprocess.CompletedProcess:
-    """`python -m pipeline ...` under a time and memory limit; output decoded leniently (a file name
-    that is not UTF-8 must not make the test itself crash). A hang fails the test, naming the limit."""
+def _drop_permission_override() -> None:
+    """In the child, before exec: give up root's power to ignore permission bits (the capabilities
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH), so that an unreadable folder is unreadable to the
+    run as it would be to a user. Nothing to give up when not root."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH; 24 = PR_CAPBSET_DROP
+        if libc.prctl(24, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def run_bounded(*args: str, timeout: float = 120, as_user: bool = False) -> subprocess.CompletedProcess:
+    """`python -m pipeline ...` under a time and memory limit (``as_user``: without root's permission
+    override); output decoded leniently (a file name that is not UTF-8 must not crash the test
+    itself). A hang fails the test, naming the limit."""
     import resource
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (RUN_MEMORY, RUN_MEMORY))
+        if as_user:
+            _drop_permission_override()
 
     e = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
         r = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=e, capture_output=True,
-                           timeout=timeout, preexec_fn=limit, user=user, group=user)
+                           timeout=timeout, preexec_fn=limit)
     except subprocess.TimeoutExpired:
         pytest.fail(f"`python -m pipeline {' '.join(args)}` did not finish within {timeout} s")
     r.stdout = r.stdout.decode("utf-8", "replace")
     r.stderr = r.stderr.decode("utf-8", "replace")
     return r
-
-
-# Root ignores permission bits: tests of unreadable folders run the pipeline as "nobody" then.
-UNPRIVILEGED = 65534 if os.geteuid() == 0 else None
-
-
-@pytest.fixture()
-def open_tmp():
-    """A scratch folder every user can enter and write (pytest's own is private to its owner), for
-    runs made as UNPRIVILEGED; the compiled model exists first so that such a run need not write it."""
-    import tempfile
-
-    from pipeline.tagger import DEFAULT_MODEL, load_model
-
-    load_model(str(DEFAULT_MODEL))
-    folder = Path(tempfile.mkdtemp(prefix="topics-test-"))
-    folder.chmod(0o777)
-    try:
-        yield folder
-    finally:
-        for root, dirs, _ in os.walk(folder):  # give back what a test locked before removing it
-            for d in dirs:
-                os.chmod(os.path.join(root, d), 0o755)
-        shutil.rmtree(folder, ignore_errors=True)

@@ -18,7 +18,7 @@ import pytest
 from pipeline import store
 from pipeline.errors import InputError
 from pipeline.readers import detect, read_bytes
-from tests.conftest import ROOT, SEED_FILE, SEEDS, UNPRIVILEGED, run_bounded, run_cli
+from tests.conftest import ROOT, SEED_FILE, SEEDS, run_bounded, run_cli
 
 
 def _db(st_dir: Path, sql: str, *args) -> list[tuple]:
@@ -190,15 +190,17 @@ def test_a_folder_listing_error_becomes_a_refusal():
     assert prob.reason == "cannot list folder: Not a directory"
 
 
-def test_an_unreadable_folder_is_refused_with_its_reason(open_tmp):
-    inbox = open_tmp / "in"
+def test_an_unreadable_folder_is_refused_with_its_reason(tmp_path):
+    inbox = tmp_path / "in"
     (inbox / "locked").mkdir(parents=True)
     shutil.copy(SEED_FILE, inbox / "good.txt")
     shutil.copy(SEED_FILE, inbox / "locked" / "hidden-away.txt")
     (inbox / "locked").chmod(0)
-    inbox.chmod(0o755)
-    r = run_bounded("run", "--input", str(inbox), "--store", str(open_tmp / "store"), "--no-snapshots",
-                    user=UNPRIVILEGED)
+    try:
+        r = run_bounded("run", "--input", str(inbox), "--store", str(tmp_path / "store"), "--no-snapshots",
+                        as_user=True)
+    finally:
+        (inbox / "locked").chmod(0o755)
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"{inbox / 'locked'}: cannot list folder: Permission denied" in r.stdout
     assert "files read: 1   new: 1" in r.stdout

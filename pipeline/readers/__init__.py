@@ -177,6 +177,12 @@ def folder_source(folder: Path) -> str | None:
         return None
 
 
+def walk_refusal(exc: OSError) -> InputError:
+    """The refusal of a folder that ``os.walk`` could not list (what its ``onerror`` is given)."""
+    return InputError(os.fsdecode(exc.filename) if exc.filename is not None else "?",
+                      f"cannot list folder: {exc.strerror or exc}")
+
+
 def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
     """Expand files and folders (recursively, following no symlink loops) into input files.
 
@@ -202,7 +208,8 @@ def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
             except OSError as exc:
                 problems.append(InputError(raw, f"cannot read: {exc.strerror or exc}"))
             continue
-        for root, dirs, names in os.walk(p, followlinks=True):
+        # A folder that cannot be listed (no read permission) is refused, not skipped in silence.
+        for root, dirs, names in os.walk(p, followlinks=True, onerror=lambda e: problems.append(walk_refusal(e))):
             st = os.stat(root)
             if (st.st_dev, st.st_ino) in seen_dirs:
                 problems.append(InputError(root, "symlink loop: folder already visited, skipped"))
