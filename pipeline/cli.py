@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from pipeline import settings
@@ -13,6 +15,33 @@ from pipeline.errors import InputError, ModelError, StoreError, TrackerError, Us
 from pipeline.readers import FORMATS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+# What must not reach a terminal raw: C0/C1 control characters (ANSI escape sequences start with
+# one), bidirectional overrides that reorder the line, and lone surrogates (bytes of a file name
+# that are not UTF-8), which cannot even be encoded for output.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(m: re.Match) -> str:
+    n = ord(m.group())
+    if 0xDC80 <= n <= 0xDCFF:  # a byte of a name that is not UTF-8: the byte itself
+        return f"\\x{n - 0xDC00:02x}"
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+
+
+def shown(text: object) -> str:
+    """Text safe to print: control characters and undecodable bytes as repr-style escapes
+    (``\\x1b``). Only for display; the store keeps the real names."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def _json_text(obj: object) -> str:
+    """JSON for standard output: readable accents, but no raw control character or lone surrogate
+    (JSON escapes C0 itself; DEL, C1, bidirectional overrides and surrogates get \\uXXXX here)."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _date(s: str) -> dt.date:
@@ -29,6 +58,16 @@ def _positive(s: str) -> int:
         n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {s!r}")
+    return n
+
+
+def _seconds(s: str) -> float:
+    try:
+        n = float(s)
+    except ValueError:
+        n = -1.0
+    if not n >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {s!r}")
     return n
 
 
@@ -59,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
     p.add_argument("--rehash", action="store_true",
                    help="hash every file even when its size and modification time are unchanged")
+    p.add_argument("--lock-timeout", type=_seconds, default=None, metavar="SECONDS",
+                   help="when another run is writing to the store, wait at most this long, then exit 1 "
+                        "(default: wait until it finishes)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     p = sub.add_parser("status", help="what the store holds and the last runs")
@@ -137,36 +179,45 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (StoreError, ModelError, InputError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, InputError) else EXIT_ERROR
     except TrackerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted: every file stored so far is complete; run again to finish", file=sys.stderr)
         return 130
 
 
+def _tell(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def cmd_run(args) -> int:
     from pipeline.ingest import run
+    from pipeline.lock import writer_lock
+    from pipeline.store import safe_text
 
-    s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
-            topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json,
-            rehash=args.rehash)
-    written = []
-    if not args.no_snapshots:
-        from pipeline.snapshot import write_all
+    # One writer at a time, snapshots included: a second run waits for the first, then finds
+    # every file it stored unchanged.
+    with writer_lock(args.store, args.lock_timeout, _tell):
+        s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
+                topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json,
+                rehash=args.rehash)
+        written = []
+        if not args.no_snapshots:
+            from pipeline.snapshot import write_all
 
-        written = write_all(args.store, settings.snapshots_dir(args.store))
+            written = write_all(args.store, settings.snapshots_dir(args.store))
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
-               "refused": [{"path": p, "line": ln, "reason": r} for p, ln, r in s.refusals],
-               "notes": [{"path": p, "note": n} for p, n in s.notes],
+               "refused": [{"path": safe_text(p), "line": ln, "reason": safe_text(r)} for p, ln, r in s.refusals],
+               "notes": [{"path": safe_text(p), "note": safe_text(n)} for p, n in s.notes],
                "snapshots_written": [str(w) for w in written]}
-        print(json.dumps(out, indent=2, ensure_ascii=False))
+        print(_json_text(out))
     else:
         print(f"run {s.run_id} finished in {s.seconds:.1f} s")
         print(f"  files read: {s.files_read}   new: {s.files_new}   changed: {s.files_changed}   "
@@ -180,11 +231,11 @@ def cmd_run(args) -> int:
         if s.notes:
             print(f"  accepted with a note ({len(s.notes)}):")
             for p, n in s.notes[:20]:
-                print(f"    {p}: {n}")
+                print(f"    {shown(p)}: {shown(n)}")
         if s.refusals:
             print(f"  refused ({len(s.refusals)}):")
             for p, ln, r in s.refusals[:50]:
-                print(f"    {p}{':' + str(ln) if ln else ''}: {r}")
+                print(f"    {shown(p)}{':' + str(ln) if ln else ''}: {shown(r)}")
             if len(s.refusals) > 50:
                 print(f"    ... and {len(s.refusals) - 50} more (see `python -m pipeline status`)")
     return EXIT_REFUSED if s.refusals else EXIT_OK
@@ -196,9 +247,9 @@ def cmd_status(args) -> int:
     conn = store.open_readonly(args.store)
     info = queries.status(conn)
     if args.json:
-        print(json.dumps(info, indent=2, ensure_ascii=False))
+        print(_json_text(info))
         return EXIT_OK
-    print(f"store: {store.db_path(args.store)}")
+    print(f"store: {shown(store.db_path(args.store))}")
     print(f"documents: {info['documents']}   statements: {info['statements']}   "
           f"dates: {info['first_date']} .. {info['last_date']}")
     for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic")):
@@ -210,7 +261,8 @@ def cmd_status(args) -> int:
               f"{r['files_unchanged']} unchanged, {r['files_refused']} refused, "
               f"{r['statements_added']} statements added")
         for ref in r["refused"]:
-            print(f"    refused {ref['path']}{':' + str(ref['line']) if ref['line'] else ''}: {ref['reason']}")
+            print(f"    refused {shown(ref['path'])}{':' + str(ref['line']) if ref['line'] else ''}: "
+                  f"{shown(ref['reason'])}")
     return EXIT_OK
 
 
@@ -354,17 +406,23 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_snapshot(args) -> int:
+    from pipeline.lock import writer_lock
     from pipeline.snapshot import write_all, write_week
 
     out = Path(args.out) if args.out else settings.snapshots_dir(args.store)
-    if args.all:
-        written = write_all(args.store, out, force=args.force)
-        print(f"{len(written)} snapshots written to {out}")
-        for w in written:
-            print(f"  {w}")
-    else:
-        path = write_week(args.store, out, args.week, force=args.force)
-        print(f"snapshot written: {path}")
+    from pipeline.store import db_path
+
+    # Not while a run writes its own snapshots (a missing store is left for write_* to report).
+    lock = writer_lock(args.store, None, _tell) if db_path(args.store).exists() else nullcontext()
+    with lock:
+        if args.all:
+            written = write_all(args.store, out, force=args.force)
+            print(f"{len(written)} snapshots written to {out}")
+            for w in written:
+                print(f"  {w}")
+        else:
+            path = write_week(args.store, out, args.week, force=args.force)
+            print(f"snapshot written: {path}")
     return EXIT_OK
 
 

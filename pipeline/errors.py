@@ -31,3 +31,7 @@ class StoreError(TrackerError):
 
 class ModelError(TrackerError):
     """The tagger model or the topics file is missing, unreadable or inconsistent."""
+
+
+class StoreBusyError(StoreError):
+    """Another run holds the store's writer lock and the wait for it timed out (exit status 1)."""

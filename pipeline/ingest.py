@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline import store as st
 from pipeline.audit import known_labels, labels_hash, text_key
-from pipeline.errors import InputError
-from pipeline.readers import ReadResult, folder_source, iter_files, read_bytes
+from pipeline.errors import InputError, StoreError
+from pipeline.lock import writer_lock
+from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, read_bytes, read_file
 from pipeline.readers.common import content_hash
 from pipeline.segment import segment
 from pipeline.tagger import DEFAULT_MODEL, load_model, model_info
@@ -74,7 +77,7 @@ def _work(args: tuple) -> tuple[str, object]:
     path, fmt, source, model_path, bits = args
     try:
         # Read again here rather than ship the bytes: memory stays flat whatever the number of files.
-        data = Path(path).read_bytes()
+        data = read_file(path)
         return path, process_file(path, data, fmt, source, model_path, bits)
     except InputError as exc:
         return path, exc
@@ -103,12 +106,22 @@ class Progress:
 
 def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None = None,
         model_path: str | os.PathLike = DEFAULT_MODEL, topics_path: str | os.PathLike = DEFAULT_TOPICS,
-        workers: int | None = None, progress: bool = False, rehash: bool = False) -> RunSummary:
+        workers: int | None = None, progress: bool = False, rehash: bool = False,
+        lock_timeout: float | None = None, on_wait: Callable[[str], None] | None = None) -> RunSummary:
     """Ingest files and folders into the store; only new or changed files are read.
 
     ``rehash`` hashes every file even when its size and modification time are unchanged (for
-    file systems whose modification times cannot be trusted).
+    file systems whose modification times cannot be trusted). One run writes to a store at a
+    time: while another holds it, ``on_wait`` is told so and the run waits, for at most
+    ``lock_timeout`` seconds when given (then ``StoreBusyError``).
     """
+    with writer_lock(store, lock_timeout, on_wait):
+        return _run(inputs, store, fmt=fmt, source=source, model_path=model_path, topics_path=topics_path,
+                    workers=workers, progress=progress, rehash=rehash)
+
+
+def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_path: str | os.PathLike,
+         topics_path: str | os.PathLike, workers: int | None, progress: bool, rehash: bool) -> RunSummary:
     t0 = time.time()
     # The writing process needs only the model's identity; workers load the model itself.
     model = model_info(str(model_path)) if (workers or 2) > 1 else load_model(str(model_path))
@@ -143,14 +156,19 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         for path in files:
             summary.files_read += 1
             key = _resolve(path, resolved_dirs)
-            known = known_files.get(key)
+            known = known_files.get(st.safe_text(key))
             try:
                 info = os.stat(path)
+                check_stat(path, info)  # a FIFO, a device or a huge file is refused before any read
                 stat = (info.st_size, info.st_mtime_ns)
                 if known is not None and not rehash and (known.size, known.mtime_ns) == stat:
                     summary.files_unchanged += 1
                     continue
-                data = Path(path).read_bytes()
+                data = read_file(path)
+            except InputError as exc:
+                summary.refusals.append((path, None, exc.reason))
+                summary.files_refused += 1
+                continue
             except OSError as exc:
                 summary.refusals.append((path, None, f"cannot read: {exc.strerror or exc}"))
                 summary.files_refused += 1
@@ -214,22 +232,42 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         commit()
         # Statements tagged by an older model are tagged again, so the store speaks with one model.
         tagger = None
-        known = known_labels()
+        labelled = known_labels()
         for rows in st.stale_statements(conn, model.version, RETAG_BATCH):
             tagger = tagger or load_model(str(model_path))  # loaded only when there is work
             st.retag(conn, rows, tagger.tag([r[1] for r in rows]), bits, model.version,
-                     [known.get(text_key(r[1])) for r in rows])
+                     [labelled.get(text_key(r[1])) for r in rows])
             summary.statements_retagged += len(rows)
         # The labelled set changed (or the store predates it): say again which statements it holds.
         if st.get_meta(conn, "labels_hash") != lh:
-            st.set_gold(conn, known, text_key, bits)
+            st.set_gold(conn, labelled, text_key, bits)
             st.set_meta(conn, "labels_hash", lh)
         summary.seconds = round(time.time() - t0, 2)
         st.finish_run(conn, run_id, summary.counts(), summary.refusals, summary.notes)
         st.checkpoint(conn)
+    except BaseException as exc:
+        # Whatever stopped the run, the store must not show it 'running' forever.
+        if summary.run_id:
+            _record_stop(conn, summary.run_id, exc)
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"{st.db_path(store)}: {exc} (run {summary.run_id} stopped; every file stored "
+                             "before it is whole)") from exc
+        raise
     finally:
         conn.close()
     return summary
+
+
+def _record_stop(conn, run_id: int, exc: BaseException) -> None:
+    """Mark a run stopped by ``exc`` as failed (or interrupted), with the reason."""
+    if isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted: stopped by the user"
+    else:
+        reason = f"failed: {type(exc).__name__}: {exc}"
+    try:
+        st.fail_run(conn, run_id, reason)
+    except sqlite3.Error:
+        pass  # the store itself is what failed; the next run marks this one interrupted
 
 
 def _resolve(path: str, dirs: dict[str, str]) -> str:

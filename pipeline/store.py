@@ -214,6 +214,24 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+def safe_text(text: str) -> str:
+    """Text SQLite can store. A file name whose bytes are not UTF-8 reaches Python with lone
+    surrogates (U+DC80..U+DCFF, one per such byte), which SQLite refuses: each becomes ``\\xNN``
+    (the byte), any other lone surrogate ``\\uDNNN``; everything else is kept as it is."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join(_escape_surrogate(c) for c in text)
+
+
+def _escape_surrogate(c: str) -> str:
+    n = ord(c)
+    if 0xDC80 <= n <= 0xDCFF:
+        return f"\\x{n - 0xDC00:02x}"
+    return f"\\u{n:04x}" if 0xD800 <= n <= 0xDFFF else c
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -247,18 +265,27 @@ def start_run(conn: sqlite3.Connection, inputs: list[str], model_version: str) -
         # A run that never finished was killed; say so instead of leaving it 'running'.
         conn.execute("UPDATE runs SET status='interrupted' WHERE status='running'")
         cur = conn.execute("INSERT INTO runs(started_at, status, inputs, model_version) VALUES (?, 'running', ?, ?)",
-                           (_now(), json.dumps(inputs), model_version))
+                           (_now(), json.dumps([safe_text(x) for x in inputs]), model_version))
     return int(cur.lastrowid)
 
 
 def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
                refusals: list[tuple[str, int | None, str]], notes: list[tuple[str, str]] = ()) -> None:
     with transaction(conn):
-        conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)", [(run_id, p, ln, r) for p, ln, r in refusals])
-        conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(run_id, p, n) for p, n in notes])
+        conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)",
+                         [(run_id, safe_text(p), ln, safe_text(r)) for p, ln, r in refusals])
+        conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(run_id, safe_text(p), safe_text(n))
+                                                                for p, n in notes])
         cols = ", ".join(f"{k} = ?" for k in counts)
         conn.execute(f"UPDATE runs SET finished_at = ?, status = ?, {cols} WHERE run_id = ?",
                      (_now(), "refused files" if refusals else "ok", *counts.values(), run_id))
+
+
+def fail_run(conn: sqlite3.Connection, run_id: int, reason: str) -> None:
+    """Mark a run that stopped on an error: never left 'running', and the status says why."""
+    with transaction(conn):
+        conn.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
+                     (_now(), safe_text(reason)[:500], run_id))
 
 
 # -- files and documents -------------------------------------------------------------------------
@@ -272,7 +299,8 @@ class FileState:
 
 
 def file_states(conn: sqlite3.Connection) -> dict[str, FileState]:
-    """Every known path (one query: a run compares thousands of paths against it)."""
+    """Every known path (one query: a run compares thousands of paths against it), keyed as
+    stored: look a path up by ``safe_text(path)``."""
     return {r[0]: FileState(r[1], r[2], r[3])
             for r in conn.execute("SELECT path, file_hash, size, mtime_ns FROM files")}
 
@@ -282,7 +310,7 @@ def update_stats(conn: sqlite3.Connection, stats: list[tuple[str, int, int]]) ->
     if stats:
         with transaction(conn):
             conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
-                             [(size, mtime, path) for path, size, mtime in stats])
+                             [(size, mtime, safe_text(path)) for path, size, mtime in stats])
 
 
 def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
@@ -297,7 +325,7 @@ _PUT_FILE = ("INSERT OR REPLACE INTO files(path, file_hash, format, run_id, seen
 def remember_file(conn: sqlite3.Connection, path: str, file_hash: str, fmt: str, run_id: int,
                   stat: tuple[int, int] | None = None) -> None:
     with transaction(conn):
-        conn.execute(_PUT_FILE, (path, file_hash, fmt, run_id, _now(), *(stat or (None, None))))
+        conn.execute(_PUT_FILE, (safe_text(path), file_hash, fmt, run_id, _now(), *(stat or (None, None))))
 
 
 def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
@@ -441,7 +469,7 @@ def score_aggregates(rows: list[tuple], bits: dict[str, int], scores: list[dict[
 
 def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[int, int]:
     """Replace what the path held before with this file's documents (inside a transaction)."""
-    path, file_hash, fmt, documents = f.path, f.file_hash, f.format, f.documents
+    path, file_hash, fmt, documents = safe_text(f.path), f.file_hash, f.format, f.documents
     removed = 0
     old = conn.execute("SELECT file_hash FROM files WHERE path = ?", (path,)).fetchone()
     if old and old[0] != file_hash:
@@ -455,7 +483,7 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[in
         if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone():
             continue
         conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
-            doc.doc_id, file_hash, doc.path, fmt, doc.date.isoformat(), doc.source, doc.lang,
+            doc.doc_id, file_hash, safe_text(doc.path), fmt, doc.date.isoformat(), doc.source, doc.lang,
             doc.title, doc.url, len(dw.rows), run_id))
         conn.executemany(
             "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, "

@@ -71,3 +71,45 @@ def dashboard_server(seed_store, tmp_path_factory):
 
     with serve(seed_store, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
         yield url
+
+
+
+# Memory a pipeline process may map in the hardening tests: a normal run needs well under 1 GB, so a
+# regression that reads /dev/zero or tags a 40 MB token fails fast instead of taking the machine.
+RUN_MEMORY = 2 * 1024**3
+
+
+def _drop_permission_override() -> None:
+    """In the child, before exec: give up root's power to ignore permission bits (the capabilities
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH), so that an unreadable folder is unreadable to the
+    run as it would be to a user. Nothing to give up when not root."""
+    if os.geteuid() != 0:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH; 24 = PR_CAPBSET_DROP
+        if libc.prctl(24, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def run_bounded(*args: str, timeout: float = 120, as_user: bool = False) -> subprocess.CompletedProcess:
+    """`python -m pipeline ...` under a time and memory limit (``as_user``: without root's permission
+    override); output decoded leniently (a file name that is not UTF-8 must not crash the test
+    itself). A hang fails the test, naming the limit."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (RUN_MEMORY, RUN_MEMORY))
+        if as_user:
+            _drop_permission_override()
+
+    e = dict(os.environ, PYTHONPATH=str(ROOT))
+    try:
+        r = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=e, capture_output=True,
+                           timeout=timeout, preexec_fn=limit)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`python -m pipeline {' '.join(args)}` did not finish within {timeout} s")
+    r.stdout = r.stdout.decode("utf-8", "replace")
+    r.stderr = r.stderr.decode("utf-8", "replace")
+    return r

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline import audit, correction, queries, store
-from tests.conftest import SHARED, SEEDS, run_cli
+from tests.conftest import SEEDS, SHARED, run_cli
 
 TOPICS = {"security", "trade", "migration", "sovereignty"}
 

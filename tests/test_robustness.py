@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import queries, store
-from tests.conftest import ROOT, SEEDS, run_cli
+from tests.conftest import CONF_0112, ROOT, SEED_FILE, SEEDS, run_bounded, run_cli
 
 
 def _inbox(tmp_path: Path, n: int) -> Path:
@@ -223,3 +223,70 @@ def test_the_dashboard_keeps_working_while_a_run_writes(seed_store_copy, tmp_pat
     # After the run commits, the new documents are in what the dashboard reads.
     conn = store.open_readonly(seed_store_copy)
     assert queries.facets(conn)["date_min"].year == 2024
+
+
+def test_a_folder_of_every_hostile_kind_is_refused_or_noted_file_by_file(tmp_path):
+    """Issue #12, all at once beside good real files: each bad input is refused or noted with its
+    reason, every good one is stored, and the run ends within two minutes and 2 GB."""
+    inbox = tmp_path / "hostile"
+    inbox.mkdir()
+    whitehouse = sorted((SEEDS / "whitehouse").rglob("*.md"))[0]
+    good = [SEED_FILE, CONF_0112, whitehouse]
+    for f in good:
+        shutil.copy(f, inbox / f.name)
+    spanish = ("2026-01-13\nLa soberanía de México no se negocia, dijo la presidenta.\n"
+               "Hablamos de migración, aranceles y seguridad en la región.\n")
+    with open(os.path.join(os.fsencode(inbox), b"nombre-\xe9.txt"), "wb") as fh:  # not UTF-8
+        fh.write(spanish.replace("2026-01-13", "2026-01-14").encode())
+    os.mkfifo(inbox / "fifo.txt")
+    os.symlink("/dev/zero", inbox / "zero.txt")
+    with open(inbox / "sparse.txt", "wb") as fh:
+        fh.truncate(4 * 1024**3)
+    (inbox / "mixed.txt").write_bytes(spanish.encode().replace(b"dijo", b"di\xffjo"))
+    (inbox / "deep.jsonl").write_text('{"date": "2026-01-12", "text": "Hablamos de aranceles."}\n'
+                                      + "[" * 100_000 + "\n")
+    (inbox / "big.csv").write_text("date,text\n2026-01-12,Y de migración.\n2026-01-12," + "y" * 200_000 + "\n")
+    (inbox / "token.txt").write_text("2026-01-15\n" + "x" * 40_000_000 + "\nWe spoke about steel.\n")
+    (inbox / "locked").mkdir()
+    shutil.copy(SEED_FILE, inbox / "locked" / "hidden-away.txt")
+    (inbox / "locked").chmod(0)
+    (inbox / "\x1b[31mred.txt").write_text("no date here\njust words\n")
+    (inbox / "feb31.txt").write_text("FEBRUARY 31, 2026\nA paragraph.\n")
+    st_dir = tmp_path / "store"
+    try:
+        r = run_bounded("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", as_user=True,
+                        timeout=120)
+    finally:
+        (inbox / "locked").chmod(0o755)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "\x1b" not in r.stdout and "\\x1b[31mred.txt: unknown format" in r.stdout
+    db = store.db_path(st_dir)
+    with sqlite3.connect(db) as c:
+        refused = {(Path(p).name, line): reason
+                   for p, line, reason in c.execute("SELECT path, line, reason FROM refusals")}
+        accented = c.execute("SELECT COUNT(*) FROM statements WHERE text LIKE 'La soberanía de México%'").fetchone()
+        mojibake = c.execute("SELECT COUNT(*) FROM statements WHERE text LIKE '%Ã%'").fetchone()
+        notes = {Path(p).name: note for p, note in c.execute("SELECT path, note FROM notes")}
+        stored = {Path(p).name for (p,) in c.execute("SELECT path FROM files")}
+        (status,) = c.execute("SELECT status FROM runs").fetchone()
+    expected_refusals = {
+        ("fifo.txt", None): "not a regular file (FIFO)",
+        ("zero.txt", None): "not a regular file (character device)",
+        ("sparse.txt", None): "file is 4096 MB, over the 50 MB limit",
+        ("deep.jsonl", 2): "JSON nested too deeply",
+        ("big.csv", 3): "CSV record not read (field larger than field limit",
+        ("locked", None): "cannot list folder: Permission denied",
+        ("\x1b[31mred.txt", None): "unknown format",
+        ("feb31.txt", None): "not a date: FEBRUARY 31, 2026",
+    }
+    assert set(refused) == set(expected_refusals)
+    for key, reason in expected_refusals.items():
+        assert refused[key].startswith(reason), (key, refused[key])
+    assert notes == {
+        "mixed.txt": "not valid UTF-8 in 1 byte, read as UTF-8 with that byte replaced by \ufffd",
+        "token.txt": "paragraph 1 cut from 40,000,000 to 20,000 characters (the limit for one statement)",
+    }
+    assert stored == {f.name for f in good} | {"nombre-\\xe9.txt", "mixed.txt", "deep.jsonl", "big.csv", "token.txt"}
+    assert status == "refused files"
+    assert accented == (2,) and mojibake == (0,)  # the unnamed file and the one with a bad byte
+    assert _check_whole(db) > 0

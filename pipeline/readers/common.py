@@ -11,6 +11,10 @@ from pipeline.errors import InputError
 
 # Dates more than this far in the future are refused: a typo, not a transcript.
 FUTURE_SLACK_DAYS = 2
+# Longer paragraphs are cut to this many characters. Real ones stay under 2,000 (the longest line
+# of the whole corpus is 1,766); a 40 MB "paragraph" is a broken file, and tagging it whole took
+# gigabytes of memory.
+MAX_STATEMENT_CHARS = 20_000
 
 SPANISH_MONTHS = {
     "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7,
@@ -40,8 +44,20 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def decode(data: bytes, path: str) -> str:
-    """Bytes to text: UTF-8 (with or without BOM), else Windows-1252; binaries are refused."""
+# Bytes that are not UTF-8, as the "surrogateescape" error handler shows them; and characters that
+# took more than one byte of valid UTF-8.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
+
+def decode(data: bytes, path: str, notes: list[str] | None = None) -> str:
+    """Bytes to text: UTF-8 (with or without BOM), else Windows-1252; binaries are refused.
+
+    Text that is not all valid UTF-8 is decided by evidence: when its valid multi-byte UTF-8
+    sequences outnumber the bytes that are not UTF-8, it is UTF-8 with a few bad bytes (they
+    become U+FFFD and ``notes`` gets a line saying how many); otherwise it is Windows-1252, whose
+    accented letters are single bytes that are seldom valid UTF-8.
+    """
     if not data.strip():
         raise InputError(path, "empty file: nothing to read")
     if b"\x00" in data[:8192]:
@@ -51,6 +67,8 @@ def decode(data: bytes, path: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
+        text = _mostly_utf8(data, notes)
+    if text is None:
         try:
             # Legacy Windows exports are common; cp1252 is a superset of Latin-1's printable range.
             text = data.decode("cp1252")
@@ -61,6 +79,19 @@ def decode(data: bytes, path: str) -> str:
     if head.startswith("<!doctype html") or head.startswith("<html"):
         raise InputError(path, "HTML page: save the page as text (or as records) and ingest that")
     return text
+
+
+def _mostly_utf8(data: bytes, notes: list[str] | None) -> str | None:
+    """The text of UTF-8 with a few bad bytes, or None when the evidence says Windows-1252."""
+    mixed = data.decode("utf-8", "surrogateescape")
+    bad = len(_NOT_UTF8.findall(mixed))
+    if len(_MULTIBYTE.findall(mixed)) <= bad:
+        return None
+    if notes is not None:
+        which = "that byte" if bad == 1 else "those bytes"
+        notes.append(f"not valid UTF-8 in {bad} byte{'s' * (bad != 1)}, read as UTF-8 with {which} "
+                     "replaced by \ufffd")
+    return _NOT_UTF8.sub("\ufffd", mixed.removeprefix("\ufeff"))
 
 
 def _make(y: int, m: int, d: int) -> dt.date | None:
@@ -88,6 +119,28 @@ def parse_date(text: str) -> dt.date | None:
     return None
 
 
+def date_shaped(text: str) -> bool:
+    """True when the text has the shape of a date (ISO, or a real month's name with a day and a
+    year), whether or not its numbers make one: 'FEBRUARY 31, 2026' is date-shaped, not a date."""
+    s = fold(text)
+    if _ISO.search(s):
+        return True
+    m = _ES.search(s)
+    if m and m.group(2) in SPANISH_MONTHS:
+        return True
+    return (any(m.group(1) in ENGLISH_MONTHS for m in _EN_MDY.finditer(s))
+            or any(m.group(2) in ENGLISH_MONTHS for m in _EN_DMY.finditer(s)))
+
+
+def not_a_date(line: str, path: str) -> InputError | None:
+    """The refusal of a first line that looks like a date but is none (so the file is not called
+    'unknown format'); None when the line is a date or does not look like one."""
+    line = line.strip()
+    if len(line) <= 80 and parse_date(line) is None and date_shaped(line):
+        return InputError(path, f"not a date: {line}")
+    return None
+
+
 def check_date(date: dt.date | None, path: str, what: str, today: dt.date | None = None) -> dt.date:
     """Refuse a missing date, or one in the future, naming the file."""
     if date is None:
@@ -98,6 +151,16 @@ def check_date(date: dt.date | None, path: str, what: str, today: dt.date | None
     if date.year < 1900:
         raise InputError(path, f"date {date.isoformat()} is implausibly old ({what})")
     return date
+
+
+def cap_paragraph(text: str) -> tuple[str, int]:
+    """A paragraph cut to MAX_STATEMENT_CHARS (at the last space of its last 1,000 characters when
+    there is one), and its length before."""
+    if len(text) <= MAX_STATEMENT_CHARS:
+        return text, len(text)
+    cut = text[:MAX_STATEMENT_CHARS]
+    space = cut.rfind(" ", MAX_STATEMENT_CHARS - 1000)
+    return (cut[:space] if space > 0 else cut), len(text)
 
 
 _SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]+")

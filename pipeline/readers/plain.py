@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pipeline.errors import InputError
-from pipeline.readers.common import check_date, clean_line, parse_date
+from pipeline.readers.common import check_date, clean_line, not_a_date, parse_date
 from pipeline.records import Turn
 
 FORMAT = "plain"
@@ -26,6 +26,9 @@ def read(text: str, path: str, lang: str | None = None, source: str | None = Non
     lines = [x for x in lines if x]
     if not lines:
         raise InputError(path, "empty file: nothing to read")
+    wrong = not_a_date(lines[0], path)
+    if wrong:
+        raise wrong
     date = check_date(parse_date(lines[0]) if len(lines[0]) <= 80 else None, path,
                       "the first line of a plain transcript must be a date, e.g. 'MONDAY, JANUARY 12, 2026'")
     paras = lines[1:]

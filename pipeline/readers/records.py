@@ -10,14 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 from pipeline.errors import InputError
-from pipeline.readers.common import check_date, clean_line, parse_date
+from pipeline.readers.common import cap_paragraph, check_date, clean_line, parse_date
 from pipeline.readers.plain import guess_lang
 
 FORMAT = "records"
 REQUIRED = ("date", "text")
 OPTIONAL = ("speaker", "source", "title", "url", "lang")
+# JSON may escape half a surrogate pair ("\ud800"): valid JSON, but no character, and SQLite
+# refuses to store it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def sniff_jsonl(text: str) -> bool:
@@ -42,6 +46,9 @@ def _rows(text: str, path: str, kind: str):
             except json.JSONDecodeError as exc:
                 yield n, InputError(path, f"not valid JSON ({exc.msg})", line=n)
                 continue
+            except RecursionError:  # e.g. 100,000 nested '[': that line only, not the file
+                yield n, InputError(path, "JSON nested too deeply", line=n)
+                continue
             if not isinstance(obj, dict):
                 yield n, InputError(path, "a JSON line must be an object with 'date' and 'text'", line=n)
                 continue
@@ -51,7 +58,16 @@ def _rows(text: str, path: str, kind: str):
     if not reader.fieldnames or not set(REQUIRED) <= {f.strip().lower() for f in reader.fieldnames if f}:
         raise InputError(path, f"CSV header must name the columns {', '.join(REQUIRED)} "
                                f"(found: {', '.join(reader.fieldnames or [])})")
-    for row in reader:
+    rows = iter(reader)
+    while True:
+        first_line = reader.line_num + 1
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit(): that record only
+            yield first_line, InputError(path, f"CSV record not read ({exc})", line=first_line)
+            continue
         n = reader.line_num
         if None in row:
             yield n, InputError(path, "more values than header columns", line=n)
@@ -76,14 +92,17 @@ def read(text: str, path: str, kind: str) -> tuple[list[dict], list[InputError]]
         except InputError as exc:
             problems.append(InputError(path, exc.reason, line=n))
             continue
-        text_ = clean_line(str(row["text"]))
-        meta = {k: clean_line(str(row.get(k) or "")) for k in OPTIONAL}
+        text_, length = cap_paragraph(_SURROGATE.sub("\ufffd", clean_line(str(row["text"]))))
+        meta = {k: _SURROGATE.sub("\ufffd", clean_line(str(row.get(k) or ""))) for k in OPTIONAL}
         key = (date, meta["source"], meta["title"], meta["url"])
         doc = groups.setdefault(key, {
             "title": meta["title"], "date": date, "source": meta["source"], "url": meta["url"],
             "lang": meta["lang"] or "", "turns": [], "key": "|".join(map(str, key)),
         })
         doc["turns"].append((meta["speaker"], text_))
+        if length > len(text_):
+            doc.setdefault("notes", []).append(f"line {n}: text cut from {length:,} to {len(text_):,} characters "
+                                               f"(the limit for one statement)")
     if not groups and not problems:
         raise InputError(path, "records file with no records")
     docs = list(groups.values())
