@@ -154,7 +154,7 @@ class Scorer:
             idf = self.char_idf_[c]
             weighted = self.w_char_[c] * idf[:, None]
             sc = _rowsum(r, weighted, len(todo))
-            sq = np.bincount(r, weights=idf * idf, minlength=len(todo))
+            sq = _binsum(r, weights=idf * idf, minlength=len(todo))
             flags = _start_flags(todo, tuple(self._topic_keys()))
             for t, s_, q, f in zip(todo, sc, sq, flags):
                 cache[t] = (s_, float(q), f)
@@ -182,7 +182,7 @@ class Scorer:
         wi = self.word_idf_[tk]
         score = np.zeros((n, len(self.topic_names_)))
         score_w = _rowsum(dk, self.w_tok_word_[tk], n)
-        sq_w = np.bincount(dk, weights=wi * wi, minlength=n)
+        sq_w = _binsum(dk, weights=wi * wi, minlength=n)
         # word bigrams
         brow, bkey = self._bigram_keys(ids, lens, n_tok)
         if len(bkey) and len(self.bigram_keys_):
@@ -192,27 +192,27 @@ class Scorer:
             pair = _sorted_unique(brow[hit] * len(self.bigram_keys_) + pos[hit])
             br, bp = np.divmod(pair, len(self.bigram_keys_))
             score_w += _rowsum(br, self.w_bigram_[bp], n)
-            sq_w += np.bincount(br, weights=self.bigram_idf_[bp] ** 2, minlength=n)
+            sq_w += _binsum(br, weights=self.bigram_idf_[bp] ** 2, minlength=n)
         score += score_w / np.maximum(np.sqrt(sq_w), 1e-12)[:, None]
         # char n-grams pooled over distinct tokens
         score_c = _rowsum(dk, self.w_tok_char_[tk], n)
-        sq_c = np.bincount(dk, weights=self.tok_char_sq_[tk], minlength=n)
+        sq_c = _binsum(dk, weights=self.tok_char_sq_[tk], minlength=n)
         if extra:
             names = list(extra)
             sc, sq, uflags = self._unseen(names)
             tu = t[~known] - n_tok
             du = d[~known]
             score_c += _rowsum(du, sc[tu], n)
-            sq_c += np.bincount(du, weights=sq[tu], minlength=n)
+            sq_c += _binsum(du, weights=sq[tu], minlength=n)
         score += self.char_weight * score_c / np.maximum(np.sqrt(sq_c), 1e-12)[:, None]
         # cues
         k2 = self.cue_start_.shape[1]
         cand = np.zeros((n, k2), dtype=bool)
         for c in range(k2):
-            cand[:, c] = np.bincount(dk, weights=self.cue_start_[tk, c], minlength=n) > 0
+            cand[:, c] = _binsum(dk, weights=self.cue_start_[tk, c], minlength=n) > 0
         if extra:
             for c in range(k2):
-                cand[:, c] |= np.bincount(du, weights=uflags[tu, c], minlength=n) > 0
+                cand[:, c] |= _binsum(du, weights=uflags[tu, c], minlength=n) > 0
         score += self._cue_block(self._cue_counts(norm, cand)) @ self.w_cue_
         return score + self.intercept_
 
@@ -309,12 +309,19 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     return a[keep]
 
 
+def _binsum(rows: np.ndarray, weights: np.ndarray, minlength: int) -> np.ndarray:
+    """np.bincount of weights, always float: with no rows at all (a batch none of whose words
+    was seen in training, or with no word) np.bincount returns integers, which then refuse to
+    take float additions."""
+    return np.bincount(rows, weights=weights, minlength=minlength).astype(np.float64, copy=False)
+
+
 def _rowsum(rows: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
     """Sum the rows of ``vals`` (m x k) into n groups given by ``rows``."""
     k = vals.shape[1] if vals.ndim == 2 else 1
     out = np.zeros((n, k))
     for c in range(k):
-        out[:, c] = np.bincount(rows, weights=vals[:, c], minlength=n)
+        out[:, c] = _binsum(rows, weights=vals[:, c], minlength=n)
     return out
 
 
