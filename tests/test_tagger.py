@@ -389,3 +389,30 @@ def test_a_record_with_no_known_word_is_stored_with_its_file(tmp_path):
     assert set(rows) == {x["text"] for x in records} - {"¡¿…?!"}
     assert rows["Ajá."] == 0
     assert rows["New tariffs on Mexican steel imports."] != 0
+
+
+def test_a_compiled_file_with_altered_arrays_is_ignored_and_rebuilt(tmp_path):
+    """The compiled file names the right model file, but its thresholds were changed: not trusted."""
+    import shutil
+
+    model_file = tmp_path / "tagger.skops"
+    shutil.copy(DEFAULT_MODEL, model_file)
+    version = load_model(model_file).version
+    fast = tmp_path / f"tagger.{version}.npz"
+    with np.load(fast, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    arrays["thresholds_"] = np.zeros_like(arrays["thresholds_"])  # every topic on every statement
+    with open(fast, "wb") as fh:
+        np.savez(fh, **arrays)
+    load_model.cache_clear()
+    m = load_model(model_file)
+    assert type(m.estimator).__name__ == "TopicTagger"  # fell back to the skops file
+    texts = list(SEED_EXPECTED) + ["Buenos días a todos."]
+    ref = _skops_estimator()
+    assert np.array_equal(m.scores_matrix(texts), ref.predict_proba(texts))
+    assert m.tag(["Buenos días a todos."])[0].topics == ()
+    load_model.cache_clear()
+    again = load_model(model_file)  # the rebuilt compiled file is trusted again
+    assert type(again.estimator).__name__ == "CompiledTagger"
+    assert np.array_equal(again.estimator.thresholds_, ref.thresholds_)
+    assert np.array_equal(again.scores_matrix(texts), ref.predict_proba(texts))
