@@ -19,19 +19,26 @@ from pipeline import queries, store
 from pipeline.errors import UsageError
 
 SCHEMA_VERSION = 1
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+# ASCII digits only, matched in full: \d would take full-width digits and $ a trailing newline.
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 HISTORY_WEEKS = 8
 
 
 def parse_week(week: str) -> tuple[dt.date, dt.date]:
     """'2026-W03' -> (Monday, Sunday)."""
-    m = _WEEK.match(week or "")
+    m = _WEEK.fullmatch(week or "")
     if not m:
         raise UsageError(f"week must look like 2026-W03, not {week!r}")
     try:
         monday = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
     except ValueError as exc:
-        raise UsageError(f"no such ISO week: {week}") from exc
+        raise UsageError(f"no such ISO week: {week!r}") from exc
+    try:
+        # A brief reads the eight weeks before its own; all of them must be dates Python can hold.
+        monday - dt.timedelta(weeks=HISTORY_WEEKS)
+        monday + dt.timedelta(days=7)
+    except OverflowError as exc:
+        raise UsageError(f"week {week!r} is out of the range of dates a brief can cover") from exc
     return monday, monday + dt.timedelta(days=6)
 
 

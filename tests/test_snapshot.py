@@ -90,3 +90,13 @@ def test_trend_query_matches_plain_sql(seed_store):
                     "AND date LIKE '2025-03-%'").fetchone()[0]
     march = df[df["period"].astype(str) == "2025-03-01"]
     assert set(march["total"]) == {n}
+
+
+@pytest.mark.parametrize("week", ["0001-W01", "9999-W52", "２０２６-W03", "2026-W0３", "2026-W03\n", " 2026-W03",
+                                  "2026-w03"])
+def test_week_out_of_range_or_not_ascii_is_a_usage_error(seed_store, tmp_path, week):
+    out = tmp_path / "snaps"
+    r = run_cli("snapshot", "--week", week, "--store", str(seed_store), "--out", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "error:" in r.stderr and repr(week) in r.stderr
+    assert not out.exists() or not any(out.iterdir())
