@@ -31,3 +31,7 @@ class StoreError(TrackerError):
 
 class ModelError(TrackerError):
     """The tagger model or the topics file is missing, unreadable or inconsistent."""
+
+
+class SnapshotError(TrackerError):
+    """Weekly snapshots cannot be written where asked (an unwritable folder, another store's)."""
