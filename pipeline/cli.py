@@ -145,9 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("snapshot", help="write frozen weekly snapshots")
     _store_arg(p)
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--week", help="ISO week, e.g. 2026-W03")
+    g.add_argument("--week", help="ISO week, e.g. 2026-W03 (a completed one: its Sunday before today)")
     g.add_argument("--all", action="store_true", help="every completed week that has no snapshot yet")
-    p.add_argument("--out", default=None, help="folder (default: 'snapshots' beside the store)")
+    p.add_argument("--out", default=None,
+                   help="folder (default: $TOPICS_SNAPSHOTS, else 'snapshots' inside the store folder); "
+                        "a folder holds the snapshots of one store")
     p.add_argument("--force", action="store_true", help="rewrite, keeping the previous version beside it")
 
     p = sub.add_parser("trend", help="statements per period and topic, with shares corrected for the tagger's "
@@ -207,16 +209,20 @@ def cmd_run(args) -> int:
         s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
                 topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json,
                 rehash=args.rehash)
-        written = []
+        written, snap_error, old_snaps = [], None, None
         if not args.no_snapshots:
             from pipeline.snapshot import write_all
 
-            written = write_all(args.store, settings.snapshots_dir(args.store))
+            old_snaps = settings.old_snapshots_dir(args.store)
+            try:
+                written = write_all(args.store, settings.snapshots_dir(args.store))
+            except TrackerError as exc:  # the run is committed: say so, and why the briefs are missing
+                snap_error = str(exc)
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
                "refused": [{"path": safe_text(p), "line": ln, "reason": safe_text(r)} for p, ln, r in s.refusals],
                "notes": [{"path": safe_text(p), "note": safe_text(n)} for p, n in s.notes],
-               "snapshots_written": [str(w) for w in written]}
+               "snapshots_written": [str(w) for w in written], "snapshots_error": snap_error}
         print(_json_text(out))
     else:
         print(f"run {s.run_id} finished in {s.seconds:.1f} s")
@@ -238,6 +244,14 @@ def cmd_run(args) -> int:
                 print(f"    {shown(p)}{':' + str(ln) if ln else ''}: {shown(r)}")
             if len(s.refusals) > 50:
                 print(f"    ... and {len(s.refusals) - 50} more (see `python -m pipeline status`)")
+    if old_snaps is not None:
+        print(f"note: weekly snapshots now go to {settings.snapshots_dir(args.store)} (the store's own folder); "
+              f"{old_snaps}, shared by every store beside it, is no longer read: move this store's briefs "
+              "from there if you want to keep them", file=sys.stderr)
+    if snap_error is not None:
+        print(f"error: run {s.run_id} stored {s.statements_added} statements; snapshots not written: {snap_error}",
+              file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_REFUSED if s.refusals else EXIT_OK
 
 
@@ -408,10 +422,9 @@ def cmd_evaluate(args) -> int:
 def cmd_snapshot(args) -> int:
     from pipeline.lock import writer_lock
     from pipeline.snapshot import write_all, write_week
-
-    out = Path(args.out) if args.out else settings.snapshots_dir(args.store)
     from pipeline.store import db_path
 
+    out = Path(args.out) if args.out else settings.snapshots_dir(args.store)
     # Not while a run writes its own snapshots (a missing store is left for write_* to report).
     lock = writer_lock(args.store, None, _tell) if db_path(args.store).exists() else nullcontext()
     with lock:

@@ -35,3 +35,7 @@ class ModelError(TrackerError):
 
 class StoreBusyError(StoreError):
     """Another run holds the store's writer lock and the wait for it timed out (exit status 1)."""
+
+
+class SnapshotError(TrackerError):
+    """Weekly snapshots cannot be written where asked (an unwritable folder, another store's)."""

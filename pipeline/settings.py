@@ -29,7 +29,8 @@ SETTINGS = {
         Setting("topics", "TOPICS_FILE", str(ROOT / "pipeline" / "topics.toml"),
                 "Topics file: names, descriptions, bilingual cue words and exclusions."),
         Setting("snapshots", "TOPICS_SNAPSHOTS", "",
-                "Folder of weekly snapshots; empty means 'snapshots' beside the store folder."),
+                "Folder of weekly snapshots; empty means 'snapshots' inside the store folder (each store "
+                "its own). A folder holds the snapshots of one store only."),
         Setting("host", "TOPICS_HOST", "127.0.0.1",
                 "Address the dashboard listens on (localhost only unless changed)."),
         Setting("port", "TOPICS_PORT", "8501", "Port of the dashboard."),
@@ -46,6 +47,18 @@ def get(name: str) -> str:
 
 
 def snapshots_dir(store: str) -> Path:
-    """Where weekly snapshots go: the setting, or 'snapshots' beside the store folder."""
+    """Where weekly snapshots go: the setting, or 'snapshots' inside the store folder.
+
+    Inside, not beside: two stores in one folder used to share one 'snapshots' folder and
+    each took the other's briefs for its own.
+    """
     explicit = get("snapshots")
-    return Path(explicit) if explicit else Path(store).resolve().parent / "snapshots"
+    return Path(explicit) if explicit else Path(store) / "snapshots"
+
+
+def old_snapshots_dir(store: str) -> Path | None:
+    """The folder earlier versions wrote snapshots to by default ('snapshots' beside the store
+    folder, shared by every store there), when it exists and the default is in use. It is no
+    longer read: its briefs may be another store's."""
+    old = Path(store).resolve().parent / "snapshots"
+    return old if not get("snapshots") and old.is_dir() else None

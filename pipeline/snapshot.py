@@ -1,37 +1,50 @@
 """Weekly snapshots: a frozen brief of one ISO week (summary.json, statements.csv, report.html).
 
-A snapshot is written once; a later run, model or correction never changes it. ``force``
-writes a new one and keeps the previous version beside it.
+A snapshot is written once, for a completed week only (its Sunday before today); a later run,
+model or correction never changes it. ``force`` writes a new one and keeps the previous version
+beside it. Each brief records the id of the store it came from, and a snapshot folder holds the
+briefs of one store (``.store-id``). Writing is atomic and exclusive: a brief is built in a
+temporary folder and renamed into place; if another process put one there meanwhile, that one is
+kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import html
 import json
 import os
 import re
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from pipeline import queries, store
-from pipeline.errors import UsageError
+from pipeline.errors import SnapshotError, UsageError
 
-SCHEMA_VERSION = 1
-_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+SCHEMA_VERSION = 2  # 2: store_id and complete added
+# ASCII digits only, matched in full: \d would take full-width digits and $ a trailing newline.
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 HISTORY_WEEKS = 8
 
 
 def parse_week(week: str) -> tuple[dt.date, dt.date]:
     """'2026-W03' -> (Monday, Sunday)."""
-    m = _WEEK.match(week or "")
+    m = _WEEK.fullmatch(week or "")
     if not m:
         raise UsageError(f"week must look like 2026-W03, not {week!r}")
     try:
         monday = dt.date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
     except ValueError as exc:
-        raise UsageError(f"no such ISO week: {week}") from exc
+        raise UsageError(f"no such ISO week: {week!r}") from exc
+    try:
+        # A brief reads the eight weeks before its own; all of them must be dates Python can hold.
+        monday - dt.timedelta(weeks=HISTORY_WEEKS)
+        monday + dt.timedelta(days=7)
+    except OverflowError as exc:
+        raise UsageError(f"week {week!r} is out of the range of dates a brief can cover") from exc
     return monday, monday + dt.timedelta(days=6)
 
 
@@ -202,43 +215,216 @@ made {e(summary['made_at'])}. This brief is frozen: later runs do not change it.
 """
 
 
-def write_week(store_dir: str, out_dir: Path, week: str, force: bool = False) -> Path:
-    """Write one week's snapshot folder; an existing one is kept unless ``force``."""
+# -- writing: only completed weeks, once, atomically, into a folder of this store's own -----------
+OWNER_FILE = ".store-id"
+# Leftovers of a writer that died: hidden temporary folders and files that name its process.
+_LEFTOVER = re.compile(r"\..+\.(?:tmp|stale)-([0-9]+)(?:-.*)?")
+
+
+def week_is_complete(sunday: dt.date, today: dt.date | None = None) -> bool:
+    """A week's brief may be frozen once the week is over: its Sunday is before today."""
+    return sunday < (today or dt.date.today())
+
+
+def _os_reason(path: Path, exc: OSError) -> str:
+    return f"{exc.filename or path}: {exc.strerror or exc}"
+
+
+def folder_owner(out_dir: Path) -> str | None:
+    """The id of the store whose snapshots ``out_dir`` holds, or None when no store claimed it."""
+    try:
+        return (Path(out_dir) / OWNER_FILE).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def claim_folder(out_dir: Path, store_id: str) -> None:
+    """Make ``out_dir`` this store's snapshot folder; SnapshotError if it is another store's.
+
+    The first store to write there records its id in ``.store-id``; briefs already in the folder
+    (written by versions that did not record ids) are taken as that store's.
+    """
+    marker = out_dir / OWNER_FILE
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not marker.exists():
+            tmp = out_dir / f"{OWNER_FILE}.tmp-{os.getpid()}"
+            tmp.write_text(store_id + "\n", encoding="utf-8")
+            try:
+                os.link(tmp, marker)  # atomic and exclusive: of two claims, the first one stands
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        owner = folder_owner(out_dir)
+    except OSError as exc:
+        raise SnapshotError(_os_reason(out_dir, exc)) from exc
+    if owner != store_id:
+        raise SnapshotError(
+            f"{out_dir}: holds the weekly snapshots of another store (id {owner}; this store's is {store_id}); "
+            "give this store a folder of its own (--out, or leave TOPICS_SNAPSHOTS empty for the store's "
+            "own 'snapshots' folder)")
+
+
+def _incomplete(summary: dict) -> bool:
+    """Written before its week was over (earlier versions froze the current week too)."""
+    if summary.get("complete") is False:
+        return True
+    made, end = str(summary.get("made_at") or ""), str(summary.get("end") or "")
+    return bool(made and end) and made[:10] <= end
+
+
+def _state(target: Path, store_id: str | None) -> str:
+    """'missing', 'kept' (a frozen brief of this store), 'stale' (one written before its week was
+    over: replaced) or 'foreign' (another store's)."""
+    try:
+        s = json.loads((target / "summary.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "kept" if target.exists() else "missing"
+    except (OSError, ValueError):
+        return "kept"  # unreadable: frozen all the same; nothing here deletes what it cannot read
+    if not isinstance(s, dict):
+        return "kept"
+    if s.get("store_id") not in (None, store_id):
+        return "foreign"
+    return "stale" if _incomplete(s) else "kept"
+
+
+def read_brief(out_dir: Path, week: str, store_id: str | None) -> dict | None:
+    """A week's frozen summary when ``out_dir`` holds one of this store's; else None (no brief,
+    another store's, or one written before its week was over)."""
+    owner = folder_owner(out_dir)
+    if owner is not None and owner != store_id:
+        return None
+    if _state(Path(out_dir) / week, store_id) != "kept":
+        return None
+    try:
+        s = json.loads((Path(out_dir) / week / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return s if isinstance(s, dict) else None
+
+
+def write_week(store_dir: str, out_dir: Path, week: str, force: bool = False,
+               today: dt.date | None = None) -> Path:
+    """Write one completed week's snapshot folder; an existing one is kept unless ``force``.
+
+    UsageError for a week that is not over; SnapshotError when the folder cannot be written or
+    belongs to another store.
+    """
+    _, sunday = parse_week(week)
+    if not week_is_complete(sunday, today):
+        raise UsageError(f"week {week!r} is not over yet (it ends on Sunday {sunday.isoformat()}); a brief is "
+                         "frozen only once its week is complete (the dashboard shows its live numbers meanwhile)")
+    out = Path(out_dir)
+    sid = store.ensure_store_id(store_dir)
+    claim_folder(out, sid)
     conn = store.open_readonly(store_dir)
     try:
-        return _write(conn, Path(out_dir), week, force)
+        return _write(conn, out, week, force, sid)[0]
+    except OSError as exc:
+        raise SnapshotError(_os_reason(out, exc)) from exc
     finally:
         conn.close()
 
 
-def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool) -> Path:
+def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool, store_id: str) -> tuple[Path, bool]:
+    """Write a week's brief unless this store's is there; (its folder, whether this call wrote it)."""
     target = out_dir / week
-    if target.exists() and not force:
-        return target
+    state = _state(target, store_id)
+    if state == "foreign":
+        raise SnapshotError(f"{target}: a brief of another store; give this store a snapshot folder of its own")
+    if state == "kept" and not force:
+        return target, False
     summary = compute(conn, week)
+    summary["store_id"] = store_id
+    summary["complete"] = True
     summary["made_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f".{week}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    monday, sunday = parse_week(week)
-    with (tmp / "statements.csv").open("w", newline="", encoding="utf-8") as fh:
-        queries.write_csv(conn, fh, monday, sunday)
-    (tmp / "report.html").write_text(render_html(summary), encoding="utf-8")
-    if target.exists():
-        # Keep what was reported before beside the new version.
-        target.rename(out_dir / f"{week}.previous-{summary['made_at'].replace(':', '')}")
-    tmp.rename(target)
-    return target
+    # A folder of this process's own, complete before it is renamed into place: readers and
+    # other writers see no brief or a whole one.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{week}.tmp-{os.getpid()}-", dir=out_dir))
+    try:
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
+        monday, sunday = parse_week(week)
+        with (tmp / "statements.csv").open("w", newline="", encoding="utf-8") as fh:
+            queries.write_csv(conn, fh, monday, sunday)
+        (tmp / "report.html").write_text(render_html(summary), encoding="utf-8")
+        return target, _install(tmp, target, force, store_id, summary["made_at"])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone already when it was renamed into place
+
+
+def _install(tmp: Path, target: Path, force: bool, store_id: str, made_at: str) -> bool:
+    """Rename ``tmp`` to ``target``. A brief there already (or put there meanwhile by another
+    process) is kept and ``tmp`` dropped, unless it is stale (replaced) or ``force`` (moved to
+    ``WEEK.previous-<time>``, once). Whether ``tmp`` was installed."""
+    stale: list[Path] = []
+    try:
+        for attempt in range(20):
+            try:
+                tmp.rename(target)  # atomic; fails while a brief (a folder with files) is there
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+            state = _state(target, store_id)
+            if state == "foreign":
+                raise SnapshotError(f"{target}: a brief of another store appeared while writing this store's")
+            if state == "kept" and not force:
+                return False
+            if force:
+                aside = target.with_name(f"{target.name}.previous-{made_at.replace(':', '')}")
+                n = 1
+                while aside.exists():
+                    n += 1
+                    aside = aside.with_name(f"{target.name}.previous-{made_at.replace(':', '')}-{n}")
+            else:
+                aside = target.with_name(f".{target.name}.stale-{os.getpid()}-{attempt}")
+            try:
+                target.rename(aside)
+            except FileNotFoundError:
+                continue  # another writer moved it first
+            if force:
+                force = False  # keep one previous version; a brief another writer puts there now is as new
+            else:
+                stale.append(aside)
+        raise SnapshotError(f"{target}: other processes kept replacing this brief; try again")
+    finally:
+        for p in stale:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _sweep(out_dir: Path) -> None:
+    """Remove the temporary folders and files of writers that died (killed runs)."""
+    try:
+        entries = list(out_dir.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        m = _LEFTOVER.fullmatch(p.name)
+        if not m or _alive(int(m.group(1))):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def completed_weeks_all(conn: sqlite3.Connection, today: dt.date | None = None) -> list[dt.date]:
     """Mondays of every ISO week with statements whose Sunday is before today."""
-    today = today or dt.date.today()
     weeks = [store.from_day(r[0]) for r in conn.execute("SELECT DISTINCT week FROM statements ORDER BY 1")]
-    return [m for m in weeks if m + dt.timedelta(days=6) < today]
+    return [m for m in weeks if week_is_complete(m + dt.timedelta(days=6), today)]
 
 
 def completed_weeks(conn: sqlite3.Connection, today: dt.date | None = None) -> list[str]:
@@ -246,30 +432,40 @@ def completed_weeks(conn: sqlite3.Connection, today: dt.date | None = None) -> l
     return [week_label(m) for m in completed_weeks_all(conn, today)]
 
 
-def _write_many(args: tuple[str, str, list[str], bool]) -> list[Path]:
-    store_dir, out_dir, weeks, force = args
+def _write_many(args: tuple[str, str, list[str], bool, str]) -> list[Path]:
+    store_dir, out_dir, weeks, force, store_id = args
     conn = store.open_readonly(store_dir)
     try:
-        return [_write(conn, Path(out_dir), w, force) for w in weeks]
+        written = [_write(conn, Path(out_dir), w, force, store_id) for w in weeks]
+    except OSError as exc:
+        raise SnapshotError(_os_reason(Path(out_dir), exc)) from exc
     finally:
         conn.close()
+    return [p for p, wrote in written if wrote]
 
 
-def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int = 2) -> list[Path]:
-    """Write a snapshot for each completed week that has none (all of them with ``force``).
+def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int = 2,
+              today: dt.date | None = None) -> list[Path]:
+    """Write a snapshot for each completed week that has none (all of them with ``force``); the
+    folders written. A brief written before its week was over is replaced.
 
     Many weeks (a first run over years of transcripts) are shared among ``workers`` processes.
+    SnapshotError when the folder cannot be written or belongs to another store.
     """
+    out = Path(out_dir)
+    sid = store.ensure_store_id(store_dir)
+    claim_folder(out, sid)
+    _sweep(out)
     conn = store.open_readonly(store_dir)
     try:
-        todo = [w for w in completed_weeks(conn) if force or not (Path(out_dir) / w).exists()]
+        todo = [w for w in completed_weeks(conn, today) if force or _state(out / w, sid) != "kept"]
     finally:
         conn.close()
     if workers <= 1 or len(todo) < 20:
-        return _write_many((str(store_dir), str(out_dir), todo, force))
+        return _write_many((str(store_dir), str(out), todo, force, sid))
     from concurrent.futures import ProcessPoolExecutor
 
     chunks = [todo[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(_write_many, [(str(store_dir), str(out_dir), c, force) for c in chunks]))
+        parts = list(pool.map(_write_many, [(str(store_dir), str(out), c, force, sid) for c in chunks]))
     return sorted(p for part in parts for p in part)

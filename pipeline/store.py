@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -234,6 +235,36 @@ def _escape_surrogate(c: str) -> str:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# -- identity -------------------------------------------------------------------------------------
+def read_store_id(conn: sqlite3.Connection) -> str | None:
+    """The store's identity (a random id in its meta table), or None if none was made yet."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+    return row[0] if row else None
+
+
+def ensure_store_id(store: str | os.PathLike) -> str:
+    """The store's identity, made on first use; weekly snapshots record it, so that a snapshot
+    folder is never taken for that of another store. A copy of the store folder is the same store."""
+    conn = open_readonly(store)
+    try:
+        found = read_store_id(conn)
+    finally:
+        conn.close()
+    if found:
+        return found
+    try:
+        conn = sqlite3.connect(db_path(store), isolation_level=None)
+        try:
+            _configure(conn)
+            # OR IGNORE: of two processes making it at once, the first one's id is everyone's.
+            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
+            return read_store_id(conn) or ""
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db_path(store)}: cannot record the store's identity ({exc})") from exc
 
 
 # -- topics and models --------------------------------------------------------------------------

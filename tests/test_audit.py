@@ -76,7 +76,8 @@ def test_score_sums_follow_every_write(seed_store_copy, tmp_path):
     # Statements of the labelled set count their label: the seed conferences hold some of its texts.
     n_gold = conn.execute("SELECT COUNT(*) FROM statements WHERE gold_mask IS NOT NULL").fetchone()[0]
     assert n_gold > 100
-    assert conn.execute("SELECT SUM(n) FROM daily_scores WHERE labelled = 1 AND topic = 'trade'").fetchone()[0] == n_gold
+    labelled = conn.execute("SELECT SUM(n) FROM daily_scores WHERE labelled = 1 AND topic = 'trade'").fetchone()[0]
+    assert labelled == n_gold
     conn.close()
     # A changed file replaces its statements; a re-tag (another model's rows) rewrites scores.
     folder = tmp_path / "in"

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from pipeline import queries, snapshot, store
 from pipeline.errors import UsageError
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 
 
 def test_snapshot_numbers_equal_a_fresh_computation(seed_store, tmp_path):
@@ -90,3 +95,163 @@ def test_trend_query_matches_plain_sql(seed_store):
                     "AND date LIKE '2025-03-%'").fetchone()[0]
     march = df[df["period"].astype(str) == "2025-03-01"]
     assert set(march["total"]) == {n}
+
+
+@pytest.mark.parametrize("week", ["0001-W01", "9999-W52", "２０２６-W03", "2026-W0３", "2026-W03\n", " 2026-W03",
+                                  "2026-w03"])
+def test_week_out_of_range_or_not_ascii_is_a_usage_error(seed_store, tmp_path, week):
+    out = tmp_path / "snaps"
+    r = run_cli("snapshot", "--week", week, "--store", str(seed_store), "--out", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "error:" in r.stderr and repr(week) in r.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+# -- small stores of records (a few statements in known weeks) ------------------------------------
+TRADE = "New tariffs on Mexican steel and aluminum imports under the trade deal."
+MIGRATION = "Deportations of migrants rose again at the border crossings this year."
+
+
+def _records_store(st_dir: Path, rows: list[tuple[str, str]], *args: str, env: dict | None = None):
+    """Run `run` on a records file of (date, text) rows into ``st_dir``; the finished process."""
+    inbox = st_dir.parent / f"in-{st_dir.name}"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "r.jsonl").write_text("".join(json.dumps({"date": d, "text": t, "source": "Test"}) + "\n"
+                                           for d, t in rows))
+    return run_cli("run", "--input", str(inbox), "--store", str(st_dir), *args,
+                   env={"TOPICS_SNAPSHOTS": "", **(env or {})})
+
+
+def _summary(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+
+def _hidden_or_previous(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != ".store-id"
+                  or ".previous-" in p.name)
+
+
+def test_two_stores_in_one_folder_each_keep_their_own_snapshots(tmp_path, monkeypatch):
+    a, b = tmp_path / "stores" / "a", tmp_path / "stores" / "b"
+    r = _records_store(a, [("2025-03-04", TRADE)] * 3)
+    assert r.returncode == 0, r.stderr
+    r = _records_store(b, [("2025-03-05", MIGRATION), ("2025-03-06", MIGRATION + " Again.")])
+    assert r.returncode == 0, r.stderr
+    assert "weekly snapshots written: 1" in r.stdout  # b's week, although a already has that week
+    sa, sb = _summary(a / "snapshots" / "2025-W10"), _summary(b / "snapshots" / "2025-W10")
+    assert (sa["statements"], sb["statements"]) == (3, 2)
+    assert sa["store_id"] and sb["store_id"] and sa["store_id"] != sb["store_id"]
+    assert sa["store_id"] == store.read_store_id(store.open_readonly(a))
+    # b's Weekly page shows b's frozen brief, not a's
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TOPICS_STORE", str(b))
+    monkeypatch.delenv("TOPICS_SNAPSHOTS", raising=False)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60).run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    caption = " ".join(str(c.value) for c in at.caption)
+    assert "2 statements" in caption and "frozen snapshot" in caption, caption
+
+
+def test_a_snapshot_folder_of_another_store_is_refused(tmp_path):
+    shared = tmp_path / "shared"
+    env = {"TOPICS_SNAPSHOTS": str(shared)}
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _records_store(a, [("2025-03-04", TRADE)] * 3, env=env).returncode == 0
+    before = (shared / "2025-W10" / "summary.json").read_bytes()
+    r = _records_store(b, [("2025-03-05", MIGRATION), ("2025-03-12", MIGRATION)], env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert "stored 2 statements; snapshots not written" in r.stderr and str(shared) in r.stderr
+    assert "another store" in r.stderr
+    assert (shared / "2025-W10" / "summary.json").read_bytes() == before
+    assert not (shared / "2025-W11").exists()  # nothing of b's mixed into a's folder
+    assert store.open_readonly(b).execute("SELECT COUNT(*) FROM statements").fetchone()[0] == 2
+    r = run_cli("snapshot", "--all", "--store", str(b), "--out", str(shared))
+    assert r.returncode == 1 and "another store" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_old_shared_snapshot_folder_is_left_alone_and_named(tmp_path):
+    """Before, the default folder was 'snapshots' beside the store; it is no longer read or written."""
+    old = tmp_path / "snapshots" / "2025-W10"
+    old.mkdir(parents=True)
+    (old / "summary.json").write_text('{"week": "2025-W10", "statements": 99}')
+    a = tmp_path / "store"
+    r = _records_store(a, [("2025-03-04", TRADE)])
+    assert r.returncode == 0, r.stderr
+    assert _summary(a / "snapshots" / "2025-W10")["statements"] == 1
+    assert json.loads((old / "summary.json").read_text())["statements"] == 99
+    assert str(tmp_path / "snapshots") in r.stdout + r.stderr  # the note names the old folder
+
+
+def test_an_incomplete_week_is_refused_and_never_frozen(tmp_path):
+    today = dt.date.today()
+    this_week = snapshot.week_label(today - dt.timedelta(days=today.weekday()))
+    st_dir = tmp_path / "store"
+    r = _records_store(st_dir, [(today.isoformat(), TRADE), ("2025-03-04", TRADE)])
+    assert r.returncode == 0, r.stderr
+    assert (st_dir / "snapshots" / "2025-W10").is_dir() and not (st_dir / "snapshots" / this_week).exists()
+    out = tmp_path / "snaps"
+    for week in (this_week, "2099-W10"):
+        r = run_cli("snapshot", "--week", week, "--store", str(st_dir), "--out", str(out))
+        assert r.returncode == 2 and "not over" in r.stderr and week in r.stderr, r.stderr
+        assert not (out / week).exists()
+        r = run_cli("snapshot", "--week", week, "--force", "--store", str(st_dir), "--out", str(out))
+        assert r.returncode == 2 and not (out / week).exists()
+
+
+def test_a_brief_written_before_its_week_ended_is_replaced(seed_store_copy, tmp_path):
+    """Earlier versions froze the current week; such a brief is rewritten once the week is over."""
+    out = tmp_path / "snaps"
+    early = snapshot.write_week(str(seed_store_copy), out, "2026-W02")
+    done = snapshot.write_week(str(seed_store_copy), out, "2026-W03")
+    s = _summary(early)
+    s.pop("complete", None)
+    s["made_at"] = "2026-01-07T12:00:00+00:00"  # a Wednesday of that week: made mid-week
+    (early / "summary.json").write_text(json.dumps(s))
+    s = _summary(done)
+    s.pop("complete", None)  # made after its Sunday: complete, kept as it is
+    (done / "summary.json").write_text(json.dumps(s))
+    kept = (done / "summary.json").read_bytes()
+    written = snapshot.write_all(str(seed_store_copy), out)
+    assert out / "2026-W02" in written and out / "2026-W03" not in written
+    fresh = _summary(out / "2026-W02")
+    assert fresh["complete"] is True and fresh["made_at"] > "2026-01-19"
+    assert (done / "summary.json").read_bytes() == kept
+    assert _hidden_or_previous(out) == []
+
+
+def test_unwritable_snapshot_folder_after_a_run_says_what_was_stored(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    st_dir = tmp_path / "store"
+    r = _records_store(st_dir, [("2025-03-04", TRADE), ("2025-03-05", MIGRATION)],
+                       env={"TOPICS_SNAPSHOTS": str(blocker / "snaps")})
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert "run 1 stored 2 statements; snapshots not written:" in r.stderr and str(blocker) in r.stderr
+    assert "run 1 finished" in r.stdout
+    assert store.open_readonly(st_dir).execute("SELECT COUNT(*) FROM statements").fetchone()[0] == 2
+    r = run_cli("snapshot", "--week", "2025-W10", "--store", str(st_dir), "--out", str(blocker / "snaps"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and str(blocker) in r.stderr, r.stderr
+    r = run_cli("snapshot", "--all", "--store", str(st_dir), "--out", str(blocker))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and str(blocker) in r.stderr, r.stderr
+
+
+def test_concurrent_snapshot_writers_leave_one_whole_brief_per_week(seed_store_copy, tmp_path):
+    out = tmp_path / "snaps"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for _ in range(2):
+        procs = [subprocess.Popen([sys.executable, "-m", "pipeline", "snapshot", "--all", "--store",
+                                   str(seed_store_copy), "--out", str(out)], env=env, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for p in procs:
+            _, err = p.communicate(timeout=600)
+            assert p.returncode == 0, err
+    weeks = snapshot.completed_weeks(store.open_readonly(seed_store_copy))
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(weeks)
+    assert _hidden_or_previous(out) == []
+    for w in weeks:
+        assert sorted(p.name for p in (out / w).iterdir()) == ["report.html", "statements.csv", "summary.json"]
+        assert _summary(out / w)["week"] == w

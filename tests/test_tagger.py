@@ -352,3 +352,67 @@ def test_fitting_topics_in_parallel_gives_the_same_model():
         np.testing.assert_allclose(getattr(one, attr), getattr(two, attr), rtol=1e-5, atol=1e-7, err_msg=attr)
     np.testing.assert_array_equal(one.thresholds_, two.thresholds_)
     np.testing.assert_array_equal(one.predict(texts), two.predict(texts))
+
+
+# A statement none of whose words was seen in training: on its own, in a batch of one, it is
+# the whole batch (a records file groups each date into its own document, tagged as one batch).
+UNSEEN_ONLY = ["Ajá.", "", "¡¿…?!", "   ", "Zzxq qqwv"]
+
+
+@pytest.mark.parametrize("text", UNSEEN_ONLY)
+def test_tag_command_tags_a_batch_of_one_with_no_known_word(text):
+    r = run_cli("tag", "--input", "-", "--output", "-", input=json.dumps({"id": 1, "text": text}) + "\n")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)
+    assert row["id"] == 1 and row["topics"] == []
+    assert set(row["scores"]) == {"security", "trade", "migration", "sovereignty"}
+    assert all(0.0 <= v <= 1.0 for v in row["scores"].values())
+
+
+def test_a_record_with_no_known_word_is_stored_with_its_file(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    records = [{"date": "2025-03-03", "source": "Test", "text": "New tariffs on Mexican steel imports."},
+               {"date": "2025-03-04", "source": "Test", "text": "Ajá."},
+               {"date": "2025-03-05", "source": "Test", "text": "¡¿…?!"},
+               {"date": "2025-03-06", "source": "Test", "text": "Deportations of migrants rose this year."}]
+    (inbox / "r.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in records))
+    st_dir = tmp_path / "store"
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert json.loads(r.stdout)["refused"] == []
+    from pipeline import store
+
+    conn = store.open_readonly(st_dir)
+    rows = dict(conn.execute("SELECT text, topic_mask FROM statements").fetchall())
+    # A paragraph with no word at all is no statement (segment.py); every other line is stored.
+    assert set(rows) == {x["text"] for x in records} - {"¡¿…?!"}
+    assert rows["Ajá."] == 0
+    assert rows["New tariffs on Mexican steel imports."] != 0
+
+
+def test_a_compiled_file_with_altered_arrays_is_ignored_and_rebuilt(tmp_path):
+    """The compiled file names the right model file, but its thresholds were changed: not trusted."""
+    import shutil
+
+    model_file = tmp_path / "tagger.skops"
+    shutil.copy(DEFAULT_MODEL, model_file)
+    version = load_model(model_file).version
+    fast = tmp_path / f"tagger.{version}.npz"
+    with np.load(fast, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    arrays["thresholds_"] = np.zeros_like(arrays["thresholds_"])  # every topic on every statement
+    with open(fast, "wb") as fh:
+        np.savez(fh, **arrays)
+    load_model.cache_clear()
+    m = load_model(model_file)
+    assert type(m.estimator).__name__ == "TopicTagger"  # fell back to the skops file
+    texts = list(SEED_EXPECTED) + ["Buenos días a todos."]
+    ref = _skops_estimator()
+    assert np.array_equal(m.scores_matrix(texts), ref.predict_proba(texts))
+    assert m.tag(["Buenos días a todos."])[0].topics == ()
+    load_model.cache_clear()
+    again = load_model(model_file)  # the rebuilt compiled file is trusted again
+    assert type(again.estimator).__name__ == "CompiledTagger"
+    assert np.array_equal(again.estimator.thresholds_, ref.thresholds_)
+    assert np.array_equal(again.scores_matrix(texts), ref.predict_proba(texts))

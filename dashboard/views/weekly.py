@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,12 +10,13 @@ import streamlit as st
 from dashboard import data
 from dashboard.figures import weekly_figure
 from dashboard.render import highlight
-from pipeline import settings, snapshot
+from pipeline import settings, snapshot, store
 
 st.title("Weekly briefs")
 conn = data.connect()
 try:
     weeks = sorted({snapshot.week_label(m) for m in snapshot.completed_weeks_all(conn)}, reverse=True)
+    own_id = store.read_store_id(conn)  # briefs of another store in the folder are not this store's
 finally:
     conn.close()
 if not weeks:
@@ -26,11 +26,11 @@ snap_dir = settings.snapshots_dir(data.store_dir())
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def brief(_version: tuple, week: str) -> tuple[dict, bool]:
-    """The frozen summary when the snapshot exists, else the numbers computed now."""
-    p = snap_dir / week / "summary.json"
-    if p.exists():
-        return json.loads(p.read_text(encoding="utf-8")), True
+def brief(_version: tuple, week: str, folder: str, store_id: str | None) -> tuple[dict, bool]:
+    """The frozen summary when this store's snapshot exists, else the numbers computed now."""
+    frozen = snapshot.read_brief(Path(folder), week, store_id)
+    if frozen is not None:
+        return frozen, True
     c = data.connect()
     try:
         return snapshot.compute(c, week), False
@@ -39,7 +39,7 @@ def brief(_version: tuple, week: str) -> tuple[dict, bool]:
 
 
 def show(week: str, col) -> None:
-    s, frozen = brief(data.version(), week)
+    s, frozen = brief(data.version(), week, str(snap_dir), own_id)
     col.subheader(week)
     col.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
                 + ("frozen snapshot made " + s.get("made_at", "") if frozen else "live numbers: no snapshot yet "

@@ -77,11 +77,12 @@ def save_model(estimator, path: Path, info: dict) -> str:
 
     # Compressed: the vocabularies are text and shrink several-fold.
     sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
-    version = hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]
+    file_hash = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    version = file_hash[:12]
     tmp.replace(path)
     info = dict(info, version=version)
     path.with_suffix(".json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    write_compiled_beside(estimator, path, version)
+    write_compiled_beside(estimator, path, file_hash)
     return version
 
 
@@ -117,16 +118,17 @@ def compiled_path(path: Path, version: str) -> Path:
     return path.with_name(f"{path.stem}.{version}.npz")
 
 
-def write_compiled_beside(estimator, path: Path, version: str) -> None:
-    """Write the compiled form next to the model file; drop those of older versions.
+def write_compiled_beside(estimator, path: Path, file_hash: str) -> None:
+    """Write the compiled form next to the model file (whose sha256 is ``file_hash``); drop those
+    of older versions.
 
     Best effort: a read-only folder only means every load goes through skops.
     """
     from pipeline.tagger.scoring import write_compiled
 
-    target = compiled_path(path, version)
+    target = compiled_path(path, file_hash[:12])
     try:
-        write_compiled(estimator, target, version)
+        write_compiled(estimator, target, file_hash)
         for old in path.parent.glob(f"{path.stem}.*.npz"):
             if old != target:
                 old.unlink(missing_ok=True)
@@ -141,8 +143,9 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     The skops file is the model. Its compiled form (``tagger.<version>.npz``: plain arrays read
     with ``allow_pickle=False``, so loading it runs no code) is written beside it on first use and
     read instead afterwards: that skips importing scikit-learn and rebuilding the vocabularies,
-    5 s -> 0.2 s per process. A compiled file that is damaged or made for another version of the
-    model file is ignored and rewritten.
+    5 s -> 0.2 s per process. A compiled file that is damaged, made for another model file, or
+    whose arrays were changed after it was written (it carries a digest of them and of the model
+    file's hash) is ignored and rewritten.
     """
     from pipeline.tagger.scoring import read_compiled
 
@@ -150,12 +153,14 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
     if not p.exists():
         raise ModelError(f"{p}: no model file; run `python -m pipeline train` to build one")
     data = p.read_bytes()
-    version = hashlib.sha256(data).hexdigest()[:12]
+    file_hash = hashlib.sha256(data).hexdigest()
+    version = file_hash[:12]
     est = None
     fast = compiled_path(p, version)
     if fast.exists():
         try:
-            est = read_compiled(fast, version)
+            # Bound to the whole hash of the model file and to a digest of its own arrays.
+            est = read_compiled(fast, file_hash)
         except Exception:  # noqa: BLE001 - any damage means the same: rebuild it from the skops file
             est = None
     rebuilt = est is None
@@ -168,7 +173,7 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
         raise ModelError(f"{p}: model does not work with this version of the code ({type(exc).__name__}: "
                          f"{exc}); run `python -m pipeline train`") from exc
     if rebuilt:
-        write_compiled_beside(est, p, version)
+        write_compiled_beside(est, p, file_hash)
     info_path = p.with_suffix(".json")
     info = json.loads(info_path.read_text()) if info_path.exists() else {}
     return LoadedModel(est, version, tuple(est.topic_names_), info.get("topics_hash", ""), info)

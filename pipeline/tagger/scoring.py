@@ -12,6 +12,8 @@ never seen in training are broken into character n-grams (once, then cached).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -154,7 +156,7 @@ class Scorer:
             idf = self.char_idf_[c]
             weighted = self.w_char_[c] * idf[:, None]
             sc = _rowsum(r, weighted, len(todo))
-            sq = np.bincount(r, weights=idf * idf, minlength=len(todo))
+            sq = _binsum(r, weights=idf * idf, minlength=len(todo))
             flags = _start_flags(todo, tuple(self._topic_keys()))
             for t, s_, q, f in zip(todo, sc, sq, flags):
                 cache[t] = (s_, float(q), f)
@@ -182,7 +184,7 @@ class Scorer:
         wi = self.word_idf_[tk]
         score = np.zeros((n, len(self.topic_names_)))
         score_w = _rowsum(dk, self.w_tok_word_[tk], n)
-        sq_w = np.bincount(dk, weights=wi * wi, minlength=n)
+        sq_w = _binsum(dk, weights=wi * wi, minlength=n)
         # word bigrams
         brow, bkey = self._bigram_keys(ids, lens, n_tok)
         if len(bkey) and len(self.bigram_keys_):
@@ -192,27 +194,27 @@ class Scorer:
             pair = _sorted_unique(brow[hit] * len(self.bigram_keys_) + pos[hit])
             br, bp = np.divmod(pair, len(self.bigram_keys_))
             score_w += _rowsum(br, self.w_bigram_[bp], n)
-            sq_w += np.bincount(br, weights=self.bigram_idf_[bp] ** 2, minlength=n)
+            sq_w += _binsum(br, weights=self.bigram_idf_[bp] ** 2, minlength=n)
         score += score_w / np.maximum(np.sqrt(sq_w), 1e-12)[:, None]
         # char n-grams pooled over distinct tokens
         score_c = _rowsum(dk, self.w_tok_char_[tk], n)
-        sq_c = np.bincount(dk, weights=self.tok_char_sq_[tk], minlength=n)
+        sq_c = _binsum(dk, weights=self.tok_char_sq_[tk], minlength=n)
         if extra:
             names = list(extra)
             sc, sq, uflags = self._unseen(names)
             tu = t[~known] - n_tok
             du = d[~known]
             score_c += _rowsum(du, sc[tu], n)
-            sq_c += np.bincount(du, weights=sq[tu], minlength=n)
+            sq_c += _binsum(du, weights=sq[tu], minlength=n)
         score += self.char_weight * score_c / np.maximum(np.sqrt(sq_c), 1e-12)[:, None]
         # cues
         k2 = self.cue_start_.shape[1]
         cand = np.zeros((n, k2), dtype=bool)
         for c in range(k2):
-            cand[:, c] = np.bincount(dk, weights=self.cue_start_[tk, c], minlength=n) > 0
+            cand[:, c] = _binsum(dk, weights=self.cue_start_[tk, c], minlength=n) > 0
         if extra:
             for c in range(k2):
-                cand[:, c] |= np.bincount(du, weights=uflags[tu, c], minlength=n) > 0
+                cand[:, c] |= _binsum(du, weights=uflags[tu, c], minlength=n) > 0
         score += self._cue_block(self._cue_counts(norm, cand)) @ self.w_cue_
         return score + self.intercept_
 
@@ -309,12 +311,19 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     return a[keep]
 
 
+def _binsum(rows: np.ndarray, weights: np.ndarray, minlength: int) -> np.ndarray:
+    """np.bincount of weights, always float: with no rows at all (a batch none of whose words
+    was seen in training, or with no word) np.bincount returns integers, which then refuse to
+    take float additions."""
+    return np.bincount(rows, weights=weights, minlength=minlength).astype(np.float64, copy=False)
+
+
 def _rowsum(rows: np.ndarray, vals: np.ndarray, n: int) -> np.ndarray:
     """Sum the rows of ``vals`` (m x k) into n groups given by ``rows``."""
     k = vals.shape[1] if vals.ndim == 2 else 1
     out = np.zeros((n, k))
     for c in range(k):
-        out[:, c] = np.bincount(rows, weights=vals[:, c], minlength=n)
+        out[:, c] = _binsum(rows, weights=vals[:, c], minlength=n)
     return out
 
 
@@ -342,8 +351,9 @@ class CompiledTagger(Scorer):
     def __init__(self, arrays: dict[str, np.ndarray], params: dict, key: str) -> None:
         for name in FITTED:
             setattr(self, name, arrays[name])
-        self.token_index_ = dict(zip(arrays["tokens"].tolist(), range(len(arrays["tokens"]))))
-        self.char_index_ = dict(zip(arrays["char_grams"].tolist(), range(len(arrays["char_grams"]))))
+        tokens, grams = _strings(arrays["tokens"]), _strings(arrays["char_grams"])
+        self.token_index_ = dict(zip(tokens, range(len(tokens))))
+        self.char_index_ = dict(zip(grams, range(len(grams))))
         self.topics = params["topics"]
         self.char_ngram = tuple(params["char_ngram"])
         self.cue_weight = float(params["cue_weight"])
@@ -353,15 +363,44 @@ class CompiledTagger(Scorer):
         self.cache_key_ = key
 
 
+# Tokens and character n-grams never hold a newline (tokens come from str.split()), so a string
+# table is stored as one UTF-8 text, a line per entry: a tenth of the size of a fixed-width
+# string array (padded to the longest token), which keeps both loading and the digest cheap.
+def _blob(strings: list[str]) -> np.ndarray:
+    return np.frombuffer("\n".join(strings).encode("utf-8"), dtype=np.uint8)
+
+
+def _strings(blob: np.ndarray) -> list[str]:
+    return blob.tobytes().decode("utf-8").split("\n") if blob.size else []
+
+
+def _digest(arrays: dict[str, np.ndarray], params: str, key: str) -> str:
+    """sha256 of the model file's hash, every array (name, type, shape, bytes) and the params:
+    a compiled file whose arrays were changed after it was written does not match it."""
+    h = hashlib.sha256(key.encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"\0{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(a.view(np.uint8).reshape(-1) if a.size else b"")
+    h.update(params.encode("utf-8"))
+    return h.hexdigest()
+
+
 def write_compiled(est: Scorer, path: Path, key: str) -> None:
-    """Save the arrays of a fitted tagger (atomically; plain arrays, so loading needs no pickle)."""
+    """Save the arrays of a fitted tagger (atomically; plain arrays, so loading needs no pickle).
+
+    ``key`` is the sha256 of the model file: the compiled file is used only for that file, and
+    only while its arrays still give the digest written with them.
+    """
     arrays = {name: np.asarray(getattr(est, name)) for name in FITTED}
-    arrays["tokens"] = np.array(sorted(est.token_index_, key=est.token_index_.get), dtype=str)
-    arrays["char_grams"] = np.array(sorted(est.char_index_, key=est.char_index_.get), dtype=str)
+    arrays["tokens"] = _blob(sorted(est.token_index_, key=est.token_index_.get))
+    arrays["char_grams"] = _blob(sorted(est.char_index_, key=est.char_index_.get))
     params = {p: getattr(est, p) for p in PARAMS}
     params["topics"] = [{"name": t["name"], "cues": list(t["cues"]), "exclude": list(t.get("exclude", ()))}
                         for t in est.topics]
-    arrays["params"] = np.array(json.dumps({"key": key, **params}))
+    text = json.dumps({"key": key, **params})
+    arrays["digest"] = np.array(_digest(arrays, text, key))
+    arrays["params"] = np.array(text)
     # A name of its own per process: the workers of a first run all write it at once.
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
@@ -370,13 +409,18 @@ def write_compiled(est: Scorer, path: Path, key: str) -> None:
 
 
 def read_compiled(path: Path, key: str) -> CompiledTagger:
-    """Load a compiled tagger; ValueError if it is not one made for ``key`` (never unpickles)."""
+    """Load a compiled tagger; ValueError if it is not one made for the model file whose sha256 is
+    ``key``, or if its arrays are not those it was written with (never unpickles)."""
     with np.load(path, allow_pickle=False) as z:
         arrays = {name: z[name] for name in z.files}
-    params = json.loads(str(arrays.pop("params")))
+    text = str(arrays.pop("params", ""))
+    digest = str(arrays.pop("digest", ""))
+    params = json.loads(text) if text else {}
     if params.pop("key", None) != key:
         raise ValueError(f"{path}: made for another model file")
     missing = [n for n in (*FITTED, "tokens", "char_grams") if n not in arrays]
     if missing:
         raise ValueError(f"{path}: missing arrays {', '.join(missing)}")
+    if not hmac.compare_digest(digest, _digest(arrays, text, key)):
+        raise ValueError(f"{path}: its arrays were changed after it was written")
     return CompiledTagger(arrays, params, key)
