@@ -6,7 +6,6 @@ import os
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from pipeline.readers.common import content_hash
 from pipeline.segment import segment
 from pipeline.tagger import DEFAULT_MODEL, load_model, model_info
 from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
+from pipeline.workers import worker_pool
 
 RETAG_BATCH = 5000
 # Files are committed together until this many statements or seconds have gathered: large
@@ -243,5 +243,7 @@ def _results(jobs: list[tuple], workers: int):
         for job in jobs:
             yield _work(job)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # The workers end with this process however it ends (killed included), and at once when the
+    # run stops early (Ctrl-C, SIGTERM, an error while storing): see pipeline.workers.
+    with worker_pool(workers) as pool:
         yield from pool.map(_work, jobs, chunksize=4)
