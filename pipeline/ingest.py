@@ -114,6 +114,7 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
     # copied far fewer times during a large run; the run ends with a full checkpoint anyway.
     conn.execute("PRAGMA wal_autocheckpoint = 50000")
     summary = RunSummary()
+    results = None
     try:
         bits = st.ensure_topics(conn, [(t.name, t.description) for t in topics]
                                 + [(name, "") for name in sorted(missing)])
@@ -213,7 +214,15 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
         summary.seconds = round(time.time() - t0, 2)
         st.finish_run(conn, run_id, summary.counts(), summary.refusals, summary.notes)
         st.checkpoint(conn)
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (which the CLI turns into the same)
+        if results is not None:
+            results.close()  # the workers end now, not after the files already handed to them
+        if summary.run_id:
+            st.mark_interrupted(conn, summary.run_id)
+        raise
     finally:
+        if results is not None:
+            results.close()
         conn.close()
     return summary
 

@@ -235,6 +235,15 @@ def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
                      (_now(), "refused files" if refusals else "ok", *counts.values(), run_id))
 
 
+def mark_interrupted(conn: sqlite3.Connection, run_id: int) -> None:
+    """Log a run stopped by Ctrl-C or SIGTERM as interrupted (a killed one is, by the next run)."""
+    if conn.in_transaction:  # the signal came between BEGIN and the statement that follows it
+        conn.execute("ROLLBACK")
+    with transaction(conn):
+        conn.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'",
+                     (_now(), run_id))
+
+
 # -- files and documents -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FileState:

@@ -205,6 +205,30 @@ def test_sigkill_leaves_no_process_whatever_starts_the_workers(inbox, tmp_path, 
     assert helpers >= 2  # the workers were there to be ended
 
 
+def test_sigterm_ends_the_run_cleanly(inbox, tmp_path):
+    st_dir = tmp_path / "store"
+    with _Run(tmp_path, *_run_args(inbox, st_dir)) as run:
+        _reading(run, st_dir)
+        run.proc.send_signal(signal.SIGTERM)  # `kill PID`, as a scheduler does first
+        assert _left_after(run.proc) == {}
+        assert run.proc.returncode == 128 + signal.SIGTERM
+        assert "interrupted" in run.stderr() and "Traceback" not in run.stderr()
+    assert _last_run_status(st_dir) == "interrupted"
+    _check_whole(store.db_path(st_dir))
+
+
+def test_ctrl_c_ends_the_run_cleanly(inbox, tmp_path):
+    st_dir = tmp_path / "store"
+    with _Run(tmp_path, *_run_args(inbox, st_dir)) as run:
+        _reading(run, st_dir)
+        os.killpg(run.proc.pid, signal.SIGINT)  # a terminal sends Ctrl-C to every process of the job
+        assert _left_after(run.proc) == {}
+        assert run.proc.returncode == 128 + signal.SIGINT
+        assert "interrupted" in run.stderr() and "Traceback" not in run.stderr()
+    assert _last_run_status(st_dir) == "interrupted"
+    _check_whole(store.db_path(st_dir))
+
+
 def test_a_killed_train_leaves_no_fitting_process(tmp_path):
     labels = tmp_path / "labels"
     labels.mkdir()
