@@ -159,7 +159,7 @@ def _start_up(run: _Run, st_dir: Path) -> None:
 
 def _reading(run: _Run, st_dir: Path) -> None:
     run.wait_until(lambda: _statements(st_dir) > 0)  # workers have read and tagged files
-    time.sleep(random.uniform(0.0, 0.5))
+    time.sleep(random.uniform(0.0, 0.3))
 
 
 def _committing(run: _Run, st_dir: Path) -> None:
@@ -197,8 +197,8 @@ def test_sigkill_leaves_no_process_whatever_starts_the_workers(inbox, tmp_path, 
     # With forkserver (Python 3.14's default) the workers are the forkserver's children, not the
     # run's, and the forkserver itself must end too.
     st_dir = tmp_path / "store"
-    with _Run(tmp_path, *_run_args(inbox, st_dir, "--no-snapshots"), start_method=start_method) as run:
-        _reading(run, st_dir)
+    with _Run(tmp_path, *_run_args(inbox, st_dir), start_method=start_method) as run:
+        run.wait_until(lambda: _statements(st_dir) > 0)  # workers are reading and tagging
         helpers = len(_session_processes(run.proc.pid)) - 1
         run.proc.send_signal(signal.SIGKILL)
         assert _left_after(run.proc) == {}
@@ -241,6 +241,7 @@ def test_a_killed_train_leaves_no_fitting_process(tmp_path):
         run.wait_until(lambda: sum("loky" in c and "resource_tracker" not in c
                                    for c in _session_processes(run.proc.pid).values()) >= 2, every=0.1)
         time.sleep(1.0)
+        assert run.proc.poll() is None, "training ended before it could be killed"
         run.proc.send_signal(signal.SIGKILL)
         assert _left_after(run.proc) == {}
     assert not out.exists()
