@@ -6,12 +6,14 @@ import argparse
 import datetime as dt
 import json
 import re
+import signal
 import sys
+import threading
 from contextlib import nullcontext
 from pathlib import Path
 
 from pipeline import settings
-from pipeline.errors import InputError, ModelError, StoreError, TrackerError, UsageError
+from pipeline.errors import InputError, ModelError, StoreError, Terminated, TrackerError, UsageError
 from pipeline.readers import FORMATS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -176,8 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _on_sigterm(signum: int, frame) -> None:
+    # A second SIGTERM during the clean-up kills at once (the workers end with the process anyway).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM stops a command the way Ctrl-C does: workers ended, the run logged as interrupted.
+    # (Signal handlers can only be set from the main thread; elsewhere the default stays.)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
         return COMMANDS[args.command](args)
     except UsageError as exc:
@@ -189,9 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     except TrackerError as exc:
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted: every file stored so far is complete; run again to finish", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        sig = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        print(f"interrupted ({sig.name}): every file stored so far is complete; run again to finish",
+              file=sys.stderr)
+        return 128 + sig  # the shell's convention for "ended by this signal": 130, 143
+    finally:
+        if in_main:  # (None: the previous handler was not set from Python, i.e. the default)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _tell(message: str) -> None:

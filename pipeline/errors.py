@@ -25,6 +25,10 @@ class InputError(TrackerError):
         return (InputError, (self.path, self.reason, self.line))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill PID`, a scheduler's time limit): the command stops as on Ctrl-C, cleaning up."""
+
+
 class StoreError(TrackerError):
     """The store cannot be opened or is not a store of this project."""
 

@@ -8,7 +8,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pipeline.readers.common import content_hash
 from pipeline.segment import segment
 from pipeline.tagger import DEFAULT_MODEL, load_model, model_info
 from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
+from pipeline.workers import worker_pool
 
 RETAG_BATCH = 5000
 # Files are committed together until this many statements or seconds have gathered: large
@@ -132,6 +132,7 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
     # copied far fewer times during a large run; the run ends with a full checkpoint anyway.
     conn.execute("PRAGMA wal_autocheckpoint = 50000")
     summary = RunSummary()
+    results = None
     try:
         bits = st.ensure_topics(conn, [(t.name, t.description) for t in topics]
                                 + [(name, "") for name in sorted(missing)])
@@ -247,6 +248,8 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
         st.checkpoint(conn)
     except BaseException as exc:
         # Whatever stopped the run, the store must not show it 'running' forever.
+        if isinstance(exc, KeyboardInterrupt) and results is not None:
+            results.close()  # Ctrl-C or SIGTERM: the workers end now, not after the files handed to them
         if summary.run_id:
             _record_stop(conn, summary.run_id, exc)
         if isinstance(exc, sqlite3.Error):
@@ -254,18 +257,19 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
                              "before it is whole)") from exc
         raise
     finally:
+        if results is not None:
+            results.close()
         conn.close()
     return summary
 
 
 def _record_stop(conn, run_id: int, exc: BaseException) -> None:
-    """Mark a run stopped by ``exc`` as failed (or interrupted), with the reason."""
-    if isinstance(exc, KeyboardInterrupt):
-        reason = "interrupted: stopped by the user"
-    else:
-        reason = f"failed: {type(exc).__name__}: {exc}"
+    """Mark a run stopped by ``exc``: interrupted (Ctrl-C, SIGTERM) or failed, with the reason."""
     try:
-        st.fail_run(conn, run_id, reason)
+        if isinstance(exc, KeyboardInterrupt):
+            st.mark_interrupted(conn, run_id)
+        else:
+            st.fail_run(conn, run_id, f"failed: {type(exc).__name__}: {exc}")
     except sqlite3.Error:
         pass  # the store itself is what failed; the next run marks this one interrupted
 
@@ -295,5 +299,7 @@ def _results(jobs: list[tuple], workers: int):
         for job in jobs:
             yield _work(job)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # The workers end with this process however it ends (killed included), and at once when the
+    # run stops early (Ctrl-C, SIGTERM, an error while storing): see pipeline.workers.
+    with worker_pool(workers) as pool:
         yield from pool.map(_work, jobs, chunksize=4)

@@ -463,9 +463,9 @@ def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int =
         conn.close()
     if workers <= 1 or len(todo) < 20:
         return _write_many((str(store_dir), str(out), todo, force, sid))
-    from concurrent.futures import ProcessPoolExecutor
+    from pipeline.workers import worker_pool
 
     chunks = [todo[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:  # its workers end with the run, however it ends
         parts = list(pool.map(_write_many, [(str(store_dir), str(out), c, force, sid) for c in chunks]))
     return sorted(p for part in parts for p in part)

@@ -314,9 +314,20 @@ def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
 
 def fail_run(conn: sqlite3.Connection, run_id: int, reason: str) -> None:
     """Mark a run that stopped on an error: never left 'running', and the status says why."""
+    if conn.in_transaction:  # the error came inside a transaction that is still open
+        conn.execute("ROLLBACK")
     with transaction(conn):
         conn.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
                      (_now(), safe_text(reason)[:500], run_id))
+
+
+def mark_interrupted(conn: sqlite3.Connection, run_id: int) -> None:
+    """Log a run stopped by Ctrl-C or SIGTERM as interrupted (a killed one is, by the next run)."""
+    if conn.in_transaction:  # the signal came between BEGIN and the statement that follows it
+        conn.execute("ROLLBACK")
+    with transaction(conn):
+        conn.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'",
+                     (_now(), run_id))
 
 
 # -- files and documents -------------------------------------------------------------------------

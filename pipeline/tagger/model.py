@@ -30,6 +30,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from pipeline.tagger.scoring import Scorer, _char_grams, _gram_columns, _sorted_unique, _start_flags
 from pipeline.tagger.text import normalise
+from pipeline.workers import joblib_options
 
 
 def _f1_best_threshold(y: np.ndarray, p: np.ndarray) -> float:
@@ -171,8 +172,9 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
         y = np.asarray(y, dtype=int)
         self.topic_names_ = [t["name"] for t in self.topics]
         feats, tc, n_tok, n_big = self._design(list(X))
-        # Topics are independent problems: with n_jobs they are fitted in parallel processes.
-        fitted = Parallel(n_jobs=self.n_jobs)(
+        # Topics are independent problems: with n_jobs they are fitted in parallel processes, which
+        # end with this one however it ends (pipeline.workers).
+        fitted = Parallel(n_jobs=self.n_jobs, **joblib_options())(
             delayed(_fit_topic)(feats, y[:, j], C=self.C, class_weight=self.class_weight, cv=self.cv,
                                 random_state=self.random_state)
             for j in range(len(self.topic_names_)))

@@ -1,0 +1,131 @@
+"""Worker processes that end when the process that started them ends, however it ends.
+
+A process that starts workers keeps the write end of a pipe it never writes to (its lifeline);
+each worker keeps the read end and a thread blocked reading it. When the starting process dies,
+by SIGKILL as much as by a normal exit, the kernel closes its write end, the read returns
+end-of-file and the worker exits at once: no polling, no process id that could be reused.
+
+Watching the parent process (``PR_SET_PDEATHSIG``, ``os.getppid()``) is not enough: with the
+forkserver start method (Python 3.14's default on Linux) a worker's parent is the forkserver, which
+itself lives as long as any worker holds its "alive" pipe. The pipe works the same whatever starts
+the workers: fork, spawn, forkserver, or joblib's loky processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import context, reduction
+
+# Write ends of this process's lifelines. A worker forked from this process inherits copies of
+# them and must close every one, or the lifelines would outlive this process in its own workers.
+_WRITE_ENDS: set[int] = set()
+_LOKY_LINE: Lifeline | None = None
+EXIT_ORPHANED = 70  # what a worker exits with when the process that started it is gone
+
+
+class Lifeline:
+    """A pipe whose read end a worker watches; end-of-file means its starter is gone."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.read_fd, self.write_fd = os.pipe()  # neither is inherited across exec (PEP 446)
+        _WRITE_ENDS.add(self.write_fd)
+
+    def __reduce__(self):
+        # Pickled only for a worker being spawned (spawn, forkserver, loky): the read end goes
+        # with it through the start method's own way of handing over file descriptors.
+        if context.get_spawning_popen() is None:
+            raise TypeError("a Lifeline is only handed to a process being started")
+        return (_ReceivedLifeline, (reduction.DupFd(self.read_fd),))
+
+    def hold(self) -> None:
+        """In a worker: end this process when the starter's write end closes."""
+        if os.getpid() != self.owner:  # forked: the starter's write ends were copied here
+            for fd in list(_WRITE_ENDS):
+                os.close(fd)
+            _WRITE_ENDS.clear()
+        _watch(self.read_fd)
+
+    def cut(self) -> None:
+        """In the starter: end every worker holding this line now (they exit as if orphaned)."""
+        if self.write_fd >= 0:
+            _WRITE_ENDS.discard(self.write_fd)
+            os.close(self.write_fd)
+            self.write_fd = -1
+
+    def close(self) -> None:
+        """In the starter, once its workers have ended: release both ends."""
+        self.cut()
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
+
+
+class _ReceivedLifeline:
+    """A lifeline's read end as a spawned worker receives it."""
+
+    def __init__(self, dup) -> None:
+        self.dup = dup
+
+    def hold(self) -> None:
+        _watch(self.dup.detach())
+
+
+def _watch(fd: int) -> None:
+    def wait() -> None:
+        try:
+            while os.read(fd, 1):  # nothing is ever written: only end-of-file returns
+                pass
+        except OSError:
+            pass
+        os._exit(EXIT_ORPHANED)  # no clean-up: the work belongs to a run that no longer exists
+
+    threading.Thread(target=wait, name="lifeline", daemon=True).start()
+
+
+def start_worker(line: Lifeline | _ReceivedLifeline) -> None:
+    """Initializer of every worker process.
+
+    Ctrl-C on a terminal reaches every process of the job; the workers leave it to the run,
+    which stops them itself (and so no worker prints a traceback of its own).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    line.hold()
+
+
+@contextmanager
+def worker_pool(max_workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A process pool whose workers end with this process, however it ends.
+
+    Leaving the block by an exception (Ctrl-C, SIGTERM, an error, an abandoned generator) cuts
+    the lifeline: the workers end at once instead of finishing the work already handed to them.
+    """
+    line = Lifeline()
+    pool = ProcessPoolExecutor(max_workers=max_workers, initializer=start_worker, initargs=(line,))
+    try:
+        yield pool
+    except BaseException:
+        line.cut()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        line.close()
+
+
+def joblib_options() -> dict:
+    """Keyword arguments for ``joblib.Parallel`` that give its (loky) workers a lifeline.
+
+    One lifeline for the life of this process: joblib reuses its workers from one ``Parallel``
+    call to the next only while these arguments stay the same. Other backends ignore them.
+    """
+    global _LOKY_LINE
+    if _LOKY_LINE is None or _LOKY_LINE.owner != os.getpid():
+        _LOKY_LINE = Lifeline()
+    return {"initializer": start_worker, "initargs": (_LOKY_LINE,)}
