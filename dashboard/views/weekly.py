@@ -26,7 +26,7 @@ snap_dir = settings.snapshots_dir(data.store_dir())
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def brief(_version: tuple, week: str) -> tuple[dict, bool]:
+def brief(version: tuple, week: str) -> tuple[dict, bool]:
     """The frozen summary when the snapshot exists, else the numbers computed now."""
     p = snap_dir / week / "summary.json"
     if p.exists():
