@@ -55,3 +55,117 @@ def test_a_new_session_after_a_second_run_shows_the_new_source_and_dates(seed_st
     assert "2024-03-04" in [m.value for m in second.metric]
     by_source = second.dataframe[0].value
     assert "Newsroom" in list(by_source.iloc[:, 0])
+
+
+# --- metadata is text, never Markdown (issue #12, item 4) ---------------------------------------
+
+PIXEL = "![x](http://127.0.0.1:9/pixel.png)"
+EVIL_ROWS = [
+    # An image in a speaker name, a title that closes a link, a javascript: url.
+    {"date": "2026-01-13", "source": "Evil press office", "speaker": PIXEL, "title": "](javascript:alert(1))",
+     "url": "javascript:alert(1)",
+     "text": "El tráfico de fentanilo y de armas en la frontera es un asunto de seguridad nacional."},
+    # An http url that tries to leave its link and add an image; a source with a javascript: link.
+    {"date": "2026-01-13", "source": "Wire [desk](javascript:alert(3))", "speaker": "Reporter",
+     "title": "Tariffs", "url": "http://example.org/a) ![y](http://127.0.0.1:9/url.png",
+     "text": "Los aranceles al acero y el comercio con Estados Unidos se revisan esta semana."},
+    # Statement text with a blank line: what follows it must not become Markdown either.
+    {"date": "2026-01-14", "source": "Evil press office", "speaker": "Reporter", "title": "", "url": "",
+     "text": "La seguridad en la frontera y el fentanilo.\n\n![z](http://127.0.0.1:9/text.png) fin."},
+    # Cells a spreadsheet would run as formulas (item 5).
+    {"date": "2026-01-14", "source": "Evil press office", "speaker": "@SUM(1+1)", "title": "", "url": "",
+     "text": '=HYPERLINK("http://127.0.0.1:9/x","aranceles y comercio")'},
+    {"date": "2026-01-14", "source": "Evil press office", "speaker": "Reporter", "title": "", "url": "",
+     "text": "+1 y -2 sobre los aranceles al comercio exterior y la seguridad."},
+]
+LITERALS = [PIXEL, "](javascript:alert(1))", "Wire [desk](javascript:alert(3))", "![z](http://127.0.0.1:9/text.png)"]
+
+
+@pytest.fixture(scope="module")
+def evil_store(tmp_path_factory) -> Path:
+    """A store whose metadata and texts try Markdown, image and formula injection."""
+    folder = tmp_path_factory.mktemp("evil")
+    src = _records(folder / "evil.jsonl", EVIL_ROWS)
+    store = folder / "store"
+    r = run_cli("run", "--input", str(src), "--store", str(store), "--no-snapshots")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return store
+
+
+def _unsafe_markdown(src: str) -> list[str]:
+    """Images, and links to anything but http(s), that a Markdown renderer would make of ``src``."""
+    import re
+
+    unescaped = r"(?<!\\)"
+    images = re.findall(unescaped + r"!" + unescaped + r"\[", src)
+    links = re.findall(unescaped + r"\]\((?!https?://)[^)]*\)?", src)
+    return images + links
+
+
+def _markdown_sources(at: AppTest) -> list[str]:
+    """What the page renders as Markdown (HTML blocks, allow_html, are checked apart)."""
+    elements = [m for m in at.markdown if not m.proto.allow_html] + list(at.caption) + list(at.subheader)
+    return [e.value for e in elements + list(at.warning)]
+
+
+def test_statements_page_shows_metadata_as_text_not_markdown(evil_store, monkeypatch):
+    at = _app(evil_store, monkeypatch).run()
+    at.switch_page("views/explore.py").run()
+    assert not at.exception, at.exception
+    sources = _markdown_sources(at)
+    assert [s for s in sources if _unsafe_markdown(s)] == []
+    # Statement text is an HTML block: a blank line would end it and turn the rest into Markdown.
+    html_blocks = [m.value for m in at.markdown if m.proto.allow_html]
+    assert html_blocks and not [b for b in html_blocks if "\n\n" in b or "<img" in b.lower()]
+
+
+def test_weekly_page_quotes_show_metadata_as_text_not_markdown(evil_store, monkeypatch):
+    at = _app(evil_store, monkeypatch).run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    sources = _markdown_sources(at)
+    assert any(PIXEL in s.replace("\\", "") for s in sources)  # the quotes are there, as text
+    assert [s for s in sources if _unsafe_markdown(s)] == []
+
+
+@pytest.fixture()
+def browser_page():
+    from dashboard.bench import BROWSER_ARGS
+    from tests.conftest import need_browser
+
+    exe = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def _page_is_inert(page, literals: list[str]) -> None:
+    """No image, no javascript: link, and every injected string shown as written."""
+    main = page.locator("[data-testid='stMain']")
+    assert main.locator("img").count() == 0
+    hrefs = page.locator("a[href]").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert [h for h in hrefs if not h.startswith(("http://", "https://", "/", "#", "?"))] == [], hrefs
+    text = main.inner_text()
+    for literal in literals:
+        assert literal in text, literal
+
+
+def test_browser_renders_injected_metadata_as_plain_text(evil_store, browser_page, tmp_path):
+    from dashboard.bench import open_page, serve
+
+    page = browser_page
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    with serve(evil_store, tmp_path / "streamlit.log") as url:
+        open_page(page, url + "/statements", "div.stmt")
+        _page_is_inert(page, LITERALS)
+        open_page(page, url + "/weekly", "[data-testid='stExpander']")
+        for header in page.locator("[data-testid='stExpander'] summary").all():
+            header.click()
+        page.wait_for_selector("blockquote")
+        _page_is_inert(page, [PIXEL, "](javascript:alert(1))", "![z](http://127.0.0.1:9/text.png)"])
+    assert [u for u in requests if "127.0.0.1:9" in u] == []

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.components import statements_list
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure
+from dashboard.render import md_text
 from pipeline import queries
 
 f = st.session_state["filters"]
@@ -33,7 +34,7 @@ if points:
     topic, value = points[0]["customdata"][0], points[0]["customdata"][1]
     narrowed = queries.Filters(**{**f.__dict__, {"source": "sources", "role": "roles", "lang": "langs"}[group]:
                                   (value,)})
-    st.subheader(f"Statements on {topic} · {group} = {value}")
+    st.subheader(f"Statements on {md_text(topic)} · {group} = {md_text(value)}")
     statements_list(narrowed, topic, key="cmp")
 
 st.subheader("Topics that come up together")

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.components import statements_list
 from dashboard.figures import trend_figure
+from dashboard.render import md_text
 from pipeline import settings
 
 f = st.session_state["filters"]
@@ -43,5 +44,5 @@ if points:
     cd = p.get("customdata") or []
     topic = cd[0] if cd else None
     period = dt.date.fromisoformat(str(cd[5])[:10]) if len(cd) > 5 else dt.date.fromisoformat(str(p["x"])[:10])
-    st.subheader(f"Statements on {topic}: {granularity} of {period.isoformat()}")
+    st.subheader(f"Statements on {md_text(topic)}: {granularity} of {period.isoformat()}")
     statements_list(data.period_filters(f, period, granularity), topic, key="drill")

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.figures import weekly_figure
-from dashboard.render import highlight
+from dashboard.render import highlight, md_link, md_text
 from pipeline import settings, snapshot
 
 st.title("Weekly briefs")
@@ -51,11 +51,13 @@ def show(week: str, col) -> None:
     col.dataframe(pd.DataFrame(rows), hide_index=True)
     col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week), key=f"wk_{week}_{id(col)}")
     for t, v in s["topics"].items():
-        with col.expander(f"{t}: {len(v['quotes'])} quotes"):
+        with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
             for q in v["quotes"]:
                 # Escaped HTML, not markdown: a transcript's '*' or '<script>' shows as written.
                 st.markdown(f"<blockquote>{highlight(q['text'], [])}</blockquote>", unsafe_allow_html=True)
-                st.caption(f"{q['speaker'] or q['source']}, {q['date']}" + (f" · {q['url']}" if q["url"] else ""))
+                link = md_link(q.get("url"), q.get("title")) if q.get("url") or q.get("title") else ""
+                who = md_text(q["speaker"] or q["source"])
+                st.caption(f"{who}, {md_text(q['date'])}" + (f" · {link}" if link else ""))
     if frozen:
         folder = snap_dir / week
         for name, mime in (("report.html", "text/html"), ("summary.json", "application/json"),
