@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.render import highlight, md_link, md_text
 from pipeline import queries, settings
+from pipeline.csvsafe import frame_to_csv
 
 PAGE_SIZE = 20
 EXPORT_LIMIT = 20000
@@ -60,7 +61,7 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
             finally:
                 conn.close()
             out = export.assign(topics=export["topics"].map(";".join), scores=export["scores"].map(str))
-            return out.to_csv(index=False).encode("utf-8")
+            return frame_to_csv(out)
 
         st.download_button("Download these statements (CSV)", csv_bytes,
                            file_name="statements.csv", mime="text/csv", key=f"{key}_csv",

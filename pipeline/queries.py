@@ -246,12 +246,15 @@ def _export_cursor(conn: sqlite3.Connection, date_from: dt.date | None, date_to:
 
 
 def write_csv(conn: sqlite3.Connection, fh, date_from: dt.date | None = None, date_to: dt.date | None = None) -> int:
-    """Every statement in the dates as CSV (topics ';'-joined, scores as JSON); returns the row count."""
-    import csv
+    """Every statement in the dates as CSV (topics ';'-joined, scores as JSON); returns the row count.
+
+    Cells go through :mod:`pipeline.csvsafe` (formula-like text neutralised, text quoted).
+    """
+    from pipeline.csvsafe import Writer
 
     bits = topic_bits(conn)
     names = {b: t for t, b in bits.items()}
-    w = csv.writer(fh)
+    w = Writer(fh)
     w.writerow(EXPORT_COLUMNS)
     n = 0
     for r in _export_cursor(conn, date_from, date_to):

@@ -73,7 +73,7 @@ EVIL_ROWS = [
     {"date": "2026-01-14", "source": "Evil press office", "speaker": "Reporter", "title": "", "url": "",
      "text": "La seguridad en la frontera y el fentanilo.\n\n![z](http://127.0.0.1:9/text.png) fin."},
     # Cells a spreadsheet would run as formulas (item 5).
-    {"date": "2026-01-14", "source": "Evil press office", "speaker": "@SUM(1+1)", "title": "", "url": "",
+    {"date": "2026-01-14", "source": "@Desk", "speaker": "@SUM(1+1)", "title": "", "url": "",
      "text": '=HYPERLINK("http://127.0.0.1:9/x","aranceles y comercio")'},
     {"date": "2026-01-14", "source": "Evil press office", "speaker": "Reporter", "title": "", "url": "",
      "text": "+1 y -2 sobre los aranceles al comercio exterior y la seguridad."},
@@ -169,3 +169,68 @@ def test_browser_renders_injected_metadata_as_plain_text(evil_store, browser_pag
         page.wait_for_selector("blockquote")
         _page_is_inert(page, [PIXEL, "](javascript:alert(1))", "![z](http://127.0.0.1:9/text.png)"])
     assert [u for u in requests if "127.0.0.1:9" in u] == []
+
+
+# --- CSV cells a spreadsheet would run are neutralised (issue #12, item 5) -----------------------
+
+FORMULAS = {'=HYPERLINK("http://127.0.0.1:9/x","aranceles y comercio")': "text", "@SUM(1+1)": "speaker_raw",
+            "+1 y -2 sobre los aranceles al comercio exterior y la seguridad.": "text", "@Desk": "source"}
+
+
+def _csv_rows(data: str) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(data)))
+
+
+def _assert_neutralised(rows: list[dict], formulas: dict[str, str] = FORMULAS) -> None:
+    """Each formula-like cell starts with a single quote; no cell starts with = + - @ tab or CR."""
+    for value, column in formulas.items():
+        assert "'" + value in [r[column] for r in rows], (value, column)
+    risky = [v for r in rows for v in r.values() if v and v[0] in "=+-@\t\r"]
+    assert risky == []
+
+
+def test_export_csv_neutralises_formula_cells_and_jsonl_stays_raw(evil_store, tmp_path):
+    out = tmp_path / "x.csv"
+    r = run_cli("export", "--store", str(evil_store), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    raw = out.read_text(encoding="utf-8")
+    rows = _csv_rows(raw)
+    assert len(rows) == len(EVIL_ROWS)
+    _assert_neutralised(rows)
+    # Embedded quotes are doubled inside a quoted cell (RFC 4180), so the cell cannot be split.
+    assert '"\'=HYPERLINK(""http://127.0.0.1:9/x"",""aranceles y comercio"")"' in raw
+    jsonl = tmp_path / "x.jsonl"
+    assert run_cli("export", "--store", str(evil_store), "--output", str(jsonl)).returncode == 0
+    texts = [json.loads(x)["text"] for x in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert '=HYPERLINK("http://127.0.0.1:9/x","aranceles y comercio")' in texts
+
+
+def test_snapshot_statements_csv_neutralises_formula_cells(evil_store, tmp_path):
+    r = run_cli("snapshot", "--store", str(evil_store), "--week", "2026-W03", "--out", str(tmp_path / "snaps"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = _csv_rows((tmp_path / "snaps" / "2026-W03" / "statements.csv").read_text(encoding="utf-8"))
+    assert len(rows) == len(EVIL_ROWS)
+    _assert_neutralised(rows)
+
+
+def _download(page, label: str) -> str:
+    with page.expect_download(timeout=90_000) as info:
+        page.get_by_role("button", name=label).click()
+    return Path(info.value.path()).read_text(encoding="utf-8")
+
+
+def test_dashboard_downloads_neutralise_formula_cells(evil_store, browser_page, tmp_path):
+    from dashboard.bench import open_page, serve
+
+    page = browser_page
+    with serve(evil_store, tmp_path / "streamlit.log") as url:
+        open_page(page, url + "/statements", "div.stmt")
+        rows = _csv_rows(_download(page, "Download these statements (CSV)"))
+        assert len(rows) == len(EVIL_ROWS)
+        _assert_neutralised(rows, {k: v for k, v in FORMULAS.items() if v != "speaker_raw"})
+        open_page(page, url + "/compare", ".js-plotly-plot")
+        rows = _csv_rows(_download(page, "Download chart data (CSV)"))
+        _assert_neutralised(rows, {"@Desk": "source"})

@@ -9,6 +9,7 @@ from dashboard.components import statements_list
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure
 from dashboard.render import md_text
 from pipeline import queries
+from pipeline.csvsafe import frame_to_csv
 
 f = st.session_state["filters"]
 st.title("Compare")
@@ -27,7 +28,7 @@ agg["share"] = agg["count"] / agg["total"]
 st.subheader(f"Topics by {group}")
 event = st.plotly_chart(grouped_bar_figure(agg, group, measure=measure), key="group_chart", on_select="rerun",
                         selection_mode="points", width="stretch")
-st.download_button("Download chart data (CSV)", agg.to_csv(index=False).encode("utf-8"),
+st.download_button("Download chart data (CSV)", frame_to_csv(agg),
                    file_name=f"topics-by-{group}.csv", mime="text/csv")
 points = (event.selection.points if event and event.selection else []) or []
 if points:

@@ -11,6 +11,7 @@ from dashboard.components import statements_list
 from dashboard.figures import trend_figure
 from dashboard.render import md_text
 from pipeline import settings
+from pipeline.csvsafe import frame_to_csv
 
 f = st.session_state["filters"]
 st.title("Topics over time")
@@ -35,7 +36,7 @@ thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
 st.caption(f"{with_data} {granularity}s with statements · hollow markers: periods with fewer than {min_total} "
            f"statements ({thin}), where shares are unreliable. Click a point to read its statements.")
-st.download_button("Download chart data (CSV)", df.to_csv(index=False).encode("utf-8"),
+st.download_button("Download chart data (CSV)", frame_to_csv(df),
                    file_name=f"topics-by-{granularity}.csv", mime="text/csv")
 
 points = (event.selection.points if event and event.selection else []) or []
