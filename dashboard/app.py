@@ -16,6 +16,11 @@ from dashboard import data, state  # noqa: E402
 from dashboard.components import empty_store  # noqa: E402
 from pipeline.errors import StoreError  # noqa: E402
 
+# Also when started with a bare `streamlit run` from another folder (python -m dashboard passes
+# these, and more, on its command line): errors reach the browser as a generic message, their
+# details only the server's log; no developer toolbar or Deploy button.
+st.set_option("client.showErrorDetails", "none")
+st.set_option("client.toolbarMode", "viewer")
 st.set_page_config(page_title="Topic tracker", layout="wide")
 st.markdown("<style>.stmt{font-size:1.02em;line-height:1.5} mark{background:#ffe58a}</style>",
             unsafe_allow_html=True)

@@ -234,3 +234,83 @@ def test_dashboard_downloads_neutralise_formula_cells(evil_store, browser_page, 
         open_page(page, url + "/compare", ".js-plotly-plot")
         rows = _csv_rows(_download(page, "Download chart data (CSV)"))
         _assert_neutralised(rows, {"@Desk": "source"})
+
+
+# --- the launcher: localhost, private, wherever it starts (issue #12, item 8) --------------------
+
+
+def _non_loopback_ipv4() -> list[str]:
+    import psutil
+
+    return [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+            if a.family.name == "AF_INET" and not a.address.startswith("127.")]
+
+
+def test_launcher_from_another_folder_listens_on_localhost_only_and_shows_no_error_details(
+        seed_store_copy, browser_page, tmp_path):
+    import os
+    import socket
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from dashboard.bench import POINT, _free_port, open_page
+    from pipeline import store
+
+    # A store the Store page cannot read (a table is missing): its query raises.
+    with sqlite3.connect(store.db_path(seed_store_copy)) as c:
+        c.execute("DROP TABLE refusals")
+    port = _free_port()
+    env = dict(os.environ, TOPICS_STORE=str(seed_store_copy), TOPICS_PORT=str(port), PYTHONPATH=str(ROOT))
+    env.pop("TOPICS_HOST", None)
+    log = tmp_path / "launcher.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "dashboard"], cwd="/tmp", env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.time() < deadline, log.read_text()
+                time.sleep(0.2)
+        listening = {c.laddr.ip for c in psutil.net_connections("tcp")
+                     if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
+        assert listening == {"127.0.0.1"}
+        for address in _non_loopback_ipv4():
+            with pytest.raises(OSError):
+                socket.create_connection((address, port), timeout=2).close()
+
+        page = browser_page
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        url = f"http://127.0.0.1:{port}"
+        open_page(page, url + "/", POINT)
+        assert page.get_by_test_id("stAppDeployButton").count() == 0
+        assert not page.get_by_text("Deploy", exact=True).is_visible()
+        open_page(page, url + "/store", "[data-testid='stException']")
+        shown = page.locator("[data-testid='stMain']").inner_text()
+        for secret in ("Traceback", str(ROOT), "site-packages", "OperationalError", "refusals"):
+            assert secret not in shown, secret
+        # Nothing leaves the machine: no usage statistics, no external resource.
+        assert [u for u in requests if not u.startswith(url)] == []
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_launcher_refuses_a_port_that_is_not_a_number(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TOPICS_PORT="85O1", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "dashboard"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2
+    assert "TOPICS_PORT" in r.stderr and "'85O1'" in r.stderr
