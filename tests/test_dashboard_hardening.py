@@ -314,3 +314,111 @@ def test_launcher_refuses_a_port_that_is_not_a_number(tmp_path):
                        timeout=60)
     assert r.returncode == 2
     assert "TOPICS_PORT" in r.stderr and "'85O1'" in r.stderr
+
+
+# --- URL parameters and the search box (issue #12, item 12) -------------------------------------
+
+
+@pytest.fixture()
+def seed_app(seed_store, monkeypatch):
+    return _app(seed_store, monkeypatch)
+
+
+def _notices(at: AppTest) -> str:
+    return " ".join(w.value for w in at.warning).replace("\\", "")
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 5000, "99", "0"])
+def test_rolling_that_is_not_1_to_12_falls_back_with_a_notice_on_every_page(seed_app, value):
+    seed_app.query_params["rolling"] = value
+    at = seed_app.run()
+    assert not at.exception, at.exception
+    assert "URL parameter 'rolling'" in _notices(at) and "using 1" in _notices(at)
+    assert at.number_input(key="rolling").value == 1
+    at.switch_page("views/explore.py").run()
+    assert not at.exception, at.exception
+
+
+def test_reversed_dates_are_swapped_with_a_notice(seed_app):
+    seed_app.query_params["dates"] = ["2026-02-01", "2026-01-05"]
+    at = seed_app.run()
+    assert not at.exception, at.exception
+    assert at.date_input(key="dates").value == (dt.date(2026, 1, 5), dt.date(2026, 2, 1))
+    assert "URL parameter 'dates'" in _notices(at) and "2026-01-05 to 2026-02-01" in _notices(at)
+
+
+def test_dates_outside_the_store_are_clamped_with_a_notice(seed_app):
+    seed_app.query_params["dates"] = ["1990-02-01", "2026-01-31"]
+    at = seed_app.run()
+    assert not at.exception, at.exception
+    assert at.date_input(key="dates").value == (dt.date(2025, 1, 20), dt.date(2026, 1, 31))
+    assert "URL parameter 'dates'" in _notices(at) and "2025-01-20 to 2026-01-31" in _notices(at)
+
+
+@pytest.mark.parametrize("key,value,page,used", [
+    ("stacked", "maybe", None, "using false"),
+    ("group", "speaker", "views/compare.py", "using 'source'"),
+    ("compare", "ratio", "views/compare.py", "using 'share'"),
+    ("week", "2026-W99", "views/weekly.py", "using '2026-W14'"),
+    ("vs", "1999-W01", "views/weekly.py", "using '—'"),
+])
+def test_unknown_choices_fall_back_with_a_notice_naming_what_is_used(seed_app, key, value, page, used):
+    seed_app.query_params[key] = value
+    if page:  # a link straight to the page
+        seed_app.switch_page(page)
+    at = seed_app.run()
+    assert not at.exception, at.exception
+    notices = _notices(at)
+    assert f"URL parameter '{key}'" in notices and repr(value) in notices and used in notices, notices
+
+
+def test_compared_week_is_kept_in_the_url(seed_app):
+    seed_app.query_params["vs"] = "2026-W02"
+    at = seed_app.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="vs").value == "2026-W02"
+    assert [s.value for s in at.subheader][:2] == ["2026-W14", "2026-W02"]
+
+
+def test_a_5000_word_search_is_capped_with_a_notice(seed_app):
+    from pipeline import queries
+
+    words = " ".join(f"palabra{i}" for i in range(5000))
+    capped = queries.fts_query('"' + words + '"')
+    assert len(capped) <= queries.MAX_SEARCH_CHARS + 2 and capped.count('"') == 2
+    assert len(queries.fts_query(words).split()) == queries.MAX_SEARCH_TERMS
+    seed_app.query_params["q"] = '"' + words + '"'
+    at = seed_app.run()
+    assert not at.exception, at.exception
+    assert "Search" in _notices(at) and "200 characters" in _notices(at)
+    assert len(at.text_input(key="q").value) <= queries.MAX_SEARCH_CHARS
+
+
+def test_url_parameter_names_and_values_in_notices_are_text(seed_app):
+    seed_app.query_params["![x](http://127.0.0.1:9/p.png)"] = "1"
+    seed_app.query_params["topics"] = ["[a](javascript:alert(1))"]
+    at = seed_app.run()
+    assert not at.exception, at.exception
+    assert [w.value for w in at.warning if _unsafe_markdown(w.value)] == []
+    assert "![x](http://127.0.0.1:9/p.png)" in _notices(at)
+
+
+def test_the_trends_page_opens_at_its_own_url(dashboard_server, browser_page):
+    from dashboard.bench import POINT, open_page
+
+    page = browser_page
+    open_page(page, dashboard_server + "/trends?measure=share", POINT)
+    assert page.get_by_text("Topics over time").is_visible()
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.get_by_role("radio", name="share").get_attribute("aria-checked") == "true"  # the URL's measure
+    assert page.url.endswith("/trends?measure=share")
+
+
+def test_a_link_with_a_bad_parameter_opens_its_page_with_the_notice(dashboard_server, browser_page):
+    from dashboard.bench import open_page
+
+    page = browser_page
+    open_page(page, dashboard_server + "/compare?group=speaker", "[data-testid='stAlert']")
+    page.wait_for_selector("text=using 'source'")
+    assert page.locator("h1").first.inner_text() == "Compare"  # the correction did not move to Trends
+    assert page.url.endswith("/compare")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, state
 from dashboard.figures import weekly_figure
 from dashboard.render import highlight, md_link, md_text
 from pipeline import settings, snapshot
@@ -68,9 +68,11 @@ def show(week: str, col) -> None:
                                     key=f"dl_{week}_{name}_{id(col)}")
 
 
+for notice in state.check_choices({"week": (weeks, weeks[0]), "vs": (["—"] + weeks, "—")}):
+    st.warning(md_text(notice))
 c1, c2 = st.columns(2)
 week = c1.selectbox("Week", weeks, index=0, key="week", bind="query-params")
-other = c2.selectbox("Compare with", ["—"] + weeks, index=0, key="vs")
+other = c2.selectbox("Compare with", ["—"] + weeks, index=0, key="vs", bind="query-params")
 if other == "—":
     show(week, st.container())
 else:
