@@ -21,8 +21,7 @@ pipeline: setup
 	$(PY) -m pipeline run --input seeds --store $(STORE) || [ $$? -eq 3 ]
 
 dashboard: setup
-	TOPICS_STORE=$(STORE) $(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 \
-		--server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	TOPICS_STORE=$(STORE) TOPICS_PORT=$(PORT) $(PY) -m dashboard
 
 run: pipeline dashboard
 

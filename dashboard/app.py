@@ -14,14 +14,24 @@ if str(ROOT) not in sys.path:
 
 from dashboard import data, state  # noqa: E402
 from dashboard.components import empty_store  # noqa: E402
+from dashboard.render import md_text  # noqa: E402
 from pipeline.errors import StoreError  # noqa: E402
 
+# Also when started with a bare `streamlit run` from another folder (python -m dashboard passes
+# these, and more, on its command line): errors reach the browser as a generic message, their
+# details only the server's log; no developer toolbar or Deploy button.
+st.set_option("client.showErrorDetails", "none")
+st.set_option("client.toolbarMode", "viewer")
 st.set_page_config(page_title="Topic tracker", layout="wide")
 st.markdown("<style>.stmt{font-size:1.02em;line-height:1.5} mark{background:#ffe58a}</style>",
             unsafe_allow_html=True)
 
+TRENDS = str(ROOT / "dashboard/views/trends.py")
 PAGES = [
-    st.Page(str(ROOT / "dashboard/views/trends.py"), title="Trends", url_path="trends", default=True),
+    # The default page is served at "/" whatever its url_path; the hidden page serves the same
+    # view at /trends (the path a link to "Trends" may carry), which would otherwise be "Page not found".
+    st.Page(TRENDS, title="Trends", url_path="overview", default=True),
+    st.Page(TRENDS, title="Trends", url_path="trends", visibility="hidden"),
     st.Page(str(ROOT / "dashboard/views/explore.py"), title="Statements", url_path="statements"),
     st.Page(str(ROOT / "dashboard/views/compare.py"), title="Compare", url_path="compare"),
     st.Page(str(ROOT / "dashboard/views/weekly.py"), title="Weekly", url_path="weekly"),
@@ -37,8 +47,11 @@ if not ready:
     empty_store()
     st.stop()
 
+# The page is resolved first: a URL correction reruns the script, and the rerun must open the
+# same page (before st.navigation it would open the default one).
+page = st.navigation(PAGES)
 facets = data.facets(data.version())
 for notice in state.check_url(facets):
-    st.warning(notice)
+    st.warning(md_text(notice))  # notices quote the URL: text, never Markdown
 st.session_state["filters"] = state.sidebar_filters(facets)
-st.navigation(PAGES).run()
+page.run()

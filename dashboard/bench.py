@@ -51,12 +51,11 @@ def _free_port() -> int:
 def serve(store_dir: str | os.PathLike, log: Path | None = None) -> Iterator[str]:
     """The real dashboard on a free localhost port, for as long as the block runs; yields its URL."""
     port = _free_port()
-    env = dict(os.environ, TOPICS_STORE=str(store_dir), PYTHONPATH=str(ROOT))
+    # Through the launcher users start (python -m dashboard), with its settings.
+    env = dict(os.environ, TOPICS_STORE=str(store_dir), PYTHONPATH=str(ROOT), TOPICS_HOST="127.0.0.1",
+               TOPICS_PORT=str(port))
     out = log.open("w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard"], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 60
         while True:

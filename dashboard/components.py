@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
-
 import streamlit as st
 
 from dashboard import data
-from dashboard.render import highlight
+from dashboard.render import highlight, md_link, md_text
 from pipeline import queries, settings
+from pipeline.csvsafe import frame_to_csv
 
 PAGE_SIZE = 20
 EXPORT_LIMIT = 20000
@@ -30,7 +29,7 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
     page = st.session_state.get(f"{key}_page", 1)
     df, total = data.statements(v, f, topic, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
-    st.caption(f"{total} statements" + (f" tagged **{topic}**" if topic else "") +
+    st.caption(f"{total} statements" + (f" tagged **{md_text(topic)}**" if topic else "") +
                (f" · page {page} of {pages}" if total else ""))
     if pages > 1:
         st.number_input("Page", min_value=1, max_value=pages, value=min(page, pages), step=1, key=f"{key}_page")
@@ -45,10 +44,12 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
             for t in row.topics:
                 if t in model.topics:
                     terms.extend(model.explain(row.text, t, k=5))
-        tags = " ".join(f"`{t}` {row.scores.get(t, 0):.2f}" for t in row.topics) or "no topic"
-        link = f" · [source]({row.url})" if isinstance(row.url, str) and row.url.startswith("http") else ""
-        st.markdown(f"**{html.escape(str(row.date))}** · {html.escape(row.speaker or row.source)} "
-                    f"({html.escape(row.role)}) · {tags}{link}")
+        # Every field is escaped for Markdown: speaker, source, title and url come from the input files.
+        tags = " ".join(f"**{md_text(t)}** {row.scores.get(t, 0):.2f}" for t in row.topics) or "no topic"
+        link = md_link(row.url, row.title or "source") if (row.url or row.title) else ""
+        who = f"{md_text(row.speaker)} ({md_text(row.role)}), {md_text(row.source)}" if row.speaker else \
+            f"{md_text(row.source)} ({md_text(row.role)})"
+        st.markdown(f"**{md_text(row.date)}** · {who} · {tags}" + (f" · {link}" if link else ""))
         st.markdown(f"<div class='stmt'>{highlight(row.text, terms)}</div>", unsafe_allow_html=True)
         st.divider()
     if total:
@@ -60,7 +61,7 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
             finally:
                 conn.close()
             out = export.assign(topics=export["topics"].map(";".join), scores=export["scores"].map(str))
-            return out.to_csv(index=False).encode("utf-8")
+            return frame_to_csv(out)
 
         st.download_button("Download these statements (CSV)", csv_bytes,
                            file_name="statements.csv", mime="text/csv", key=f"{key}_csv",

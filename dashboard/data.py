@@ -44,29 +44,32 @@ def _with_conn(fn, *args, **kwargs):
         conn.close()
 
 
+# The cached functions take the store's version as a parameter named ``version``: Streamlit
+# leaves parameters whose name starts with "_" out of the cache key, so a "_version" let every
+# session after a run see the facets and counts cached before it.
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
-def facets(_version: tuple) -> dict:
+def facets(version: tuple) -> dict:
     return _with_conn(queries.facets)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-def trend(_version: tuple, f: queries.Filters, granularity: str, group_by: str | None = None) -> pd.DataFrame:
+def trend(version: tuple, f: queries.Filters, granularity: str, group_by: str | None = None) -> pd.DataFrame:
     return _with_conn(queries.trend, f, granularity, group_by)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def cooccurrence(_version: tuple, f: queries.Filters) -> pd.DataFrame:
+def cooccurrence(version: tuple, f: queries.Filters) -> pd.DataFrame:
     return _with_conn(queries.cooccurrence, f)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-def statements(_version: tuple, f: queries.Filters, topic: str | None, limit: int, offset: int
+def statements(version: tuple, f: queries.Filters, topic: str | None, limit: int, offset: int
                ) -> tuple[pd.DataFrame, int]:
     return _with_conn(queries.statements, f, topic=topic, limit=limit, offset=offset)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
-def status(_version: tuple) -> dict:
+def status(version: tuple) -> dict:
     return _with_conn(queries.status)
 
 

@@ -1,70 +1,186 @@
 """Filters shared by every page: sidebar widgets bound to the URL, validated first.
 
-Streamlit drops a bound query parameter whose value is not an option; we check the URL
-before the widgets do so that the user is told what was ignored.
+Streamlit drops a bound query parameter whose value is not an option, silently, and takes some
+wrong ones as they are (reversed dates, '٣' as 3); we check the URL before the widgets read it,
+correct it, and tell the user what was used instead. The checks are plain functions of the
+parameters (:func:`review`); :func:`check_url` applies them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import streamlit as st
 
+from dashboard.render import md_text
 from pipeline import queries
 
 KNOWN = {"topics", "dates", "source", "lang", "role", "speaker", "q", "granularity", "measure", "rolling",
          "stacked", "page", "week", "compare", "group", "embed", "embed_options", "vs"}
+# Choice parameters of the pages' widgets: allowed values, and the default the widget shows.
+CHOICES = {"granularity": (("day", "week", "month"), "week"), "measure": (("count", "share"), "count"),
+           "group": (("source", "role", "lang"), "source"), "compare": (("share", "count"), "share")}
+ROLLING_MAX = 12
+
+Changes = dict[str, list[str] | None]  # parameter -> corrected values, or None to drop it
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A URL value quoted for a notice, long ones cut (a notice must not be a page long)."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def choice_notice(key: str, values: list[str], options: list[str] | tuple[str, ...], default: str) -> str | None:
+    """The notice for a one-value choice parameter that is not one of ``options``, else None."""
+    bad = [v for v in values if v not in options]
+    if not bad and len(values) <= 1:
+        return None
+    shown = ", ".join(map(str, options[:6])) + (", …" if len(options) > 6 else "")
+    return (f"URL parameter '{key}': {_shown(bad[0] if bad else ','.join(values))} is not one of {shown}; "
+            f"using {default!r}.")
+
+
+def _review_dates(values: list[str], lo: dt.date | None, hi: dt.date | None) -> tuple[list[str] | None, str | None]:
+    """(corrected values or None to drop, notice) for the 'dates' parameter."""
+    try:
+        days = [dt.date.fromisoformat(v) for v in values]
+    except ValueError:
+        bad = next(v for v in values if not _is_date(v))
+        return None, f"URL parameter 'dates': {_shown(bad)} is not a date (YYYY-MM-DD); showing all dates."
+    if len(days) != 2:
+        # One date is what the picker sends while a range is being chosen: leave it alone.
+        if len(days) > 2:
+            return None, "URL parameter 'dates' takes two dates (first and last day); showing all dates."
+        return values, None
+    a, b = days
+    notes = []
+    if a > b:
+        a, b = b, a
+        notes.append(f"{days[0].isoformat()} is after {days[1].isoformat()}")
+    if lo and hi and (a < lo or b > hi):
+        if b < lo or a > hi:
+            return None, (f"URL parameter 'dates': {a.isoformat()} to {b.isoformat()} is outside the store's dates "
+                          f"({lo.isoformat()} to {hi.isoformat()}); showing all dates.")
+        a, b = max(a, lo), min(b, hi)
+        notes.append(f"the store holds {lo.isoformat()} to {hi.isoformat()}")
+    if not notes:
+        return values, None
+    return [a.isoformat(), b.isoformat()], (f"URL parameter 'dates': {'; '.join(notes)}; "
+                                            f"showing {a.isoformat()} to {b.isoformat()}.")
+
+
+def _is_date(v: str) -> bool:
+    try:
+        dt.date.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def review(params: Mapping[str, list[str]], facets: dict) -> tuple[Changes, list[str]]:
+    """Check URL parameters against the store and the widgets: (changes to make, notices)."""
+    changes: Changes = {}
+    notices: list[str] = []
+    options = {"topics": facets["topics"], "source": facets["sources"], "lang": facets["langs"],
+               "role": facets["roles"]}
+    for key, values in params.items():
+        if key not in KNOWN:
+            notices.append(f"Unknown URL parameter {_shown(key)} ignored.")
+            continue
+        if key in options:
+            bad = [v for v in values if v and v not in options[key]]
+            if bad:
+                notices.append(f"URL parameter '{key}': {', '.join(map(_shown, bad[:3]))} not known; "
+                               f"showing the default instead.")
+                good = [v for v in values if v in options[key]]
+                changes[key] = good or None
+        elif key in CHOICES:
+            allowed, default = CHOICES[key]
+            notice = choice_notice(key, values, allowed, default)
+            if notice:
+                notices.append(notice)
+                changes[key] = None
+        elif key == "dates":
+            fixed, notice = _review_dates(values, facets["date_min"], facets["date_max"])
+            if notice:
+                notices.append(notice)
+                changes[key] = fixed
+        elif key == "rolling":
+            v = values[-1] if values else ""
+            # isdecimal() alone lets '²' and '٣' through, and int() of thousands of digits raises.
+            if not (v.isascii() and v.isdigit() and len(v) <= 2 and 1 <= int(v) <= ROLLING_MAX):
+                notices.append(f"URL parameter 'rolling': {_shown(v)} is not a whole number from 1 to "
+                               f"{ROLLING_MAX}; using 1.")
+                changes[key] = None
+        elif key == "stacked":
+            v = values[-1] if values else ""
+            if v.lower() not in ("true", "false") or len(values) > 1:
+                notices.append(f"URL parameter 'stacked': {_shown(v)} is not true or false; using false.")
+                changes[key] = None
+        elif key == "q":
+            v = values[-1] if values else ""
+            notice = search_notice(v, queries.cap_search(v))
+            if notice:
+                notices.append(notice)
+                changes[key] = [queries.cap_search(v)]
+    return changes, notices
+
+
+_PENDING = "_url_notices"  # notices of the run that corrected the URL, shown by the run after it
+_RERUNS = "_url_reruns"
+
+
+def _settle(changes: Changes, notices: list[str]) -> list[str]:
+    """Correct the URL and rerun: bound widgets read the URL the run started with, so only the
+    next run's widgets see the corrected values. Returns the notices to show now."""
+    if not changes:
+        st.session_state[_RERUNS] = 0
+        return list(dict.fromkeys(st.session_state.pop(_PENDING, []) + notices))
+    qp = st.query_params
+    for key, values in changes.items():
+        if key in qp:
+            del qp[key]
+        if values:
+            qp[key] = values
+    st.session_state[_PENDING] = st.session_state.get(_PENDING, []) + notices
+    # Every correction is valid on the next check, so one rerun settles it; the count is a guard.
+    st.session_state[_RERUNS] = st.session_state.get(_RERUNS, 0) + 1
+    if st.session_state[_RERUNS] <= 2:
+        st.rerun()
+    return list(dict.fromkeys(st.session_state.pop(_PENDING)))
 
 
 def check_url(facets: dict) -> list[str]:
-    """Notices for URL parameters that are unknown or hold values the store does not have."""
+    """Correct the URL's parameters before the widgets read them; the notices to show."""
+    qp = st.query_params
+    return _settle(*review({k: qp.get_all(k) for k in qp.keys()}, facets))
+
+
+def check_choices(choices: Mapping[str, tuple[list[str], str]]) -> list[str]:
+    """Like :func:`check_url` for a page's own choice parameters (``{key: (options, default)}``)."""
+    qp = st.query_params
+    changes: Changes = {}
     notices = []
-    qp = st.query_params
-    options = {"topics": facets["topics"], "source": facets["sources"], "lang": facets["langs"],
-               "role": facets["roles"], "granularity": ["day", "week", "month"], "measure": ["count", "share"]}
-    for key in qp.keys():
-        if key not in KNOWN:
-            notices.append(f"Unknown URL parameter '{key}' ignored.")
-            continue
-        if key in options:
-            bad = [v for v in qp.get_all(key) if v and v not in options[key]]
-            if bad:
-                notices.append(f"URL parameter '{key}': {', '.join(map(repr, bad[:3]))} not known; "
-                               f"showing the default instead.")
-        if key == "dates":
-            for v in qp.get_all(key):
-                try:
-                    dt.date.fromisoformat(v)
-                except ValueError:
-                    notices.append(f"URL parameter 'dates': {v!r} is not a date (YYYY-MM-DD); showing all dates.")
-        if key == "rolling":
-            v = qp.get(key)
-            if not (v or "").isdigit() or not 1 <= int(v) <= 12:
-                notices.append("URL parameter 'rolling' must be a whole number from 1 to 12; using 1.")
-    return notices
+    for key, (options, default) in choices.items():
+        if key in qp:
+            notice = choice_notice(key, qp.get_all(key), options, default)
+            if notice:
+                notices.append(notice)
+                changes[key] = None
+    return _settle(changes, notices)
 
 
-def _clean(key: str, allowed: list[str]) -> None:
-    """Remove invalid values of a bound parameter before the widget reads them."""
-    qp = st.query_params
-    if key in qp:
-        good = [v for v in qp.get_all(key) if v in allowed]
-        if len(good) != len(qp.get_all(key)):
-            del qp[key]
-            if good:
-                qp[key] = good
+def search_notice(raw: str, used: str) -> str | None:
+    """The notice for a search that was shortened to ``used``, else None."""
+    if used == raw.strip():
+        return None
+    return (f"Search shortened to its first {queries.MAX_SEARCH_CHARS} characters and "
+            f"{queries.MAX_SEARCH_TERMS} words or \"phrases\": searching for {_shown(used, 60)}.")
 
 
 def sidebar_filters(facets: dict) -> queries.Filters:
     """Draw the filter widgets and return the Filters they describe."""
-    for key, opts in (("topics", facets["topics"]), ("source", facets["sources"]), ("lang", facets["langs"]),
-                      ("role", facets["roles"])):
-        _clean(key, opts)
-    if "dates" in st.query_params:
-        try:
-            [dt.date.fromisoformat(v) for v in st.query_params.get_all("dates")]
-        except ValueError:
-            del st.query_params["dates"]
     sb = st.sidebar
     sb.header("Filters")
     topics = sb.multiselect("Topics", facets["topics"], default=facets["topics"], key="topics",
@@ -80,11 +196,16 @@ def sidebar_filters(facets: dict) -> queries.Filters:
                            placeholder="all roles", help="head of state, official, press (questions), other")
     speakers = sb.multiselect("Speaker", facets["speakers"], default=[], key="speaker", bind="query-params",
                               placeholder="all speakers", accept_new_options=True)
-    search = sb.text_input("Search text", key="q", bind="query-params",
+    search = sb.text_input("Search text", key="q", bind="query-params", max_chars=queries.MAX_SEARCH_CHARS,
                            help='Words that must all occur (accents ignored); "quoted phrase" for a phrase. '
-                                "Narrows the charts too.")
+                                f"Narrows the charts too. At most {queries.MAX_SEARCH_TERMS} words or phrases.")
+    # The box holds at most MAX_SEARCH_CHARS characters; the number of words is capped here.
+    used = queries.cap_search(search)
+    notice = search_notice(search, used)
+    if notice:
+        sb.warning(md_text(notice))
     date_from, date_to = (dates[0], dates[1]) if isinstance(dates, (tuple, list)) and len(dates) == 2 else (lo, hi)
     return queries.Filters(
         date_from=date_from, date_to=date_to, sources=tuple(sources), langs=tuple(langs), roles=tuple(roles),
-        speakers=tuple(speakers), search=search.strip(), topics=tuple(topics),
+        speakers=tuple(speakers), search=used, topics=tuple(topics),
     )

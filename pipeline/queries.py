@@ -30,9 +30,29 @@ class Filters:
     topics: tuple[str, ...] = field(default=())
 
 
+# A search's cost grows with its words: a quoted phrase of thousands of words took a minute per
+# query. Searches are cut to this many characters, then to this many words or phrases.
+MAX_SEARCH_CHARS = 200
+MAX_SEARCH_TERMS = 12
+# A word, or a "quoted phrase" (a phrase whose closing quote was cut off runs to the end).
+_SEARCH_TERM = re.compile(r'"([^"]*)"?|(\S+)')
+
+
+def cap_search(text: str) -> str:
+    """``text`` cut to MAX_SEARCH_CHARS characters and MAX_SEARCH_TERMS words or phrases."""
+    text = text.strip()[:MAX_SEARCH_CHARS]
+    terms = list(_SEARCH_TERM.finditer(text))
+    if len(terms) > MAX_SEARCH_TERMS:
+        text = text[:terms[MAX_SEARCH_TERMS - 1].end()]
+    return text.strip()
+
+
 def fts_query(text: str) -> str:
-    """User words to a safe FTS5 query: each word or "quoted phrase" must occur (AND)."""
-    parts = re.findall(r'"([^"]+)"|(\S+)', text)
+    """User words to a safe FTS5 query: each word or "quoted phrase" must occur (AND).
+
+    The text is capped first (:func:`cap_search`), so a query's work is bounded.
+    """
+    parts = _SEARCH_TERM.findall(cap_search(text))
     terms = []
     for phrase, word in parts:
         t = (phrase or word).replace('"', " ").strip()
@@ -247,12 +267,15 @@ def _export_cursor(conn: sqlite3.Connection, date_from: dt.date | None, date_to:
 
 
 def write_csv(conn: sqlite3.Connection, fh, date_from: dt.date | None = None, date_to: dt.date | None = None) -> int:
-    """Every statement in the dates as CSV (topics ';'-joined, scores as JSON); returns the row count."""
-    import csv
+    """Every statement in the dates as CSV (topics ';'-joined, scores as JSON); returns the row count.
+
+    Cells go through :mod:`pipeline.csvsafe` (formula-like text neutralised, text quoted).
+    """
+    from pipeline.csvsafe import Writer
 
     bits = topic_bits(conn)
     names = {b: t for t, b in bits.items()}
-    w = csv.writer(fh)
+    w = Writer(fh)
     w.writerow(EXPORT_COLUMNS)
     n = 0
     for r in _export_cursor(conn, date_from, date_to):

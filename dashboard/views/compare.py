@@ -7,7 +7,9 @@ import streamlit as st
 from dashboard import data
 from dashboard.components import statements_list
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure
+from dashboard.render import md_text
 from pipeline import queries
+from pipeline.csvsafe import frame_to_csv
 
 f = st.session_state["filters"]
 st.title("Compare")
@@ -26,14 +28,14 @@ agg["share"] = agg["count"] / agg["total"]
 st.subheader(f"Topics by {group}")
 event = st.plotly_chart(grouped_bar_figure(agg, group, measure=measure), key="group_chart", on_select="rerun",
                         selection_mode="points", width="stretch")
-st.download_button("Download chart data (CSV)", agg.to_csv(index=False).encode("utf-8"),
+st.download_button("Download chart data (CSV)", frame_to_csv(agg),
                    file_name=f"topics-by-{group}.csv", mime="text/csv")
 points = (event.selection.points if event and event.selection else []) or []
 if points:
     topic, value = points[0]["customdata"][0], points[0]["customdata"][1]
     narrowed = queries.Filters(**{**f.__dict__, {"source": "sources", "role": "roles", "lang": "langs"}[group]:
                                   (value,)})
-    st.subheader(f"Statements on {topic} · {group} = {value}")
+    st.subheader(f"Statements on {md_text(topic)} · {group} = {md_text(value)}")
     statements_list(narrowed, topic, key="cmp")
 
 st.subheader("Topics that come up together")

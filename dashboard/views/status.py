@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
+from dashboard.render import md_text
 
 info = data.status(data.version())
 st.title("Store")
@@ -22,7 +23,7 @@ st.subheader("Models")
 st.dataframe(pd.DataFrame(info["models"]), hide_index=True)
 st.subheader("Last runs")
 for r in info["runs"]:
-    st.markdown(f"**Run {r['run_id']}** · {r['started_at']} · {r['status']} · {r['files_new']} new, "
+    st.markdown(f"**Run {r['run_id']}** · {md_text(r['started_at'])} · {md_text(r['status'])} · {r['files_new']} new, "
                 f"{r['files_changed']} changed, {r['files_unchanged']} unchanged, {r['files_refused']} refused · "
                 f"{r['statements_added']} statements added")
     if r["refused"]:

@@ -9,7 +9,9 @@ import streamlit as st
 from dashboard import data
 from dashboard.components import statements_list
 from dashboard.figures import trend_figure
+from dashboard.render import md_text
 from pipeline import settings
+from pipeline.csvsafe import frame_to_csv
 
 f = st.session_state["filters"]
 st.title("Topics over time")
@@ -34,7 +36,7 @@ thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
 st.caption(f"{with_data} {granularity}s with statements · hollow markers: periods with fewer than {min_total} "
            f"statements ({thin}), where shares are unreliable. Click a point to read its statements.")
-st.download_button("Download chart data (CSV)", df.to_csv(index=False).encode("utf-8"),
+st.download_button("Download chart data (CSV)", frame_to_csv(df),
                    file_name=f"topics-by-{granularity}.csv", mime="text/csv")
 
 points = (event.selection.points if event and event.selection else []) or []
@@ -43,5 +45,5 @@ if points:
     cd = p.get("customdata") or []
     topic = cd[0] if cd else None
     period = dt.date.fromisoformat(str(cd[5])[:10]) if len(cd) > 5 else dt.date.fromisoformat(str(p["x"])[:10])
-    st.subheader(f"Statements on {topic}: {granularity} of {period.isoformat()}")
+    st.subheader(f"Statements on {md_text(topic)}: {granularity} of {period.isoformat()}")
     statements_list(data.period_filters(f, period, granularity), topic, key="drill")

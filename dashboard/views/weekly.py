@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, state
 from dashboard.figures import weekly_figure
-from dashboard.render import highlight
+from dashboard.render import highlight, md_link, md_text
 from pipeline import settings, snapshot, store
 
 st.title("Weekly briefs")
@@ -26,7 +26,7 @@ snap_dir = settings.snapshots_dir(data.store_dir())
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def brief(_version: tuple, week: str, folder: str, store_id: str | None) -> tuple[dict, bool]:
+def brief(version: tuple, week: str, folder: str, store_id: str | None) -> tuple[dict, bool]:
     """The frozen summary when this store's snapshot exists, else the numbers computed now."""
     frozen = snapshot.read_brief(Path(folder), week, store_id)
     if frozen is not None:
@@ -51,11 +51,13 @@ def show(week: str, col) -> None:
     col.dataframe(pd.DataFrame(rows), hide_index=True)
     col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week), key=f"wk_{week}_{id(col)}")
     for t, v in s["topics"].items():
-        with col.expander(f"{t}: {len(v['quotes'])} quotes"):
+        with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
             for q in v["quotes"]:
                 # Escaped HTML, not markdown: a transcript's '*' or '<script>' shows as written.
                 st.markdown(f"<blockquote>{highlight(q['text'], [])}</blockquote>", unsafe_allow_html=True)
-                st.caption(f"{q['speaker'] or q['source']}, {q['date']}" + (f" · {q['url']}" if q["url"] else ""))
+                link = md_link(q.get("url"), q.get("title")) if q.get("url") or q.get("title") else ""
+                who = md_text(q["speaker"] or q["source"])
+                st.caption(f"{who}, {md_text(q['date'])}" + (f" · {link}" if link else ""))
     if frozen:
         folder = snap_dir / week
         for name, mime in (("report.html", "text/html"), ("summary.json", "application/json"),
@@ -66,9 +68,11 @@ def show(week: str, col) -> None:
                                     key=f"dl_{week}_{name}_{id(col)}")
 
 
+for notice in state.check_choices({"week": (weeks, weeks[0]), "vs": (["—"] + weeks, "—")}):
+    st.warning(md_text(notice))
 c1, c2 = st.columns(2)
 week = c1.selectbox("Week", weeks, index=0, key="week", bind="query-params")
-other = c2.selectbox("Compare with", ["—"] + weeks, index=0, key="vs")
+other = c2.selectbox("Compare with", ["—"] + weeks, index=0, key="vs", bind="query-params")
 if other == "—":
     show(week, st.container())
 else:
