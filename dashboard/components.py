@@ -63,6 +63,8 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
             out = export.assign(topics=export["topics"].map(";".join), scores=export["scores"].map(str))
             return frame_to_csv(out)
 
-        st.download_button("Download these statements (CSV)", csv_bytes,
+        # on_click="ignore": a click need not rerun the page, and that rerun raced the request that
+        # builds the file (under load the download never started).
+        st.download_button("Download these statements (CSV)", csv_bytes, on_click="ignore",
                            file_name="statements.csv", mime="text/csv", key=f"{key}_csv",
                            help=f"Up to {EXPORT_LIMIT} statements; `python -m pipeline export` writes all.")

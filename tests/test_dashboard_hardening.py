@@ -217,8 +217,15 @@ def test_snapshot_statements_csv_neutralises_formula_cells(evil_store, tmp_path)
 
 
 def _download(page, label: str) -> str:
+    from dashboard.bench import _IDLE
+
+    # Click only once the page's script run is over: a button clicked while the run is still
+    # drawing the page can be replaced under the click.
+    page.wait_for_function(_IDLE, timeout=90_000)
+    button = page.get_by_role("button", name=label)
+    button.wait_for(state="visible", timeout=90_000)
     with page.expect_download(timeout=90_000) as info:
-        page.get_by_role("button", name=label).click()
+        button.click()
     return Path(info.value.path()).read_text(encoding="utf-8")
 
 
