@@ -84,3 +84,51 @@ def test_cli_events_text_filters_and_errors(synthetic_store):
     assert r.returncode == 2 and "--topic: 'weather' not in the store" in r.stderr
     r = run_cli("events", "--store", str(synthetic_store), "--since", "yesterday")
     assert r.returncode == 2 and "not an ISO date" in r.stderr
+
+
+# -- dashboard ---------------------------------------------------------------------------------------------
+APP = str(sc.Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+def _app(store_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import analysis, data
+
+    monkeypatch.setenv("TOPICS_STORE", str(store_dir))
+    data.facets.clear()
+    analysis.all_events.clear()
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def test_events_page_lists_events_newest_first_and_follows_the_filters(synthetic_store, monkeypatch):
+    at = _app(synthetic_store, monkeypatch)
+    at.query_params["source"] = ["Synthetic desk"]
+    at.run()
+    at.switch_page("views/events.py").run()
+    assert not at.exception, at.exception
+    labels = [x.label for x in at.expander]
+    assert len(labels) == 12 and labels == sorted(labels, reverse=True)
+    assert labels[0].startswith(sc.spike_monday(sc.SPIKE_WEEKS[-1]).isoformat()) and "glimvarde" in labels[0]
+    body = " ".join(str(m.value) for m in at.markdown) + " ".join(str(t.value) for t in at.text)
+    assert "glimvarde" in body and "Speaker" in body  # the explanation's terms and statements with speakers
+    at.sidebar.date_input(key="dates").set_value((dt.date(2024, 1, 1), dt.date(2025, 12, 31))).run()
+    assert [x.label[:10] for x in at.expander] == ["2025-04-14", "2024-08-12"]
+
+
+def test_trends_chart_marks_events_with_their_top_terms(synthetic_store):
+    from dashboard.figures import EVENT_TRACE, add_event_markers, trend_figure
+    from pipeline import queries
+
+    conn = store.open_readonly(synthetic_store)
+    f = queries.Filters(sources=("Synthetic desk",), topics=("migration",))
+    df = queries.trend(conn, f, "month")
+    found = events.find(conn, None, sources=["Synthetic desk"])
+    fig = add_event_markers(trend_figure(df, measure="share"), df, found, measure="share").to_dict()
+    marks = [t for t in fig["data"] if t["name"] == EVENT_TRACE]
+    assert len(marks) == 1 and len(marks[0]["x"]) == 12
+    assert sc.TOKENS[0] in marks[0]["text"][-1] and list(marks[0]["customdata"][0])[0] == "event"
+    first = str(marks[0]["x"][-1])[:7]
+    assert first == sc.spike_monday(sc.SPIKE_WEEKS[0]).isoformat()[:7]  # the month of the first spike
+    y = df[(df["topic"] == "migration") & (df["period"].astype(str).str[:7] == first)]["share"].iat[0]
+    assert abs(marks[0]["y"][-1] - y) < 1e-9  # on the topic's line

@@ -80,3 +80,28 @@ def test_cli_leadlag_refuses_unknown_sources_and_says_why(synthetic_store):
     assert "--a/--b: 'White House', 'Mexican presidency' not in the store" in r.stderr
     r = run_cli("leadlag", "--store", str(synthetic_store), "--a", "Desk A", "--b", "Desk A")
     assert r.returncode == 2 and "two different sources" in r.stderr
+
+
+def test_lead_lag_page_shows_verdicts_the_caveat_and_the_cross_correlation(synthetic_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import analysis, data
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("TOPICS_STORE", str(synthetic_store))
+    data.facets.clear()
+    analysis.lead_lag.clear()
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["a"] = "Desk A"
+    at.query_params["b"] = "Desk B"
+    at.run()
+    at.switch_page("views/leadlag.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Lead & lag"
+    assert at.selectbox(key="a").value == "Desk A" and at.selectbox(key="b").value == "Desk B"
+    table = at.dataframe[0].value
+    row = table[table["topic"] == "migration"].iloc[0]
+    assert "Desk A" in row["verdict"] and row["CCF peak lag"] == 2
+    assert any("not \\\"causes\\\"" in w.value or "causes" in w.value for w in at.warning)
+    assert at.selectbox(key="ll_topic").value == "migration"
+    assert at.get("plotly_chart")
