@@ -130,7 +130,8 @@ def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, m
         hover.append(f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
                      f"<br>{e.get('label', '')}")
     if xs:
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name=EVENT_TRACE, text=labels,
+        # Out of the legend: the legend lists topics (the stars explain themselves on hover).
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name=EVENT_TRACE, text=labels, showlegend=False,
                                  textposition="top center", customdata=data, hovertext=hover,
                                  hovertemplate="%{hovertext}<extra></extra>",
                                  marker=dict(symbol="star", size=14, color="black")))

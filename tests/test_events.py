@@ -132,3 +132,13 @@ def test_trends_chart_marks_events_with_their_top_terms(synthetic_store):
     assert first == sc.spike_monday(sc.SPIKE_WEEKS[0]).isoformat()[:7]  # the month of the first spike
     y = df[(df["topic"] == "migration") & (df["period"].astype(str).str[:7] == first)]["share"].iat[0]
     assert abs(marks[0]["y"][-1] - y) < 1e-9  # on the topic's line
+
+
+def test_event_markers_stay_out_of_the_topic_legend(synthetic_store):
+    from dashboard.figures import add_event_markers, trend_figure
+    from pipeline import queries
+
+    conn = store.open_readonly(synthetic_store)
+    df = queries.trend(conn, queries.Filters(sources=("Synthetic desk",), topics=("migration",)), "week")
+    fig = add_event_markers(trend_figure(df), df, events.find(conn, None, sources=["Synthetic desk"])).to_dict()
+    assert [t.get("showlegend", True) for t in fig["data"]] == [True, False]
