@@ -100,3 +100,52 @@ def weekly_figure(history: pd.DataFrame, week: str) -> go.Figure:
     fig.update_layout(barmode="group", margin=dict(l=10, r=10, t=10, b=10), yaxis_tickformat=".0%",
                       yaxis_title="share of statements")
     return fig
+
+
+EVENT_TRACE = "events"
+
+
+def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, measure: str = "count") -> go.Figure:
+    """Mark spikes (pipeline.events) on a trend figure: a star on the topic's line at the period that
+    holds the event's peak week, labelled with its top terms. ``df`` is the figure's data
+    (queries.trend); events of topics or periods not in it are left out. Clicking a marker selects
+    a point whose customdata is ("event", event id)."""
+    if df.empty or not events:
+        return fig
+    periods = sorted(df["period"].unique())
+    xs, ys, labels, data, hover = [], [], [], [], []
+    for e in events:
+        peak = pd.Timestamp(e["peak_week"]).date()
+        held = [p for p in periods if p <= peak]
+        if not held or e["topic"] not in set(df["topic"]):
+            continue
+        period = held[-1]
+        row = df[(df["period"] == period) & (df["topic"] == e["topic"])]
+        if row.empty or row["total"].iat[0] <= 0:
+            continue
+        xs.append(period)
+        ys.append(float(row[measure].iat[0]))
+        labels.append(e.get("label") or e["topic"])
+        data.append(["event", e["id"]])
+        hover.append(f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
+                     f"<br>{e.get('label', '')}")
+    if xs:
+        # Out of the legend: the legend lists topics (the stars explain themselves on hover).
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name=EVENT_TRACE, text=labels, showlegend=False,
+                                 textposition="top center", customdata=data, hovertext=hover,
+                                 hovertemplate="%{hovertext}<extra></extra>",
+                                 marker=dict(symbol="star", size=14, color="black")))
+    return fig
+
+
+def ccf_figure(ccf: dict, name_a: str, name_b: str) -> go.Figure:
+    """Prewhitened cross-correlation by lag (pipeline.leadlag), with its 95 % band."""
+    lags, values = ccf["lags"], ccf["ccf"]
+    fig = go.Figure(go.Bar(x=lags, y=values, marker_color=["#d62728" if abs(v) > ccf["band"] else "#7f7f7f"
+                                                            for v in values],
+                           hovertemplate="lag %{x}: %{y:.2f}<extra></extra>", name="cross-correlation"))
+    for y in (ccf["band"], -ccf["band"]):
+        fig.add_hline(y=y, line_dash="dash", line_color="#1f77b4")
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), showlegend=False, yaxis_title="correlation",
+                      xaxis_title=f"lag in weeks (> 0: {name_a} first, < 0: {name_b} first)")
+    return fig

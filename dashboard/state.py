@@ -17,7 +17,8 @@ from dashboard.render import md_text
 from pipeline import queries
 
 KNOWN = {"topics", "dates", "source", "lang", "role", "speaker", "q", "granularity", "measure", "rolling",
-         "stacked", "page", "week", "compare", "group", "embed", "embed_options", "vs"}
+         "stacked", "page", "week", "compare", "group", "embed", "embed_options", "vs",
+         "a", "b", "ll_topic"}  # the Lead & lag page's sources and topic
 # Choice parameters of the pages' widgets: allowed values, and the default the widget shows.
 CHOICES = {"granularity": (("day", "week", "month"), "week"), "measure": (("count", "share"), "count"),
            "group": (("source", "role", "lang"), "source"), "compare": (("share", "count"), "share")}

@@ -175,6 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     sub.add_parser("settings", help="list every setting, its environment variable and value")
+
+    p = sub.add_parser("events", help="spikes: weeks in which a topic comes up far more than usual for a source, "
+                                      "with the words and statements that explain them")
+    _store_arg(p)
+    p.add_argument("--topic", nargs="+", default=(), metavar="T", help="only these topics")
+    p.add_argument("--source", nargs="+", default=(), metavar="S", help="only these sources")
+    p.add_argument("--since", type=_date, help="only events that end on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
+    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("leadlag", help="does one source raise a topic before the other? cross-correlation, "
+                                       "Toda-Yamamoto Granger tests and impulse responses on weekly shares")
+    _store_arg(p)
+    p.add_argument("--topic", nargs="+", default=(), metavar="T", help="only these topics")
+    p.add_argument("--a", default="White House", metavar="SOURCE", help="first source (default White House)")
+    p.add_argument("--b", default="Mexican presidency", metavar="SOURCE",
+                   help="second source (default Mexican presidency)")
+    p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="N",
+                   help="bootstrap replications of the impulse responses' bands (0: none; default 200)")
+    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--json", action="store_true", help="print JSON")
     return ap
 
 
@@ -560,6 +583,78 @@ def cmd_settings(args) -> int:
     return EXIT_OK
 
 
+def _optional_audit(model_path: str, raw: bool):
+    """The audit sample when there is one and ``raw`` is not asked for; else None (raw shares)."""
+    if raw:
+        return None
+    from pipeline import audit
+    from pipeline.tagger import load_model
+
+    return audit.load(load_model(model_path))
+
+
+def _check_known(flag: str, values, have: list[str]) -> None:
+    unknown = [v for v in values if v not in have]
+    if unknown:
+        raise UsageError(f"{flag}: {', '.join(map(repr, unknown))} not in the store (it has: {', '.join(have)})")
+
+
+def cmd_events(args) -> int:
+    from pipeline import events, queries, store
+
+    conn = store.open_readonly(args.store)
+    known = queries.facets(conn)
+    _check_known("--topic", args.topic, known["topics"])
+    _check_known("--source", args.source, known["sources"])
+    audit = _optional_audit(args.model, args.raw)
+    found = events.find(conn, audit, topics=args.topic, sources=args.source, since=args.since)
+    measure = "corrected" if audit is not None else "raw"
+    if args.json:
+        print(_json_text({"measure": measure, "events": found}))
+        return EXIT_OK
+    print(f"{len(found)} events, newest first ({measure} weekly shares; a week is a spike when its share is "
+          f"{events.Z_THRESHOLD:g} robust standard deviations above the previous {events.BASELINE_WEEKS} weeks):")
+    for e in found:
+        print(f"{e['start']} to {e['end']}  {shown(e['topic'])} · {shown(e['source'])}  z {e['z']:.1f}  "
+              f"{100 * e['share']:.1f}% (usual {100 * e['baseline_share']:.1f}%)  {e['count']} statements")
+        for lang, terms in e["terms"].items():
+            print(f"    {shown(lang)}: {shown(', '.join(t['term'] for t in terms)) or '(no distinctive term)'}")
+        for st in e["statements"][:3]:
+            text = " ".join(st["text"].split())
+            print(f"    - {st['date']} {shown(st['speaker'] or '?')}: {shown(text[:160])}"
+                  + ("…" if len(text) > 160 else ""))
+    return EXIT_OK
+
+
+def cmd_leadlag(args) -> int:
+    from pipeline import leadlag, queries, store
+
+    conn = store.open_readonly(args.store)
+    known = queries.facets(conn)
+    _check_known("--topic", args.topic, known["topics"])
+    _check_known("--a/--b", [args.a, args.b], known["sources"])
+    if args.a == args.b:
+        raise UsageError("--a and --b must be two different sources")
+    if args.bootstrap < 0:
+        raise UsageError("--bootstrap must be 0 or more")
+    audit = _optional_audit(args.model, args.raw)
+    out = leadlag.run(conn, audit, topics=args.topic, source_a=args.a, source_b=args.b, irf_reps=args.bootstrap)
+    if args.json:
+        print(_json_text(out))
+        return EXIT_OK
+    print(f"lead and lag, {shown(args.a)} (A) vs {shown(args.b)} (B), weekly shares over the weeks both speak; "
+          "p-values Benjamini-Hochberg adjusted over topics and directions:")
+    for r in out["topics"]:
+        line = f"  {shown(r['topic']):<12} {shown(r['verdict'])}"
+        if "p_adj_a_precedes_b" in r:
+            line += (f"  (A first p={r['p_adj_a_precedes_b']:.3f}, B first p={r['p_adj_b_precedes_a']:.3f}; "
+                     f"{r['weeks']} weeks, {r['measure']} shares, VAR({r['var_lags']}+{r['d_max']}), "
+                     f"cross-correlation peak {r['ccf_peak']['ccf']:+.2f} at lag {r['ccf_peak']['lag']:+d})")
+        print(line)
+    print(out["caveat"])
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "status": cmd_status, "export": cmd_export, "tag": cmd_tag, "train": cmd_train,
             "evaluate": cmd_evaluate, "snapshot": cmd_snapshot, "settings": cmd_settings, "trend": cmd_trend,
-            "reliability": cmd_reliability}
+            "reliability": cmd_reliability, "events": cmd_events, "leadlag": cmd_leadlag}

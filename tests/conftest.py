@@ -113,3 +113,15 @@ def run_bounded(*args: str, timeout: float = 120, as_user: bool = False) -> subp
     r.stdout = r.stdout.decode("utf-8", "replace")
     r.stderr = r.stderr.decode("utf-8", "replace")
     return r
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory) -> Path:
+    """A store filled from the synthetic corpus with known spikes and a known lead (tests/synthetic_corpus.py)."""
+    from tests import synthetic_corpus
+
+    folder = synthetic_corpus.write(tmp_path_factory.mktemp("synthetic") / "corpus")
+    store = folder.parent / "store"
+    r = run_cli("run", "--input", str(folder), "--store", str(store), "--no-snapshots")
+    assert r.returncode == 0, r.stderr + r.stdout
+    return store

@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import analysis, data
 from dashboard.components import statements_list
 from dashboard.figures import trend_figure
 from dashboard.render import md_text
@@ -31,6 +31,7 @@ if df.empty:
     st.info("No statement matches these filters.")
     st.stop()
 fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total)
+fig = analysis.mark_events(fig, df, f, measure)
 event = st.plotly_chart(fig, key="trend_chart", on_select="rerun", selection_mode="points", width="stretch")
 thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
@@ -39,7 +40,7 @@ st.caption(f"{with_data} {granularity}s with statements · hollow markers: perio
 st.download_button("Download chart data (CSV)", frame_to_csv(df),
                    file_name=f"topics-by-{granularity}.csv", mime="text/csv")
 
-points = (event.selection.points if event and event.selection else []) or []
+points = analysis.handle_click((event.selection.points if event and event.selection else []) or [])
 if points:
     p = points[0]
     cd = p.get("customdata") or []

@@ -1,0 +1,27 @@
+"""Events: every spike of a topic for a source, newest first, with what it was about."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import analysis, data
+from dashboard.render import md_text
+from pipeline import events
+
+f = st.session_state["filters"]
+st.title("Events")
+found, measure = analysis.all_events(data.version())
+shown = analysis.filtered(found, f)
+st.caption(f"A week is a spike when a topic's {measure} weekly share for a source is {events.Z_THRESHOLD:g} robust "
+           f"standard deviations above the previous {events.BASELINE_WEEKS} weeks (logit scale) and the topic has "
+           f"at least {events.MIN_COUNT} statements; adjacent weeks make one event. Filtered by the sidebar's "
+           "topics, sources and dates (the other filters do not apply: events are found on all statements).")
+if not shown:
+    st.info(f"No event matches these filters ({len(found)} in the store).")
+    st.stop()
+st.write(f"{len(shown)} events, newest first")
+for e in shown:
+    with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {e.get('label') or 'no distinctive term'}"):
+        analysis.show_event(e)
+st.caption(md_text("Terms: weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), "
+                   "event statements against the 26 weeks before, per language; top 15 with z >= 1.96."))

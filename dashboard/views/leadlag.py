@@ -1,0 +1,43 @@
+"""Lead & lag: does one source raise a topic before the other?"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import analysis, data, state
+from dashboard.figures import ccf_figure
+from dashboard.render import md_text
+from pipeline import leadlag
+
+st.title("Lead & lag")
+sources = data.facets(data.version())["sources"]
+if len(sources) < 2:
+    st.info("Lead and lag need two sources; the store has " + md_text(", ".join(sources) or "none") + ".")
+    st.stop()
+default_a = leadlag.DEFAULT_SOURCES[0] if leadlag.DEFAULT_SOURCES[0] in sources else sources[0]
+default_b = next(s for s in (leadlag.DEFAULT_SOURCES[1], *sources) if s in sources and s != default_a)
+for notice in state.check_choices({"a": (sources, default_a), "b": (sources, default_b)}):
+    st.warning(md_text(notice))
+c1, c2 = st.columns(2)
+a = c1.selectbox("Source A", sources, index=sources.index(default_a), key="a", bind="query-params")
+b = c2.selectbox("Source B", sources, index=sources.index(default_b), key="b", bind="query-params")
+if a == b:
+    st.info("Choose two different sources.")
+    st.stop()
+out = analysis.lead_lag(data.version(), a, b)
+st.warning(md_text(out["caveat"]))
+rows = [{"topic": r["topic"], "verdict": r["verdict"], "weeks": r["weeks"], "measure": r["measure"],
+         f"p ({a} first)": r.get("p_adj_a_precedes_b"), f"p ({b} first)": r.get("p_adj_b_precedes_a"),
+         "CCF peak lag": (r.get("ccf_peak") or {}).get("lag")} for r in out["topics"]]
+st.dataframe(rows, hide_index=True)
+st.caption("p: Toda-Yamamoto Granger tests (VAR in levels with the extra lag, Wald test on the original lags), "
+           "Benjamini-Hochberg adjusted over topics and directions. The lag is where the prewhitened "
+           "cross-correlation peaks.")
+tested = [r["topic"] for r in out["topics"] if "ccf" in r]
+if tested:
+    topic = st.selectbox("Cross-correlation of", tested, key="ll_topic", bind="query-params")
+    r = next(x for x in out["topics"] if x["topic"] == topic)
+    st.plotly_chart(ccf_figure(r["ccf"], a, b), key="ccf_chart", width="stretch")
+    st.caption(f"Prewhitened with an AR({r['ccf']['ar_order']}) model of {md_text(a)}; dashed lines: 95 % band. "
+               f"VAR({r['var_lags']}) + {r['d_max']} extra lag(s), {r['weeks']} weeks from {r['first_week']} to "
+               f"{r['last_week']}.")

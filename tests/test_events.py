@@ -1,0 +1,144 @@
+"""Spikes and their explanation (issue #14): known truth on a synthetic corpus, the CLI, the dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+from pipeline import events, store
+from tests import synthetic_corpus as sc
+from tests.conftest import run_cli
+
+
+def _events(store_dir, *args) -> dict:
+    r = run_cli("events", "--store", str(store_dir), "--json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_injected_spikes_are_found_with_their_token_in_the_top_three_terms(synthetic_store):
+    out = _events(synthetic_store, "--source", "Synthetic desk")
+    assert out["measure"] in ("corrected", "raw")
+    by_start = {e["start"]: e for e in out["events"]}
+    found = 0
+    for k, token in zip(sc.SPIKE_WEEKS, sc.TOKENS):
+        e = by_start.get(sc.spike_monday(k).isoformat())
+        if e is None:
+            continue
+        found += 1
+        top3 = [t["term"] for t in e["terms"]["en"][:3]]
+        assert token in top3, (token, top3)
+        assert e["label"].split(", ")[0] == token
+        assert len(e["statements"]) == events.TOP_STATEMENTS
+        assert all(token in s["text"] and s["speaker"] and s["date"] for s in e["statements"])
+    assert found >= 11
+    false = [e for e in out["events"] if e["start"] not in {sc.spike_monday(k).isoformat() for k in sc.SPIKE_WEEKS}]
+    assert len(false) <= 2, false
+    # newest first
+    assert [e["start"] for e in out["events"]] == sorted((e["start"] for e in out["events"]), reverse=True)
+
+
+def test_a_series_without_spikes_gives_at_most_two_false_events_in_eight_years():
+    weeks = [dt.date(2018, 1, 1) + dt.timedelta(weeks=i) for i in range(418)]
+    counts = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        total = rng.integers(40, 400, len(weeks))
+        drift = np.cumsum(rng.normal(0, 0.02, len(weeks)))  # a slowly wandering true share
+        p = 1 / (1 + np.exp(-(np.log(0.15 / 0.85) + drift)))
+        count = rng.binomial(total, p)
+        frame = pd.DataFrame({"week": weeks, "count": count, "total": total, "share": count / total,
+                              "share_raw": count / total})
+        counts.append(len(events.detect(events.Weekly("t", "s", frame, "raw"))))
+    assert max(counts) <= 2, counts
+
+
+def test_fightin_words_ranks_the_event_word_first_and_drops_shared_words():
+    base = Counter({"border": 200, "asylum": 150, "river": 80})
+    ev = Counter({"border": 20, "asylum": 15, "river": 8, "caravan": 30})
+    ranked = events.fightin_words(ev, base)
+    assert ranked[0][0] == "caravan" and ranked[0][1] > 1.96
+    assert all(z < 1.96 for w, z, _, _ in ranked if w != "caravan")
+
+
+def test_for_week_gives_the_snapshot_the_events_of_its_week(synthetic_store):
+    conn = store.open_readonly(synthetic_store)
+    spike = sc.spike_monday(sc.SPIKE_WEEKS[3])
+    week = events.for_week(conn, spike, None)
+    assert [e["start"] for e in week if e["source"] == "Synthetic desk"] == [spike.isoformat()]
+    assert week[0]["terms"]["en"][0]["term"] == sc.TOKENS[3]
+    assert [e for e in events.for_week(conn, spike + dt.timedelta(weeks=5), None)
+            if e["source"] == "Synthetic desk"] == []
+
+
+def test_cli_events_text_filters_and_errors(synthetic_store):
+    r = run_cli("events", "--store", str(synthetic_store), "--source", "Synthetic desk", "--since", "2024-01-01")
+    assert r.returncode == 0, r.stderr
+    assert "2 events, newest first" in r.stdout and ("corrected weekly shares" in r.stdout or "raw" in r.stdout)
+    assert "trazzeno" in r.stdout and "glimvarde" in r.stdout and "zorblat" not in r.stdout
+    r = run_cli("events", "--store", str(synthetic_store), "--topic", "weather")
+    assert r.returncode == 2 and "--topic: 'weather' not in the store" in r.stderr
+    r = run_cli("events", "--store", str(synthetic_store), "--since", "yesterday")
+    assert r.returncode == 2 and "not an ISO date" in r.stderr
+
+
+# -- dashboard ---------------------------------------------------------------------------------------------
+APP = str(sc.Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+def _app(store_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import analysis, data
+
+    monkeypatch.setenv("TOPICS_STORE", str(store_dir))
+    data.facets.clear()
+    analysis.all_events.clear()
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def test_events_page_lists_events_newest_first_and_follows_the_filters(synthetic_store, monkeypatch):
+    at = _app(synthetic_store, monkeypatch)
+    at.query_params["source"] = ["Synthetic desk"]
+    at.run()
+    at.switch_page("views/events.py").run()
+    assert not at.exception, at.exception
+    labels = [x.label for x in at.expander]
+    assert len(labels) == 12 and labels == sorted(labels, reverse=True)
+    assert labels[0].startswith(sc.spike_monday(sc.SPIKE_WEEKS[-1]).isoformat()) and "glimvarde" in labels[0]
+    body = " ".join(str(m.value) for m in at.markdown) + " ".join(str(t.value) for t in at.text)
+    assert "glimvarde" in body and "Speaker" in body  # the explanation's terms and statements with speakers
+    at.sidebar.date_input(key="dates").set_value((dt.date(2024, 1, 1), dt.date(2025, 12, 31))).run()
+    assert [x.label[:10] for x in at.expander] == ["2025-04-14", "2024-08-12"]
+
+
+def test_trends_chart_marks_events_with_their_top_terms(synthetic_store):
+    from dashboard.figures import EVENT_TRACE, add_event_markers, trend_figure
+    from pipeline import queries
+
+    conn = store.open_readonly(synthetic_store)
+    f = queries.Filters(sources=("Synthetic desk",), topics=("migration",))
+    df = queries.trend(conn, f, "month")
+    found = events.find(conn, None, sources=["Synthetic desk"])
+    fig = add_event_markers(trend_figure(df, measure="share"), df, found, measure="share").to_dict()
+    marks = [t for t in fig["data"] if t["name"] == EVENT_TRACE]
+    assert len(marks) == 1 and len(marks[0]["x"]) == 12
+    assert sc.TOKENS[0] in marks[0]["text"][-1] and list(marks[0]["customdata"][0])[0] == "event"
+    first = str(marks[0]["x"][-1])[:7]
+    assert first == sc.spike_monday(sc.SPIKE_WEEKS[0]).isoformat()[:7]  # the month of the first spike
+    y = df[(df["topic"] == "migration") & (df["period"].astype(str).str[:7] == first)]["share"].iat[0]
+    assert abs(marks[0]["y"][-1] - y) < 1e-9  # on the topic's line
+
+
+def test_event_markers_stay_out_of_the_topic_legend(synthetic_store):
+    from dashboard.figures import add_event_markers, trend_figure
+    from pipeline import queries
+
+    conn = store.open_readonly(synthetic_store)
+    df = queries.trend(conn, queries.Filters(sources=("Synthetic desk",), topics=("migration",)), "week")
+    fig = add_event_markers(trend_figure(df), df, events.find(conn, None, sources=["Synthetic desk"])).to_dict()
+    assert [t.get("showlegend", True) for t in fig["data"]] == [True, False]
