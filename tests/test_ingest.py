@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import sqlite3
+import time
 
 from pipeline import queries, store
 from tests.conftest import CONF_0112, SEED_FILE, SEEDS, run_cli
@@ -229,3 +231,17 @@ def test_count_tables_missing_from_an_older_store_are_rebuilt_on_open(seed_store
         c.execute("DELETE FROM speakers")
     store.open_store(seed_store_copy).close()
     assert _count(seed_store_copy, "SELECT SUM(n) FROM daily") == _count(seed_store_copy)
+
+
+def test_printed_time_is_the_whole_commands(tmp_path):
+    """The time `run` reports covers the whole command (start-up, storing, weekly snapshots), as a
+    stopwatch around it would: it used to leave out the snapshots and the start-up."""
+    t0 = time.time()
+    r = run_cli("run", "--input", str(SEEDS), "--store", str(tmp_path / "store"), "--json")
+    wall = time.time() - t0
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["snapshots_written"]
+    assert 0.85 * wall <= out["seconds"] <= wall
+    r = run_cli("run", "--input", str(SEEDS), "--store", str(tmp_path / "store"))
+    assert re.search(r"finished in [0-9.]+ s", r.stdout)
