@@ -163,6 +163,15 @@ def test_a_new_model_retags_the_store_and_keeps_counts_consistent(seed_store_cop
             c.execute(f"SELECT {facets}, n FROM daily ORDER BY {facets}").fetchall()
         assert c.execute("SELECT COUNT(*) FROM statements WHERE date LIKE '2026-01-%' AND topic_mask > 0"
                          ).fetchone()[0] > 100
+        kept = [sorted(c.execute(f"SELECT * FROM {t}")) for t in ("daily_scores", "score_hist")]
+    # The score sums the re-tag kept up to date equal a recount from the statements (workers
+    # compute them in Python; the recount is SQL).
+    store.rebuild_daily(store.open_store(seed_store_copy))
+    with sqlite3.connect(db) as c:
+        fresh = [sorted(c.execute(f"SELECT * FROM {t}")) for t in ("daily_scores", "score_hist")]
+    assert kept[1] == fresh[1]
+    assert [r[:-2] for r in kept[0]] == [r[:-2] for r in fresh[0]]
+    assert all(abs(a[-2] - b[-2]) < 1e-6 and abs(a[-1] - b[-1]) < 1e-6 for a, b in zip(kept[0], fresh[0]))
 
 
 def test_unchanged_size_and_mtime_skip_hashing_and_rehash_checks_content(tmp_path):
