@@ -239,7 +239,7 @@ def _tell(message: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from pipeline.ingest import run
+    from pipeline.ingest import command_seconds, run
     from pipeline.lock import writer_lock
     from pipeline.store import safe_text
 
@@ -258,6 +258,7 @@ def cmd_run(args) -> int:
                 written = write_all(args.store, settings.snapshots_dir(args.store))
             except TrackerError as exc:  # the run is committed: say so, and why the briefs are missing
                 snap_error = str(exc)
+    s.seconds = round(command_seconds(), 2)  # the whole command's time, snapshots and start-up included
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
                "refused": [{"path": safe_text(p), "line": ln, "reason": safe_text(r)} for p, ln, r in s.refusals],

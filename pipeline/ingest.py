@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from pipeline.readers.common import content_hash
 from pipeline.segment import segment
 from pipeline.tagger import DEFAULT_MODEL, load_model, model_info
 from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
-from pipeline.workers import worker_pool
+from pipeline.workers import bounded_map, worker_pool
 
 RETAG_BATCH = 5000
 # Files are committed together until this many statements or seconds have gathered: large
@@ -46,7 +48,7 @@ class RunSummary:
     refusals: list[tuple[str, int | None, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
     topics_added: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the run's own time; the command reports its whole time (command_seconds)
 
     def counts(self) -> dict[str, int]:
         keys = ("files_read", "files_new", "files_changed", "files_unchanged", "files_refused",
@@ -68,7 +70,8 @@ def process_file(path: str, data: bytes, fmt: str, source: str | None, model_pat
         gold = [known.get(text_key(s.text)) for s in stmts]
         rows = st.statement_rows(doc, stmts, tags, bits, model.version, gold)
         out.append(st.DocumentWrite(replace(doc, turns=()), rows,
-                                    st.score_aggregates(rows, bits, [t.scores for t in tags])))
+                                    st.score_aggregates(rows, bits, [t.scores for t in tags]),
+                                    st.count_aggregates(rows)))
     result.documents = []  # the rows carry the text: do not send it back to the writer twice
     return result, out
 
@@ -120,96 +123,163 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
                     workers=workers, progress=progress, rehash=rehash)
 
 
+@dataclass
+class _Run:
+    """What every step of a run needs: the store, the run's id, the model and the topic bits."""
+
+    conn: sqlite3.Connection
+    summary: RunSummary
+    model: object  # ModelInfo in the writer (workers load the model itself), or the loaded model
+    model_path: str
+    bits: dict[str, int]
+    labels_hash: str
+    workers: int
+
+
+@dataclass
+class _Plan:
+    """The files a run has to read (``jobs``) and what it knows of them beforehand."""
+
+    jobs: list[tuple] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)  # known paths whose content changed; other jobs are new
+    stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # (size, mtime_ns) when hashed
+
+
 def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_path: str | os.PathLike,
          topics_path: str | os.PathLike, workers: int | None, progress: bool, rehash: bool) -> RunSummary:
     t0 = time.time()
+    summary = RunSummary()
+    conn = st.open_store(store)
+    try:
+        r = _start(conn, summary, [str(x) for x in inputs], str(model_path), topics_path, workers)
+        plan = _plan(r, [str(x) for x in inputs], fmt, source, rehash)
+        _store_files(r, plan, progress)
+        _retag_stale(r)
+        _refresh_gold(r)
+        summary.seconds = round(time.time() - t0, 2)
+        st.finish_run(conn, summary.run_id, summary.counts(), summary.refusals, summary.notes)
+        st.checkpoint(conn)
+    except BaseException as exc:
+        # Whatever stopped the run, the store must not show it 'running' forever.
+        if summary.run_id:
+            _record_stop(conn, summary.run_id, exc)
+        if isinstance(exc, sqlite3.Error):
+            raise StoreError(f"{st.db_path(store)}: {exc} (run {summary.run_id} stopped; every file stored "
+                             "before it is whole)") from exc
+        raise
+    finally:
+        conn.close()
+    return summary
+
+
+def _start(conn: sqlite3.Connection, summary: RunSummary, inputs: list[str], model_path: str,
+           topics_path: str | os.PathLike, workers: int | None) -> _Run:
+    """Step 1: the model's identity and the topics' bits in the store; the run is logged as started."""
+    n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     # The writing process needs only the model's identity; workers load the model itself.
-    model = model_info(str(model_path)) if (workers or 2) > 1 else load_model(str(model_path))
+    model = model_info(model_path) if (workers or 2) > 1 else load_model(model_path)
     topics, topics_hash = load_topics(topics_path)
     missing = set(model.topics) - {t.name for t in topics}
-    conn = st.open_store(store)
-    # Fold the write-ahead log into the database every 200 MB rather than every 4 MB: each page is
-    # copied far fewer times during a large run; the run ends with a full checkpoint anyway.
-    conn.execute("PRAGMA wal_autocheckpoint = 50000")
-    summary = RunSummary()
-    results = None
-    try:
-        bits = st.ensure_topics(conn, [(t.name, t.description) for t in topics]
-                                + [(name, "") for name in sorted(missing)])
-        st.register_model(conn, model.version, model.topics_hash or topics_hash, list(model.topics), model.info)
-        summary.run_id = run_id = st.start_run(conn, [str(x) for x in inputs], model.version)
-        lh = labels_hash()
-        if conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is None:
-            st.set_meta(conn, "labels_hash", lh)  # every row this run writes is marked with these labels
-        files, problems = iter_files([str(x) for x in inputs])
-        for p in problems:
-            summary.refusals.append((p.path, p.line, p.reason))
+    bits = st.ensure_topics(conn, [(t.name, t.description) for t in topics] + [(name, "") for name in sorted(missing)])
+    st.register_model(conn, model.version, model.topics_hash or topics_hash, list(model.topics), model.info)
+    summary.run_id = st.start_run(conn, inputs, model.version)
+    lh = labels_hash()
+    if st.is_empty(conn):
+        st.set_meta(conn, "labels_hash", lh)  # every row this run writes is marked with these labels
+    return _Run(conn, summary, model, model_path, bits, lh, n_workers)
+
+
+def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool) -> _Plan:
+    """Step 2: find the files and decide which are new or changed, before any of them is parsed.
+
+    A path whose size and mtime are those it had when last hashed is unchanged; any other file
+    is hashed, never parsed, when its content is known (under this path or, for a new path,
+    another one: then only the name is remembered).
+    """
+    conn, summary, plan = r.conn, r.summary, _Plan()
+    files, problems = iter_files(inputs)
+    for p in problems:
+        summary.refusals.append((p.path, p.line, p.reason))
+        summary.files_refused += 1
+    known_files = st.file_states(conn)
+    resolved_dirs: dict[str, str] = {}
+    touched: list[tuple[str, int, int]] = []
+    for path in files:
+        summary.files_read += 1
+        key = _resolve(path, resolved_dirs)
+        known = known_files.get(st.safe_text(key))
+        try:
+            info = os.stat(path)
+            check_stat(path, info)  # a FIFO, a device or a huge file is refused before any read
+            stat = (info.st_size, info.st_mtime_ns)
+            if known is not None and not rehash and (known.size, known.mtime_ns) == stat:
+                summary.files_unchanged += 1
+                continue
+            data = read_file(path)
+        except InputError as exc:
+            summary.refusals.append((path, None, exc.reason))
             summary.files_refused += 1
-        # Decide what is new before doing any work. A path whose size and mtime are those it had
-        # when last hashed is unchanged; any other file is hashed, never parsed, when its content
-        # is known.
-        known_files = st.file_states(conn)
-        resolved_dirs: dict[str, str] = {}
-        jobs: list[tuple] = []
-        changed: set[str] = set()  # known paths whose content changed (the rest of the jobs are new)
-        stats: dict[str, tuple[int, int]] = {}
-        touched: list[tuple[str, int, int]] = []
-        for path in files:
-            summary.files_read += 1
-            key = _resolve(path, resolved_dirs)
-            known = known_files.get(st.safe_text(key))
-            try:
-                info = os.stat(path)
-                check_stat(path, info)  # a FIFO, a device or a huge file is refused before any read
-                stat = (info.st_size, info.st_mtime_ns)
-                if known is not None and not rehash and (known.size, known.mtime_ns) == stat:
-                    summary.files_unchanged += 1
-                    continue
-                data = read_file(path)
-            except InputError as exc:
-                summary.refusals.append((path, None, exc.reason))
-                summary.files_refused += 1
-                continue
-            except OSError as exc:
-                summary.refusals.append((path, None, f"cannot read: {exc.strerror or exc}"))
-                summary.files_refused += 1
-                continue
-            h = content_hash(data)
-            del data
-            if known is not None and known.file_hash == h:
-                touched.append((key, *stat))
-                summary.files_unchanged += 1
-                continue
-            twin = st.path_of_hash(conn, h)
-            if twin is not None and known is None:
-                # The same content under another name: remember the name, store nothing twice.
-                st.remember_file(conn, key, h, "duplicate", run_id, stat)
-                summary.files_unchanged += 1
-                continue
-            stats[key] = stat
-            jobs.append((key, fmt, source, str(model_path), bits))
-            if known is not None:
-                changed.add(key)
-        st.update_stats(conn, touched)
-        bar = Progress(len(jobs), progress)
-        n_workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        results = _results(jobs, n_workers)
-        pending: list[st.FileWrite] = []
-        pending_n, last_commit = 0, time.time()
+            continue
+        except OSError as exc:
+            summary.refusals.append((path, None, f"cannot read: {exc.strerror or exc}"))
+            summary.files_refused += 1
+            continue
+        h = content_hash(data)
+        del data
+        if known is not None and known.file_hash == h:
+            touched.append((key, *stat))
+            summary.files_unchanged += 1
+            continue
+        twin = st.path_of_hash(conn, h)
+        if twin is not None and known is None:
+            # The same content under another name: remember the name, store nothing twice.
+            st.remember_file(conn, key, h, "duplicate", summary.run_id, stat)
+            summary.files_unchanged += 1
+            continue
+        plan.stats[key] = stat
+        plan.jobs.append((key, fmt, source, r.model_path, r.bits))
+        if known is not None:
+            plan.changed.add(key)
+    st.update_stats(conn, touched)
+    return plan
 
-        def commit() -> None:
-            nonlocal pending, pending_n, last_commit
-            if pending:
-                counts = st.write_files(conn, pending, run_id=run_id)
-                for fw, (added, removed) in zip(pending, counts):
-                    summary.statements_added += added
-                    summary.statements_removed += removed
-                    if fw.path in changed:
-                        summary.files_changed += 1
-                    else:
-                        summary.files_new += 1
-            pending, pending_n, last_commit = [], 0, time.time()
 
+class _Batch:
+    """Read files waiting to be committed together: until this many statements or seconds have
+    gathered, so that the full-text index is not flushed once per file."""
+
+    def __init__(self, r: _Run, plan: _Plan, statements: int) -> None:
+        self.r, self.plan, self.limit = r, plan, statements
+        self.files: list[st.FileWrite] = []
+        self.n, self.last = 0, time.time()
+
+    def add(self, fw: st.FileWrite) -> None:
+        self.files.append(fw)
+        self.n += sum(len(dw.rows) for dw in fw.documents)
+        if self.n >= self.limit or time.time() - self.last >= COMMIT_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        summary = self.r.summary
+        if self.files:
+            counts = st.write_files(self.r.conn, self.files, run_id=summary.run_id)
+            for fw, (added, removed) in zip(self.files, counts):
+                summary.statements_added += added
+                summary.statements_removed += removed
+                if fw.path in self.plan.changed:
+                    summary.files_changed += 1
+                else:
+                    summary.files_new += 1
+        self.files, self.n, self.last = [], 0, time.time()
+
+
+def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
+    """Step 3: read and tag the files in worker processes; store them as they come, in batches."""
+    summary = r.summary
+    batch = _Batch(r, plan, COMMIT_STATEMENTS)
+    bar = Progress(len(plan.jobs), progress)
+    results = _results(plan.jobs, r.workers)
+    try:
         for path, outcome in results:
             bar.step()
             if isinstance(outcome, InputError):
@@ -221,46 +291,61 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
             for prob in result.problems:
                 summary.refusals.append((prob.path, prob.line, prob.reason))
                 summary.lines_refused += 1
-            pending.append(st.FileWrite(path, result.file_hash, result.format, docs, stats.get(path)))
-            pending_n += sum(len(dw.rows) for dw in docs)
-            masks = Counter(row[st.ROW_MASK] for dw in docs for row in dw.rows)
-            for name, b in bits.items():
-                n = sum(c for m, c in masks.items() if (m >> b) & 1)
-                if n:
-                    summary.topics_added[name] = summary.topics_added.get(name, 0) + n
-            if pending_n >= COMMIT_STATEMENTS or time.time() - last_commit >= COMMIT_SECONDS:
-                commit()
-        commit()
-        # Statements tagged by an older model are tagged again, so the store speaks with one model.
-        tagger = None
-        labelled = known_labels()
-        for rows in st.stale_statements(conn, model.version, RETAG_BATCH):
-            tagger = tagger or load_model(str(model_path))  # loaded only when there is work
-            st.retag(conn, rows, tagger.tag([r[1] for r in rows]), bits, model.version,
-                     [labelled.get(text_key(r[1])) for r in rows])
-            summary.statements_retagged += len(rows)
-        # The labelled set changed (or the store predates it): say again which statements it holds.
-        if st.get_meta(conn, "labels_hash") != lh:
-            st.set_gold(conn, labelled, text_key, bits)
-            st.set_meta(conn, "labels_hash", lh)
-        summary.seconds = round(time.time() - t0, 2)
-        st.finish_run(conn, run_id, summary.counts(), summary.refusals, summary.notes)
-        st.checkpoint(conn)
-    except BaseException as exc:
-        # Whatever stopped the run, the store must not show it 'running' forever.
-        if isinstance(exc, KeyboardInterrupt) and results is not None:
-            results.close()  # Ctrl-C or SIGTERM: the workers end now, not after the files handed to them
-        if summary.run_id:
-            _record_stop(conn, summary.run_id, exc)
-        if isinstance(exc, sqlite3.Error):
-            raise StoreError(f"{st.db_path(store)}: {exc} (run {summary.run_id} stopped; every file stored "
-                             "before it is whole)") from exc
-        raise
+            _count_topics(summary, docs, r.bits)
+            batch.add(st.FileWrite(path, result.file_hash, result.format, docs, plan.stats.get(path)))
+        batch.commit()
     finally:
-        if results is not None:
-            results.close()
-        conn.close()
-    return summary
+        results.close()  # Ctrl-C, SIGTERM or an error while storing: the workers end now
+
+
+def _count_topics(summary: RunSummary, docs: list[st.DocumentWrite], bits: dict[str, int]) -> None:
+    masks = Counter(row[st.ROW_MASK] for dw in docs for row in dw.rows)
+    for name, b in bits.items():
+        n = sum(c for m, c in masks.items() if (m >> b) & 1)
+        if n:
+            summary.topics_added[name] = summary.topics_added.get(name, 0) + n
+
+
+def _retag_stale(r: _Run) -> None:
+    """Step 4: statements tagged by an older model are tagged again (in the workers), so that
+    the store speaks with one model."""
+    version = r.model.version
+    batches = ((rows, r.model_path, r.bits, version) for rows in st.stale_rows(r.conn, version, RETAG_BATCH))
+    with closing(_mapped(_retag_work, batches, r.workers)) as retagged:  # closed: workers end with an error
+        for batch, n in retagged:
+            st.write_retag(r.conn, batch)
+            r.summary.statements_retagged += n
+
+
+def _retag_work(args: tuple) -> tuple[st.Retag, int]:
+    rows, model_path, bits, version = args
+    tagger = load_model(model_path)  # cached per process: loaded only when there is work
+    labelled = known_labels()
+    texts = [row[st.ROW_TEXT] for row in rows]
+    return st.retag_rows(rows, tagger.tag(texts), bits, version, [labelled.get(text_key(t)) for t in texts]), len(rows)
+
+
+def _refresh_gold(r: _Run) -> None:
+    """Step 5: the labelled set changed (or the store predates it): say again which statements it holds."""
+    if st.get_meta(r.conn, "labels_hash") != r.labels_hash:
+        st.set_gold(r.conn, known_labels(), text_key, r.bits)
+        st.set_meta(r.conn, "labels_hash", r.labels_hash)
+
+
+_LOADED = time.time()
+
+
+def command_seconds() -> float:
+    """Seconds since this process started: what a stopwatch around the whole command shows
+    (start-up, imports, the run and its snapshots), read from /proc where there is one."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            started = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: start time, in clock ticks
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(uptime - started / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return time.time() - _LOADED
 
 
 def _record_stop(conn, run_id: int, exc: BaseException) -> None:
@@ -303,3 +388,18 @@ def _results(jobs: list[tuple], workers: int):
     # run stops early (Ctrl-C, SIGTERM, an error while storing): see pipeline.workers.
     with worker_pool(workers) as pool:
         yield from pool.map(_work, jobs, chunksize=4)
+
+
+def _mapped(fn: Callable, items: Iterator, workers: int) -> Iterator:
+    """``fn`` of each item, in order: in worker processes when asked, with a few items in flight
+    at a time (items are read from the store as the workers need them, not all at once)."""
+    first = next(items, None)
+    if first is None:
+        return
+    if workers <= 1:
+        yield fn(first)
+        for item in items:
+            yield fn(item)
+        return
+    with worker_pool(workers) as pool:
+        yield from bounded_map(pool, fn, itertools.chain([first], items), ahead=2 * workers)

@@ -157,6 +157,9 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
         _configure(conn)
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # Fold the write-ahead log into the database every 200 MB rather than every 4 MB: each page is
+        # copied far fewer times during a large run; a run ends with a full checkpoint anyway.
+        conn.execute("PRAGMA wal_autocheckpoint = 50000")
         conn.executescript(SCHEMA)
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -381,6 +384,9 @@ def _delete_hash(conn: sqlite3.Connection, file_hash: str) -> int:
     return removed
 
 
+_FACETS = "day, week, month, source, lang, role, topic_mask"
+
+
 @dataclass
 class DocumentWrite:
     """One document ready to store: its metadata and its statement rows (``statement_rows``).
@@ -392,6 +398,7 @@ class DocumentWrite:
     document: Document  # its turns may be dropped: the rows carry the text
     rows: list[tuple]
     scores: tuple[list[tuple], list[tuple]] = ((), ())  # score_aggregates(rows), built beside them
+    counts: tuple[list[tuple], list[tuple]] | None = None  # count_aggregates(rows), likewise
 
 
 @dataclass
@@ -405,6 +412,15 @@ class FileWrite:
     stat: tuple[int, int] | None = None  # (size, mtime_ns) taken before the file was read
 
 
+def is_empty(conn: sqlite3.Connection) -> bool:
+    """No statement stored yet."""
+    return conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is None
+
+
+def _last_sid(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)").fetchone()[0]
+
+
 def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int) -> list[tuple[int, int]]:
     """Store several files in one transaction (whole files, or none of them if killed).
 
@@ -412,16 +428,25 @@ def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int
     what makes a cold run fast. Returns (added, removed) per file.
     """
     with transaction(conn):
-        first = conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)"
-                             ).fetchone()[0]
+        first = _last_sid(conn)
         out = [_write_file(conn, f, run_id) for f in files]
         conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
                      (first,))
-        _add_daily(conn, "sid > ?", (first,), +1)
         return out
 
 
-_FACETS = "day, week, month, source, lang, role, topic_mask"
+def count_aggregates(rows: list[tuple]) -> tuple[list[tuple], list[tuple]]:
+    """The ``daily`` and ``speakers`` rows (counts) of some statement rows, computed where the
+    rows are built (in the workers): the writer adds them up instead of grouping what it inserted."""
+    daily = Counter((r[3], r[4], r[5], r[6], r[7], r[10], r[ROW_MASK]) for r in rows)
+    speakers = Counter(r[9] for r in rows if r[9])  # as `speaker != ''`: no NULL, no empty name
+    return [k + (n,) for k, n in daily.items()], list(speakers.items())
+
+
+_UPSERT_DAILY = (f"INSERT INTO daily({_FACETS}, n) VALUES (?,?,?,?,?,?,?,?) "
+                 "ON CONFLICT(day, source, lang, role, topic_mask) DO UPDATE SET n = n + excluded.n")
+_UPSERT_SPEAKERS = "INSERT INTO speakers(speaker, n) VALUES (?,?) ON CONFLICT(speaker) DO UPDATE SET n = n + excluded.n"
+
 
 
 def _add_daily(conn: sqlite3.Connection, where: str, args: tuple, sign: int, speakers: bool = True) -> None:
@@ -534,6 +559,9 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[in
         sums, hist = dw.scores if dw.scores[0] or not dw.rows else score_aggregates(dw.rows, topic_bits(conn))
         conn.executemany(_UPSERT_SCORES, sums)
         conn.executemany(_UPSERT_HIST, hist)
+        daily, speakers = dw.counts if dw.counts is not None else count_aggregates(dw.rows)
+        conn.executemany(_UPSERT_DAILY, daily)
+        conn.executemany(_UPSERT_SPEAKERS, speakers)
         added += len(dw.rows)
     conn.execute(_PUT_FILE, (path, file_hash, fmt, run_id, _now(), *(f.stat or (None, None))))
     return added, removed
@@ -583,41 +611,86 @@ def _scores_json(scores: dict[str, float]) -> str:
 
 
 # -- retagging ----------------------------------------------------------------------------------
-def stale_statements(conn: sqlite3.Connection, model_version: str, batch: int) -> Iterator[list[tuple[int, str]]]:
-    """Batches of (sid, text) tagged by another model than ``model_version``."""
-    # Range lookups on the model_version index answer "is anything stale?" without a table scan.
+STATEMENT_COLUMNS = ("statement_id, doc_id, date, day, week, month, source, lang, speaker_raw, speaker, role, "
+                     "position, text, topic_mask, scores, model_version, gold_mask")
+ROW_TEXT = 12
+
+
+def stale_rows(conn: sqlite3.Connection, model_version: str, batch: int) -> Iterator[list[tuple]]:
+    """Batches of the statements tagged by another model than ``model_version``: their rows as
+    ``statement_rows`` makes them, each followed by its sid (what ``retag_rows`` reads)."""
     if conn.execute("SELECT 1 FROM statements WHERE model_version < ? OR model_version > ? "
                     "OR model_version IS NULL LIMIT 1", (model_version, model_version)).fetchone() is None:
         return
     last = 0
     while True:
-        rows = conn.execute("SELECT sid, text FROM statements WHERE sid > ? AND "
+        rows = conn.execute(f"SELECT {STATEMENT_COLUMNS}, sid FROM statements WHERE sid > ? AND "
                             "(model_version IS NULL OR model_version != ?) ORDER BY sid LIMIT ?",
                             (last, model_version, batch)).fetchall()
         if not rows:
             return
         yield rows
-        last = rows[-1][0]
+        last = rows[-1][-1]
 
 
-def retag(conn: sqlite3.Connection, rows: list[tuple[int, str]], tags: list[Tagged],
-          bits: dict[str, int], model_version: str, gold: list[tuple[str, ...] | None] | None = None) -> None:
-    """Store a new model's tags for (sid, text) rows, and which of them the labelled set holds."""
+@dataclass
+class Retag:
+    """A batch of statements tagged again, ready to store: their new tags (``updates``: topic_mask,
+    scores, model_version, gold_mask, sid) and what that changes in the count and score tables."""
+
+    updates: list[tuple]
+    daily: list[tuple]
+    sums: list[tuple]
+    hist: list[tuple]
+    days: tuple[int, int]    # first and last day of the batch's statements
+    months: tuple[int, int]
+
+
+def retag_rows(rows: list[tuple], tags: list[Tagged], bits: dict[str, int], model_version: str,
+               gold: list[tuple[str, ...] | None] | None = None) -> Retag:
+    """The new tags of ``stale_rows`` rows and the changes they make to the count and score tables,
+    computed in Python (in the workers) from the old and new rows: a pure function."""
     gold = gold or [None] * len(rows)
-    lo, hi = rows[0][0], rows[-1][0]
+    new = [r[:ROW_MASK] + (_mask(t.topics, bits), _scores_json(t.scores), model_version,
+                           None if g is None else _mask([x for x in g if x in bits], bits))
+           for r, t, g in zip(rows, tags, gold)]
+    daily: Counter = Counter()
+    for sign, part in ((-1, rows), (+1, new)):
+        for *key, n in count_aggregates(part)[0]:
+            daily[tuple(key)] += sign * n
+    sums: dict[tuple, list] = {}
+    hist: Counter = Counter()
+    for sign, (s_rows, h_rows) in ((-1, score_aggregates(rows, bits)),
+                                   (+1, score_aggregates(new, bits, [t.scores for t in tags]))):
+        for *key, n, s1, s2 in s_rows:
+            acc = sums.setdefault(tuple(key), [0, 0.0, 0.0])
+            acc[0] += sign * n
+            acc[1] += sign * s1
+            acc[2] += sign * s2
+        for *key, n in h_rows:
+            hist[tuple(key)] += sign * n
+    days = [r[3] for r in rows]
+    months = [r[5] for r in rows]
+    return Retag([r[ROW_MASK:] + (old[-1],) for r, old in zip(new, rows)],
+                 [k + (n,) for k, n in daily.items() if n],
+                 [k + tuple(v) for k, v in sums.items() if v[0] or v[1] or v[2]],
+                 [k + (n,) for k, n in hist.items() if n],
+                 (min(days), max(days)), (min(months), max(months)))
+
+
+def write_retag(conn: sqlite3.Connection, r: Retag) -> None:
+    """Store a batch of new tags and their changes to the count and score tables (one transaction)."""
     with transaction(conn):
-        stale = ("sid BETWEEN ? AND ? AND (model_version IS NULL OR model_version != ?)", (lo, hi, model_version))
-        _add_daily(conn, *stale, -1, speakers=False)
-        _add_scores(conn, *stale, -1)
         conn.executemany("UPDATE statements SET topic_mask = ?, scores = ?, model_version = ?, gold_mask = ? "
-                         "WHERE sid = ?",
-                         [(_mask(t.topics, bits), _scores_json(t.scores), model_version,
-                           None if g is None else _mask([x for x in g if x in bits], bits), sid)
-                          for (sid, _), t, g in zip(rows, tags, gold)])
-        fresh = ("sid BETWEEN ? AND ? AND model_version = ? AND sid IN (SELECT value FROM json_each(?))",
-                 (lo, hi, model_version, json.dumps([sid for sid, _ in rows])))
-        _add_daily(conn, *fresh, +1, speakers=False)
-        _add_scores(conn, *fresh, +1)
+                         "WHERE sid = ?", r.updates)
+        conn.executemany(_UPSERT_DAILY, r.daily)
+        conn.executemany(_UPSERT_SCORES, r.sums)
+        conn.executemany(_UPSERT_HIST, r.hist)
+        # Only a removal brings a count to zero, and only within the batch's days (the tables' keys
+        # start with the day or month, so these deletes read just that range).
+        conn.execute("DELETE FROM daily WHERE day BETWEEN ? AND ? AND n = 0", r.days)
+        conn.execute("DELETE FROM daily_scores WHERE day BETWEEN ? AND ? AND n = 0", r.days)
+        conn.execute("DELETE FROM score_hist WHERE month BETWEEN ? AND ? AND n = 0", r.months)
 
 
 def get_meta(conn: sqlite3.Connection, key: str) -> str | None:

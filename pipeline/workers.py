@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import context, reduction
@@ -129,3 +130,15 @@ def joblib_options() -> dict:
     if _LOKY_LINE is None or _LOKY_LINE.owner != os.getpid():
         _LOKY_LINE = Lifeline()
     return {"initializer": start_worker, "initargs": (_LOKY_LINE,)}
+
+
+def bounded_map(pool: ProcessPoolExecutor, fn, items: Iterable, ahead: int) -> Iterator:
+    """``pool.map(fn, items)`` with at most ``ahead`` items handed to the workers at a time, so
+    that a long stream of items (batches read from the store) is not all held in memory."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
