@@ -255,7 +255,7 @@ def cmd_run(args) -> int:
 
             old_snaps = settings.old_snapshots_dir(args.store)
             try:
-                written = write_all(args.store, settings.snapshots_dir(args.store))
+                written = write_all(args.store, settings.snapshots_dir(args.store), model_path=args.model)
             except TrackerError as exc:  # the run is committed: say so, and why the briefs are missing
                 snap_error = str(exc)
     s.seconds = round(command_seconds(), 2)  # the whole command's time, snapshots and start-up included

@@ -21,10 +21,10 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from pipeline import queries, store
+from pipeline import queries, settings, store
 from pipeline.errors import SnapshotError, UsageError
 
-SCHEMA_VERSION = 2  # 2: store_id and complete added
+SCHEMA_VERSION = 3  # 2: store_id and complete added; 3: corrected shares with intervals, events
 # ASCII digits only, matched in full: \d would take full-width digits and $ a trailing newline.
 _WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 HISTORY_WEEKS = 8
@@ -61,8 +61,13 @@ def _weekly_counts(conn: sqlite3.Connection, first: dt.date, last: dt.date, bits
     return {store.from_day(r[0]): (r[1], dict(zip(bits, (int(x or 0) for x in r[2:])))) for r in rows}
 
 
-def compute(conn: sqlite3.Connection, week: str) -> dict:
-    """The numbers of one week's brief, straight from the store."""
+def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> dict:
+    """The numbers of one week's brief, straight from the store.
+
+    ``extras`` (``week_extras``): the corrected shares and the events of the weeks being written,
+    computed once for all of them; without it the brief has the counts only (the dashboard's live
+    numbers of a week not yet frozen).
+    """
     monday, sunday = parse_week(week)
     bits = store.topic_bits(conn)
     names = list(bits)
@@ -100,6 +105,10 @@ def compute(conn: sqlite3.Connection, week: str) -> dict:
                                       "change_share": round(share - mean_share, 4)},
             "quotes": _quotes(conn, monday, sunday, t),
         }
+    extras = extras or {}
+    corrected = extras.get("corrected", {})
+    for t in names:
+        per_topic[t].update(corrected.get((week, t), {"share_corrected": None, "ci_low": None, "ci_high": None}))
     movers = sorted(names, key=lambda t: -abs(per_topic[t]["previous_8_weeks_mean"]["change_share"]))
     return {
         "schema_version": SCHEMA_VERSION, "week": week, "start": monday.isoformat(), "end": sunday.isoformat(),
@@ -109,7 +118,61 @@ def compute(conn: sqlite3.Connection, week: str) -> dict:
         "history": [{"week": week_label(m), "topic": t, "count": counts.get(m, empty)[1][t],
                      "total": counts.get(m, empty)[0]} for m in history + [monday] for t in names],
         "model_versions": models, "topics_hash": topics_hash[0] if topics_hash else "",
+        "correction": extras.get("correction"),
+        "events": extras.get("events", {}).get(week, []),
     }
+
+
+def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: str | None = None) -> dict:
+    """What a brief adds to the counts, computed once for many weeks: per (week, topic) the share
+    corrected for the tagger's errors with its 95 % interval, and per week the events (spikes) that
+    include it, explained, as the store stood at the week's end. Without a model or an audit sample
+    the corrected shares are left out (None) and the brief says why."""
+    from pipeline import audit as audit_mod
+    from pipeline import events as events_mod
+    from pipeline import queries
+    from pipeline.errors import ModelError
+    from pipeline.tagger import load_model
+
+    if not mondays:
+        return {}
+    labels = {week_label(m) for m in mondays}
+    au, why = None, None
+    try:
+        model = load_model(model_path or settings.get("model"))
+        au = audit_mod.load(model)
+        why = None if au is not None else "no audit sample"
+    except ModelError as exc:
+        why = f"no model: {exc}"
+    out: dict = {"corrected": {}, "events": {}, "correction": None}
+    if au is not None:
+        first, last = min(mondays), max(mondays) + dt.timedelta(days=6)
+        df = queries.corrected_trend(conn, queries.Filters(date_from=first, date_to=last), au, "week")
+        for r in df.itertuples():
+            wk = week_label(r.period)
+            if wk in labels:
+                out["corrected"][(wk, r.topic)] = {
+                    "share_corrected": _r4(r.share_corrected), "ci_low": _r4(r.ci_low), "ci_high": _r4(r.ci_high)}
+        out["correction"] = {"method": "probabilistic adjusted classify-and-count, 95 % bootstrap interval",
+                             "model_version": au.model_version, "audit_statements": len(au.ids),
+                             "audit_coded_until": au.frame.get("coded_until", "")}
+    else:
+        out["correction"] = {"unavailable": why}
+    # Events: found once over the whole store, then each week keeps those that include it, cut at the
+    # week's end (a brief must not know how an event went on after its week).
+    for e in events_mod.find(conn, au, until=max(mondays) + dt.timedelta(days=6), explained=False):
+        for w in e["weeks"]:
+            wk = week_label(dt.date.fromisoformat(w))
+            if wk not in labels:
+                continue
+            upto = [x for x in e["weeks"] if x <= w]
+            cut = {**e, "weeks": upto, "end": (dt.date.fromisoformat(upto[-1]) + dt.timedelta(days=6)).isoformat()}
+            out["events"].setdefault(wk, []).append(events_mod.explain(conn, cut))
+    return out
+
+
+def _r4(x) -> float | None:
+    return None if x is None or x != x else round(float(x), 4)
 
 
 def _quotes(conn: sqlite3.Connection, monday: dt.date, sunday: dt.date, topic: str, k: int = 3) -> list[dict]:
@@ -172,13 +235,42 @@ def _link(url: str) -> str:
     return ' — <a href="' + html.escape(url) + '">source</a>'
 
 
+def _correction_note(summary: dict) -> str:
+    c = summary.get("correction") or {}
+    if not c:
+        return ""
+    if "unavailable" in c:
+        return f"Corrected shares unavailable: {c['unavailable']}."
+    return (f"Corrected share: the share of statements about the topic, corrected for the tagger's errors "
+            f"measured on {c['audit_statements']} audit statements (model {c['model_version']}); "
+            "the raw share counts the tagger's tags.")
+
+
+def _events_html(summary: dict) -> str:
+    evs = summary.get("events") or []
+    if not evs:
+        return ""
+    e = html.escape
+    items = []
+    for ev in evs:
+        terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5])
+        quotes = "".join(f"<li>{e(q.get('text', '')[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
+                         f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
+        items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "
+                     f"{e(ev['end'])}: share {ev['share']:.1%} against a usual {ev['baseline_share']:.1%} "
+                     f"(z = {ev['z']:.1f}). Terms: {e(terms)}<ul>{quotes}</ul></li>")
+    return "<h2>Spikes this week</h2><ul>" + "".join(items) + "</ul>"
+
+
 def render_html(summary: dict) -> str:
     """One self-contained page: no script, no external resource; every text escaped."""
     e = html.escape
     rows = []
     for t, v in summary["topics"].items():
         pw, m8 = v["previous_week"], v["previous_8_weeks_mean"]
-        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td>"
+        corr = v.get("share_corrected")
+        corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
+        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td>"
                     f"<td>{pw['change_count']:+d} ({pw['change_share'] * 100:+.1f} pts)</td>"
                     f"<td>{m8['change_count']:+.1f} ({m8['change_share'] * 100:+.1f} pts)</td></tr>")
     quotes = []
@@ -202,8 +294,11 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
 {summary['documents']} documents · {summary['statements']} statements</p>
 <h2>Topics this week</h2>
-<table><tr><th>topic</th><th>statements</th><th>share</th><th>vs previous week</th><th>vs 8-week mean</th></tr>
+<table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th>
+<th>vs previous week</th><th>vs 8-week mean</th></tr>
 {''.join(rows)}</table>
+<p class="who">{e(_correction_note(summary))}</p>
+{_events_html(summary)}
 <p><strong>Biggest movers</strong> (share against the 8-week mean): {movers}</p>
 <h2>This week against the previous eight</h2>
 {_svg_chart(summary)}
@@ -306,7 +401,7 @@ def read_brief(out_dir: Path, week: str, store_id: str | None) -> dict | None:
 
 
 def write_week(store_dir: str, out_dir: Path, week: str, force: bool = False,
-               today: dt.date | None = None) -> Path:
+               today: dt.date | None = None, model_path: str | None = None) -> Path:
     """Write one completed week's snapshot folder; an existing one is kept unless ``force``.
 
     UsageError for a week that is not over; SnapshotError when the folder cannot be written or
@@ -321,14 +416,15 @@ def write_week(store_dir: str, out_dir: Path, week: str, force: bool = False,
     claim_folder(out, sid)
     conn = store.open_readonly(store_dir)
     try:
-        return _write(conn, out, week, force, sid)[0]
+        return _write(conn, out, week, force, sid, week_extras(conn, [parse_week(week)[0]], model_path))[0]
     except OSError as exc:
         raise SnapshotError(_os_reason(out, exc)) from exc
     finally:
         conn.close()
 
 
-def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool, store_id: str) -> tuple[Path, bool]:
+def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool, store_id: str,
+           extras: dict | None = None) -> tuple[Path, bool]:
     """Write a week's brief unless this store's is there; (its folder, whether this call wrote it)."""
     target = out_dir / week
     state = _state(target, store_id)
@@ -336,7 +432,7 @@ def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool, stor
         raise SnapshotError(f"{target}: a brief of another store; give this store a snapshot folder of its own")
     if state == "kept" and not force:
         return target, False
-    summary = compute(conn, week)
+    summary = compute(conn, week, extras)
     summary["store_id"] = store_id
     summary["complete"] = True
     summary["made_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -432,11 +528,11 @@ def completed_weeks(conn: sqlite3.Connection, today: dt.date | None = None) -> l
     return [week_label(m) for m in completed_weeks_all(conn, today)]
 
 
-def _write_many(args: tuple[str, str, list[str], bool, str]) -> list[Path]:
-    store_dir, out_dir, weeks, force, store_id = args
+def _write_many(args: tuple[str, str, list[str], bool, str, dict | None]) -> list[Path]:
+    store_dir, out_dir, weeks, force, store_id, extras = args
     conn = store.open_readonly(store_dir)
     try:
-        written = [_write(conn, Path(out_dir), w, force, store_id) for w in weeks]
+        written = [_write(conn, Path(out_dir), w, force, store_id, extras) for w in weeks]
     except OSError as exc:
         raise SnapshotError(_os_reason(Path(out_dir), exc)) from exc
     finally:
@@ -445,7 +541,7 @@ def _write_many(args: tuple[str, str, list[str], bool, str]) -> list[Path]:
 
 
 def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int = 2,
-              today: dt.date | None = None) -> list[Path]:
+              today: dt.date | None = None, model_path: str | None = None) -> list[Path]:
     """Write a snapshot for each completed week that has none (all of them with ``force``); the
     folders written. A brief written before its week was over is replaced.
 
@@ -459,13 +555,15 @@ def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int =
     conn = store.open_readonly(store_dir)
     try:
         todo = [w for w in completed_weeks(conn, today) if force or _state(out / w, sid) != "kept"]
+        # Corrected shares and events of every week to write, in one pass over the store.
+        extras = week_extras(conn, [parse_week(w)[0] for w in todo], model_path) if todo else {}
     finally:
         conn.close()
     if workers <= 1 or len(todo) < 20:
-        return _write_many((str(store_dir), str(out), todo, force, sid))
+        return _write_many((str(store_dir), str(out), todo, force, sid, extras))
     from pipeline.workers import worker_pool
 
     chunks = [todo[i::workers] for i in range(workers)]
     with worker_pool(workers) as pool:  # its workers end with the run, however it ends
-        parts = list(pool.map(_write_many, [(str(store_dir), str(out), c, force, sid) for c in chunks]))
+        parts = list(pool.map(_write_many, [(str(store_dir), str(out), c, force, sid, extras) for c in chunks]))
     return sorted(p for part in parts for p in part)

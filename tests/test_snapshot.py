@@ -255,3 +255,39 @@ def test_concurrent_snapshot_writers_leave_one_whole_brief_per_week(seed_store_c
     for w in weeks:
         assert sorted(p.name for p in (out / w).iterdir()) == ["report.html", "statements.csv", "summary.json"]
         assert _summary(out / w)["week"] == w
+
+
+def test_briefs_freeze_corrected_shares_with_intervals_and_the_weeks_events(seed_store_copy, tmp_path):
+    """Schema 3: each topic's share corrected for the tagger's errors with its interval, the audit and
+    model it came from, and the spikes of the week with their explanation (also in report.html)."""
+    import json as _json
+
+    from pipeline import snapshot as snap
+
+    out = tmp_path / "briefs"
+    written = snap.write_all(str(seed_store_copy), out)
+    assert len(written) > 30
+    summaries = [_json.loads((w / "summary.json").read_text(encoding="utf-8")) for w in written]
+    for s in summaries:
+        assert s["schema_version"] == 3
+        assert s["correction"]["audit_statements"] >= 2000 and s["correction"]["model_version"]
+        for t, v in s["topics"].items():
+            if s["statements"]:
+                assert v["ci_low"] <= v["share_corrected"] <= v["ci_high"], (s["week"], t, v)
+    with_events = [s for s in summaries if s["events"]]
+    assert with_events, "the seed store has at least one spike"
+    ev = with_events[0]["events"][0]
+    assert ev["end"] <= with_events[0]["end"]  # cut at the week's end: a brief does not know the future
+    assert ev["statements"] and any(ev["terms"].values())
+    page = (out / with_events[0]["week"] / "report.html").read_text(encoding="utf-8")
+    assert "corrected share" in page and "Spikes this week" in page
+    assert ev["statements"][0]["text"][:40].replace("&", "&amp;") in page or ev["topic"] in page
+    # The Weekly page reads briefs of every schema: one written by an older version (schema 1).
+    old = _json.loads((written[0] / "summary.json").read_text(encoding="utf-8"))
+    for key in ("correction", "events", "store_id", "complete"):
+        old.pop(key, None)
+    old["schema_version"] = 1
+    for v in old["topics"].values():
+        for key in ("share_corrected", "ci_low", "ci_high"):
+            v.pop(key)
+    assert "corrected share" in snap.render_html({**old, "made_at": "2026-01-01"})
