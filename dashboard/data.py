@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 
 import pandas as pd
@@ -14,7 +13,7 @@ from pipeline.errors import StoreError
 
 
 def store_dir() -> str:
-    return os.environ.get("TOPICS_STORE", settings.get("store"))
+    return settings.get("store")
 
 
 def connect() -> sqlite3.Connection:

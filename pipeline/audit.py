@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import correction
+from pipeline.settings import AUDIT_DIR, LABELS_DIR
 
-AUDIT_DIR = Path(__file__).resolve().parent / "audit"
 SAMPLE_FILE = AUDIT_DIR / "audit.jsonl"
 FRAME_FILE = AUDIT_DIR / "frame.json"
 
@@ -34,8 +34,6 @@ def text_key(text: str) -> str:
     """What makes two statements 'the same text' for the disjointness rule: case and spacing aside."""
     return _WS.sub(" ", text).strip().lower()
 
-
-LABELS_DIR = Path(__file__).resolve().parent / "labels"
 
 
 def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
