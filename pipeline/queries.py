@@ -86,10 +86,6 @@ def _where(f: Filters) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def topics_of(conn: sqlite3.Connection) -> list[str]:
-    return list(topic_bits(conn))
-
-
 def trend(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
           group_by: str | None = None) -> pd.DataFrame:
     """Statements per period and topic: period, [group], topic, count, total, share.

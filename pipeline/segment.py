@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from pipeline.records import Document, Statement
 from pipeline.speakers import normalise
+from pipeline.stages import Document, Statement
 
 # A paragraph with no letters ("—", "...") says nothing.
 _HAS_WORD = re.compile(r"[^\W\d_]{2,}")

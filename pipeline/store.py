@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import StoreError
-from pipeline.records import Document, Statement, Tagged
+from pipeline.stages import Document, Statement, Tagged
 
 SCHEMA_VERSION = 1
 DB_NAME = "tracker.db"

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ModelError
-from pipeline.records import Tagged
 from pipeline.settings import DEFAULT_MODEL
+from pipeline.stages import Tagged
 
 # Only these modules' types may be rebuilt from a model file; anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "pipeline.tagger.", "builtins.")

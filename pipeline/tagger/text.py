@@ -10,7 +10,6 @@ _TAG = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
 # Markdown marks and every other non-word character but the hyphen; "_" counts as a word
 # character to \w, so it is named apart.
 _NON_WORD = re.compile(r"(?:[^\w\s\-]|_)+")
-_SPACE = re.compile(r"\s+")
 
 
 class _StripAccents(dict):
