@@ -28,9 +28,7 @@ def version() -> tuple:
     except StoreError:
         return ("empty",)
     try:
-        return (store_dir(), *conn.execute(
-            "SELECT (SELECT MAX(sid) FROM statements), (SELECT COUNT(*) FROM runs), "
-            "(SELECT MAX(finished_at) FROM runs)").fetchone())
+        return (store_dir(), *queries.store_version(conn))
     finally:
         conn.close()
 
@@ -86,7 +84,7 @@ def has_data() -> bool:
     except StoreError:
         return False
     try:
-        return conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None
+        return queries.has_statements(conn)
     finally:
         conn.close()
 
