@@ -1,18 +1,14 @@
-"""Dashboard interactions timed in a real browser: `python -m dashboard.bench --store DIR`.
-
-Starts the dashboard on the store, drives Debian's Chromium with Playwright, and times each
-interaction from the user's action to the finished render: the script run is over (Streamlit's
-``data-test-script-state`` back to ``notRunning``) and the element the user waits for is drawn.
-Used by ``python -m pipeline.bench`` for BENCHMARKS.md.
+"""The real dashboard in a real browser: serve it on a free port (through the launcher users start)
+and drive Debian's Chromium with Playwright until a page, or the rerun a widget change causes, is
+rendered: the script run is over (Streamlit's ``data-test-script-state`` back to ``notRunning``) and
+the element the user waits for is drawn. Used by the browser tests and by the benchmark
+(``python -m bench.interactions``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -41,7 +37,7 @@ _IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('
         "=== 'notRunning'"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -50,7 +46,7 @@ def _free_port() -> int:
 @contextmanager
 def serve(store_dir: str | os.PathLike, log: Path | None = None) -> Iterator[str]:
     """The real dashboard on a free localhost port, for as long as the block runs; yields its URL."""
-    port = _free_port()
+    port = free_port()
     # Through the launcher users start (python -m dashboard), with its settings.
     env = dict(os.environ, TOPICS_STORE=str(store_dir), PYTHONPATH=str(ROOT), TOPICS_HOST="127.0.0.1",
                TOPICS_PORT=str(port))
@@ -94,88 +90,3 @@ def after_rerun(page, action: Callable[[], None], selector: str, timeout: float 
 
 
 POINT = ".js-plotly-plot .scatterlayer .point"
-
-
-def interactions(url: str) -> list[tuple[str, Callable]]:
-    """A user's round through the dashboard: (name, step) pairs, each step starting where the
-    previous one left the page. The first opens a new session; the others are clicks and typing."""
-
-    def fresh_trends(page):
-        open_page(page, url + "/", POINT)
-
-    def click_text(text: str, selector: str):
-        def step(page):
-            after_rerun(page, lambda: page.get_by_text(text, exact=True).first.click(), selector)
-        return step
-
-    def search(page):
-        box = page.locator('input[aria-label="Search text"]')
-
-        def act():
-            box.fill("fentanilo")
-            box.press("Enter")
-        after_rerun(page, act, POINT)
-
-    def drill(page):
-        points = page.locator(POINT)
-        after_rerun(page, lambda: points.nth(points.count() // 2).click(force=True), "div.stmt")
-
-    def nav(label: str, selector: str):
-        def step(page):
-            link = page.locator("[data-testid='stSidebarNav'] a", has_text=label)
-            after_rerun(page, lambda: link.click(), selector)
-        return step
-
-    return [("open the dashboard (new session, trends page)", fresh_trends),
-            ("switch counts to shares", click_text("share", POINT)),
-            ("switch weeks to months", click_text("month", POINT)),
-            ("select a point: drill-down with its statements", drill),
-            ("full-text search in the sidebar (chart follows)", search),
-            ("go to the statements page (search kept)", nav("Statements", "div.stmt")),
-            ("go to the compare page", nav("Compare", ".js-plotly-plot")),
-            ("go to the weekly page", nav("Weekly", ".js-plotly-plot")),
-            ("back to the trends page", nav("Trends", POINT))]
-
-
-def measure(store_dir: str | os.PathLike, repeat: int = 5) -> dict[str, tuple[float, float]]:
-    """Median and worst time (ms) of each interaction over ``repeat`` rounds, after one warm-up round
-    (the first load of a fresh server also pays for imports and the data caches filling)."""
-    from playwright.sync_api import sync_playwright
-
-    times: dict[str, list[float]] = {}
-    with serve(store_dir) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        first = time.perf_counter()
-        open_page(page, url + "/", POINT, timeout=120_000)
-        times["first load after the server starts (warm-up)"] = [(time.perf_counter() - first) * 1000]
-        for round_ in range(repeat + 1):
-            for name, step in interactions(url):
-                t0 = time.perf_counter()
-                try:
-                    step(page)
-                except Exception as exc:
-                    raise RuntimeError(f"round {round_}, {name!r}: {exc}") from exc
-                if round_:  # round 0 warms the caches
-                    times.setdefault(name, []).append((time.perf_counter() - t0) * 1000)
-        browser.close()
-    return {k: (statistics.median(v), max(v)) for k, v in times.items()}
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dashboard.bench", description=__doc__)
-    ap.add_argument("--store", required=True, help="store folder to serve")
-    ap.add_argument("--repeat", type=int, default=5, help="timed rounds of every interaction")
-    ap.add_argument("--json", action="store_true", help="print {interaction: [median ms, worst ms]} as JSON")
-    args = ap.parse_args(argv)
-    result = measure(args.store, args.repeat)
-    if args.json:
-        print(json.dumps(result))
-        return 0
-    for name, (med, worst) in result.items():
-        print(f"{med:8.0f} ms median {worst:8.0f} ms worst  {name}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
