@@ -86,7 +86,8 @@ def content_hash(data: bytes) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower-case and strip accents: 'MÉXICO' -> 'mexico'."""
+    """Lower-case and strip accents: 'MÉXICO' -> 'mexico'. Punctuation is kept: for matching dates,
+    headers and speaker labels (the tagger's ``pipeline.tagger.text.normalise`` also drops it)."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

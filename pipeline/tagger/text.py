@@ -35,7 +35,8 @@ def _strip_run(m: re.Match) -> str:
 
 
 def normalise(text: str) -> str:
-    """Lower-case, strip accents, links, HTML tags and markdown marks; keep words and hyphens."""
+    """Lower-case, strip accents, links, HTML tags and markdown marks; keep words and hyphens. The
+    tagger's view of a text (``pipeline.readers.common.fold`` only lower-cases and strips accents)."""
     if "http" in text or "www." in text:
         text = _URL.sub(" ", text)
     if "<" in text:
