@@ -26,14 +26,14 @@ dashboard: setup
 run: pipeline dashboard
 
 test: setup
-	$(PY) -m ruff check pipeline dashboard tests
+	$(PY) -m ruff check pipeline dashboard bench tests
 	$(PY) -m pytest -q tests
 
 lint: setup
-	$(PY) -m ruff check pipeline dashboard tests
+	$(PY) -m ruff check pipeline dashboard bench tests
 
 bench: setup
-	$(PY) -m pipeline.bench
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 
 import pandas as pd
@@ -14,7 +13,7 @@ from pipeline.errors import StoreError
 
 
 def store_dir() -> str:
-    return os.environ.get("TOPICS_STORE", settings.get("store"))
+    return settings.get("store")
 
 
 def connect() -> sqlite3.Connection:
@@ -29,9 +28,7 @@ def version() -> tuple:
     except StoreError:
         return ("empty",)
     try:
-        return (store_dir(), *conn.execute(
-            "SELECT (SELECT MAX(sid) FROM statements), (SELECT COUNT(*) FROM runs), "
-            "(SELECT MAX(finished_at) FROM runs)").fetchone())
+        return (store_dir(), *queries.store_version(conn))
     finally:
         conn.close()
 
@@ -87,7 +84,7 @@ def has_data() -> bool:
     except StoreError:
         return False
     try:
-        return conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None
+        return queries.has_statements(conn)
     finally:
         conn.close()
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import correction
+from pipeline.settings import AUDIT_DIR, LABELS_DIR
 
-AUDIT_DIR = Path(__file__).resolve().parent / "audit"
 SAMPLE_FILE = AUDIT_DIR / "audit.jsonl"
 FRAME_FILE = AUDIT_DIR / "frame.json"
 
@@ -34,8 +34,6 @@ def text_key(text: str) -> str:
     """What makes two statements 'the same text' for the disjointness rule: case and spacing aside."""
     return _WS.sub(" ", text).strip().lower()
 
-
-LABELS_DIR = Path(__file__).resolve().parent / "labels"
 
 
 def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
@@ -83,16 +81,14 @@ def draw(conn: sqlite3.Connection, per_stratum: dict[str, int], *, seed: int,
     frame. Returns the sample (in a random order, so coders see no stratum runs) and the frame:
     the seed, the population and frame size of every stratum, and how many were drawn.
     """
+    from pipeline import queries  # here: runs import this module for its labels, and need no pandas
+
     rng = random.Random(seed)
     sample: list[dict] = []
     strata = []
-    for source, year, n_pop in conn.execute(
-            "SELECT source, substr(date, 1, 4), COUNT(*) FROM statements GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
+    for source, year, n_pop in queries.source_years(conn):
         want = per_stratum.get(source, 0)
-        rows = conn.execute(
-            "SELECT s.statement_id, s.date, s.source, s.lang, s.speaker_raw, s.text, d.path FROM statements s "
-            "JOIN documents d USING (doc_id) WHERE s.source = ? AND substr(s.date, 1, 4) = ? ORDER BY s.statement_id",
-            (source, year)).fetchall()
+        rows = queries.source_year_statements(conn, source, year)
         frame = [r for r in rows if text_key(r[5]) not in exclude]
         picked = rng.sample(frame, min(want, len(frame)))
         strata.append({"source": source, "year": year, "population": n_pop, "frame": len(frame),

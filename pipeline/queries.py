@@ -86,10 +86,6 @@ def _where(f: Filters) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def topics_of(conn: sqlite3.Connection) -> list[str]:
-    return list(topic_bits(conn))
-
-
 def trend(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
           group_by: str | None = None) -> pd.DataFrame:
     """Statements per period and topic: period, [group], topic, count, total, share.
@@ -373,6 +369,37 @@ def score_histograms(conn: sqlite3.Connection) -> pd.DataFrame:
     months = df["month"].map(from_day)
     df["quarter"] = [dt.date(m.year, 3 * ((m.month - 1) // 3) + 1, 1) for m in months]
     return df.groupby(["quarter", "source", "topic", "bin"], as_index=False)["n"].sum()
+
+
+def source_years(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    """(source, year, statements) of every source and year in the store, in that order."""
+    return conn.execute("SELECT source, substr(date, 1, 4), COUNT(*) FROM statements GROUP BY 1, 2 "
+                        "ORDER BY 1, 2").fetchall()
+
+
+def source_year_statements(conn: sqlite3.Connection, source: str, year: str) -> list[tuple]:
+    """(statement_id, date, source, lang, speaker_raw, text, document path) of one source's statements
+    in one year, by statement id."""
+    return conn.execute(
+        "SELECT s.statement_id, s.date, s.source, s.lang, s.speaker_raw, s.text, d.path FROM statements s "
+        "JOIN documents d USING (doc_id) WHERE s.source = ? AND substr(s.date, 1, 4) = ? ORDER BY s.statement_id",
+        (source, year)).fetchall()
+
+
+def texts(conn: sqlite3.Connection) -> list[str]:
+    """Every stored statement's text, in the order stored."""
+    return [r[0] for r in conn.execute("SELECT text FROM statements ORDER BY sid")]
+
+
+def has_statements(conn: sqlite3.Connection) -> bool:
+    """Whether the store holds any statement."""
+    return conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None
+
+
+def store_version(conn: sqlite3.Connection) -> tuple:
+    """Changes whenever a run commits: the last statement id, the number of runs, the last run's end."""
+    return tuple(conn.execute("SELECT (SELECT MAX(sid) FROM statements), (SELECT COUNT(*) FROM runs), "
+                              "(SELECT MAX(finished_at) FROM runs)").fetchone())
 
 
 def sample_texts(conn: sqlite3.Connection, source: str, first: dt.date, last: dt.date, n: int = 300) -> list[str]:

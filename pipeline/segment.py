@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from pipeline.records import Document, Statement
-from pipeline.speakers import normalise
+from pipeline.speakers import identify
+from pipeline.stages import Document, Statement
 
 # A paragraph with no letters ("—", "...") says nothing.
 _HAS_WORD = re.compile(r"[^\W\d_]{2,}")
@@ -22,7 +22,7 @@ def segment(doc: Document) -> list[Statement]:
     out: list[Statement] = []
     position = 0
     for turn in doc.turns:
-        speaker, role = normalise(turn.speaker_raw, doc.source, doc.date.isoformat())
+        speaker, role = identify(turn.speaker_raw, doc.convention, doc.date.isoformat())
         for para in turn.paragraphs:
             text = para.strip()
             if not _HAS_WORD.search(text):

@@ -6,7 +6,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# Every path the project ships, defined here only.
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = ROOT / "pipeline"
+MODELS_DIR = PACKAGE_DIR / "models"
+DEFAULT_MODEL = MODELS_DIR / "tagger.skops"
+DEFAULT_TOPICS = PACKAGE_DIR / "topics.toml"
+LABELS_DIR = PACKAGE_DIR / "labels"  # the labelled statements the tagger learns from
+AUDIT_DIR = PACKAGE_DIR / "audit"  # the audit sample, never learnt from
+DEFAULT_STORE = "data/store"  # relative: the store is where the user works
 
 
 @dataclass(frozen=True)
@@ -22,11 +30,11 @@ class Setting:
 
 SETTINGS = {
     s.name: s for s in (
-        Setting("store", "TOPICS_STORE", "data/store",
+        Setting("store", "TOPICS_STORE", DEFAULT_STORE,
                 "Folder of the store (SQLite database tracker.db inside it)."),
-        Setting("model", "TOPICS_MODEL", str(ROOT / "pipeline" / "models" / "tagger.skops"),
+        Setting("model", "TOPICS_MODEL", str(DEFAULT_MODEL),
                 "Tagger model file (skops format) used by run and tag."),
-        Setting("topics", "TOPICS_FILE", str(ROOT / "pipeline" / "topics.toml"),
+        Setting("topics", "TOPICS_FILE", str(DEFAULT_TOPICS),
                 "Topics file: names, descriptions, bilingual cue words and exclusions."),
         Setting("snapshots", "TOPICS_SNAPSHOTS", "",
                 "Folder of weekly snapshots; empty means 'snapshots' inside the store folder (each store "

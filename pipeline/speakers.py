@@ -3,6 +3,10 @@
 Labels come in many spellings: "PRESIDENTA DE MÉXICO, CLAUDIA SHEINBAUM PARDO" and
 "PRESIDENTA CLAUDIA SHEINBAUM PARDO" are one person; "SECRETARIO DE MARINA, JOSÉ RAFAEL
 OJEDA DURÁN" and "JOSÉ RAFAEL OJEDA DURÁN" too. Roles: head of state, official, press, other.
+
+Which rules apply depends on how the labels are written, the document's ``convention`` (set by the
+reader that read it): White House briefing markdown labels people by surname and office ("MS.
+PSAKI", "THE PRESIDENT"); everything else is read with the generic rules.
 """
 
 from __future__ import annotations
@@ -11,8 +15,7 @@ import re
 from functools import lru_cache
 
 from pipeline.readers.common import fold
-
-ROLES = ("head of state", "official", "press", "other")
+from pipeline.stages import BRIEFING_ROOM
 
 # Anonymous labels used for reporters and the audience.
 _PRESS = re.compile(
@@ -67,12 +70,14 @@ def _name_part(label: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def normalise(label: str, source: str = "", date: str = "") -> tuple[str, str]:
-    """Return (normalised speaker, role) for a raw label; ``date`` (ISO) tells presidents apart."""
+def identify(label: str, convention: str = "", date: str = "") -> tuple[str, str]:
+    """Return (normalised speaker, role) for a raw label written in ``convention`` (a document's,
+    ``pipeline.stages.BRIEFING_ROOM`` or generic); ``date`` (ISO) tells presidents apart."""
+    briefing = convention == BRIEFING_ROOM
     raw = label.strip().rstrip(":").strip()
     f = fold(raw)
     if not raw:
-        if source == "White House":
+        if briefing:
             return "White House", "official"
         return "", "other"
     if _PRESS.match(f):
@@ -80,7 +85,7 @@ def normalise(label: str, source: str = "", date: str = "") -> tuple[str, str]:
     for key, name in _HEADS.items():
         if key in f:
             return name, "head of state"
-    if source == "White House":
+    if briefing:
         if f in ("the president", "president biden", "president trump"):
             if f == "the president":
                 f = "president trump" if date >= _TRUMP_SECOND_TERM else "president biden"
@@ -94,7 +99,7 @@ def normalise(label: str, source: str = "", date: str = "") -> tuple[str, str]:
     # Strip a leading office word left on the name ("PRESIDENTE ANDRÉS ..." is handled above).
     name = re.sub(r"^(PRESIDENTE|PRESIDENTA|SECRETARIO|SECRETARIA|GOBERNADOR|GOBERNADORA)\s+", "", name)
     clean = _title_case(name)
-    if source == "White House" or re.match(r"^(mr|ms|mrs|dr|secretary|ambassador|admiral|general)\b", f):
+    if briefing or re.match(r"^(mr|ms|mrs|dr|secretary|ambassador|admiral|general)\b", f):
         clean = _title_case(_HONORIFIC.sub("", fold(name)) if _HONORIFIC.match(fold(name)) else name)
         if re.search(r"moderator|operator|aide", f):
             return clean, "other"

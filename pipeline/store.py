@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import StoreError
-from pipeline.records import Document, Statement, Tagged
+from pipeline.stages import Document, Statement, Tagged
 
 SCHEMA_VERSION = 1
 DB_NAME = "tracker.db"
@@ -729,3 +729,32 @@ def checkpoint(conn: sqlite3.Connection) -> None:
         if not busy:
             return
         time.sleep(0.2)
+
+
+# -- the benchmark's larger stores ----------------------------------------------------------------
+def replicate_shifted(conn: sqlite3.Connection, times: int) -> None:
+    """Make the store ``times`` as large (``python -m bench``): its statements and documents copied
+    ``times - 1`` times, each copy's dates shifted by a whole multiple of the store's span (in whole
+    weeks, so ISO weeks stay aligned) and its ids suffixed ``~k``; then recount, analyse, checkpoint."""
+    lo, hi = conn.execute("SELECT MIN(day), MAX(day) FROM statements").fetchone()
+    span = ((hi - lo) // 7 + 2) * 7
+    for k in range(1, times):
+        shift = k * span
+        with transaction(conn):
+            first = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'statements'").fetchone()[0]
+            conn.execute(f"INSERT INTO documents(doc_id, file_hash, path, format, date, source, lang, title, url, "
+                         f"n_statements, run_id) SELECT doc_id || '~{k}', file_hash || '~{k}', path, format, "
+                         f"date(date, '+{shift} days'), source, lang, title, url, n_statements, run_id "
+                         f"FROM documents WHERE doc_id NOT LIKE '%~%'")
+            conn.execute(
+                "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, speaker_raw, "
+                "speaker, role, position, text, topic_mask, scores, model_version) "
+                f"SELECT statement_id || '~{k}', doc_id || '~{k}', date(date, '+{shift} days'), day + {shift}, "
+                f"week + {shift}, CAST(julianday(date(date, '+{shift} days', 'start of month')) - 2440587.5 "
+                "AS INTEGER), source, lang, speaker_raw, speaker, role, position, text, topic_mask, scores, "
+                f"model_version FROM statements WHERE doc_id NOT LIKE '%~%'")
+            conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
+                         (first,))
+    rebuild_daily(conn)
+    conn.execute("ANALYZE")
+    checkpoint(conn)

@@ -67,7 +67,7 @@ def seed_store_copy(seed_store, tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def dashboard_server(seed_store, tmp_path_factory):
     """The real dashboard, served by Streamlit on a free localhost port."""
-    from dashboard.bench import serve
+    from dashboard.browser import serve
 
     with serve(seed_store, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
         yield url

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.bench import BROWSER_ARGS
+from dashboard.browser import BROWSER_ARGS
 from tests.conftest import ROOT, need_browser
 
 SHOTS = ROOT / "test-artifacts"

@@ -130,7 +130,7 @@ def test_weekly_page_quotes_show_metadata_as_text_not_markdown(evil_store, monke
 
 @pytest.fixture()
 def browser_page():
-    from dashboard.bench import BROWSER_ARGS
+    from dashboard.browser import BROWSER_ARGS
     from tests.conftest import need_browser
 
     exe = need_browser()
@@ -155,7 +155,7 @@ def _page_is_inert(page, literals: list[str]) -> None:
 
 
 def test_browser_renders_injected_metadata_as_plain_text(evil_store, browser_page, tmp_path):
-    from dashboard.bench import open_page, serve
+    from dashboard.browser import open_page, serve
 
     page = browser_page
     requests: list[str] = []
@@ -217,7 +217,7 @@ def test_snapshot_statements_csv_neutralises_formula_cells(evil_store, tmp_path)
 
 
 def _download(page, label: str) -> str:
-    from dashboard.bench import _IDLE
+    from dashboard.browser import _IDLE
 
     # Click only once the page's script run is over: a button clicked while the run is still
     # drawing the page can be replaced under the click.
@@ -230,7 +230,7 @@ def _download(page, label: str) -> str:
 
 
 def test_dashboard_downloads_neutralise_formula_cells(evil_store, browser_page, tmp_path):
-    from dashboard.bench import open_page, serve
+    from dashboard.browser import open_page, serve
 
     page = browser_page
     with serve(evil_store, tmp_path / "streamlit.log") as url:
@@ -264,13 +264,13 @@ def test_launcher_from_another_folder_listens_on_localhost_only_and_shows_no_err
 
     import psutil
 
-    from dashboard.bench import POINT, _free_port, open_page
+    from dashboard.browser import POINT, free_port, open_page
     from pipeline import store
 
     # A store the Store page cannot read (a table is missing): its query raises.
     with sqlite3.connect(store.db_path(seed_store_copy)) as c:
         c.execute("DROP TABLE refusals")
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, TOPICS_STORE=str(seed_store_copy), TOPICS_PORT=str(port), PYTHONPATH=str(ROOT))
     env.pop("TOPICS_HOST", None)
     log = tmp_path / "launcher.log"
@@ -411,7 +411,7 @@ def test_url_parameter_names_and_values_in_notices_are_text(seed_app):
 
 
 def test_the_trends_page_opens_at_its_own_url(dashboard_server, browser_page):
-    from dashboard.bench import POINT, open_page
+    from dashboard.browser import POINT, open_page
 
     page = browser_page
     open_page(page, dashboard_server + "/trends?measure=share", POINT)
@@ -422,7 +422,7 @@ def test_the_trends_page_opens_at_its_own_url(dashboard_server, browser_page):
 
 
 def test_a_link_with_a_bad_parameter_opens_its_page_with_the_notice(dashboard_server, browser_page):
-    from dashboard.bench import open_page
+    from dashboard.browser import open_page
 
     page = browser_page
     open_page(page, dashboard_server + "/compare?group=speaker", "[data-testid='stAlert']")

@@ -254,3 +254,25 @@ def test_printed_time_is_the_whole_commands(tmp_path):
     assert 0.85 * wall <= out["seconds"] <= wall
     r = run_cli("run", "--input", str(SEEDS), "--store", str(tmp_path / "store"))
     assert re.search(r"finished in [0-9.]+ s", r.stdout)
+
+
+def test_source_option_does_not_change_briefing_speakers(tmp_path):
+    """Speaker rules follow the reader's convention, not the source name: `run --source whitehouse.gov`
+    on White House briefing markdown gives the speakers and roles a run without it gives."""
+    wh = SEEDS / "whitehouse"
+    files = [wh / "briefings-statements/2025-01/2025-01-29-press-briefing-by-press-secretary-karoline-leavitt.md",
+             wh / "remarks/2025-01/2025-01-23-remarks-by-president-trump-at-executive-order-signing.md"]
+    speakers = {}
+    for name, extra in (("plain", []), ("renamed", ["--source", "whitehouse.gov"])):
+        st_dir = tmp_path / name
+        r = run_cli("run", "--input", *map(str, files), "--store", str(st_dir), "--no-snapshots", "--workers", "1",
+                    *extra)
+        assert r.returncode == 0, r.stderr
+        with sqlite3.connect(store.db_path(st_dir)) as c:
+            speakers[name] = c.execute("SELECT doc_id, position, speaker_raw, speaker, role FROM statements "
+                                       "ORDER BY doc_id, position").fetchall()
+            sources = {s for (s,) in c.execute("SELECT DISTINCT source FROM statements")}
+        assert sources == ({"whitehouse.gov"} if extra else {"White House"})
+    assert speakers["renamed"] == speakers["plain"]
+    found = {(sp, role) for _, _, _, sp, role in speakers["plain"]}
+    assert {("Karoline Leavitt", "official"), ("Donald J. Trump", "head of state"), ("Press", "press")} <= found

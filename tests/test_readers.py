@@ -172,3 +172,27 @@ def test_title_date_that_contradicts_the_header_is_noted_and_the_header_wins():
     r = read_bytes(text.encode(), "conf.txt")
     assert r.documents[0].date == dt.date(2026, 1, 12)
     assert r.notes == ["title says 2026-01-13 but the header says 2026-01-12; using the header date"]
+
+
+def test_registry_gives_the_format_list_detection_and_dispatch():
+    """Each registered reader is a --format choice, is detected from its own kind of file (by
+    content alone, under a neutral name) and reads it into documents of its format."""
+    from pipeline.readers import FORMATS, REGISTRY, SUFFIXES
+
+    samples = {
+        "plain": SEED_FILE.read_bytes(),
+        "stenographic": CONF_0112.read_bytes(),
+        "briefing": next((SEEDS / "whitehouse").rglob("*.md")).read_bytes(),
+        # (a first line of over 80 characters: not taken for a plain transcript's date line)
+        "jsonl": b'{"date": "2025-02-03", "text": "Tariffs on steel, said the chair.", "source": "Senate committee"}\n',
+        "csv": b"date,text,source\n2025-02-03,Tariffs on steel.,Senate\n",
+    }
+    assert FORMATS == ("auto", *samples)
+    assert [r.name for r in REGISTRY] == list(samples)
+    assert SUFFIXES == {".txt", ".text", ".md", ".markdown", ".jsonl", ".ndjson", ".csv"}
+    for name, data in samples.items():
+        assert detect(data.decode("utf-8-sig"), "sample") == name
+        r = read_bytes(data, "sample", fmt=name)
+        assert r.format == name and r.documents
+        assert {d.format for d in r.documents} == {"records" if name in ("jsonl", "csv") else name}
+    assert detect("x", "a.ndjson") == "jsonl" and detect("x", "a.CSV") == "csv"

@@ -112,7 +112,7 @@ def test_model_file_holds_only_trusted_types():
 
 
 def test_a_model_file_with_foreign_types_is_refused(tmp_path):
-    from pipeline.records import Turn
+    from pipeline.stages import Turn
 
     bad = tmp_path / "evil.skops"
     sio.dump({"x": Turn("someone", ("a paragraph",))}, bad)

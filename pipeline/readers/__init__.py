@@ -1,6 +1,9 @@
 """Readers turn one input file into Documents. ``read_path`` detects the format.
 
-One module per format; each has ``sniff(text) -> bool`` and ``read(text, path)``.
+One module per format, each declaring its ``Reader`` (pipeline/readers/common.py): a name, how to
+sniff the format, how to read it (text in, ``Parsed`` out), its file suffixes and its speaker-label
+convention. ``REGISTRY`` lists them; the --format choices, the detection order, the suffixes taken
+from folders and the dispatch all come from it, so a new format is one module and one line here.
 """
 
 from __future__ import annotations
@@ -13,13 +16,25 @@ from pathlib import Path
 
 from pipeline.errors import InputError, UsageError
 from pipeline.readers import briefing, plain, records, stenographic
-from pipeline.readers.common import MAX_STATEMENT_CHARS, cap_paragraph, content_hash, decode, not_a_date
-from pipeline.records import Document, Turn
+from pipeline.readers.common import (
+    MAX_STATEMENT_CHARS,
+    ParsedDocument,
+    Reader,
+    cap_paragraph,
+    content_hash,
+    decode,
+    not_a_date,
+)
+from pipeline.stages import Document, Turn
 
-FORMATS = ("auto", "plain", "stenographic", "briefing", "jsonl", "csv")
+# Every format, in the order --format lists them.
+REGISTRY: tuple[Reader, ...] = (plain.READER, stenographic.READER, briefing.READER, records.JSONL, records.CSV)
+READERS = {r.name: r for r in REGISTRY}
+FORMATS = ("auto", *READERS)
+DETECTION_ORDER = tuple(sorted(REGISTRY, key=lambda r: r.rank))
+SUFFIXES = {s for r in REGISTRY for s in r.suffixes}  # what is taken from folders
 # Files larger than this are refused: transcripts are kilobytes, a 100 MB "transcript" is a mistake.
 MAX_BYTES = 50 * 1024 * 1024
-SUFFIXES = {".txt", ".md", ".markdown", ".jsonl", ".ndjson", ".csv", ".text"}
 
 
 @dataclass
@@ -37,35 +52,27 @@ class ReadResult:
 def detect(text: str, path: str) -> str:
     """Guess the format from the file's name and first lines."""
     suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".csv":
-        return "csv"
-    if briefing.sniff(text):
-        return "briefing"
-    if stenographic.sniff(text):
-        return "stenographic"
-    if plain.sniff(text):
-        return "plain"
-    if records.sniff_jsonl(text):
-        return "jsonl"
-    if records.sniff_csv(text):
-        return "csv"
+    for reader in REGISTRY:
+        if reader.suffix_decides and suffix in reader.suffixes:
+            return reader.name
+    for reader in DETECTION_ORDER:
+        if reader.sniff(text):
+            return reader.name
     wrong = not_a_date(next((x for x in text.split("\n") if x.strip()), ""), path)
     if wrong:  # 'FEBRUARY 31, 2026': a plain transcript with an impossible date
         raise wrong
-    raise InputError(path, "unknown format: not a dated plain transcript (first line a date), a "
-                           "stenographic transcript ('---' speaker blocks), briefing markdown "
-                           "(YAML front matter) or records (JSONL/CSV with date,text); "
-                           "use --format to say which")
+    shapes = list(dict.fromkeys(r.shape for r in REGISTRY))
+    raise InputError(path, f"unknown format: not {', '.join(shapes[:-1])} or {shapes[-1]}; use --format to say which")
 
 
-def _doc(path: str, doc_id: str, fmt: str, d: dict, notes: list[str]) -> Document:
-    turns = tuple(t if isinstance(t, Turn) else Turn(t[0], (t[1],)) for t in d["turns"])
+def _document(path: str, doc_id: str, reader: Reader, parsed: ParsedDocument, source: str,
+              notes: list[str]) -> Document:
+    turns = parsed.turns
     if any(len(p) > MAX_STATEMENT_CHARS for t in turns for p in t.paragraphs):
         turns = _capped(turns, notes)
-    return Document(doc_id=doc_id, path=path, format=fmt, date=d["date"], source=d["source"],
-                    lang=d["lang"], title=d["title"], url=d["url"], turns=turns)
+    return Document(doc_id=doc_id, path=path, format=reader.kind or reader.name, date=parsed.date, source=source,
+                    lang=parsed.lang, title=parsed.title, url=parsed.url, turns=turns,
+                    convention=reader.convention)
 
 
 def _capped(turns: tuple[Turn, ...], notes: list[str]) -> tuple[Turn, ...]:
@@ -97,25 +104,15 @@ def read_bytes(data: bytes, path: str, fmt: str = "auto", source: str | None = N
     file_hash = content_hash(data)
     notes: list[str] = []
     text = decode(data, path, notes)
-    fmt = detect(text, path) if fmt == "auto" else fmt
-    result = ReadResult(path=path, file_hash=file_hash, format=fmt, notes=notes)
-    if fmt in ("jsonl", "csv"):
-        docs, result.problems = records.read(text, path, fmt)
-        for d in docs:
-            d["source"] = source or d["source"] or default_source or "unspecified"
-            result.notes.extend(d.pop("notes", []))
-            # Each group of records is its own document, keyed by the file's hash and the group.
-            doc_id = hashlib.sha256(f"{file_hash}|{d['key']}".encode()).hexdigest()[:16]
-            result.documents.append(_doc(path, doc_id, "records", d, result.notes))
-        return result
-    module = {"plain": plain, "stenographic": stenographic, "briefing": briefing}[fmt]
-    d = module.read(text, path)
-    result.notes.extend(d.pop("notes", []))
-    if source:
-        d["source"] = source
-    if not d["source"]:
-        d["source"] = default_source or "unspecified"
-    result.documents.append(_doc(path, file_hash, fmt, d, result.notes))
+    reader = READERS[detect(text, path) if fmt == "auto" else fmt]
+    parsed = reader.read(text, path)
+    result = ReadResult(path=path, file_hash=file_hash, format=reader.name, notes=notes, problems=parsed.problems)
+    for doc in parsed.documents:
+        result.notes.extend(doc.notes)
+        # A file that holds several documents (records) keys each by the file's hash and its group.
+        doc_id = hashlib.sha256(f"{file_hash}|{doc.key}".encode()).hexdigest()[:16] if doc.key else file_hash
+        result.documents.append(_document(path, doc_id, reader, doc, source or doc.source or default_source
+                                          or "unspecified", result.notes))
     return result
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 
 from pipeline.errors import InputError
-from pipeline.readers.common import check_date, clean_line, parse_date
-from pipeline.records import Turn
-
-FORMAT = "briefing"
+from pipeline.readers.common import Parsed, ParsedDocument, Reader, check_date, clean_line, parse_date
+from pipeline.stages import BRIEFING_ROOM, Turn
 
 _FRONT = re.compile(r"\A\s*---\n(.*?)\n---[ \t]*\n", re.S)
 # A turn label: "MS. PSAKI:", "THE PRESIDENT:", "SENIOR ADMINISTRATION OFFICIAL:", or a bare "Q".
@@ -68,7 +66,7 @@ def _is_label(candidate: str) -> bool:
     return candidate.isupper() and 1 <= len(words) <= 6 and len(candidate) <= 60
 
 
-def read(text: str, path: str) -> dict:
+def read(text: str, path: str) -> Parsed:
     """Parse front matter and body into turns; raises InputError when it cannot."""
     m = _FRONT.match(text)
     if not m:
@@ -101,7 +99,9 @@ def read(text: str, path: str) -> dict:
     flush()
     if not turns:
         raise InputError(path, "briefing markdown with an empty body")
-    return {
-        "title": meta.get("title", ""), "date": date, "turns": turns, "lang": "en",
-        "source": "White House", "url": meta.get("source_url", ""),
-    }
+    return Parsed([ParsedDocument(date=date, turns=tuple(turns), lang="en", title=meta.get("title", ""),
+                                  source="White House", url=meta.get("source_url", ""))])
+
+
+READER = Reader("briefing", sniff, read, shape="briefing markdown (YAML front matter)", rank=0,
+                suffixes=(".md", ".markdown"), convention=BRIEFING_ROOM)

@@ -1,4 +1,5 @@
-"""What every reader needs: decoding bytes to text, parsing dates, hashing content."""
+"""What every reader needs: the reader interface (``Reader``, what it returns), decoding bytes to
+text, parsing dates, hashing content, guessing the language."""
 
 from __future__ import annotations
 
@@ -6,8 +7,54 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from pipeline.errors import InputError
+from pipeline.stages import Turn
+
+
+@dataclass
+class ParsedDocument:
+    """One document as a reader found it, before it has an id: its fields and its turns."""
+
+    date: dt.date
+    turns: tuple[Turn, ...]
+    lang: str
+    title: str = ""
+    source: str = ""  # empty: the file does not say (--source, a SOURCE file or 'unspecified' fill it)
+    url: str = ""
+    # Tells apart the documents of one file (records: date, source, title and url); part of their
+    # id. Empty for a file that is one document (its id is the file's hash).
+    key: str = ""
+    notes: list[str] = field(default_factory=list)  # accepted, but worth a look
+
+
+@dataclass
+class Parsed:
+    """What a reader made of one file: its documents, and the problems with single lines of it."""
+
+    documents: list[ParsedDocument]
+    problems: list[InputError] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One input format, registered in ``pipeline.readers.REGISTRY``."""
+
+    name: str  # the --format value
+    sniff: Callable[[str], bool]  # does this text look like the format?
+    read: Callable[[str, str], Parsed]  # (text, path) -> Parsed; InputError refuses the whole file
+    shape: str  # how the format looks, for the message about a file no reader recognises
+    # Detection tries the readers by rank, lowest first: the most particular shape before the more
+    # general ones it also matches (front matter and header blocks may start with a date line).
+    rank: int
+    suffixes: tuple[str, ...]  # file name endings taken from folders for this format
+    suffix_decides: bool = False  # a file with one of the suffixes is read as this format, unsniffed
+    kind: str = ""  # the documents' format in the store, when not ``name`` (jsonl and csv are 'records')
+    # How the documents' speaker labels are written (``Document.convention``): the speaker rules are
+    # chosen by it, never by the source name a user may give.
+    convention: str = ""
 
 # Dates more than this far in the future are refused: a typo, not a transcript.
 FUTURE_SLACK_DAYS = 2
@@ -39,7 +86,8 @@ def content_hash(data: bytes) -> str:
 
 
 def fold(text: str) -> str:
-    """Lower-case and strip accents: 'MÉXICO' -> 'mexico'."""
+    """Lower-case and strip accents: 'MÉXICO' -> 'mexico'. Punctuation is kept: for matching dates,
+    headers and speaker labels (the tagger's ``pipeline.tagger.text.normalise`` also drops it)."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -164,8 +212,16 @@ def cap_paragraph(text: str) -> tuple[str, int]:
 
 
 _SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]+")
+_ES_WORDS = re.compile(r"\b(que|los|las|del|para|por|una|con|está|también|nosotros)\b", re.I)
+_EN_WORDS = re.compile(r"\b(the|and|that|with|for|this|have|are|was|we)\b", re.I)
 
 
 def clean_line(line: str) -> str:
     """Collapse runs of spaces (including non-breaking ones) and trim."""
     return _SPACES.sub(" ", line).strip()
+
+
+def guess_lang(text: str) -> str:
+    """'es' or 'en', by counting common function words; enough for these two languages."""
+    sample = text[:5000]
+    return "es" if len(_ES_WORDS.findall(sample)) > len(_EN_WORDS.findall(sample)) else "en"

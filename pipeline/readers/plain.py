@@ -5,10 +5,17 @@ from __future__ import annotations
 import re
 
 from pipeline.errors import InputError
-from pipeline.readers.common import check_date, clean_line, not_a_date, parse_date
-from pipeline.records import Turn
-
-FORMAT = "plain"
+from pipeline.readers.common import (
+    Parsed,
+    ParsedDocument,
+    Reader,
+    check_date,
+    clean_line,
+    guess_lang,
+    not_a_date,
+    parse_date,
+)
+from pipeline.stages import Turn
 
 # Trailing link lines added by the page the excerpt was copied from.
 _TRAILER = re.compile(r"^(Related|Relacionad[oa]s?|Read more|Lee también|Ver también)\s*:", re.I)
@@ -20,8 +27,8 @@ def sniff(text: str) -> bool:
     return len(first) <= 80 and parse_date(first) is not None
 
 
-def read(text: str, path: str, lang: str | None = None, source: str | None = None) -> dict:
-    """Parse the text; the language is guessed from the words unless given."""
+def read(text: str, path: str) -> Parsed:
+    """Parse the text; the language is guessed from the words, the source left to the caller."""
     lines = [clean_line(x) for x in text.split("\n")]
     lines = [x for x in lines if x]
     if not lines:
@@ -36,18 +43,8 @@ def read(text: str, path: str, lang: str | None = None, source: str | None = Non
         paras.pop()
     if not paras:
         raise InputError(path, "a date line but no paragraphs after it")
-    body = " ".join(paras)
-    return {
-        "title": "", "date": date, "turns": [Turn("", tuple(paras))],
-        "lang": lang or guess_lang(body), "source": source or "", "url": "",
-    }
+    return Parsed([ParsedDocument(date=date, turns=(Turn("", tuple(paras)),), lang=guess_lang(" ".join(paras)))])
 
 
-_ES_WORDS = re.compile(r"\b(que|los|las|del|para|por|una|con|está|también|nosotros)\b", re.I)
-_EN_WORDS = re.compile(r"\b(the|and|that|with|for|this|have|are|was|we)\b", re.I)
-
-
-def guess_lang(text: str) -> str:
-    """'es' or 'en', by counting common function words; enough for these two languages."""
-    sample = text[:5000]
-    return "es" if len(_ES_WORDS.findall(sample)) > len(_EN_WORDS.findall(sample)) else "en"
+READER = Reader("plain", sniff, read, shape="a dated plain transcript (first line a date)", rank=2,
+                suffixes=(".txt", ".text"))

@@ -13,10 +13,18 @@ import json
 import re
 
 from pipeline.errors import InputError
-from pipeline.readers.common import cap_paragraph, check_date, clean_line, parse_date
-from pipeline.readers.plain import guess_lang
+from pipeline.readers.common import (
+    Parsed,
+    ParsedDocument,
+    Reader,
+    cap_paragraph,
+    check_date,
+    clean_line,
+    guess_lang,
+    parse_date,
+)
+from pipeline.stages import Turn
 
-FORMAT = "records"
 REQUIRED = ("date", "text")
 OPTIONAL = ("speaker", "source", "title", "url", "lang")
 # JSON may escape half a surrogate pair ("\ud800"): valid JSON, but no character, and SQLite
@@ -75,9 +83,20 @@ def _rows(text: str, path: str, kind: str):
         yield n, {(k or "").strip().lower(): v for k, v in row.items()}
 
 
-def read(text: str, path: str, kind: str) -> tuple[list[dict], list[InputError]]:
-    """Parse records into document dicts (one per date/source/title/url) and line problems."""
-    groups: dict[tuple, dict] = {}
+def read_jsonl(text: str, path: str) -> Parsed:
+    """Parse JSON Lines records (one object a line)."""
+    return _read(text, path, "jsonl")
+
+
+def read_csv(text: str, path: str) -> Parsed:
+    """Parse CSV records (a header naming the columns)."""
+    return _read(text, path, "csv")
+
+
+def _read(text: str, path: str, kind: str) -> Parsed:
+    """Parse records into documents (one per date/source/title/url) and line problems."""
+    groups: dict[tuple, ParsedDocument] = {}
+    turns: dict[tuple, list[Turn]] = {}  # a group's turns, gathered in a list (tuples would copy each time)
     problems: list[InputError] = []
     for n, row in _rows(text, path, kind):
         if isinstance(row, InputError):
@@ -95,18 +114,27 @@ def read(text: str, path: str, kind: str) -> tuple[list[dict], list[InputError]]
         text_, length = cap_paragraph(_SURROGATE.sub("\ufffd", clean_line(str(row["text"]))))
         meta = {k: _SURROGATE.sub("\ufffd", clean_line(str(row.get(k) or ""))) for k in OPTIONAL}
         key = (date, meta["source"], meta["title"], meta["url"])
-        doc = groups.setdefault(key, {
-            "title": meta["title"], "date": date, "source": meta["source"], "url": meta["url"],
-            "lang": meta["lang"] or "", "turns": [], "key": "|".join(map(str, key)),
-        })
-        doc["turns"].append((meta["speaker"], text_))
+        doc = groups.get(key)
+        if doc is None:
+            doc = groups[key] = ParsedDocument(date=date, turns=(), lang=meta["lang"], title=meta["title"],
+                                               source=meta["source"], url=meta["url"], key="|".join(map(str, key)))
+            turns[key] = []
+        turns[key].append(Turn(meta["speaker"], (text_,)))
         if length > len(text_):
-            doc.setdefault("notes", []).append(f"line {n}: text cut from {length:,} to {len(text_):,} characters "
-                                               f"(the limit for one statement)")
+            doc.notes.append(f"line {n}: text cut from {length:,} to {len(text_):,} characters "
+                             f"(the limit for one statement)")
     if not groups and not problems:
         raise InputError(path, "records file with no records")
     docs = list(groups.values())
-    for doc in docs:
-        if not doc["lang"]:
-            doc["lang"] = guess_lang(" ".join(t for _, t in doc["turns"]))
-    return docs, problems
+    for key, doc in groups.items():
+        doc.turns = tuple(turns[key])
+        if not doc.lang:
+            doc.lang = guess_lang(" ".join(p for t in doc.turns for p in t.paragraphs))
+    return Parsed(docs, problems)
+
+
+_SHAPE = "records (JSONL/CSV with date,text)"
+JSONL = Reader("jsonl", sniff_jsonl, read_jsonl, shape=_SHAPE, rank=3, suffixes=(".jsonl", ".ndjson"),
+               suffix_decides=True, kind="records")
+CSV = Reader("csv", sniff_csv, read_csv, shape=_SHAPE, rank=4, suffixes=(".csv",), suffix_decides=True,
+             kind="records")

@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 
 from pipeline.errors import InputError
-from pipeline.readers.common import check_date, clean_line, fold, parse_date
-from pipeline.records import Turn
-
-FORMAT = "stenographic"
+from pipeline.readers.common import Parsed, ParsedDocument, Reader, check_date, clean_line, fold, parse_date
+from pipeline.stages import Turn
 
 # Stage notes and editorial marks on a line of their own: "(Inaudible)", "(INICIA VIDEO)".
 _STAGE = re.compile(r"^[\(\[][^()\[\]]{0,120}[\)\]]\.?$")
@@ -28,7 +26,7 @@ def sniff(text: str) -> bool:
     )
 
 
-def read(text: str, path: str) -> dict:
+def read(text: str, path: str) -> Parsed:
     """Parse the text into header fields and turns; raises InputError when it cannot."""
     blocks = _SEPARATOR.split(text)
     header = [clean_line(x) for x in blocks[0].split("\n") if x.strip()]
@@ -63,5 +61,9 @@ def read(text: str, path: str) -> dict:
             turns.append(Turn(label.rstrip(":"), tuple(paras)))
     if not turns:
         raise InputError(path, "stenographic transcript with no speaker blocks (no '---' followed by a label and text)")
-    return {"title": title, "date": date, "turns": turns, "lang": "es", "source": "Mexican presidency", "url": "",
-            "notes": notes}
+    return Parsed([ParsedDocument(date=date, turns=tuple(turns), lang="es", title=title, source="Mexican presidency",
+                                  notes=notes)])
+
+
+READER = Reader("stenographic", sniff, read, shape="a stenographic transcript ('---' speaker blocks)", rank=1,
+                suffixes=(".txt", ".text"))

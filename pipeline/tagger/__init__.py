@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ModelError
-from pipeline.records import Tagged
+from pipeline.settings import DEFAULT_MODEL
+from pipeline.stages import Tagged
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_MODEL = MODELS_DIR / "tagger.skops"
 # Only these modules' types may be rebuilt from a model file; anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "pipeline.tagger.", "builtins.")
 

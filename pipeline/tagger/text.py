@@ -10,7 +10,6 @@ _TAG = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
 # Markdown marks and every other non-word character but the hyphen; "_" counts as a word
 # character to \w, so it is named apart.
 _NON_WORD = re.compile(r"(?:[^\w\s\-]|_)+")
-_SPACE = re.compile(r"\s+")
 
 
 class _StripAccents(dict):
@@ -36,7 +35,8 @@ def _strip_run(m: re.Match) -> str:
 
 
 def normalise(text: str) -> str:
-    """Lower-case, strip accents, links, HTML tags and markdown marks; keep words and hyphens."""
+    """Lower-case, strip accents, links, HTML tags and markdown marks; keep words and hyphens. The
+    tagger's view of a text (``pipeline.readers.common.fold`` only lower-cases and strips accents)."""
     if "http" in text or "www." in text:
         text = _URL.sub(" ", text)
     if "<" in text:

@@ -10,9 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import ModelError
+from pipeline.settings import DEFAULT_TOPICS
 from pipeline.tagger.text import normalise
-
-DEFAULT_TOPICS = Path(__file__).resolve().parent.parent / "topics.toml"
 
 
 @dataclass(frozen=True)

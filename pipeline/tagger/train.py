@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ModelError
-from pipeline.tagger import DEFAULT_MODEL, save_model
-from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
-
-LABELS_DIR = Path(__file__).resolve().parent.parent / "labels"
+from pipeline.settings import DEFAULT_MODEL, DEFAULT_TOPICS, LABELS_DIR
+from pipeline.tagger import save_model
+from pipeline.tagger.topics import load_topics
 
 
 def load_labelled(paths: list[Path]) -> list[dict]:

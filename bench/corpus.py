@@ -1,4 +1,4 @@
-"""Benchmark on the real corpus: `python -m pipeline.bench [--corpus DIR] [--scales 1,2,5,10]`.
+"""Benchmark on the real corpus: `python -m bench [--corpus DIR] [--scales 1,2,5,10]`.
 
 Measures a cold run over the whole corpus, an incremental run adding one new day, the
 dashboard's queries at several corpus sizes (the store replicated with shifted dates), and a
@@ -21,7 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from dashboard.browser import CHROMIUM
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
@@ -70,10 +73,10 @@ def query_latencies(store_dir: Path, repeat: int) -> dict[str, tuple[float, floa
     from pipeline import queries, snapshot, store
 
     conn = store.open_readonly(store_dir)
-    last = conn.execute("SELECT MAX(week) FROM statements").fetchone()[0]
+    last_day = queries.facets(conn)["date_max"]
     conn.close()
-    week = snapshot.week_label(store.from_day(last - 7))
-    monday = store.from_day(last - 7)
+    monday = last_day - dt.timedelta(days=last_day.weekday() + 7)  # the Monday of the week before the last
+    week = snapshot.week_label(monday)
 
     def fresh(fn):
         def run():
@@ -101,11 +104,11 @@ def tagging_speed(store_dir: Path, batch: int = 5000) -> dict[int, tuple[int, fl
     process and with two (``tag_batch`` in a process pool, as Dask or Spark would run it)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from pipeline import store
+    from pipeline import queries, store
     from pipeline.tagger import DEFAULT_MODEL, load_model, tag_batch
 
     conn = store.open_readonly(store_dir)
-    texts = [r[0] for r in conn.execute("SELECT text FROM statements ORDER BY sid")]
+    texts = queries.texts(conn)
     conn.close()
     chunks = [texts[i:i + batch] for i in range(0, len(texts), batch)]
     model = load_model(str(DEFAULT_MODEL))
@@ -127,29 +130,10 @@ def replicate(src: Path, dst: Path, times: int) -> None:
 
     shutil.copytree(src, dst)
     conn = store.open_store(dst)
-    lo, hi = conn.execute("SELECT MIN(day), MAX(day) FROM statements").fetchone()
-    span = ((hi - lo) // 7 + 2) * 7  # whole weeks, so ISO weeks stay aligned
-    for k in range(1, times):
-        shift = k * span
-        with store.transaction(conn):
-            first = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'statements'").fetchone()[0]
-            conn.execute(f"INSERT INTO documents(doc_id, file_hash, path, format, date, source, lang, title, url, "
-                         f"n_statements, run_id) SELECT doc_id || '~{k}', file_hash || '~{k}', path, format, "
-                         f"date(date, '+{shift} days'), source, lang, title, url, n_statements, run_id "
-                         f"FROM documents WHERE doc_id NOT LIKE '%~%'")
-            conn.execute(
-                "INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, speaker_raw, "
-                "speaker, role, position, text, topic_mask, scores, model_version) "
-                f"SELECT statement_id || '~{k}', doc_id || '~{k}', date(date, '+{shift} days'), day + {shift}, "
-                f"week + {shift}, CAST(julianday(date(date, '+{shift} days', 'start of month')) - 2440587.5 "
-                "AS INTEGER), source, lang, speaker_raw, speaker, role, position, text, topic_mask, scores, "
-                f"model_version FROM statements WHERE doc_id NOT LIKE '%~%'")
-            conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
-                         (first,))
-    store.rebuild_daily(conn)
-    conn.execute("ANALYZE")
-    store.checkpoint(conn)
-    conn.close()
+    try:
+        store.replicate_shifted(conn, times)
+    finally:
+        conn.close()
 
 
 NAIVE = r'''
@@ -185,8 +169,43 @@ def naive_baseline(corpus: Path) -> tuple[float, int, float]:
     return secs, int(stdout.split()[0]), rss
 
 
+@dataclass
+class Results:
+    """Everything one benchmark measured: what ``write_report`` turns into BENCHMARKS.md."""
+
+    cold_s: float  # cold run over the corpus but its last day: seconds, statements, peak RSS (MB), store MB
+    cold_n: int
+    cold_rss: float
+    size1: float
+    inc_s: float  # incremental run (the last day added): seconds, statements
+    inc_n: int
+    re_s: float  # rerun with nothing new: seconds
+    naive_s: float  # the naive baseline: seconds, paragraphs, peak RSS (MB)
+    naive_n: int
+    naive_rss: float
+    part: dict[int, tuple[float, int, float]]  # cold run on 1/k of the files: seconds, statements, peak RSS
+    repeat: int  # repetitions per query
+    scales: list[int]  # store sizes (multiples of the corpus) the queries ran on
+    lat: dict[int, dict[str, tuple[float, float]]]  # scale -> query -> median and 95th percentile (ms)
+    sizes: dict[int, tuple[int, float]]  # scale -> statements, store MB
+    query_rss: float  # peak RSS of the query process (MB)
+    tag_speed: dict[int, tuple[int, float]]  # processes -> statements, seconds
+    ui: dict[str, tuple[float, float]] = field(default_factory=dict)  # interaction -> median, worst (ms)
+    ui_error: str = ""  # why the browser timings are missing, when they are
+
+
+def _statements(store_dir: Path) -> int:
+    from pipeline import queries, store
+
+    conn = store.open_readonly(store_dir)
+    try:
+        return queries.facets(conn)["statements"]
+    finally:
+        conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="corpus folder (default ../shared/corpus)")
     ap.add_argument("--scales", default="1,2,5,10", help="store sizes for the query benchmark")
     ap.add_argument("--repeat", type=int, default=20, help="repetitions per query")
@@ -252,8 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             sk.parent.mkdir(parents=True)
             print(f"replicating the store x{k} ...", flush=True)
             replicate(store1, sk, k)
-        with sqlite3.connect(sk / "tracker.db") as c:
-            sizes[k] = (c.execute("SELECT COUNT(*) FROM statements").fetchone()[0], _size_mb(sk))
+        sizes[k] = (_statements(sk), _size_mb(sk))
         print(f"queries at x{k} ({sizes[k][0]} statements) ...", flush=True)
         lat[k] = query_latencies(sk, args.repeat)
     query_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before tagging and the browser add theirs
@@ -261,13 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     tag_speed = tagging_speed(store1)
     ui: dict[str, tuple[float, float]] = {}
     ui_error = ""
-    from dashboard import bench as ui_bench
-
-    if ui_bench.CHROMIUM.exists():
+    if CHROMIUM.exists():
         print("dashboard in a browser ...", flush=True)
         # In a process of its own: the browser, its event loop and the server start from a clean
         # slate, and a failure there cannot lose the numbers above.
-        r = subprocess.run([sys.executable, "-m", "dashboard.bench", "--store", str(store1),
+        r = subprocess.run([sys.executable, "-m", "bench.interactions", "--store", str(store1),
                             "--repeat", str(max(3, args.repeat // 4)), "--json"],
                            capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
         if r.returncode == 0:
@@ -275,16 +291,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             ui_error = (r.stderr.strip().splitlines() or ["no output"])[-1]
             print(f"dashboard in a browser failed: {ui_error}", flush=True)
-    write_report(Path(args.output), locals())
+    write_report(Path(args.output), Results(
+        cold_s=cold_s, cold_n=cold_n, cold_rss=cold_rss, size1=size1, inc_s=inc_s, inc_n=inc["statements_added"],
+        re_s=re_s, naive_s=naive_s, naive_n=naive_n, naive_rss=naive_rss, part=part, repeat=args.repeat,
+        scales=scales, lat=lat, sizes=sizes, query_rss=query_rss, tag_speed=tag_speed, ui=ui, ui_error=ui_error))
     print(f"wrote {args.output}")
     return 0
 
 
-def write_report(path: Path, v: dict) -> None:
+def write_report(path: Path, r: Results) -> None:
+    """BENCHMARKS.md from the results; notes below a "<!-- notes -->" line in the old file are kept."""
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {dt.date.today().isoformat()} with `python -m pipeline.bench` on this machine "
+        f"Measured {dt.date.today().isoformat()} with `python -m bench` on this machine "
         f"({os.cpu_count()} cores, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}); "
         "rerun it to refresh these tables. Corpus: `../shared/corpus` (1,645 mañaneras, 1,409 White House "
         "documents).",
@@ -294,15 +314,15 @@ def write_report(path: Path, v: dict) -> None:
         "| run | wall time | statements | statements/s | peak RSS (largest process) | store size |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
         f"| cold run, whole corpus but its last day (2 worker processes, weekly snapshots included) | "
-        f"{v['cold_s']:.1f} s | {v['cold_n']:,} | {v['cold_n'] / v['cold_s']:,.0f} | {v['cold_rss']:,.0f} MB | "
-        f"{v['size1']:,.0f} MB |",
-        f"| incremental run: one new day on the full store | {v['inc_s']:.2f} s | "
-        f"{v['inc']['statements_added']:,} | | | |",
-        f"| rerun with nothing new (3,054 files checked by size and modification time) | {v['re_s']:.2f} s | 0 "
+        f"{r.cold_s:.1f} s | {r.cold_n:,} | {r.cold_n / r.cold_s:,.0f} | {r.cold_rss:,.0f} MB | "
+        f"{r.size1:,.0f} MB |",
+        f"| incremental run: one new day on the full store | {r.inc_s:.2f} s | "
+        f"{r.inc_n:,} | | | |",
+        f"| rerun with nothing new (3,054 files checked by size and modification time) | {r.re_s:.2f} s | 0 "
         "| | | |",
         f"| naive baseline: pandas reads every file, regex-tags, groups by week (no store, no speakers, "
-        f"no search) | {v['naive_s']:.1f} s | {v['naive_n']:,} paragraphs | {v['naive_n'] / v['naive_s']:,.0f} | "
-        f"{v['naive_rss']:,.0f} MB | — |",
+        f"no search) | {r.naive_s:.1f} s | {r.naive_n:,} paragraphs | {r.naive_n / r.naive_s:,.0f} | "
+        f"{r.naive_rss:,.0f} MB | — |",
         "",
         "Wall times include starting Python and loading the model. Peak RSS is that of the largest "
         "process (the writer or a worker); memory does not grow with the corpus because files are read, "
@@ -313,44 +333,44 @@ def write_report(path: Path, v: dict) -> None:
         "| files | statements | wall time | statements/s | peak RSS |",
         "| --- | ---: | ---: | ---: | ---: |",
         *[f"| 1/{k} of the files | {n:,} | {secs:.1f} s | {n / secs:,.0f} | {rss:,.0f} MB |"
-          for k, (secs, n, rss) in sorted(v["part"].items(), reverse=True)],
-        f"| all files | {v['cold_n']:,} | {v['cold_s']:.1f} s | {v['cold_n'] / v['cold_s']:,.0f} | "
-        f"{v['cold_rss']:,.0f} MB |",
+          for k, (secs, n, rss) in sorted(r.part.items(), reverse=True)],
+        f"| all files | {r.cold_n:,} | {r.cold_s:.1f} s | {r.cold_n / r.cold_s:,.0f} | "
+        f"{r.cold_rss:,.0f} MB |",
         "",
         "### Tagging alone (every stored statement of the corpus, real text)",
         "",
         "| processes | statements | seconds | statements/s |",
         "| ---: | ---: | ---: | ---: |",
-        *[f"| {k} | {n:,} | {secs:.1f} | {n / secs:,.0f} |" for k, (n, secs) in sorted(v["tag_speed"].items())],
+        *[f"| {k} | {n:,} | {secs:.1f} | {n / secs:,.0f} |" for k, (n, secs) in sorted(r.tag_speed.items())],
         "",
         "## Dashboard queries",
         "",
         "Median / 95th percentile in milliseconds over "
-        f"{v['args'].repeat} runs, each on a fresh read-only connection. Larger stores are the corpus "
+        f"{r.repeat} runs, each on a fresh read-only connection. Larger stores are the corpus "
         "replicated with dates shifted by whole multiples of its span.",
         "",
     ]
-    scales = v["scales"]
-    lines.append("| query | " + " | ".join(f"×{k} ({v['sizes'][k][0] / 1e6:.2f} M statements)" for k in scales)
+    scales = r.scales
+    lines.append("| query | " + " | ".join(f"×{k} ({r.sizes[k][0] / 1e6:.2f} M statements)" for k in scales)
                  + " |")
     lines.append("| --- | " + " | ".join("---:" for _ in scales) + " |")
-    for q in v["lat"][scales[0]]:
-        lines.append(f"| {q} | " + " | ".join(f"{v['lat'][k][q][0]:.0f} / {v['lat'][k][q][1]:.0f}" for k in scales)
+    for q in r.lat[scales[0]]:
+        lines.append(f"| {q} | " + " | ".join(f"{r.lat[k][q][0]:.0f} / {r.lat[k][q][1]:.0f}" for k in scales)
                      + " |")
-    lines.append("| store size | " + " | ".join(f"{v['sizes'][k][1]:,.0f} MB" for k in scales) + " |")
-    lines += ["", f"Peak RSS of the query process across all sizes: {v['query_rss']:,.0f} MB.", ""]
-    if v["ui"]:
+    lines.append("| store size | " + " | ".join(f"{r.sizes[k][1]:,.0f} MB" for k in scales) + " |")
+    lines += ["", f"Peak RSS of the query process across all sizes: {r.query_rss:,.0f} MB.", ""]
+    if r.ui:
         lines += ["## Dashboard in a browser (full corpus store)", "",
                   "Each interaction timed from the user's action (click, typing, a link) to the finished render "
                   "(Streamlit's script run over and the awaited element drawn), in headless Chromium driven by "
-                  "Playwright (`python -m dashboard.bench --store DIR` runs this alone). Median and worst "
+                  "Playwright (`python -m bench.interactions --store DIR` runs this alone). Median and worst "
                   "of the timed rounds, after a warm-up round.", "",
                   "| interaction | median | worst |", "| --- | ---: | ---: |",
-                  *[f"| {name} | {med:,.0f} ms | {worst:,.0f} ms |" for name, (med, worst) in v["ui"].items()],
+                  *[f"| {name} | {med:,.0f} ms | {worst:,.0f} ms |" for name, (med, worst) in r.ui.items()],
                   ""]
-    if v.get("ui_error"):
+    if r.ui_error:
         lines += ["## Dashboard in a browser (full corpus store)", "",
-                  f"Not measured in this run: {v['ui_error']}. `python -m dashboard.bench --store DIR` "
+                  f"Not measured in this run: {r.ui_error}. `python -m bench.interactions --store DIR` "
                   "measures it alone.", ""]
     text = path.read_text() if path.exists() else ""
     notes = ""

@@ -1,9 +1,13 @@
-"""The plain records passed between stages. Field names are the same everywhere."""
+"""The values passed between the stages (reader -> segment -> tagger -> store). Field names are the same everywhere."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+
+# Speaker-label conventions (``Document.convention``), set by the reader that read the document:
+# pipeline/speakers.py chooses its rules by them, never by the source name a user may give.
+BRIEFING_ROOM = "whitehouse-briefing"  # whitehouse.gov briefing-room markdown: 'MS. PSAKI:', 'THE PRESIDENT:'
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class Document:
     title: str
     url: str
     turns: tuple[Turn, ...]
+    convention: str = ""  # how its speaker labels are written (BRIEFING_ROOM or generic); set by its reader
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""The project's own rules, checked against its files: the README's settings table and the code's
+settings say the same thing, pyproject.toml mirrors requirements.txt, the layers import downward
+only, and SQL is spoken by the modules that own it."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+import tomllib
+
+from pipeline.settings import ROOT, SETTINGS
+from tests.conftest import ROOT as TESTS_ROOT
+
+README = TESTS_ROOT / "README.md"
+
+
+def _settings_table() -> dict[str, dict[str, str]]:
+    """The rows of the README's settings table, keyed by environment variable."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in rows[0].strip("|").split("|")]
+    out = {}
+    for line in rows[2:]:  # past the header and its --- line
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        row = dict(zip(header, cells))
+        out[row["variable"].strip("`")] = row
+    return out
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("`", "")
+
+
+def test_readme_settings_table_lists_every_setting_and_nothing_else():
+    table = _settings_table()
+    declared = {s.env: s for s in SETTINGS.values()}
+    assert sorted(table) == sorted(declared), (
+        f"in the README only: {sorted(set(table) - set(declared))}; "
+        f"in pipeline/settings.py only: {sorted(set(declared) - set(table))}")
+
+
+def test_readme_settings_table_agrees_with_the_code():
+    """Name, default and help of each setting as declared; the README may add sentences after the help."""
+    for env, row in _settings_table().items():
+        s = next(s for s in SETTINGS.values() if s.env == env)
+        assert row["setting"].strip("`") == s.name, env
+        default = row["default"].strip("`")
+        code_default = s.default
+        if code_default.startswith(str(ROOT)):  # shipped files: the README names them from the project folder
+            code_default = code_default[len(str(ROOT)) + 1:]
+        assert default == (code_default or "(empty)"), env
+        assert _plain(row["meaning"]).startswith(s.help), f"{env}: README says {row['meaning']!r}, code {s.help!r}"
+
+
+def _requirement_lines(text: str) -> list[str]:
+    return sorted(x.split("#")[0].strip() for x in text.splitlines() if x.split("#")[0].strip())
+
+
+def test_pyproject_mirrors_requirements_and_the_package_version():
+    project = tomllib.loads((TESTS_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = project["dependencies"] + [d for group in project["optional-dependencies"].values() for d in group]
+    assert sorted(declared) == _requirement_lines((TESTS_ROOT / "requirements.txt").read_text(encoding="utf-8"))
+    import pipeline
+
+    assert project["version"] == pipeline.__version__
+
+
+def test_ruff_settings_live_in_pyproject():
+    assert not (TESTS_ROOT / "ruff.toml").exists()
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--show-settings", "pipeline/cli.py"],
+                       cwd=TESTS_ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f'Settings path: "{TESTS_ROOT / "pyproject.toml"}"' in r.stdout
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    """module file -> the top-level packages it imports (anywhere in the file)."""
+    out = {}
+    for f in sorted((TESTS_ROOT / package).rglob("*.py")):
+        found = set()
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module.split(".")[0])
+        out[str(f.relative_to(TESTS_ROOT))] = found
+    return out
+
+
+def test_pipeline_never_imports_the_dashboard_or_the_benchmark():
+    upward = {f: sorted(found & {"dashboard", "bench"}) for f, found in _imports("pipeline").items()}
+    assert {f: x for f, x in upward.items() if x} == {}
+
+
+def test_dashboard_never_imports_the_benchmark():
+    assert {f: x for f, x in _imports("dashboard").items() if "bench" in x} == {}
+
+
+# store.py owns the schema and every write (and the reads a run needs); queries.py holds every other
+# read. The two modules below are being reorganised elsewhere; their SQL moves after that merge.
+SQL_OWNERS = {"pipeline/store.py", "pipeline/queries.py"}
+SQL_PENDING = {"pipeline/ingest.py", "pipeline/snapshot.py"}
+_SQL_CALL = re.compile(r"\.(execute|executemany|executescript)\(|sqlite3\.connect\(")
+
+
+def test_only_the_store_and_the_queries_speak_sql():
+    speakers = sorted(str(f.relative_to(TESTS_ROOT)) for pkg in ("pipeline", "dashboard", "bench")
+                      for f in (TESTS_ROOT / pkg).rglob("*.py") if _SQL_CALL.search(f.read_text(encoding="utf-8")))
+    assert sorted(set(speakers) - SQL_OWNERS - SQL_PENDING) == []
