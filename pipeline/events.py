@@ -9,8 +9,7 @@ Each event is explained by the words that set its statements on the topic apart 
 weeks' statements on the topic, per language: weighted log-odds with an informative Dirichlet prior
 (Monroe, Colaresi & Quinn 2008, "Fightin' Words"), and by the statements that carry those words most.
 
-The read queries that only this module needs (statements of one source, topic and day range) are
-kept here rather than in ``queries.py``.
+Its reads (the statements of one source, topic and day range) are ``queries.topic_statements``.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import queries
-from pipeline.store import day_number, topic_bits
+from pipeline.store import day_number
 
 BASELINE_WEEKS = 26
 MIN_BASELINE_WEEKS = 13  # a week whose 26-week window holds fewer weeks with statements is not tested
@@ -198,21 +197,12 @@ def fightin_words(event: Counter, baseline: Counter, *, prior_strength: float = 
     return out
 
 
-def _topic_statements(conn: sqlite3.Connection, source: str, topic: str, first: dt.date, last: dt.date) -> list:
-    bit = topic_bits(conn)[topic]
-    return conn.execute(
-        "SELECT s.statement_id, s.date, s.week, s.lang, s.speaker, s.role, s.text, d.title, d.url "
-        "FROM statements s JOIN documents d ON d.doc_id = s.doc_id "
-        f"WHERE s.source = ? AND s.day BETWEEN ? AND ? AND ((s.topic_mask >> {bit}) & 1) = 1",
-        (source, day_number(first), day_number(last))).fetchall()
-
-
 def explain(conn: sqlite3.Connection, event: dict) -> dict:
     """The event with ``terms`` ({lang: [{term, z, event, baseline}]}, top 15 with z >= 1.96),
     ``label`` (its three strongest terms) and ``statements`` (the 5 that carry the terms most)."""
     start, end = dt.date.fromisoformat(event["start"]), dt.date.fromisoformat(event["end"])
     base_start = start - dt.timedelta(weeks=BASELINE_WEEKS)
-    rows = _topic_statements(conn, event["source"], event["topic"], base_start, end)
+    rows = queries.topic_statements(conn, event["source"], event["topic"], base_start, end)
     start_day = day_number(start)
     in_event = [r for r in rows if r[2] >= start_day]
     in_base = [r for r in rows if r[2] < start_day]
@@ -257,7 +247,7 @@ def find(conn: sqlite3.Connection, audit=None, *, topics: Iterable[str] = (), so
     the events that end on or after it (their baselines still reach back before it).
     """
     topics, sources = tuple(topics), tuple(sources)
-    all_sources = [r[0] for r in conn.execute("SELECT DISTINCT source FROM documents ORDER BY 1")]
+    all_sources = queries.facets(conn)["sources"]
     events: list[dict] = []
     for source in (s for s in all_sources if not sources or s in sources):
         for series in weekly_series(conn, source, audit, until=until, topics=topics):

@@ -409,3 +409,14 @@ def sample_texts(conn: sqlite3.Connection, source: str, first: dt.date, last: dt
                         "ORDER BY (sid * 2654435761) % 4294967291 LIMIT ?",
                         (source, day_number(first), day_number(last), n)).fetchall()
     return [r[0] for r in rows]
+
+
+def topic_statements(conn: sqlite3.Connection, source: str, topic: str, first: dt.date, last: dt.date) -> list:
+    """The statements of a source tagged with ``topic`` between two dates, with their document's title
+    and url: (statement_id, date, week, lang, speaker, role, text, title, url)."""
+    bit = topic_bits(conn)[topic]
+    return conn.execute(
+        "SELECT s.statement_id, s.date, s.week, s.lang, s.speaker, s.role, s.text, d.title, d.url "
+        "FROM statements s JOIN documents d ON d.doc_id = s.doc_id "
+        f"WHERE s.source = ? AND s.day BETWEEN ? AND ? AND ((s.topic_mask >> {bit}) & 1) = 1",
+        (source, day_number(first), day_number(last))).fetchall()
