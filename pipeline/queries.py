@@ -420,3 +420,45 @@ def topic_statements(conn: sqlite3.Connection, source: str, topic: str, first: d
         "FROM statements s JOIN documents d ON d.doc_id = s.doc_id "
         f"WHERE s.source = ? AND s.day BETWEEN ? AND ? AND ((s.topic_mask >> {bit}) & 1) = 1",
         (source, day_number(first), day_number(last))).fetchall()
+
+
+# -- weekly briefs ---------------------------------------------------------------------------------
+def weekly_topic_counts(conn: sqlite3.Connection, first: dt.date, last: dt.date, bits: dict[str, int]) -> dict:
+    """{monday: (total, {topic: count})} for the weeks from ``first`` to ``last`` (Mondays), from the
+    daily counts."""
+    sums = ", ".join(f"SUM(n * ((topic_mask >> {b}) & 1))" for b in bits.values())
+    rows = conn.execute(f"SELECT week, SUM(n), {sums} FROM daily WHERE day BETWEEN ? AND ? GROUP BY week",
+                        (day_number(first), day_number(last) + 6)).fetchall()
+    return {from_day(r[0]): (r[1], dict(zip(bits, (int(x or 0) for x in r[2:])))) for r in rows}
+
+
+def week_facts(conn: sqlite3.Connection, monday: dt.date, sunday: dt.date) -> tuple[int, list[str], list[str], str]:
+    """A week's documents, sources, the model versions that tagged it and the last one's topics hash."""
+    d0, d1 = day_number(monday), day_number(sunday)
+    docs = conn.execute("SELECT COUNT(*) FROM documents WHERE date BETWEEN ? AND ?",
+                        (monday.isoformat(), sunday.isoformat())).fetchone()[0]
+    sources = [r[0] for r in conn.execute(
+        "SELECT DISTINCT source FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
+    models = [r[0] for r in conn.execute(
+        "SELECT DISTINCT model_version FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
+    row = conn.execute("SELECT topics_hash FROM models WHERE version = ?", (models[-1] if models else "",)).fetchone()
+    return int(docs), sources, models, (row[0] or "") if row else ""
+
+
+def confident_statements(conn: sqlite3.Connection, first: dt.date, last: dt.date, topic: str,
+                         limit: int = 60) -> list[tuple]:
+    """The statements tagged with ``topic`` between two dates, most confident first (readable lengths
+    only): (text, speaker, date, source, url, title, doc_id, score)."""
+    bit = topic_bits(conn)[topic]
+    return conn.execute(
+        "SELECT s.text, s.speaker, s.date, s.source, d.url, d.title, s.doc_id, "
+        "CAST(json_extract(s.scores, '$.' || ?) AS REAL) AS p FROM statements s "
+        "JOIN documents d ON d.doc_id = s.doc_id WHERE s.day BETWEEN ? AND ? "
+        "AND ((s.topic_mask >> ?) & 1) = 1 AND length(s.text) BETWEEN 60 AND 700 "
+        "ORDER BY p DESC, s.day, s.position LIMIT ?",
+        (topic, day_number(first), day_number(last), bit, limit)).fetchall()
+
+
+def weeks_with_statements(conn: sqlite3.Connection) -> list[dt.date]:
+    """The Mondays of every week that has statements (from the daily counts)."""
+    return [from_day(r[0]) for r in conn.execute("SELECT DISTINCT week FROM daily WHERE n > 0 ORDER BY 1")]

@@ -55,10 +55,7 @@ def week_label(monday: dt.date) -> str:
 
 def _weekly_counts(conn: sqlite3.Connection, first: dt.date, last: dt.date, bits: dict[str, int]) -> dict:
     """{monday: (total, {topic: count})} for the weeks from ``first`` to ``last`` (Mondays)."""
-    sums = ", ".join(f"SUM(n * ((topic_mask >> {b}) & 1))" for b in bits.values())
-    rows = conn.execute(f"SELECT week, SUM(n), {sums} FROM daily WHERE day BETWEEN ? AND ? GROUP BY week",
-                        (store.day_number(first), store.day_number(last) + 6)).fetchall()
-    return {store.from_day(r[0]): (r[1], dict(zip(bits, (int(x or 0) for x in r[2:])))) for r in rows}
+    return queries.weekly_topic_counts(conn, first, last, bits)
 
 
 def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> dict:
@@ -77,15 +74,7 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
     total, this = counts.get(monday, empty)
     p_total, prev = counts.get(monday - dt.timedelta(weeks=1), empty)
     history = [monday - dt.timedelta(weeks=k) for k in range(HISTORY_WEEKS, 0, -1)]
-    d0, d1 = store.day_number(monday), store.day_number(sunday)
-    docs = conn.execute("SELECT COUNT(*) FROM documents WHERE date BETWEEN ? AND ?",
-                        (monday.isoformat(), sunday.isoformat())).fetchone()[0]
-    sources = [r[0] for r in conn.execute(
-        "SELECT DISTINCT source FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
-    models = [r[0] for r in conn.execute(
-        "SELECT DISTINCT model_version FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
-    topics_hash = conn.execute("SELECT topics_hash FROM models WHERE version = ?",
-                               (models[-1] if models else "",)).fetchone()
+    docs, sources, models, topics_hash = queries.week_facts(conn, monday, sunday)
     per_topic = {}
     for t in names:
         count = this[t]
@@ -117,7 +106,7 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
                     "change_count_vs_previous_week": per_topic[t]["previous_week"]["change_count"]} for t in movers],
         "history": [{"week": week_label(m), "topic": t, "count": counts.get(m, empty)[1][t],
                      "total": counts.get(m, empty)[0]} for m in history + [monday] for t in names],
-        "model_versions": models, "topics_hash": topics_hash[0] if topics_hash else "",
+        "model_versions": models, "topics_hash": topics_hash,
         "correction": extras.get("correction"),
         "events": extras.get("events", {}).get(week, []),
     }
@@ -177,14 +166,7 @@ def _r4(x) -> float | None:
 
 def _quotes(conn: sqlite3.Connection, monday: dt.date, sunday: dt.date, topic: str, k: int = 3) -> list[dict]:
     """Representative statements: the week's most confident ones, from different documents."""
-    bit = store.topic_bits(conn)[topic]
-    rows = conn.execute(
-        "SELECT s.text, s.speaker, s.date, s.source, d.url, d.title, s.doc_id, "
-        "CAST(json_extract(s.scores, '$.' || ?) AS REAL) AS p FROM statements s "
-        "JOIN documents d ON d.doc_id = s.doc_id WHERE s.day BETWEEN ? AND ? "
-        "AND ((s.topic_mask >> ?) & 1) = 1 AND length(s.text) BETWEEN 60 AND 700 "
-        "ORDER BY p DESC, s.day, s.position LIMIT 60",
-        (topic, store.day_number(monday), store.day_number(sunday), bit)).fetchall()
+    rows = queries.confident_statements(conn, monday, sunday, topic)
     out, docs = [], set()
     for text, speaker, date, source, url, title, doc_id, p in rows:
         if doc_id in docs:
@@ -519,7 +501,7 @@ def _alive(pid: int) -> bool:
 
 def completed_weeks_all(conn: sqlite3.Connection, today: dt.date | None = None) -> list[dt.date]:
     """Mondays of every ISO week with statements whose Sunday is before today."""
-    weeks = [store.from_day(r[0]) for r in conn.execute("SELECT DISTINCT week FROM statements ORDER BY 1")]
+    weeks = queries.weeks_with_statements(conn)
     return [m for m in weeks if week_is_complete(m + dt.timedelta(days=6), today)]
 
 
