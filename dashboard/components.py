@@ -92,7 +92,7 @@ def corrected_audit() -> tuple | None:
 
 def topic_warnings(key: tuple, topics: list[str], sources: tuple[str, ...] = ()) -> set[str]:
     """Warn about topics whose correction is shaky for the charted sources (too few audit positives,
-    scores that barely separate); returns the topics warned about."""
+    scores that barely separate, a source the audit never sampled); returns the topics warned about."""
     from pipeline import audit
 
     sample = data.audit_sample(key)

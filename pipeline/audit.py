@@ -313,12 +313,15 @@ def flagged_periods(presence, drift_rows: list[dict], granularity: str,
 
 
 def source_warnings(audit: Audit, topic: str, sources: Iterable[str] = ()) -> list[str]:
-    """``warnings_for`` the topic, about the given sources only (all when empty) and the pooled rates."""
+    """``warnings_for`` the topic, about the given sources only (all when empty) and the pooled rates;
+    a given source the audit sample has no statement of is corrected with the pooled rates: said so."""
     rates = audit.rates(topic)
     wanted = set(sources)
+    unseen = sorted(wanted - set(rates))
     if wanted:
         rates = {s: r for s, r in rates.items() if s == correction.POOLED or s in wanted}
-    return warnings_for(rates)
+    return warnings_for(rates) + [f"{s}: no statement of this source in the audit sample; the rates of all "
+                                  "sources are used" for s in unseen]
 
 
 def summary(audit: Audit) -> dict:

@@ -18,7 +18,6 @@ variance of a mean of n draws with replacement is the scores' variance over n).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -313,6 +313,8 @@ def test_trends_marks_the_periods_of_a_drifting_source_quarter(drift_store, monk
     assert "Wire 2025-Q3" in json.dumps(spec["data"])
     caption = _text(at.caption)
     assert f"{len(weeks)} weeks" in caption and "drift" in caption
+    # A source the audit sample has never seen is corrected with the rates of all sources: said so.
+    assert "Wire: no statement of this source in the audit sample" in _text(at.warning)
     # Without the drifting source the marks go.
     at = at.multiselect(key="source").select("Mexican presidency").run()
     assert not at.exception, at.exception

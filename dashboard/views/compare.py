@@ -41,7 +41,7 @@ if agg is None:
     agg["total"] = agg[group].map(totals)
     agg["share"] = agg["count"] / agg["total"]
 if measure == "corrected":
-    topic_warnings(key, sorted(agg["topic"].unique()), f.sources)
+    topic_warnings(key, sorted(agg["topic"].unique()), f.sources or tuple(data.facets(v)["sources"]))
 st.subheader(f"Topics by {group}")
 event = st.plotly_chart(grouped_bar_figure(agg, group, measure=measure), key="group_chart", on_select="rerun",
                         selection_mode="points", width="stretch")

@@ -41,7 +41,7 @@ flagged: dict = {}
 warned: set[str] = set()
 if corrected:
     shown = sorted(df["topic"].unique())
-    warned = topic_warnings(key, shown, f.sources)
+    warned = topic_warnings(key, shown, f.sources or tuple(data.facets(v)["sources"]))
     flagged = audit.flagged_periods(data.trend(v, f, granularity, "source"), data.drift(v, key), granularity,
                                     topics=shown)
 fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total,
