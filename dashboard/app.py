@@ -35,6 +35,7 @@ PAGES = [
     st.Page(str(ROOT / "dashboard/views/explore.py"), title="Statements", url_path="statements"),
     st.Page(str(ROOT / "dashboard/views/compare.py"), title="Compare", url_path="compare"),
     st.Page(str(ROOT / "dashboard/views/weekly.py"), title="Weekly", url_path="weekly"),
+    st.Page(str(ROOT / "dashboard/views/reliability.py"), title="Reliability", url_path="reliability"),
     st.Page(str(ROOT / "dashboard/views/status.py"), title="Store", url_path="store"),
     st.Page(str(ROOT / "dashboard/views/events.py"), title="Events", url_path="events"),
     st.Page(str(ROOT / "dashboard/views/leadlag.py"), title="Lead & lag", url_path="leadlag"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from dashboard import data
@@ -9,6 +11,7 @@ from dashboard.render import highlight, md_link, md_text
 from pipeline import queries, settings
 from pipeline.csvsafe import frame_to_csv
 
+log = logging.getLogger(__name__)
 PAGE_SIZE = 20
 EXPORT_LIMIT = 20000
 
@@ -68,3 +71,42 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
         st.download_button("Download these statements (CSV)", csv_bytes, on_click="ignore",
                            file_name="statements.csv", mime="text/csv", key=f"{key}_csv",
                            help=f"Up to {EXPORT_LIMIT} statements; `python -m pipeline export` writes all.")
+
+
+def corrected_audit() -> tuple | None:
+    """The audit key for corrected shares (``data.audit_key``), or None with a warning saying why
+    the corrected measure cannot be shown (the page then shows the raw share)."""
+    key = data.audit_key()
+    if key is None:
+        st.warning("The corrected measure needs the audit sample (`pipeline/audit/audit.jsonl`), which is "
+                   "missing: showing the raw share.")
+        return None
+    try:
+        if data.audit_sample(key) is None:
+            raise FileNotFoundError("no audit sample")
+    except Exception:  # noqa: BLE001 - any failure means the same to the user; details go to the log only
+        log.exception("corrected measure unavailable")
+        st.warning("The corrected measure needs the tagger model, which could not be loaded (the server's log "
+                   "says why): showing the raw share.")
+        return None
+    return key
+
+
+def topic_warnings(key: tuple, topics: list[str], sources: tuple[str, ...] = ()) -> set[str]:
+    """Warn about topics whose correction is shaky for the charted sources (too few audit positives,
+    scores that barely separate, a source the audit never sampled); returns the topics warned about."""
+    from pipeline import audit
+
+    sample = data.audit_sample(key)
+    lines, warned = [], set()
+    for t in topics:
+        if t not in sample.topics:
+            continue
+        found = audit.source_warnings(sample, t, sources)
+        if found:
+            warned.add(t)
+            lines.append(f"- **{md_text(t)}**: " + "; ".join(md_text(w) for w in found))
+    if lines:
+        st.warning("The corrected share is less certain for these topics (its interval says how much):\n"
+                   + "\n".join(lines))
+    return warned

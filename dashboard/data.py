@@ -95,3 +95,55 @@ def period_filters(f: queries.Filters, period: dt.date, granularity: str) -> que
     lo = max(start, f.date_from) if f.date_from else start
     hi = min(end, f.date_to) if f.date_to else end
     return queries.Filters(**{**f.__dict__, "date_from": lo, "date_to": hi})
+
+
+# -- the audit sample: corrected shares, reliability, drift -------------------------------------------
+def audit_key() -> tuple | None:
+    """What identifies the audit as the dashboard uses it: the model file and the audit sample's
+    modification time (a recoded sample or a retrained model loads anew). None without a sample."""
+    from pipeline import audit
+
+    try:
+        mtime = audit.SAMPLE_FILE.stat().st_mtime
+    except OSError:
+        return None
+    path = settings.get("model")
+    try:
+        model_mtime = os.stat(path).st_mtime
+    except OSError:
+        model_mtime = None
+    return (path, model_mtime, str(audit.SAMPLE_FILE), mtime)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def audit_sample(key: tuple):
+    """The audit sample scored by the model (``audit.Audit``), loaded once per model and sample."""
+    from pipeline import audit
+
+    return audit.load(model(key[0]))
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def corrected_trend(version: tuple, f: queries.Filters, granularity: str, key: tuple) -> pd.DataFrame:
+    """``queries.corrected_trend`` (intervals included), cached by store version, filters and audit."""
+    return _with_conn(queries.corrected_trend, f, audit_sample(key), granularity)
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def corrected_totals(version: tuple, f: queries.Filters, group_by: str, key: tuple) -> pd.DataFrame:
+    return _with_conn(queries.corrected_totals, f, audit_sample(key), group_by)
+
+
+@st.cache_data(max_entries=4, ttl=3600, show_spinner=False)
+def reliability(key: tuple) -> dict:
+    """Every topic's reliability card: depends on the model and the audit sample only."""
+    a = audit_sample(key)
+    return {t: a.card(t) for t in a.topics}
+
+
+@st.cache_data(max_entries=4, ttl=3600, show_spinner=False)
+def drift(version: tuple, key: tuple) -> list[dict]:
+    """Drift per source and quarter (a few seconds on the full store): once per store version."""
+    from pipeline import audit
+
+    return _with_conn(audit.drift, audit_sample(key), model(key[0]))

@@ -13,63 +13,171 @@ def colour(topics: list[str], topic: str) -> str:
     return PALETTE[sorted(topics).index(topic) % len(PALETTE)] if topic in topics else "#7f7f7f"
 
 
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    return f"rgba({int(h[0:2], 16)},{int(h[2:4], 16)},{int(h[4:6], 16)},{alpha})"
+
+
+def _gaps(values: pd.Series, total: pd.Series, rolling: int = 1) -> list:
+    """Plot values: periods without statements are gaps (None); a rolling mean skips them."""
+    y = values.astype(float).where(total > 0)
+    if rolling > 1:
+        y = y.rolling(rolling, min_periods=1).mean().where(total > 0)
+    return y.astype(object).where(y.notna(), None).tolist()
+
+
+def _band(periods: list, low: pd.Series, high: pd.Series, total: pd.Series) -> tuple[list, list]:
+    """The interval band as closed outlines, one per run of periods with statements (None between
+    runs): a fill between two lines would bridge the gaps where nothing was said."""
+    xs: list = []
+    ys: list = []
+    run: list = []
+    for p, lo, hi, n in [*zip(periods, low, high, total), (None, None, None, 0)]:
+        if n > 0 and pd.notna(lo) and pd.notna(hi):
+            run.append((p, float(lo), float(hi)))
+            continue
+        if run:
+            xs += [r[0] for r in run] + [r[0] for r in reversed(run)] + [None]
+            ys += [r[2] for r in run] + [r[1] for r in reversed(run)] + [None]
+            run = []
+    return xs, ys
+
+
 def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, stacked: bool = False,
-                 min_total: int = 0, title: str = "") -> go.Figure:
-    """Topic frequency over time. ``df``: period, topic, count, total, share (queries.trend).
+                 min_total: int = 0, title: str = "", drift: dict | None = None,
+                 warned: set[str] | frozenset = frozenset()) -> go.Figure:
+    """Topic frequency over time. ``df``: period, topic, count, total, share (queries.trend), plus
+    share_corrected, ci_low and ci_high for measure 'corrected' (queries.corrected_trend).
 
     measure 'count' plots statements per period, 'share' the fraction of all statements in
-    the period. Periods whose denominator is below ``min_total`` are drawn as hollow markers
-    and named 'thin period' in the hover text.
+    the period, 'corrected' that share corrected for the tagger's errors: a line, its 95 % interval
+    as a shaded band (not drawn with a rolling mean: a mean of periods' bounds is no interval of
+    their mean) and the raw share as a thin dotted line. Periods whose denominator is below
+    ``min_total`` are drawn as hollow markers and named 'thin period' in the hover text.
+    ``drift``: {period: reason} of periods in a source-quarter that no longer looks like the audit
+    sample, hatched; ``warned``: topics whose correction the audit warns about (said on hover).
+    Stacking applies to counts and shares only.
     """
+    corrected = measure == "corrected"
+    stacked = stacked and not corrected
     fig = go.Figure()
     topics = sorted(df["topic"].unique()) if len(df) else []
     for t in topics:
         d = df[df["topic"] == t].sort_values("period")
+        col = colour(topics, t)
         # A period with no statement at all is a gap in the record (no conference), not a zero.
-        y = d[measure].astype(float).where(d["total"] > 0)
-        if rolling > 1:
-            y = y.rolling(rolling, min_periods=1).mean().where(d["total"] > 0)
-        y = y.astype(object).where(y.notna(), None)
+        y = _gaps(d["share_corrected" if corrected else measure], d["total"], rolling)
         thin = (d["total"] < min_total) & (d["total"] > 0)
         hover = [f"{THIN}: only {tot} statements" if th else "" for tot, th in zip(d["total"], thin)]
+        periods = d["period"].tolist()
         common = dict(
-            x=d["period"].tolist(), y=y.tolist(), name=t,
+            x=periods, y=y, name=t, legendgroup=t,
             customdata=list(zip([t] * len(d), d["count"], d["total"], d["share"].fillna(0), hover,
                                 d["period"].astype(str))),
             hovertemplate=("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}<br>%{customdata[1]} of %{customdata[2]} "
                            "statements (%{customdata[3]:.1%})<br>%{customdata[4]}<extra></extra>"),
-            marker=dict(color=colour(topics, t)),
+            marker=dict(color=col),
         )
         if stacked:
             fig.add_trace(go.Bar(**common))
-        else:
-            fig.add_trace(go.Scatter(mode="lines+markers", line=dict(color=colour(topics, t), width=2),
-                                     marker_symbol=["circle-open" if th else "circle" for th in thin], **common))
-    ylab = "share of statements" if measure == "share" else "statements"
+            continue
+        symbols = ["circle-open" if th else "circle" for th in thin]
+        if not corrected:
+            fig.add_trace(go.Scatter(mode="lines+markers", line=dict(color=col, width=2), marker_symbol=symbols,
+                                     **common))
+            continue
+        if rolling == 1:
+            bx, by = _band(periods, d["ci_low"], d["ci_high"], d["total"])
+            fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", line=dict(width=0), fill="toself",
+                                     fillcolor=_rgba(col, 0.18), legendgroup=t, showlegend=False, hoverinfo="skip",
+                                     name=f"{t}: 95 % interval"))
+        fig.add_trace(go.Scatter(mode="lines", x=periods, y=_gaps(d["share"], d["total"], rolling),
+                                 name=f"{t}: raw share", legendgroup=t, showlegend=False,
+                                 line=dict(color=col, width=1, dash="dot"), customdata=common["customdata"],
+                                 hovertemplate=("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}<br>raw share %{y:.1%} "
+                                                "(%{customdata[1]} of %{customdata[2]} statements tagged)"
+                                                "<extra></extra>")))
+        note = "<br>⚠ few audit positives or weak separation: see the warning above" if t in warned else ""
+        bounds = "" if rolling > 1 else "<br>95 % interval %{customdata[6]:.1%} – %{customdata[7]:.1%}"
+        common["customdata"] = [c + (lo, hi) for c, lo, hi in zip(common["customdata"], d["ci_low"].fillna(0),
+                                                                       d["ci_high"].fillna(0))]
+        common["hovertemplate"] = ("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}<br>corrected share %{y:.1%}" + bounds +
+                                   "<br>raw share %{customdata[3]:.1%} (%{customdata[1]} of %{customdata[2]} "
+                                   "statements tagged)<br>%{customdata[4]}" + note + "<extra></extra>")
+        fig.add_trace(go.Scatter(mode="lines+markers", line=dict(color=col, width=2.5), marker_symbol=symbols,
+                                 **common))
+    if drift:
+        _add_drift(fig, df, drift, measure, rolling)
+    ylab = {"share": "share of statements", "corrected": "share of statements, corrected"}.get(measure, "statements")
     if rolling > 1:
         ylab += f" ({rolling}-period rolling mean)"
     fig.update_layout(title=title or None, barmode="stack" if stacked else None, hovermode="closest", showlegend=True,
                       xaxis_title=None, yaxis_title=ylab, legend_title_text="topic",
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10), clickmode="event+select")
-    if measure == "share":
-        fig.update_yaxes(tickformat=".0%")
+    if measure in ("share", "corrected"):
+        fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return fig
 
 
+DRIFT = "drift"
+DRIFT_TEXT = "drift: new audit labels due"
+_DAY_MS = 86_400_000
+
+
+def _add_drift(fig: go.Figure, df: pd.DataFrame, drift: dict, measure: str, rolling: int) -> None:
+    """Hatched grey columns behind the periods in ``drift`` (reached by hover on a mark at their top)."""
+    periods = sorted(p for p in drift if p in set(df["period"]))
+    if not periods:
+        return
+    cols = [c for c in ("ci_high", "share_corrected", "share") if c in df] if measure == "corrected" else [measure]
+    top = float(pd.to_numeric(df[cols].stack(), errors="coerce").max() or 0) or 1.0
+    steps = sorted(set(df["period"]))
+    step = min(((b - a).days for a, b in zip(steps, steps[1:])), default=7)
+    text = [f"{DRIFT_TEXT}<br>{drift[p]}" for p in periods]
+    fig.add_trace(go.Bar(x=periods, y=[top * 1.04] * len(periods), width=[step * _DAY_MS * 0.9] * len(periods),
+                         name=DRIFT_TEXT, legendgroup=DRIFT, hoverinfo="skip",
+                         marker=dict(color="rgba(120,120,120,0.10)", line=dict(width=0),
+                                     pattern=dict(shape="/", fgcolor="rgba(110,110,110,0.45)", size=8, solidity=0.15))))
+    fig.add_trace(go.Scatter(x=periods, y=[top * 1.04] * len(periods), mode="markers", legendgroup=DRIFT,
+                             showlegend=False, name=DRIFT_TEXT, hovertext=text, hoverinfo="text",
+                             marker=dict(symbol="triangle-down", size=9, color="rgba(90,90,90,0.8)")))
+
+
 def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share") -> go.Figure:
-    """Topic by group (source or role): one bar per topic and group. ``df``: group, topic, count, total, share."""
+    """Topic by group (source or role): one bar per topic and group. ``df``: group, topic, count, total,
+    share, and (when known) share_corrected, ci_low, ci_high (queries.corrected_totals).
+
+    measure 'corrected' draws the corrected shares with their 95 % intervals as error bars; the
+    hover of every measure gives the corrected share and its interval where ``df`` has them.
+    """
     fig = go.Figure()
     groups = sorted(df[group].unique()) if len(df) else []
+    has_corrected = "share_corrected" in df and df["share_corrected"].notna().any()
     for i, g in enumerate(groups):
         d = df[df[group] == g].sort_values("topic")
+        corr = [d[c].astype(float).fillna(0).tolist() for c in ("share_corrected", "ci_low", "ci_high")] \
+            if has_corrected else [[0.0] * len(d)] * 3
+        hover = ("<b>%{customdata[0]}</b> · %{customdata[1]}<br>%{customdata[2]} of %{customdata[3]} "
+                 "statements (%{customdata[4]:.1%})")
+        extra: dict = {}
+        if measure == "corrected":
+            hover = ("<b>%{customdata[0]}</b> · %{customdata[1]}<br>corrected share %{customdata[5]:.1%}, 95 % "
+                     "interval %{customdata[6]:.1%} – %{customdata[7]:.1%}<br>raw share %{customdata[4]:.1%} "
+                     "(%{customdata[2]} of %{customdata[3]} statements tagged)")
+            extra["error_y"] = dict(type="data", symmetric=False, color="#444", thickness=1.2, width=4,
+                                    array=[hi - c for c, hi in zip(corr[0], corr[2])],
+                                    arrayminus=[c - lo for c, lo in zip(corr[0], corr[1])])
+        elif has_corrected:
+            hover += "<br>corrected %{customdata[5]:.1%} (95 % interval %{customdata[6]:.1%} – %{customdata[7]:.1%})"
+        y = corr[0] if measure == "corrected" else d[measure].tolist()
         fig.add_trace(go.Bar(
-            x=d["topic"].tolist(), y=d[measure].tolist(), name=str(g), marker_color=PALETTE[i % len(PALETTE)],
-            customdata=list(zip(d["topic"], [g] * len(d), d["count"], d["total"], d["share"].fillna(0))),
-            hovertemplate="<b>%{customdata[0]}</b> · %{customdata[1]}<br>%{customdata[2]} of %{customdata[3]} "
-                          "statements (%{customdata[4]:.1%})<extra></extra>"))
+            x=d["topic"].tolist(), y=y, name=str(g), marker_color=PALETTE[i % len(PALETTE)],
+            customdata=list(zip(d["topic"], [g] * len(d), d["count"], d["total"], d["share"].fillna(0), *corr)),
+            hovertemplate=hover + "<extra></extra>", **extra))
+    ylab = {"share": "share of statements", "corrected": "share of statements, corrected"}.get(measure, "statements")
     fig.update_layout(barmode="group", legend_title_text=group, margin=dict(l=10, r=10, t=10, b=10),
-                      yaxis_title="share of statements" if measure == "share" else "statements")
-    if measure == "share":
+                      yaxis_title=ylab)
+    if measure in ("share", "corrected"):
         fig.update_yaxes(tickformat=".0%")
     return fig
 
@@ -123,8 +231,11 @@ def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, m
         row = df[(df["period"] == period) & (df["topic"] == e["topic"])]
         if row.empty or row["total"].iat[0] <= 0:
             continue
+        column = "share_corrected" if measure == "corrected" else measure
+        if column not in row or row[column].isna().iat[0]:
+            continue
         xs.append(period)
-        ys.append(float(row[measure].iat[0]))
+        ys.append(float(row[column].iat[0]))
         labels.append(e.get("label") or e["topic"])
         data.append(["event", e["id"]])
         hover.append(f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"

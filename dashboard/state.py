@@ -20,8 +20,8 @@ KNOWN = {"topics", "dates", "source", "lang", "role", "speaker", "q", "granulari
          "stacked", "page", "week", "compare", "group", "embed", "embed_options", "vs",
          "a", "b", "ll_topic"}  # the Lead & lag page's sources and topic
 # Choice parameters of the pages' widgets: allowed values, and the default the widget shows.
-CHOICES = {"granularity": (("day", "week", "month"), "week"), "measure": (("count", "share"), "count"),
-           "group": (("source", "role", "lang"), "source"), "compare": (("share", "count"), "share")}
+CHOICES = {"granularity": (("day", "week", "month"), "week"), "measure": (("count", "share", "corrected"), "count"),
+           "group": (("source", "role", "lang"), "source"), "compare": (("share", "count", "corrected"), "share")}
 ROLLING_MAX = 12
 
 Changes = dict[str, list[str] | None]  # parameter -> corrected values, or None to drop it

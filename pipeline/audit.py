@@ -262,3 +262,72 @@ def drift(conn: sqlite3.Connection, audit: Audit, model, *, texts_per_quarter: i
         row["warning"] = row["unseen_warning"] or any(t["warning"] for t in row["topics"].values())
         out.append(row)
     return out
+
+
+# -- for the dashboard and `status` -----------------------------------------------------------------
+def quarter_label(d: dt.date) -> str:
+    """'2025-Q3' for any day of that quarter (the drift rows' ``quarter``)."""
+    return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
+
+
+def drift_reason(row: dict, topics: Iterable[str] | None = None) -> str | None:
+    """Why a drift row (``drift``) is flagged, counting only ``topics`` (all when None); None if it is not."""
+    psi = [f"{t} PSI {v['psi']:.2f}" for t, v in row.get("topics", {}).items()
+           if v.get("warning") and (topics is None or t in topics)]
+    if row.get("unseen_warning"):
+        psi.append(f"unseen words {100 * row['unseen_words']:.1f} % (audit {100 * row['unseen_words_audit']:.1f} %)")
+    return f"{row['source']} {row['quarter']}: " + ", ".join(psi) if psi else None
+
+
+def flagged_periods(presence, drift_rows: list[dict], granularity: str,
+                    topics: Iterable[str] | None = None) -> dict[dt.date, str]:
+    """The chart periods that fall in a flagged source-quarter: {period: reasons}.
+
+    ``presence``: a DataFrame of period (first day), source and total (statements passing the
+    filters), e.g. ``queries.trend(conn, f, granularity, "source")``. A period counts when the
+    flagged source has statements in it and any of its days lies in the flagged quarter.
+    """
+    from pipeline import queries
+
+    topics = None if topics is None else set(topics)
+    flagged = {}
+    for row in drift_rows:
+        reason = drift_reason(row, topics) if row.get("warning") else None
+        if reason:
+            flagged[(row["quarter"], row["source"])] = reason
+    out: dict[dt.date, list[str]] = {}
+    if not flagged or presence is None or len(presence) == 0:
+        return {}
+    for period, source, total in presence[["period", "source", "total"]].itertuples(index=False):
+        if not total:
+            continue
+        first, last = queries.period_bounds(period, granularity)
+        for q in dict.fromkeys((quarter_label(first), quarter_label(last))):
+            if (q, source) in flagged and flagged[(q, source)] not in out.get(period, []):
+                out.setdefault(period, []).append(flagged[(q, source)])
+    return {p: "; ".join(r) for p, r in sorted(out.items())}
+
+
+def source_warnings(audit: Audit, topic: str, sources: Iterable[str] = ()) -> list[str]:
+    """``warnings_for`` the topic, about the given sources only (all when empty) and the pooled rates;
+    a given source the audit sample has no statement of is corrected with the pooled rates: said so."""
+    rates = audit.rates(topic)
+    wanted = set(sources)
+    unseen = sorted(wanted - set(rates))
+    if wanted:
+        rates = {s: r for s, r in rates.items() if s == correction.POOLED or s in wanted}
+    return warnings_for(rates) + [f"{s}: no statement of this source in the audit sample; the rates of all "
+                                  "sources are used" for s in unseen]
+
+
+def summary(audit: Audit) -> dict:
+    """A short reliability summary (the `status` command): per topic F1 with its interval, audit
+    positives and warnings; the model version and the date of the last audit."""
+    topics = {}
+    for t in audit.topics:
+        c = audit.card(t)
+        topics[t] = {"f1": c["f1"], "audit_positives": c["audit_positives"], "t": c["t"], "f": c["f"],
+                     "warnings": c["warnings"]}
+    last = max(audit.frame.get("coded_until", ""), audit.frame.get("drawn_at", ""))
+    return {"model_version": audit.model_version, "audit_statements": len(audit.ids), "last_audit": last,
+            "topics": topics}

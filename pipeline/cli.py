@@ -301,6 +301,9 @@ def cmd_status(args) -> int:
 
     conn = store.open_readonly(args.store)
     info = queries.status(conn)
+    info["reliability"], why = _reliability_summary()
+    if why:
+        info["reliability_unavailable"] = why
     if args.json:
         print(_json_text(info))
         return EXIT_OK
@@ -318,7 +321,33 @@ def cmd_status(args) -> int:
         for ref in r["refused"]:
             print(f"    refused {shown(ref['path'])}{':' + str(ref['line']) if ref['line'] else ''}: "
                   f"{shown(ref['reason'])}")
+    print(reliability_summary_text(info["reliability"]) if info["reliability"] else
+          f"reliability: not available ({shown(why)})")
     return EXIT_OK
+
+
+def _reliability_summary() -> tuple[dict | None, str | None]:
+    """(the audit's reliability summary for the configured model, None) or (None, why there is none)."""
+    from pipeline import audit
+
+    try:
+        _, found = _audit(settings.get("model"))
+    except (TrackerError, OSError) as exc:
+        return None, str(exc)
+    return audit.summary(found), None
+
+
+def reliability_summary_text(summary: dict) -> str:
+    """The short reliability summary of `status`: per topic F1 with its interval, and the warnings."""
+    out = [f"reliability of model {summary['model_version']} (audit sample of {summary['audit_statements']} "
+           f"statements, last audit {summary['last_audit']}; `reliability` gives the full card and drift):"]
+    for t, c in summary["topics"].items():
+        f1 = c["f1"]
+        value = "-" if f1["value"] is None else f"{f1['value']:.2f} ({f1['low']:.2f}-{f1['high']:.2f})"
+        out.append(f"  {t:<12} F1 {value:<17} audit positives {c['audit_positives']}")
+        for w in c["warnings"]:
+            out.append(f"    warning: {w}")
+    return "\n".join(out)
 
 
 def cmd_export(args) -> int:

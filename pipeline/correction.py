@@ -18,7 +18,6 @@ variance of a mean of n draws with replacement is the scores' variance over n).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,10 +162,14 @@ def corrected_shares(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[
         p_reps = adjust(np.clip(m_reps, 0.0, 1.0), t_reps[:, None, :], f_reps[:, None, :])
         reps = (n[None] * np.nan_to_num(p_reps)).sum(2) / total[None]
         alpha = (1 - level) / 2
-        with warnings.catch_warnings():  # periods without statements have no replicates: NaN bounds
-            warnings.simplefilter("ignore", RuntimeWarning)
-            low, high = np.nanquantile(reps, [alpha, 1 - alpha], axis=0)
-    empty = total == 0
+        # Periods without statements have no replicates (NaN bounds); the others have no NaN, so the
+        # plain quantile gives them what nanquantile did, at a fraction of its cost (one sort, not
+        # one Python-level call per period).
+        empty = total == 0
+        low = np.full(len(total), np.nan)
+        high = np.full(len(total), np.nan)
+        if (~empty).any():
+            low[~empty], high[~empty] = np.quantile(reps[:, ~empty], [alpha, 1 - alpha], axis=0)
     return Corrected(np.where(empty, np.nan, point), np.where(empty, np.nan, low), np.where(empty, np.nan, high))
 
 

@@ -462,3 +462,43 @@ def confident_statements(conn: sqlite3.Connection, first: dt.date, last: dt.date
 def weeks_with_statements(conn: sqlite3.Connection) -> list[dt.date]:
     """The Mondays of every week that has statements (from the daily counts)."""
     return [from_day(r[0]) for r in conn.execute("SELECT DISTINCT week FROM daily WHERE n > 0 ORDER BY 1")]
+
+
+def corrected_totals(conn: sqlite3.Connection, f: Filters, audit, group_by: str) -> pd.DataFrame:
+    """Per group (source, role or language) and topic over the whole filtered range: count, total,
+    share, and the share corrected for the tagger's errors with its 95 % interval (statements pooled
+    over every period, each source corrected with its own audit rates)."""
+    from pipeline import correction
+
+    tr = trend(conn, f, "month", group_by)
+    cols = [group_by, "topic", "count", "total", "share", "share_corrected", "ci_low", "ci_high"]
+    if tr.empty:
+        return pd.DataFrame(columns=cols)
+    out = tr.groupby([group_by, "topic"], as_index=False)[["count"]].sum()
+    totals = tr.drop_duplicates(["period", group_by]).groupby(group_by)["total"].sum()
+    out["total"] = out[group_by].map(totals)
+    out["share"] = out["count"] / out["total"].where(out["total"] > 0)
+    for col in ("share_corrected", "ci_low", "ci_high"):
+        out[col] = float("nan")
+    if audit is None:
+        return out[cols]
+    sums = score_sums(conn, f, "month", group_by)
+    sums = sums.groupby([group_by, "stratum", "topic"], as_index=False)[["n", "s1", "s2"]].sum()
+    parts = []
+    for topic, d in sums.groupby("topic"):
+        if topic not in audit.topics:
+            continue
+        rates = audit.rates(topic)
+        strata = sorted(d["stratum"].unique())
+        wide = d.pivot_table(index=group_by, columns="stratum", values=["n", "s1", "s2"], aggfunc="sum",
+                             fill_value=0)
+        res = correction.corrected_shares(
+            wide["n"][strata].to_numpy(), wide["s1"][strata].to_numpy(), wide["s2"][strata].to_numpy(),
+            [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED]) for s in strata])
+        parts.append(pd.DataFrame({group_by: wide.index, "topic": topic, "share_corrected": res.share,
+                                   "ci_low": res.low, "ci_high": res.high}))
+    if parts:
+        corr = pd.concat(parts, ignore_index=True)
+        out = out.drop(columns=["share_corrected", "ci_low", "ci_high"]).merge(corr, on=[group_by, "topic"],
+                                                                               how="left")
+    return out[cols]

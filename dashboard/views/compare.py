@@ -2,32 +2,53 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from dashboard import data
-from dashboard.components import statements_list
+from dashboard.components import corrected_audit, statements_list, topic_warnings
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure
 from dashboard.render import md_text
 from pipeline import queries
 from pipeline.csvsafe import frame_to_csv
 
+log = logging.getLogger(__name__)
 f = st.session_state["filters"]
 st.title("Compare")
 group = st.segmented_control("Compare by", ["source", "role", "lang"], default="source", key="group",
                              bind="query-params") or "source"
-measure = st.segmented_control("Measure", ["share", "count"], default="share", key="compare",
-                               bind="query-params") or "share"
-tr = data.trend(data.version(), f, "month", group)
+measure = st.segmented_control("Measure", ["share", "count", "corrected"], default="share", key="compare",
+                               bind="query-params", help="corrected = the share corrected for the tagger's errors "
+                               "(measured on the audit sample), with its 95 % interval") or "share"
+v = data.version()
+tr = data.trend(v, f, "month", group)
 if tr.empty:
     st.info("No statement matches these filters.")
     st.stop()
-agg = tr.groupby([group, "topic"], as_index=False)[["count"]].sum()
-totals = tr.drop_duplicates(["period", group]).groupby(group)["total"].sum()
-agg["total"] = agg[group].map(totals)
-agg["share"] = agg["count"] / agg["total"]
+key = corrected_audit() if measure == "corrected" else data.audit_key()
+if key is None and measure == "corrected":
+    measure = "share"  # corrected_audit() said why
+agg = None
+if key is not None:
+    try:  # beside count and share, the corrected share is in the hover and the CSV
+        agg = data.corrected_totals(v, f, group, key)
+    except Exception:  # noqa: BLE001 - a help for these measures; the log says why
+        log.exception("corrected shares unavailable on Compare")
+if agg is None:
+    agg = tr.groupby([group, "topic"], as_index=False)[["count"]].sum()
+    totals = tr.drop_duplicates(["period", group]).groupby(group)["total"].sum()
+    agg["total"] = agg[group].map(totals)
+    agg["share"] = agg["count"] / agg["total"]
+if measure == "corrected":
+    topic_warnings(key, sorted(agg["topic"].unique()), f.sources or tuple(data.facets(v)["sources"]))
 st.subheader(f"Topics by {group}")
 event = st.plotly_chart(grouped_bar_figure(agg, group, measure=measure), key="group_chart", on_select="rerun",
                         selection_mode="points", width="stretch")
+if measure == "corrected":
+    st.caption("Bars: each topic's share corrected for the tagger's errors over the filtered dates, statements "
+               "of each source corrected with that source's audit rates; whiskers: the 95 % interval. Hover for "
+               "the raw share.")
 st.download_button("Download chart data (CSV)", frame_to_csv(agg),
                    file_name=f"topics-by-{group}.csv", mime="text/csv")
 points = (event.selection.points if event and event.selection else []) or []
@@ -39,6 +60,6 @@ if points:
     statements_list(narrowed, topic, key="cmp")
 
 st.subheader("Topics that come up together")
-co = data.cooccurrence(data.version(), f)
+co = data.cooccurrence(v, f)
 st.plotly_chart(cooccurrence_figure(co), key="co_chart", width="stretch")
 st.caption("Each cell counts statements tagged with both topics; the diagonal is each topic's total.")

@@ -1,4 +1,4 @@
-"""Trends: topic frequency over time, counts or share, with drill-down into any point."""
+"""Trends: topic frequency over time, counts, share or corrected share, with drill-down into any point."""
 
 from __future__ import annotations
 
@@ -7,44 +7,77 @@ import datetime as dt
 import streamlit as st
 
 from dashboard import analysis, data
-from dashboard.components import statements_list
+from dashboard.components import corrected_audit, statements_list, topic_warnings
 from dashboard.figures import trend_figure
 from dashboard.render import md_text
-from pipeline import settings
+from pipeline import audit, settings
 from pipeline.csvsafe import frame_to_csv
 
 f = st.session_state["filters"]
 st.title("Topics over time")
-c1, c2, c3, c4 = st.columns([1.2, 1.2, 1, 1])
+c1, c2, c3, c4 = st.columns([1.2, 1.6, 1, 1])
 granularity = c1.segmented_control("Period", ["day", "week", "month"], default="week", key="granularity",
                                    bind="query-params") or "week"
-measure = c2.segmented_control("Measure", ["count", "share"], default="count", key="measure",
+measure = c2.segmented_control("Measure", ["count", "share", "corrected"], default="count", key="measure",
                                bind="query-params", help="share = statements on the topic / all statements "
-                               "in the period (after filters)") or "count"
+                               "in the period (after filters); corrected = that share corrected for the tagger's "
+                               "errors, measured on the audit sample, with its 95 % interval") or "count"
 rolling = c3.number_input("Rolling mean (periods)", min_value=1, max_value=12, value=1, step=1, key="rolling",
                           bind="query-params")
-stacked = c4.toggle("Stacked (share of voice)", value=False, key="stacked", bind="query-params")
+corrected = measure == "corrected"
+stacked = c4.toggle("Stacked (share of voice)", value=False, key="stacked", bind="query-params",
+                    disabled=corrected, help="counts and shares only")
 
-df = data.trend(data.version(), f, granularity)
+v = data.version()
+key = corrected_audit() if corrected else None
+if corrected and key is None:
+    measure, corrected = "share", False  # corrected_audit() said why
+df = data.corrected_trend(v, f, granularity, key) if corrected else data.trend(v, f, granularity)
 min_total = int(settings.get("min_statements"))
 if df.empty:
     st.info("No statement matches these filters.")
     st.stop()
-fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total)
+flagged: dict = {}
+warned: set[str] = set()
+if corrected:
+    shown = sorted(df["topic"].unique())
+    warned = topic_warnings(key, shown, f.sources or tuple(data.facets(v)["sources"]))
+    flagged = audit.flagged_periods(data.trend(v, f, granularity, "source"), data.drift(v, key), granularity,
+                                    topics=shown)
+fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total,
+                   drift=flagged, warned=warned)
 fig = analysis.mark_events(fig, df, f, measure)
 event = st.plotly_chart(fig, key="trend_chart", on_select="rerun", selection_mode="points", width="stretch")
 thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
 st.caption(f"{with_data} {granularity}s with statements · hollow markers: periods with fewer than {min_total} "
            f"statements ({thin}), where shares are unreliable. Click a point to read its statements.")
-st.download_button("Download chart data (CSV)", frame_to_csv(df),
-                   file_name=f"topics-by-{granularity}.csv", mime="text/csv")
+if corrected:
+    band = ("shaded band: its 95 % interval (the audit sample's uncertainty and the period's own)" if rolling == 1
+            else f"no band with a rolling mean: the mean of {int(rolling)} periods' intervals is not an interval of "
+                 "their mean (set the rolling mean to 1 to see the band)")
+    n = len(flagged)
+    st.caption(f"Corrected: the thick line is the share corrected for the tagger's errors; {band}; the thin dotted "
+               "line is the raw share (statements tagged / all statements). "
+               + (f"{n} {granularity}{'s' if n != 1 else ''} fall in a source-quarter whose statements drift from "
+                  "the audit sample (hatched; new audit labels are due, see Reliability)." if n else
+                  "No period falls in a source-quarter that drifts from the audit sample.")
+               + (" Stacked mode is off for the corrected measure: corrected shares carry intervals that "
+                  "cannot be stacked." if stacked else ""))
+out = df
+if corrected:
+    out = df.assign(drift=df["period"].map(lambda p: flagged.get(p, "")))
+st.download_button("Download chart data (CSV)", frame_to_csv(out),
+                   file_name=f"topics-by-{granularity}{'-corrected' if corrected else ''}.csv", mime="text/csv")
 
-points = analysis.handle_click((event.selection.points if event and event.selection else []) or [])
+# A clicked spike star shows its explanation; of the rest, only the topics' own points drill down (a
+# drift mark or a band is no topic).
+points = [p for p in analysis.handle_click((event.selection.points if event and event.selection else []) or [])
+          if len(p.get("customdata") or []) > 5]
 if points:
     p = points[0]
-    cd = p.get("customdata") or []
-    topic = cd[0] if cd else None
-    period = dt.date.fromisoformat(str(cd[5])[:10]) if len(cd) > 5 else dt.date.fromisoformat(str(p["x"])[:10])
+    cd = p["customdata"]
+    topic = cd[0]
+    period = dt.date.fromisoformat(str(cd[5])[:10])
     st.subheader(f"Statements on {md_text(topic)}: {granularity} of {period.isoformat()}")
     statements_list(data.period_filters(f, period, granularity), topic, key="drill")

@@ -1,0 +1,97 @@
+"""Reliability: how far each topic's numbers can be trusted (the audit sample), and where the
+store's statements drift away from what the audit measured."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.components import corrected_audit
+from dashboard.render import md_text
+from pipeline import audit, correction
+
+st.title("Reliability")
+key = corrected_audit()
+if key is None:
+    st.stop()
+sample = data.audit_sample(key)
+cards = data.reliability(key)
+first = next(iter(cards.values()))
+st.markdown(
+    f"Tagger model **{md_text(first['model_version'])}**, measured on the audit sample: "
+    f"{first['audit_statements']:,} stored statements drawn at random (by source and year), each read by two "
+    f"people against the codebook and never used for training. Last audit: **{md_text(first['last_audit'])}**.")
+
+
+def ci(m: dict) -> str:
+    return "—" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}–{m['high']:.2f})"
+
+
+def num(x, fmt: str = ".3f") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+st.subheader("Per topic")
+st.dataframe(pd.DataFrame([{
+    "topic": t, "precision (95 % interval)": ci(c["precision"]), "recall (95 % interval)": ci(c["recall"]),
+    "F1 (95 % interval)": ci(c["f1"]), "Brier": num(c["brier"]), "ECE": num(c["ece"]), "t̂": num(c["t"], ".2f"),
+    "f̂": num(c["f"], ".2f"),
+    "t̂ − f̂": num(None if c["t"] is None or c["f"] is None else c["t"] - c["f"], ".2f"),
+    "audit positives": c["audit_positives"]} for t, c in cards.items()]), hide_index=True)
+st.markdown(
+    "**What the numbers mean.** *Precision*: of the statements the tagger gives the topic, the share that "
+    "people gave it too; *recall*: of the statements people gave the topic, the share the tagger found; *F1* "
+    "combines both. The brackets are 95 % intervals: with another random audit sample of the same size the "
+    "number would most likely fall inside. *Brier* (mean squared gap between score and truth) and *ECE* (how far "
+    "scores are from the observed rate of the topic at that score) say how well the scores are calibrated: 0 is "
+    "perfect. *t̂* and *f̂*: the mean score of statements that are / are not about the topic. The corrected share "
+    "on Trends and Compare is (mean score − f̂) / (t̂ − f̂): the further apart t̂ and f̂, the surer it is; under "
+    f"{correction.MIN_SEPARATION} apart, or with fewer than {correction.MIN_POSITIVES} audit positives, it is "
+    "flagged.")
+warned = [(t, c["warnings"]) for t, c in cards.items() if c["warnings"]]
+if warned:
+    st.warning("\n".join(f"- **{md_text(t)}**: " + "; ".join(md_text(w) for w in ws) for t, ws in warned))
+
+st.subheader("t̂ and f̂ per source")
+rows = []
+for t, c in cards.items():
+    for s, r in c["rates"].items():
+        if s == correction.POOLED:
+            continue
+        rows.append({"topic": t, "source": s, "t̂": num(r["t"], ".2f"), "f̂": num(r["f"], ".2f"),
+                     "t̂ from": "all sources (pooled)" if r["pooled"] else "this source",
+                     "audit positives": r["positives"], "audit statements": r["statements"]})
+st.dataframe(pd.DataFrame(rows), hide_index=True)
+st.caption(f"A source with fewer than {correction.MIN_POSITIVES} audit positives for a topic takes t̂ from the "
+           "positives of all sources (pooled); its f̂ stays its own, since negatives are plenty.")
+
+st.subheader("Drift per source and quarter")
+with st.spinner("Comparing every quarter with the audit sample (once per store version) ..."):
+    drift = data.drift(data.version(), key)
+topics = list(sample.topics)
+table = []
+for d in drift:
+    row = {"quarter": d["quarter"], "source": d["source"]}
+    for t in topics:
+        v = d["topics"].get(t)
+        row[f"PSI {t}"] = None if v is None else round(v["psi"], 3)
+    row["unseen words"] = f"{100 * d['unseen_words']:.1f} %"
+    row["unseen words (audit)"] = f"{100 * d['unseen_words_audit']:.1f} %"
+    row["new audit labels due"] = bool(d["warning"])
+    row["why"] = audit.drift_reason(d) or ""
+    table.append(row)
+flagged = sum(r["new audit labels due"] for r in table)
+st.markdown(
+    f"**{flagged} of {len(table)}** source-quarters differ from the audit sample. The correction assumes that "
+    "statements about a topic score now as they scored in the audit. *PSI* (population stability index) compares "
+    "a quarter's scores with the scores the audit predicts for it (over "
+    f"{correction.PSI_WARN} flags it); *unseen words* is the share of a quarter's words that training never saw "
+    f"(over {audit.UNSEEN_WARN_RATIO}× the audit sample's flags it). **When new audit labels are due**: for every "
+    "flagged source-quarter (draw a random sample of its statements and have two people code it), when a new "
+    "source or a new period (a new administration) starts, and whenever a topic shows a warning above. A new "
+    "model needs no new labels: it is measured on the same audit sample.")
+if table:
+    st.dataframe(pd.DataFrame(table), hide_index=True)
+else:
+    st.info("No scores stored yet to compare with the audit sample.")
