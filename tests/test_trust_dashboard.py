@@ -365,7 +365,7 @@ def test_status_without_a_usable_model_still_reports_the_store(seed_store, tmp_p
 # -- in a browser ----------------------------------------------------------------------------------
 def test_browser_draws_the_corrected_band(dashboard_server):
     exe = need_browser()
-    from dashboard.bench import BROWSER_ARGS, POINT, open_page
+    from dashboard.browser import BROWSER_ARGS, POINT, open_page
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
