@@ -62,7 +62,13 @@ def test_sigkill_at_many_moments_never_leaves_half_a_document(tmp_path):
         st_dir = tmp_path / f"store{attempt}"
         if attempt % 2:
             # Half the time the store already holds part of the work from an earlier run.
-            shutil.copytree(ref, st_dir)
+            # A consistent copy through SQLite's backup (a file copy can race a -wal/-shm file that a
+            # closing connection removes).
+            st_dir.mkdir()
+            src, dst = sqlite3.connect(store.db_path(ref)), sqlite3.connect(store.db_path(st_dir))
+            src.backup(dst)
+            src.close()
+            dst.close()
             with sqlite3.connect(store.db_path(st_dir)) as c:
                 c.execute("DELETE FROM statements WHERE doc_id IN (SELECT doc_id FROM documents WHERE rowid % 2 = 0)")
                 c.execute("DELETE FROM files WHERE file_hash IN (SELECT file_hash FROM documents WHERE rowid % 2 = 0)")
