@@ -365,8 +365,9 @@ def test_status_without_a_usable_model_still_reports_the_store(seed_store, tmp_p
 # -- in a browser ----------------------------------------------------------------------------------
 def test_browser_draws_the_corrected_band(dashboard_server):
     exe = need_browser()
-    from dashboard.browser import BROWSER_ARGS, POINT, open_page
     from playwright.sync_api import sync_playwright
+
+    from dashboard.browser import BROWSER_ARGS, POINT, open_page
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
