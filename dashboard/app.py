@@ -36,6 +36,8 @@ PAGES = [
     st.Page(str(ROOT / "dashboard/views/compare.py"), title="Compare", url_path="compare"),
     st.Page(str(ROOT / "dashboard/views/weekly.py"), title="Weekly", url_path="weekly"),
     st.Page(str(ROOT / "dashboard/views/status.py"), title="Store", url_path="store"),
+    st.Page(str(ROOT / "dashboard/views/review.py"), title="Review queue", url_path="review"),
+    st.Page(str(ROOT / "dashboard/views/versions.py"), title="Model versions", url_path="versions"),
 ]
 
 try:

@@ -31,7 +31,8 @@ def version() -> tuple:
     try:
         return (store_dir(), *conn.execute(
             "SELECT (SELECT MAX(sid) FROM statements), (SELECT COUNT(*) FROM runs), "
-            "(SELECT MAX(finished_at) FROM runs)").fetchone())
+            "(SELECT MAX(finished_at) FROM runs), "
+            "(SELECT value FROM meta WHERE key = 'tags_swapped_at')").fetchone())  # a retrain's re-tag
     finally:
         conn.close()
 

@@ -713,4 +713,5 @@ def swap_in_version(conn: sqlite3.Connection, version: str,
         _add_scores(conn, "1", (), +1)
         # The served table holds the scores now; the side table keeps the topics only.
         conn.execute("UPDATE version_tags SET scores = NULL WHERE version = ?", (version,))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('tags_swapped_at', ?)", (f"{version} {_now()}",))
     return n
