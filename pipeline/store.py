@@ -4,8 +4,8 @@ Why SQLite: it is embedded (no server), in Python's standard library, crash-safe
 document is written in one transaction), and in WAL mode readers (the dashboard) keep
 reading the last committed state while a run writes. FTS5 gives full-text search. The
 statements table is kept narrow (integer day/week/month keys, a topic bitmask) so that
-aggregations over millions of rows scan a covering index. This is the only module that
-writes SQL.
+aggregations over millions of rows scan a covering index. This module writes the SQL
+(pipeline/labelling.py too, for the label log and version tags).
 """
 
 from __future__ import annotations
