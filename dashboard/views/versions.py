@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.figures import colour
-from dashboard.render import md_text
+from dashboard.render import highlight, md_text
 from pipeline import labelling, settings
 
 ROOT = data.__file__.rsplit("/dashboard/", 1)[0]
@@ -114,9 +114,13 @@ finally:
     conn.close()
 more = ", first 200 shown" if total > 200 else ""
 st.caption(f"{total} flips (statement and topic) from {before} to {after}{more}")
-if rows:
-    st.dataframe(pd.DataFrame(rows)[["date", "topic", "change", "text", "label", "corrected_by", "source"]],
-                 hide_index=True, key="v_flipped")
+for r in rows[:50]:
+    who = f" · corrected by {md_text(r['corrected_by'])}" if r["corrected_by"] else ""
+    st.markdown(f"**{md_text(r['date'])}** · {md_text(r['source'])} · **{md_text(r['topic'])}** "
+                f"{'added' if r['change'] == 'added' else 'removed'}{who}")
+    st.markdown(f"<div class='stmt flip'>{highlight(r['text'], [])}</div>", unsafe_allow_html=True)
+if len(rows) > 50:
+    st.caption("First 50 shown; narrow them with the filters above.")
 
 st.subheader("Scores on the evaluation set")
 if not scores:
