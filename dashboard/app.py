@@ -39,6 +39,8 @@ PAGES = [
     st.Page(str(ROOT / "dashboard/views/status.py"), title="Store", url_path="store"),
     st.Page(str(ROOT / "dashboard/views/events.py"), title="Events", url_path="events"),
     st.Page(str(ROOT / "dashboard/views/leadlag.py"), title="Lead & lag", url_path="leadlag"),
+    st.Page(str(ROOT / "dashboard/views/review.py"), title="Review queue", url_path="review"),
+    st.Page(str(ROOT / "dashboard/views/versions.py"), title="Model versions", url_path="versions"),
 ]
 
 try:

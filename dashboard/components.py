@@ -41,6 +41,9 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
         model = data.model(settings.get("model"))
     except Exception:  # evidence is a help, not a requirement
         model = None
+    from dashboard import corrections
+
+    fixed = corrections.current(list(df["statement_id"])) if len(df) else {}
     for row in df.itertuples():
         terms: list[str] = []
         if model is not None:
@@ -54,6 +57,7 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
             f"{md_text(row.source)} ({md_text(row.role)})"
         st.markdown(f"**{md_text(row.date)}** · {who} · {tags}" + (f" · {link}" if link else ""))
         st.markdown(f"<div class='stmt'>{highlight(row.text, terms)}</div>", unsafe_allow_html=True)
+        corrections.controls(row.statement_id, row.topics, fixed.get(row.statement_id), key)
         st.divider()
     if total:
         def csv_bytes() -> bytes:

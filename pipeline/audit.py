@@ -37,7 +37,8 @@ def text_key(text: str) -> str:
 
 
 def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
-    return sorted(Path(labels_dir).glob("*.jsonl"))
+    # The label log's file last: its labels replace the shipped ones of the same text.
+    return sorted(Path(labels_dir).glob("*.jsonl"), key=lambda p: (p.name == "corrections.jsonl", p.name))
 
 
 def labels_hash(labels_dir: Path = LABELS_DIR) -> str:
@@ -82,7 +83,10 @@ def draw(conn: sqlite3.Connection, per_stratum: dict[str, int], *, seed: int,
     the seed, the population and frame size of every stratum, and how many were drawn.
     """
     from pipeline import queries  # here: runs import this module for its labels, and need no pandas
+    from pipeline.labelling import logged_keys
 
+    # Statements in the label log were chosen by a person or by the queue: never in a random sample.
+    exclude = set(exclude) | logged_keys(conn)
     rng = random.Random(seed)
     sample: list[dict] = []
     strata = []
@@ -99,8 +103,8 @@ def draw(conn: sqlite3.Connection, per_stratum: dict[str, int], *, seed: int,
     info = {"seed": seed, "drawn_at": dt.date.today().isoformat(), "per_stratum": per_stratum,
             "unit": "stored statement (one paragraph by one speaker)",
             "stratified_by": ["source", "year"],
-            "excluded": "statements whose text (case and spacing aside) is in pipeline/labels/*.jsonl or "
-                        "../shared/labels/dev.jsonl",
+            "excluded": "statements whose text (case and spacing aside) is in pipeline/labels/*.jsonl, "
+                        "../shared/labels/dev.jsonl or the store's label log",
             "strata": strata}
     return sample, info
 

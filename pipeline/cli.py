@@ -126,6 +126,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
     p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--with-log", action="store_true",
+                   help="also train on the store's label log (written to LABELS/corrections.jsonl first; texts of "
+                        "the audit sample and the evaluation set left out)")
+    _store_arg(p)
+
+    p = sub.add_parser("retrain", help="train with the label log, evaluate old and new model, and re-tag the store "
+                                       "beside the served tags (swapped in when complete)")
+    _store_arg(p)
+    p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
+    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--model", default=settings.get("model"), help="model file to replace")
+    p.add_argument("--gold", default=None, help="evaluation set (default $TOPICS_SHARED/labels/dev.jsonl)")
+    p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+
+    p = sub.add_parser("labels", help="the label log: export its labels, or list the uncertainty queue")
+    lsub = p.add_subparsers(dest="labels_command", required=True, parser_class=_Parser)
+    q = lsub.add_parser("export", help="the log's current labels as labelled statements (JSON Lines)")
+    _store_arg(q)
+    q.add_argument("--output", required=True, help="FILE.jsonl ('-' for standard output)")
+    q = lsub.add_parser("queue", help="the statements the model is least sure about for a topic")
+    _store_arg(q)
+    q.add_argument("--topic", required=True)
+    q.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    q.add_argument("--batch", type=_positive, default=20, help="how many (default 20)")
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
     g = p.add_mutually_exclusive_group(required=True)
@@ -420,12 +444,60 @@ def cmd_tag(args) -> int:
 def cmd_train(args) -> int:
     from pipeline.tagger.train import LABELS_DIR, train
 
-    info = train(labels_dir=Path(args.labels) if args.labels else LABELS_DIR, topics_path=Path(args.topics),
-                 out=Path(args.output), n_jobs=args.jobs)
+    labels = Path(args.labels) if args.labels else LABELS_DIR
+    extra = None
+    if args.with_log:
+        from pipeline.labelling import CORRECTIONS_FILE, log_training_labels
+
+        log = log_training_labels(args.store, labels)
+        extra = {"label_log": log}
+        print(f"label log: {log['events']} events (hash {log['events_hash']}), {log['statements']} statements "
+              f"written to {labels / CORRECTIONS_FILE}; dropped {log['dropped_audit']} whose text is in the audit "
+              f"sample and {log['dropped_eval']} in the evaluation set (never trained on)")
+    info = train(labels_dir=labels, topics_path=Path(args.topics), out=Path(args.output), n_jobs=args.jobs,
+                 extra_info=extra)
     print(f"model {info['version']} written to {args.output}: {info['training_statements']} labelled statements, "
           f"topics {', '.join(info['topics'])}")
     print("thresholds: " + ", ".join(f"{k} {v:.2f}" for k, v in info["thresholds"].items()))
     return EXIT_OK
+
+
+def cmd_retrain(args) -> int:
+    from pipeline.labelling import retrain
+    from pipeline.tagger.train import LABELS_DIR
+
+    res = retrain(args.store, labels_dir=Path(args.labels) if args.labels else LABELS_DIR,
+                  topics_path=Path(args.topics), model_path=Path(args.model),
+                  gold=Path(args.gold) if args.gold else None, jobs=args.jobs, say=print)
+    print(f"model {res['model']['version']} serves {args.store} (previous: "
+          f"{', '.join(res['retag']['previous']) or 'none'})")
+    return EXIT_OK
+
+
+def cmd_labels(args) -> int:
+    from pipeline import labelling, store
+
+    conn = store.open_readonly(args.store)
+    try:
+        if args.labels_command == "export":
+            rows = labelling.export_labels(conn)
+            if args.output == "-":
+                for r in rows:
+                    print(json.dumps(r, ensure_ascii=False, sort_keys=True))
+            else:
+                labelling.write_label_file(rows, Path(args.output))
+            print(f"exported the labels of {len(rows)} statements from the label log", file=sys.stderr)
+            return EXIT_OK
+        from pipeline.tagger import model_info
+
+        thresholds = model_info(args.model).info.get("thresholds") or {}
+        if args.topic not in thresholds:
+            raise UsageError(f"--topic: {args.topic!r} is not a topic of the model ({', '.join(thresholds)})")
+        for item in labelling.queue(conn, args.topic, thresholds[args.topic], args.batch):
+            print(f"{item['score']:.3f}  {item['statement_id']}  {item['date']}  {shown(item['text'][:140])}")
+        return EXIT_OK
+    finally:
+        conn.close()
 
 
 def cmd_evaluate(args) -> int:
@@ -687,4 +759,5 @@ def cmd_leadlag(args) -> int:
 
 COMMANDS = {"run": cmd_run, "status": cmd_status, "export": cmd_export, "tag": cmd_tag, "train": cmd_train,
             "evaluate": cmd_evaluate, "snapshot": cmd_snapshot, "settings": cmd_settings, "trend": cmd_trend,
-            "reliability": cmd_reliability, "events": cmd_events, "leadlag": cmd_leadlag}
+            "reliability": cmd_reliability, "events": cmd_events, "leadlag": cmd_leadlag, "retrain": cmd_retrain,
+            "labels": cmd_labels}

@@ -46,6 +46,8 @@ SETTINGS = {
                 "Processes that fit the tagger's topics in parallel (train, evaluate --cv / --since)."),
         Setting("min_statements", "TOPICS_MIN_STATEMENTS", "20",
                 "Periods with fewer statements than this are marked as thin in charts."),
+        Setting("labels", "TOPICS_LABELS", str(ROOT / "pipeline" / "labels"),
+                "Folder of labelled statements the dashboard's Retrain button trains on (with the label log)."),
     )
 }
 

@@ -4,8 +4,8 @@ Why SQLite: it is embedded (no server), in Python's standard library, crash-safe
 document is written in one transaction), and in WAL mode readers (the dashboard) keep
 reading the last committed state while a run writes. FTS5 gives full-text search. The
 statements table is kept narrow (integer day/week/month keys, a topic bitmask) so that
-aggregations over millions of rows scan a covering index. This is the only module that
-writes SQL.
+aggregations over millions of rows scan a covering index. This module writes the SQL
+(pipeline/labelling.py too, for the label log and version tags).
 """
 
 from __future__ import annotations
@@ -123,6 +123,36 @@ CREATE VIRTUAL TABLE IF NOT EXISTS statements_fts USING fts5(
 CREATE TRIGGER IF NOT EXISTS statements_ad AFTER DELETE ON statements BEGIN
     INSERT INTO statements_fts(statements_fts, rowid, text) VALUES ('delete', old.sid, old.text);
 END;
+-- The label log (pipeline/labelling.py): append-only; current labels are the log replayed.
+-- Each event keeps the statement's text, so the log alone makes training labels.
+CREATE TABLE IF NOT EXISTS label_events(
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    statement_id TEXT NOT NULL, topic TEXT NOT NULL,
+    old INTEGER NOT NULL, new INTEGER NOT NULL,        -- the topic on the statement before and after
+    who TEXT NOT NULL, at TEXT NOT NULL,               -- the name the user gave; UTC time
+    source TEXT NOT NULL CHECK (source IN ('correction', 'queue')),
+    model_version TEXT, note TEXT NOT NULL DEFAULT '',
+    shown TEXT NOT NULL,                               -- JSON list: the statement's topics before the event
+    text TEXT NOT NULL, lang TEXT, date TEXT
+);
+CREATE INDEX IF NOT EXISTS label_events_statement ON label_events(statement_id);
+CREATE TRIGGER IF NOT EXISTS label_events_no_update BEFORE UPDATE ON label_events BEGIN
+    SELECT RAISE(ABORT, 'label_events is append-only: an event cannot be changed');
+END;
+CREATE TRIGGER IF NOT EXISTS label_events_no_delete BEFORE DELETE ON label_events BEGIN
+    SELECT RAISE(ABORT, 'label_events is append-only: an event cannot be deleted');
+END;
+-- Per model version, each statement's topics (and, until swapped in, its scores): the previous
+-- versions' tags for before/after, and a new version's tags written beside the served ones.
+CREATE TABLE IF NOT EXISTS version_tags(
+    version TEXT NOT NULL, sid INTEGER NOT NULL, topic_mask INTEGER NOT NULL, scores TEXT,
+    PRIMARY KEY (version, sid)
+) WITHOUT ROWID;
+-- Each model version's scores on an evaluation set (keyed by the set's hash), for before/after.
+CREATE TABLE IF NOT EXISTS model_evals(
+    version TEXT NOT NULL, gold_hash TEXT NOT NULL, gold TEXT, report TEXT NOT NULL, made_at TEXT,
+    PRIMARY KEY (version, gold_hash)
+);
 """
 
 
@@ -758,3 +788,32 @@ def replicate_shifted(conn: sqlite3.Connection, times: int) -> None:
     rebuild_daily(conn)
     conn.execute("ANALYZE")
     checkpoint(conn)
+
+
+# -- model versions side by side (pipeline/labelling.py) ------------------------------------------------
+def keep_version_tags(conn: sqlite3.Connection) -> None:
+    """Copy the served tags of every model version into ``version_tags`` (where not kept yet), so
+    that a later version can be compared with them."""
+    with transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO version_tags(version, sid, topic_mask) "
+                     "SELECT model_version, sid, topic_mask FROM statements WHERE model_version IS NOT NULL")
+
+
+def swap_in_version(conn: sqlite3.Connection, version: str,
+                    gold: list[tuple[int | None, int]] = ()) -> int:
+    """Serve ``version``'s tags (written into ``version_tags`` beforehand) in one transaction:
+    readers see the old tags until the commit, then the new ones with their counts. ``gold``:
+    (gold_mask, sid) marks to set at the same time. Returns the statements swapped."""
+    with transaction(conn):
+        n = conn.execute("UPDATE statements SET topic_mask = v.topic_mask, scores = v.scores, model_version = ? "
+                         "FROM version_tags v WHERE v.version = ? AND v.sid = statements.sid "
+                         "AND v.scores IS NOT NULL", (version, version)).rowcount
+        conn.executemany("UPDATE statements SET gold_mask = ? WHERE sid = ?", gold)
+        for table in ("daily", "daily_scores", "score_hist"):
+            conn.execute(f"DELETE FROM {table}")
+        _add_daily(conn, "1", (), +1, speakers=False)
+        _add_scores(conn, "1", (), +1)
+        # The served table holds the scores now; the side table keeps the topics only.
+        conn.execute("UPDATE version_tags SET scores = NULL WHERE version = ?", (version,))
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('tags_swapped_at', ?)", (f"{version} {_now()}",))
+    return n

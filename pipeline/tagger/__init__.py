@@ -76,6 +76,9 @@ def save_model(estimator, path: Path, info: dict) -> str:
 
     # Compressed: the vocabularies are text and shrink several-fold.
     sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    from pipeline.tagger.canonical import canonicalise
+
+    canonicalise(tmp)  # the same fit, the same bytes: retraining on the same labels gives the same version
     file_hash = hashlib.sha256(tmp.read_bytes()).hexdigest()
     version = file_hash[:12]
     tmp.replace(path)

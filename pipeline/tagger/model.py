@@ -19,7 +19,7 @@ compiled form the pipeline loads quickly.
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 
 import numpy as np
 import scipy.sparse as sp
@@ -189,7 +189,9 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
         self.intercept_ = intercept
         self.platt_a_, self.platt_b_ = pa, pb
         self.thresholds_ = thresholds
-        self.cache_key_ = uuid.uuid4().hex
+        # From the fitted weights, not random: the same fit must save to the same bytes (model version).
+        self.cache_key_ = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (
+            coefs, intercept, thresholds, self.w_tok_char_)) + str(len(self.token_index_)).encode()).hexdigest()[:32]
         self.classes_ = np.asarray(self.topic_names_)
         return self
 

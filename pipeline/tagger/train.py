@@ -46,6 +46,7 @@ def _training_set(labels_dir: Path, topics_path: Path):
     topics, topics_hash = load_topics(topics_path)
     files = label_files(labels_dir)
     rows = load_labelled(files)
+    rows = _corrections_win(files, rows)
     names = [t.name for t in topics]
     unknown = sorted({t for r in rows for t in r["topics"]} - set(names))
     if unknown:
@@ -53,6 +54,20 @@ def _training_set(labels_dir: Path, topics_path: Path):
     y = np.array([[int(n in r["topics"]) for n in names] for r in rows])
     _require_examples(names, y)
     return topics, topics_hash, files, rows, y
+
+
+def _corrections_win(files: list[Path], rows: list[dict]) -> list[dict]:
+    """Labels from the label log (``corrections.jsonl``, written by ``train --with-log``) replace
+    the other files' labels of the same text: a correction is the later, deliberate reading."""
+    from pipeline.audit import text_key
+    from pipeline.labelling import CORRECTIONS_FILE
+
+    if not any(f.name == CORRECTIONS_FILE for f in files):
+        return rows
+    corrected = load_labelled([f for f in files if f.name == CORRECTIONS_FILE])
+    keys = {text_key(r["text"]) for r in corrected}
+    return [r for r in load_labelled([f for f in files if f.name != CORRECTIONS_FILE])
+            if text_key(r["text"]) not in keys] + corrected
 
 
 def _require_examples(names: list[str], y: np.ndarray, among: str = "") -> None:
@@ -124,8 +139,9 @@ def later_dates(*, since: str, labels_dir: Path = LABELS_DIR, topics_path: Path 
 
 
 def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
-          out: Path = DEFAULT_MODEL, **params) -> dict:
-    """Fit the tagger on every labelled file and write it; returns the model's info."""
+          out: Path = DEFAULT_MODEL, extra_info: dict | None = None, **params) -> dict:
+    """Fit the tagger on every labelled file and write it; returns the model's info (with
+    ``extra_info``, e.g. the label log's hash, recorded beside it)."""
     topics, topics_hash, files, rows, y = _training_set(labels_dir, topics_path)
     names = [t.name for t in topics]
     est = _estimator(topics, params)
@@ -138,6 +154,6 @@ def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
         "positives": {n: int(c) for n, c in zip(names, y.sum(axis=0))},
         "label_files": [f.name for f in files],
         "params": est.get_params() | {"topics": "(topics file)"},
-    }
+    } | (extra_info or {})
     info["version"] = save_model(est, Path(out), info)
     return info

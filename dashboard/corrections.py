@@ -1,0 +1,75 @@
+"""Correcting a statement's topics where it is shown: a thin layer over pipeline.labelling.
+
+A correction needs no account: the name a user gives once per session is recorded with it.
+Writes go through ``labelling.record`` (one short transaction); a busy store is said, not waited on.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.render import md_text
+from pipeline import labelling, store
+from pipeline.errors import StoreError, UsageError
+
+WHO = "correction_who"
+
+
+def current(statement_ids: list[str]) -> dict[str, labelling.Labels]:
+    """The log's labels of these statements (read fresh: a correction shows at once)."""
+    try:
+        conn = data.connect()
+    except StoreError:
+        return {}
+    try:
+        return labelling.labels_for(conn, statement_ids)
+    finally:
+        conn.close()
+
+
+def topics() -> list[str]:
+    conn = data.connect()
+    try:
+        return list(store.topic_bits(conn))
+    finally:
+        conn.close()
+
+
+def ask_name(key: str) -> str:
+    """The session's name for corrections (asked once; kept for the session)."""
+    name = st.session_state.get(WHO, "")
+    if name:
+        return name
+    typed = st.text_input("Your name (recorded with your corrections, once per session)", key=f"{key}_who",
+                          max_chars=80)
+    if typed.strip():
+        st.session_state[WHO] = typed.strip()
+    return st.session_state.get(WHO, "")
+
+
+def save(statement_id: str, topics_: list[str], who: str, note: str = "") -> bool:
+    """Record a correction; says what happened. True when saved."""
+    try:
+        ids = labelling.set_topics(data.store_dir(), statement_id, topics_, who=who, note=note)
+    except (StoreError, UsageError) as exc:
+        st.error(str(exc))
+        return False
+    st.toast(f"Saved {len(ids)} change(s) to the label log" if ids else "Nothing changed")
+    return True
+
+
+def controls(statement_id: str, model_topics: list[str], fixed: labelling.Labels | None, key: str) -> None:
+    """Under a statement: its corrected labels (if any), and a popover to add or remove topics."""
+    shown = list(fixed.topics) if fixed else list(model_topics)
+    if fixed:
+        st.caption(f"Labels: **{md_text(', '.join(fixed.topics) or 'no topic')}** · corrected by "
+                   f"{md_text(fixed.who)} ({md_text(fixed.at[:16].replace('T', ' '))}); the tagger learns it at the "
+                   "next retrain")
+    with st.popover("Correct tags"):
+        chosen = st.pills("Topics of this statement", topics(), selection_mode="multi", default=shown,
+                          key=f"{key}_fix_{statement_id}")
+        who = ask_name(f"{key}_{statement_id}")
+        if st.button("Save correction", key=f"{key}_save_{statement_id}", disabled=not who):
+            if save(statement_id, list(chosen or []), who):
+                st.rerun()

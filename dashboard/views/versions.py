@@ -1,0 +1,140 @@
+"""Model versions: retrain with the label log (a background process), then compare two versions:
+their trend lines per topic, the statements whose tags flipped, and their scores on the
+evaluation set."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import data
+from dashboard.figures import colour
+from dashboard.render import highlight, md_text
+from pipeline import labelling, settings
+
+ROOT = data.__file__.rsplit("/dashboard/", 1)[0]
+st.title("Model versions")
+
+
+def start_retrain() -> None:
+    """`python -m pipeline retrain` in a process of its own (not in Streamlit's): it survives a page
+    reload, and its progress is read back from the store's retrain.json."""
+    store = data.store_dir()
+    log = open(labelling.status_path(store).with_suffix(".log"), "w")  # noqa: SIM115 - the child keeps it
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "retrain", "--store", store, "--model",
+                             settings.get("model"), "--labels", settings.get("labels"), "--topics",
+                             settings.get("topics")], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    labelling.write_status(store, state="starting", pid=proc.pid, message="", done=0, total=0)
+
+
+@st.fragment(run_every=2)
+def progress() -> None:
+    s = labelling.read_status(data.store_dir())
+    running = bool(s) and s.get("state") in ("starting", "training", "retagging", "evaluating")
+    conn = data.connect()
+    try:
+        _, n_events, _ = labelling.events_hash(conn)
+    finally:
+        conn.close()
+    c1, c2 = st.columns([1, 3])
+    if c1.button("Retrain with the label log", disabled=running, type="primary",
+                 help="Train on the shipped labels plus the log, then re-tag the store in the background; the "
+                      "dashboard keeps showing the current tags until the new ones are complete."):
+        start_retrain()
+        st.rerun()
+    c2.caption(f"{n_events} events in the label log.")
+    if not s:
+        return
+    state = s.get("state")
+    if running:
+        total, done = int(s.get("total") or 0), int(s.get("done") or 0)
+        what = {"starting": "starting", "training": "training the tagger",
+                "retagging": f"re-tagging the store ({done:,} of {total:,})"}.get(state, state)
+        st.progress(done / total if total else 0.0, text=f"Retrain: {what}…")
+    elif state == "done":
+        st.success(f"Last retrain: {md_text(s.get('message', ''))} (previous: {md_text(s.get('old_version'))})")
+        if st.session_state.get("retrain_seen") != s.get("updated_at"):
+            st.session_state["retrain_seen"] = s.get("updated_at")
+            st.rerun(scope="app")  # new tags: the charts below follow
+    elif state == "failed":
+        st.error(f"Last retrain failed: {md_text(s.get('message', ''))}")
+
+
+progress()
+
+conn = data.connect()
+try:
+    vs = labelling.versions(conn)
+finally:
+    conn.close()
+if len(vs) < 2:
+    st.info("Before/after needs two model versions in the store: retrain once (above, or "
+            "`python -m pipeline retrain`).")
+    st.stop()
+names = [v["version"] + (" (served)" if v["served"] else "") for v in vs]
+c1, c2, c3 = st.columns(3)
+before = c1.selectbox("Before", names, index=1, key="v_before").split(" ")[0]
+after = c2.selectbox("After", names, index=0, key="v_after").split(" ")[0]
+gran = c3.segmented_control("Period", ["week", "month"], default="month", key="v_gran") or "month"
+
+conn = data.connect()
+try:
+    trend = pd.DataFrame(labelling.compare_trend(conn, before, after, gran))
+    scores = labelling.evals(conn, [before, after])
+finally:
+    conn.close()
+
+st.subheader("Trend lines, both versions")
+fig = go.Figure()
+topics = sorted(trend["topic"].unique()) if len(trend) else []
+for t in topics:
+    for v, dash in ((before, "dot"), (after, "solid")):
+        d = trend[(trend["topic"] == t) & (trend["version"] == v)]
+        fig.add_trace(go.Scatter(x=d["period"], y=d["count"], name=f"{t} · {v}", mode="lines",
+                                 line=dict(color=colour(topics, t), dash=dash)))
+fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="statements")
+st.plotly_chart(fig, key="versions_chart", width="stretch")
+st.caption(f"Dotted: {before}; solid: {after}.")
+
+st.subheader("Statements whose tags flipped")
+f1, f2, f3 = st.columns([1, 2, 1])
+topic_filter = f1.selectbox("Topic", ["all", *topics], key="v_topic")
+search = f2.text_input("Text contains", key="v_search", max_chars=200)
+only = f3.toggle("Corrected statements only", key="v_only")
+conn = data.connect()
+try:
+    rows, total = labelling.flipped(conn, before, after, topic=None if topic_filter == "all" else topic_filter,
+                                    search=search, corrected_only=only)
+finally:
+    conn.close()
+more = ", first 200 shown" if total > 200 else ""
+st.caption(f"{total} flips (statement and topic) from {before} to {after}{more}")
+for r in rows[:50]:
+    who = f" · corrected by {md_text(r['corrected_by'])}" if r["corrected_by"] else ""
+    st.markdown(f"**{md_text(r['date'])}** · {md_text(r['source'])} · **{md_text(r['topic'])}** "
+                f"{'added' if r['change'] == 'added' else 'removed'}{who}")
+    st.markdown(f"<div class='stmt flip'>{highlight(r['text'], [])}</div>", unsafe_allow_html=True)
+if len(rows) > 50:
+    st.caption("First 50 shown; narrow them with the filters above.")
+
+st.subheader("Scores on the evaluation set")
+if not scores:
+    st.info("No evaluation set was scored for these versions (retrain scores both when "
+            "`../shared/labels/dev.jsonl` or `--gold` is there).")
+else:
+    table = []
+    for v in (before, after):
+        rep = scores.get(v)
+        if not rep:
+            continue
+        for lang, m in rep.items():
+            if not isinstance(m, dict) or "topics" not in m:
+                continue
+            table.append({"version": v, "language": lang, "statements": m["n"], "macro F1": round(m["macro_f1"], 3),
+                          **{f"F1 {t}": round(x["f1"], 3) for t, x in m["topics"].items()}})
+    st.dataframe(pd.DataFrame(table), hide_index=True)

@@ -1,0 +1,569 @@
+"""Correcting tags: the label log, its replay, the uncertainty queue, training labels from the log,
+re-tagging beside the served tags, and two model versions compared.
+
+The log (``label_events`` in the store) is append-only: the store's triggers refuse UPDATE and
+DELETE, so a label is changed by a new event, and the current labels are the log replayed in
+event order. Each event keeps the statement's text and the topics it showed before the event,
+so the replay needs nothing but the log.
+
+Rules kept here: statements in the log (corrected, or chosen by the queue) are never trained on
+when their text is in the audit sample or the evaluation set, and a future audit round leaves
+them out (``logged_keys``, read by ``pipeline.audit.draw``): a sample chosen by a person or by
+uncertainty is not random.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import store as st
+from pipeline.audit import text_key
+from pipeline.errors import StoreBusyError, StoreError, UsageError
+
+CORRECTIONS_FILE = "corrections.jsonl"  # written into the labels folder by `train --with-log`
+SOURCES = ("correction", "queue")
+BATCH = 20
+# A correction is one short transaction: it waits this long for a run's write, then tells the user.
+BUSY_MS = 2000
+STATUS_FILE = "retrain.json"  # in the store folder: the dashboard's retrain progress
+
+
+# -- writing and replaying the log ---------------------------------------------------------------
+def _connect(store: str | os.PathLike) -> sqlite3.Connection:
+    path = st.db_path(store)
+    if not path.exists():
+        raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_MS / 1000, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+    return conn
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A statement's current labels (the log replayed) and who set them last."""
+
+    statement_id: str
+    topics: tuple[str, ...]
+    text: str
+    lang: str
+    date: str
+    who: str
+    at: str
+    events: int
+
+
+def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *, who: str,
+           source: str = "correction", note: str = "") -> int | None:
+    """Append one event: ``topic`` set (``new`` true) or removed on a statement. Returns its id, or
+    None when the statement already had that label (a correction that changes nothing; the queue's
+    "keep" is recorded, since confirming a tag is a label too).
+
+    One short transaction beside readers and runs (WAL); if a run holds the write for more than two
+    seconds, ``StoreBusyError`` says so and nothing is written.
+    """
+    who = " ".join(str(who).split())[:80]
+    if not who:
+        raise UsageError("a correction needs the name of who makes it")
+    if source not in SOURCES:
+        raise UsageError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    conn = _connect(store)
+    try:
+        conn.executescript(_LOG_SCHEMA)  # a store written before the log existed (no-op otherwise)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT text, lang, date, topic_mask, model_version FROM statements "
+                               "WHERE statement_id = ?", (statement_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"no statement {statement_id!r} in the store")
+            text, lang, date, mask, version = row
+            bits = st.topic_bits(conn)
+            if topic not in bits:
+                raise UsageError(f"unknown topic {topic!r} (the store has: {', '.join(bits)})")
+            current = _replay(conn, [statement_id]).get(statement_id)
+            shown = current.topics if current else tuple(t for t, b in bits.items() if (mask >> b) & 1)
+            old = topic in shown
+            if old == bool(new) and source == "correction":
+                conn.execute("ROLLBACK")
+                return None
+            cur = conn.execute(
+                "INSERT INTO label_events(statement_id, topic, old, new, who, at, source, model_version, note, "
+                "shown, text, lang, date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (statement_id, topic, int(old), int(bool(new)), who, _now(), source, version, str(note)[:500],
+                 json.dumps(sorted(shown)), text, lang, date))
+            conn.execute("COMMIT")
+            return int(cur.lastrowid)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusyError(f"{st.db_path(store)}: the store is busy (a run is writing); "
+                                 "the correction was not saved, try again in a moment") from exc
+        raise StoreError(f"{st.db_path(store)}: cannot record the correction ({exc})") from exc
+    finally:
+        conn.close()
+
+
+def set_topics(store: str | os.PathLike, statement_id: str, topics: Iterable[str], *, who: str,
+               note: str = "") -> list[int]:
+    """Make a statement's labels ``topics``: one correction event per topic that changes."""
+    wanted = set(topics)
+    conn = st.open_readonly(store)
+    try:
+        current = labels_for(conn, [statement_id]).get(statement_id)
+        bits = st.topic_bits(conn)
+        row = conn.execute("SELECT topic_mask FROM statements WHERE statement_id = ?", (statement_id,)).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise UsageError(f"no statement {statement_id!r} in the store")
+    shown = set(current.topics) if current else {t for t, b in bits.items() if (row[0] >> b) & 1}
+    out = []
+    for topic in sorted(shown ^ wanted):
+        eid = record(store, statement_id, topic, topic in wanted, who=who, note=note)
+        if eid is not None:
+            out.append(eid)
+    return out
+
+
+_LOG_SCHEMA = st.SCHEMA[st.SCHEMA.index("CREATE TABLE IF NOT EXISTS label_events"):]
+
+
+def _has_log(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'label_events'").fetchone() is not None
+
+
+def _replay(conn: sqlite3.Connection, statement_ids: list[str] | None = None,
+            until: int | None = None) -> dict[str, Labels]:
+    if not _has_log(conn):
+        return {}
+    where, args = [], []
+    if statement_ids is not None:
+        where.append("statement_id IN (SELECT value FROM json_each(?))")
+        args.append(json.dumps(statement_ids))
+    if until is not None:
+        where.append("event_id <= ?")
+        args.append(until)
+    sql = ("SELECT statement_id, topic, new, who, at, shown, text, lang, date FROM label_events"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY event_id")
+    state: dict[str, dict] = {}
+    for sid, topic, new, who, at, shown, text, lang, date in conn.execute(sql, args):
+        s = state.get(sid)
+        if s is None:  # the first event starts from what the statement showed then
+            s = state[sid] = {"topics": set(json.loads(shown)), "text": text, "lang": lang or "",
+                              "date": date or "", "events": 0}
+        (s["topics"].add if new else s["topics"].discard)(topic)
+        s.update(who=who, at=at, events=s["events"] + 1)
+    return {sid: Labels(sid, tuple(sorted(s["topics"])), s["text"], s["lang"], s["date"], s["who"], s["at"],
+                        s["events"]) for sid, s in state.items()}
+
+
+def replay(conn: sqlite3.Connection, until: int | None = None) -> dict[str, Labels]:
+    """Every logged statement's current labels: the log replayed in event order (up to ``until``)."""
+    return _replay(conn, None, until)
+
+
+def labels_for(conn: sqlite3.Connection, statement_ids: list[str]) -> dict[str, Labels]:
+    """The current labels of the given statements that the log holds (for showing them)."""
+    return _replay(conn, list(statement_ids))
+
+
+def events(conn: sqlite3.Connection, limit: int | None = None) -> list[dict]:
+    """The log's events, newest first."""
+    if not _has_log(conn):
+        return []
+    cur = conn.execute("SELECT event_id, statement_id, topic, old, new, who, at, source, model_version, note "
+                       "FROM label_events ORDER BY event_id DESC" + (" LIMIT ?" if limit else ""),
+                       (limit,) if limit else ())
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def events_hash(conn: sqlite3.Connection) -> tuple[str, int, int]:
+    """(hash of every event, number of events, last event id): what a model trained on the log records."""
+    if not _has_log(conn):
+        return hashlib.sha256(b"").hexdigest()[:16], 0, 0
+    h = hashlib.sha256()
+    n = last = 0
+    for row in conn.execute("SELECT event_id, statement_id, topic, old, new, who, at, source, shown, text "
+                            "FROM label_events ORDER BY event_id"):
+        h.update(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        n, last = n + 1, row[0]
+    return h.hexdigest()[:16], n, last
+
+
+def logged_keys(conn: sqlite3.Connection) -> set[str]:
+    """Text keys of every statement in the log: a future audit round leaves them out."""
+    if not _has_log(conn):
+        return set()
+    return {text_key(t) for (t,) in conn.execute("SELECT DISTINCT text FROM label_events")}
+
+
+# -- labels for training ---------------------------------------------------------------------------
+def export_labels(conn: sqlite3.Connection) -> list[dict]:
+    """The log's current labels as labelled statements (the label files' shape), one per text, in
+    the order they were first corrected."""
+    out: dict[str, dict] = {}
+    for lab in replay(conn).values():
+        out[text_key(lab.text)] = {"text": lab.text, "topics": list(lab.topics), "lang": lab.lang,
+                                   "date": lab.date, "id": lab.statement_id, "labeller": f"log:{lab.who}",
+                                   "source": "label-log"}
+    return list(out.values())
+
+
+def write_label_file(rows: list[dict], path: Path) -> None:
+    """Write labelled statements as JSON Lines, atomically (a reader sees the old file or the new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows),
+                   encoding="utf-8")
+    tmp.replace(path)
+
+
+def default_gold() -> Path:
+    """The evaluation set: ``$TOPICS_SHARED/labels/dev.jsonl`` (default ``../shared``)."""
+    shared = os.environ.get("TOPICS_SHARED") or str(Path(__file__).resolve().parent.parent.parent / "shared")
+    return Path(shared) / "labels" / "dev.jsonl"
+
+
+def held_out_keys(gold: Path | None = None) -> tuple[set[str], set[str]]:
+    """Text keys never trained on: the audit sample's and the evaluation set's."""
+    from pipeline.audit import SAMPLE_FILE, training_keys
+
+    audit = training_keys([SAMPLE_FILE]) if SAMPLE_FILE.exists() else set()
+    gold = gold if gold is not None else default_gold()
+    ev = training_keys([gold]) if gold.exists() else set()
+    return audit, ev
+
+
+def log_training_labels(store: str | os.PathLike, labels_dir: Path, gold: Path | None = None) -> dict:
+    """Write the log's labels to ``labels_dir/corrections.jsonl`` for ``train``, leaving out texts of
+    the audit sample and the evaluation set. Returns what was written and dropped, and the events'
+    hash (which the model records)."""
+    conn = st.open_readonly(store)
+    try:
+        rows = export_labels(conn)
+        digest, n_events, last = events_hash(conn)
+    finally:
+        conn.close()
+    audit, ev = held_out_keys(gold)
+    keep = [r for r in rows if text_key(r["text"]) not in audit and text_key(r["text"]) not in ev]
+    dropped_audit = sum(text_key(r["text"]) in audit for r in rows)
+    dropped_eval = sum(text_key(r["text"]) in ev and text_key(r["text"]) not in audit for r in rows)
+    write_label_file(keep, Path(labels_dir) / CORRECTIONS_FILE)
+    return {"events_hash": digest, "events": n_events, "last_event": last, "statements": len(keep),
+            "dropped_audit": dropped_audit, "dropped_eval": dropped_eval}
+
+
+# -- the queue -------------------------------------------------------------------------------------
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def near_duplicate(a: set[str], b: set[str], limit: float = 0.8) -> bool:
+    """Two statements nearly the same (word sets overlapping by ``limit`` or more, Jaccard)."""
+    return bool(a) and bool(b) and len(a & b) / len(a | b) >= limit
+
+
+def pick_uncertain(items: list[tuple[str, str, float]], threshold: float, n: int,
+                   skip: set[str] = frozenset()) -> list[tuple[str, str, float]]:
+    """Of (id, text, score) items, the ``n`` nearest ``threshold``, near-duplicates removed (the
+    nearer one kept) and texts whose key is in ``skip`` left out. A pure function: the store's queue
+    and the simulated-user test use it alike."""
+    picked: list[tuple[str, str, float]] = []
+    seen: list[set[str]] = []
+    for item in sorted(items, key=lambda x: (abs(x[2] - threshold), x[0])):
+        if text_key(item[1]) in skip:
+            continue
+        toks = _tokens(item[1])
+        if any(near_duplicate(toks, o) for o in seen):
+            continue
+        picked.append(item)
+        seen.append(toks)
+        if len(picked) >= n:
+            break
+    return picked
+
+
+def queue(conn: sqlite3.Connection, topic: str, threshold: float, n: int = BATCH) -> list[dict]:
+    """The next ``n`` statements the model is least sure about for ``topic``: scores nearest its
+    threshold, near-duplicates removed; statements already in the log, in the labelled set, in
+    the audit sample or in the evaluation set left out (labelling them teaches nothing new, or
+    must not happen)."""
+    audit, ev = held_out_keys()
+    skip = audit | ev | logged_keys(conn)
+    # Candidates in widening bands around the threshold until there are enough after filtering.
+    for width in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0):
+        rows = conn.execute(
+            "SELECT statement_id, text, json_extract(scores, '$.' || json_quote(?)) AS sc FROM statements "
+            "WHERE gold_mask IS NULL AND sc BETWEEN ? AND ?", (topic, threshold - width, threshold + width)
+        ).fetchall()
+        picked = pick_uncertain([(a, b, float(c)) for a, b, c in rows], threshold, n, skip)
+        if len(picked) >= n or width == 1.0:
+            break
+    ids = [p[0] for p in picked]
+    meta = {r[0]: r[1:] for r in conn.execute(
+        "SELECT s.statement_id, s.date, s.source, s.speaker, s.lang, s.topic_mask, d.title, d.url "
+        "FROM statements s JOIN documents d USING (doc_id) WHERE s.statement_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(ids),))}
+    bits = st.topic_bits(conn)
+    out = []
+    for sid, text, score in picked:
+        date, source, speaker, lang, mask, title, url = meta[sid]
+        out.append({"statement_id": sid, "text": text, "score": round(score, 4), "date": date, "source": source,
+                    "speaker": speaker or "", "lang": lang, "title": title, "url": url,
+                    "topics": [t for t, b in bits.items() if (mask >> b) & 1]})
+    return out
+
+
+# -- re-tagging beside the served tags -----------------------------------------------------------
+RETAG_BATCH = 5000
+
+
+def retag_beside(store: str | os.PathLike, model_path: str | os.PathLike, *,
+                 labels_dir: Path | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> dict:
+    """Tag every stored statement with the model at ``model_path`` into ``version_tags`` while the
+    store keeps serving the old tags, then swap them in with one transaction.
+
+    The served version's tags are kept in ``version_tags`` first (before/after compares them).
+    Holds the store's writer lock (a run waits); an interrupted re-tag resumes where it stopped.
+    """
+    from pipeline.audit import LABELS_DIR, known_labels, labels_hash
+    from pipeline.lock import writer_lock
+    from pipeline.tagger import load_model
+
+    labels_dir = Path(labels_dir or LABELS_DIR)
+    model = load_model(str(model_path))
+    with writer_lock(store, None, None):
+        conn = st.open_store(store, create=False)
+        try:
+            bits = st.ensure_topics(conn, [(t, "") for t in model.topics if t not in st.topic_bits(conn)])
+            st.register_model(conn, model.version, model.topics_hash, list(model.topics), model.info)
+            previous = [v for (v,) in conn.execute("SELECT DISTINCT model_version FROM statements")]
+            st.keep_version_tags(conn)
+            total = conn.execute("SELECT COUNT(*) FROM statements").fetchone()[0]
+            done = conn.execute("SELECT COUNT(*) FROM version_tags WHERE version = ? AND scores IS NOT NULL",
+                                (model.version,)).fetchone()[0]
+            if previous == [model.version]:
+                return {"version": model.version, "previous": previous, "retagged": 0, "total": total}
+            last = 0
+            while True:
+                rows = conn.execute(
+                    "SELECT sid, text FROM statements s WHERE sid > ? AND NOT EXISTS (SELECT 1 FROM version_tags v "
+                    "WHERE v.version = ? AND v.sid = s.sid AND v.scores IS NOT NULL) ORDER BY sid LIMIT ?",
+                    (last, model.version, RETAG_BATCH)).fetchall()
+                if not rows:
+                    break
+                tags = model.tag([r[1] for r in rows])
+                with st.transaction(conn):
+                    conn.executemany("INSERT OR REPLACE INTO version_tags(version, sid, topic_mask, scores) "
+                                     "VALUES (?,?,?,?)",
+                                     [(model.version, sid, st._mask(t.topics, bits), st._scores_json(t.scores))
+                                      for (sid, _), t in zip(rows, tags)])
+                done += len(rows)
+                last = rows[-1][0]
+                if progress:
+                    progress(done, total)
+            known = known_labels(labels_dir)
+            gold = []
+            for sid, text, old in conn.execute("SELECT sid, text, gold_mask FROM statements"):
+                g = known.get(text_key(text))
+                new = None if g is None else st._mask([x for x in g if x in bits], bits)
+                if new != old:
+                    gold.append((new, sid))
+            swapped = st.swap_in_version(conn, model.version, gold)
+            st.set_meta(conn, "labels_hash", labels_hash(labels_dir))
+            return {"version": model.version, "previous": [v for v in previous if v != model.version],
+                    "retagged": swapped, "total": total, "gold_changed": len(gold)}
+        finally:
+            conn.close()
+
+
+# -- evaluation of versions, and the comparison ------------------------------------------------------
+def evaluate_version(store: str | os.PathLike, model_path: str | os.PathLike, gold: Path) -> dict | None:
+    """Score the model on the evaluation set and keep the report in the store (``model_evals``)."""
+    from pipeline.tagger import load_model
+    from pipeline.tagger.evaluate import report
+    from pipeline.tagger.train import load_labelled
+
+    if not Path(gold).exists():
+        return None
+    model = load_model(str(model_path))
+    rows = load_labelled([Path(gold)])
+    names = list(model.topics)
+    import numpy as np
+
+    y = np.array([[int(n in r["topics"]) for n in names] for r in rows])
+    pred = (model.scores_matrix([r["text"] for r in rows]) >= model.estimator.thresholds_).astype(int)
+    rep = report(names, [r.get("lang", "") for r in rows], y, pred)
+    gold_hash = hashlib.sha256(Path(gold).read_bytes()).hexdigest()[:16]
+    conn = st.open_store(store, create=False)
+    try:
+        with st.transaction(conn):
+            conn.execute("INSERT OR REPLACE INTO model_evals VALUES (?,?,?,?,?)",
+                         (model.version, gold_hash, str(gold), json.dumps(rep), _now()))
+    finally:
+        conn.close()
+    return rep
+
+
+def versions(conn: sqlite3.Connection) -> list[dict]:
+    """Model versions whose tags the store keeps (newest first) and which one is served."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'version_tags'").fetchone() is None:
+        return []
+    served = {v for (v,) in conn.execute("SELECT DISTINCT model_version FROM statements")}
+    rows = conn.execute("SELECT m.version, m.first_used, m.info FROM models m WHERE m.version IN "
+                        "(SELECT DISTINCT version FROM version_tags) ORDER BY m.first_used DESC, m.rowid DESC")
+    out = []
+    for v, first, info in rows:
+        i = json.loads(info or "{}")
+        out.append({"version": v, "first_used": first, "served": v in served,
+                    "trained_at": i.get("trained_at"), "log": i.get("label_log")})
+    return out
+
+
+def compare_trend(conn: sqlite3.Connection, a: str, b: str, granularity: str = "week") -> list[dict]:
+    """Statements per period and topic under two versions' tags: rows {period, topic, version, count, total}."""
+    if granularity not in ("day", "week", "month"):
+        raise UsageError(f"granularity must be day, week or month, not {granularity!r}")
+    bits = st.topic_bits(conn)
+    out = []
+    for version in (a, b):
+        sums = ", ".join(f"SUM((v.topic_mask >> {bit}) & 1)" for bit in bits.values())
+        for row in conn.execute(f"SELECT s.{granularity}, COUNT(*), {sums} FROM version_tags v "
+                                f"JOIN statements s ON s.sid = v.sid WHERE v.version = ? GROUP BY 1 ORDER BY 1",
+                                (version,)):
+            period = st.from_day(row[0]).isoformat()
+            for topic, count in zip(bits, row[2:]):
+                out.append({"period": period, "topic": topic, "version": version, "count": int(count),
+                            "total": int(row[1])})
+    return out
+
+
+def flipped(conn: sqlite3.Connection, a: str, b: str, *, topic: str | None = None, search: str = "",
+            corrected_only: bool = False, limit: int = 200) -> tuple[list[dict], int]:
+    """Statements whose tags differ between versions ``a`` and ``b``: one row per statement and topic
+    that flipped (``change`` 'added' or 'removed' going from a to b), with the log's label when
+    the statement was corrected. Returns (rows, total)."""
+    bits = st.topic_bits(conn)
+    topics = {topic: bits[topic]} if topic else bits
+    logged = replay(conn)
+    rows = conn.execute(
+        "SELECT s.statement_id, s.date, s.source, s.text, va.topic_mask, vb.topic_mask FROM version_tags va "
+        "JOIN version_tags vb ON vb.sid = va.sid AND vb.version = ? JOIN statements s ON s.sid = va.sid "
+        "WHERE va.version = ? AND va.topic_mask != vb.topic_mask ORDER BY s.day DESC, s.sid", (b, a)).fetchall()
+    needle = text_key(search) if search else ""
+    out = []
+    for sid, date, source, text, ma, mb in rows:
+        if needle and needle not in text_key(text):
+            continue
+        if corrected_only and sid not in logged:
+            continue
+        for name, bit in topics.items():
+            was, now = (ma >> bit) & 1, (mb >> bit) & 1
+            if was != now:
+                lab = logged.get(sid)
+                out.append({"statement_id": sid, "date": date, "source": source, "topic": name,
+                            "change": "added" if now else "removed", "text": text,
+                            "label": None if lab is None else name in lab.topics,
+                            "corrected_by": None if lab is None else lab.who})
+    return out[:limit], len(out)
+
+
+def evals(conn: sqlite3.Connection, versions_: Iterable[str]) -> dict[str, dict]:
+    """The stored evaluation reports of the given versions (on the newest evaluation set each has)."""
+    out = {}
+    for v in versions_:
+        row = conn.execute("SELECT report, gold FROM model_evals WHERE version = ? ORDER BY made_at DESC LIMIT 1",
+                           (v,)).fetchone()
+        if row:
+            out[v] = json.loads(row[0]) | {"gold": row[1]}
+    return out
+
+
+# -- retrain: train with the log, evaluate, re-tag (the dashboard's button runs this as a process) --
+def status_path(store: str | os.PathLike) -> Path:
+    return st.db_path(store).parent / STATUS_FILE
+
+
+def write_status(store: str | os.PathLike, **fields) -> None:
+    path = status_path(store)
+    old = read_status(store) or {}
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(old | fields | {"updated_at": _now()}))
+    tmp.replace(path)
+
+
+def read_status(store: str | os.PathLike) -> dict | None:
+    """The last retrain's progress, or None; a 'running' one whose process is gone reads 'failed'."""
+    try:
+        s = json.loads(status_path(store).read_text())
+    except (OSError, ValueError):
+        return None
+    if s.get("state") in ("training", "retagging", "evaluating", "starting") and not _alive(s.get("pid")):
+        s["state"], s["message"] = "failed", "the retrain process ended without finishing"
+    return s
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    try:  # a zombie (ended, not yet reaped by the dashboard that started it) is not running
+        with open(f"/proc/{int(pid)}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, model_path: Path,
+            gold: Path | None = None, jobs: int = 2, say: Callable[[str], None] = lambda m: None) -> dict:
+    """Train on the shipped labels plus the log, evaluate the old and new versions on the
+    evaluation set, and re-tag the store beside the served tags (swapped in when complete).
+    Progress goes to the store's ``retrain.json``."""
+    from pipeline.tagger import model_info
+    from pipeline.tagger.train import train
+
+    gold = gold if gold is not None else default_gold()
+    write_status(store, state="training", pid=os.getpid(), started_at=_now(), done=0, total=0, message="",
+                 old_version=None, new_version=None)
+    try:
+        old = model_info(model_path).version if Path(model_path).exists() else None
+        write_status(store, old_version=old)
+        if old and gold.exists():
+            evaluate_version(store, model_path, gold)
+        log = log_training_labels(store, labels_dir, gold)
+        say(f"label log: {log['events']} events, {log['statements']} statements to train on; "
+            f"{log['dropped_audit']} dropped (text in the audit sample), {log['dropped_eval']} dropped "
+            "(text in the evaluation set)")
+        info = train(labels_dir=labels_dir, topics_path=topics_path, out=model_path, n_jobs=jobs,
+                     extra_info={"label_log": log})
+        say(f"model {info['version']} trained on {info['training_statements']} labelled statements")
+        write_status(store, state="retagging", new_version=info["version"])
+        if gold.exists():
+            evaluate_version(store, model_path, gold)
+        t0 = time.time()
+        res = retag_beside(store, model_path, labels_dir=labels_dir,
+                           progress=lambda d, t: write_status(store, done=d, total=t))
+        say(f"store re-tagged with {info['version']}: {res['retagged']} statements in {time.time() - t0:.0f} s")
+        write_status(store, state="done", message=f"model {info['version']} serves the store")
+        return {"model": info, "log": log, "retag": res}
+    except BaseException as exc:
+        write_status(store, state="failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

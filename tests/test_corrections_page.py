@@ -1,0 +1,67 @@
+"""Correcting tags in the dashboard (AppTest on a real store): the Statements page and the queue."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from pipeline import labelling
+from pipeline import store as st
+from tests.conftest import ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+def _app(store, monkeypatch) -> AppTest:
+    monkeypatch.setenv("TOPICS_STORE", str(store))
+    from dashboard import data
+
+    data.facets.clear()
+    data.statements.clear()
+    return AppTest.from_file(APP, default_timeout=90)
+
+
+def test_a_correction_on_the_statements_page_is_logged_and_shown_at_once(seed_store_copy, monkeypatch):
+    at = _app(seed_store_copy, monkeypatch)
+    at.run()
+    at.switch_page("views/explore.py").run()
+    assert not at.exception, at.exception
+    pills = [p for p in at.get("button_group") if p.key and p.key.startswith("explore_fix_")]
+    assert len(pills) == 20
+    first = pills[0]
+    sid = first.key.removeprefix("explore_fix_")
+    before = list(first.value)
+    wanted = sorted(set(before) ^ {"sovereignty"})
+    # The name is asked once; the save button waits for it.
+    assert at.button(key=f"explore_save_{sid}").disabled
+    at.text_input(key=f"explore_{sid}_who").input("Ana Ruiz").run()
+    pill = next(p for p in at.get("button_group") if p.key == f"explore_fix_{sid}")
+    pill.set_value(wanted).run()
+    at.button(key=f"explore_save_{sid}").click().run()
+    assert not at.exception, at.exception
+    conn = st.open_readonly(seed_store_copy)
+    got = labelling.replay(conn)
+    conn.close()
+    assert got[sid].topics == tuple(wanted) and got[sid].who == "Ana Ruiz"
+    captions = " ".join(c.value for c in at.caption)
+    assert "corrected by Ana Ruiz" in captions
+    # The name stays for the session: the next statement's save button is enabled without asking again.
+    other = next(p for p in at.get("button_group") if p.key.startswith("explore_fix_") and p.key != first.key)
+    assert not at.button(key=f"explore_save_{other.key.removeprefix('explore_fix_')}").disabled
+
+
+def test_the_review_queue_records_an_answer_and_moves_on(seed_store_copy, monkeypatch):
+    at = _app(seed_store_copy, monkeypatch)
+    at.run()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    at.text_input(key="review_who").input("Luis").run()
+    buttons = [b for b in at.button if b.key and b.key.startswith("q_True_")]
+    assert len(buttons) == 20
+    sid = buttons[0].key.removeprefix("q_True_")
+    buttons[0].click().run()
+    assert not at.exception, at.exception
+    conn = st.open_readonly(seed_store_copy)
+    ev = labelling.events(conn)
+    conn.close()
+    assert [(e["statement_id"], e["source"], e["who"], e["new"]) for e in ev] == [(sid, "queue", "Luis", 1)]
+    assert sid not in {b.key.removeprefix("q_True_") for b in at.button if b.key and b.key.startswith("q_True_")}

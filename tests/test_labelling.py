@@ -1,0 +1,174 @@
+"""The label log: corrections appended, never changed; replayed into labels; trained on (minus the
+audit sample); a retrain that re-tags beside the served tags; versions compared."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+
+import pytest
+
+from pipeline import labelling
+from pipeline import store as st
+from pipeline.errors import StoreBusyError
+from tests.conftest import run_cli
+
+
+def _statement(store, topic: str, has: bool) -> tuple[str, str]:
+    """A stored statement (id, text) that the model tagged with ``topic`` (``has``) or not."""
+    conn = st.open_readonly(store)
+    try:
+        bit = st.topic_bits(conn)[topic]
+        return conn.execute(f"SELECT statement_id, text FROM statements WHERE ((topic_mask >> {bit}) & 1) = ? "
+                            "AND length(text) > 80 ORDER BY statement_id LIMIT 1", (int(has),)).fetchone()
+    finally:
+        conn.close()
+
+
+def small_labels(tmp_path, n_random: int = 240, per_topic: int = 40, seed: int = 1):
+    """A small labels folder from the shipped labels (enough positives per topic to train on fast)."""
+    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+
+    rows = load_labelled(label_files(LABELS_DIR))
+    rng = random.Random(seed)
+    picked = {id(r): r for r in rng.sample(rows, n_random)}
+    for topic in ("security", "trade", "migration", "sovereignty"):
+        pos = [r for r in rows if topic in r["topics"]]
+        picked.update({id(r): r for r in rng.sample(pos, per_topic)})
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    labelling.write_label_file(list(picked.values()), folder / "sample.jsonl")
+    return folder
+
+
+def test_the_log_refuses_update_and_delete(seed_store_copy):
+    sid, _ = _statement(seed_store_copy, "trade", True)
+    eid = labelling.record(seed_store_copy, sid, "trade", False, who="ana")
+    assert eid is not None
+    conn = sqlite3.connect(st.db_path(seed_store_copy))
+    for sql in ("UPDATE label_events SET new = 1 WHERE event_id = ?", "DELETE FROM label_events WHERE event_id = ?"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(sql, (eid,))
+    assert conn.execute("SELECT new, who, source FROM label_events").fetchall() == [(0, "ana", "correction")]
+    conn.close()
+
+
+def test_corrections_replay_into_labels_and_export(seed_store_copy, tmp_path):
+    store = seed_store_copy
+    sid, text = _statement(store, "trade", True)
+    other, _ = _statement(store, "migration", False)
+    labelling.set_topics(store, sid, ["security"], who="ana", note="not trade")  # removes trade, adds security
+    labelling.record(store, other, "migration", True, who="luis")
+    labelling.record(store, other, "migration", False, who="luis")  # changed their mind: a new event
+    assert labelling.record(store, other, "migration", False, who="luis") is None  # nothing to change
+    conn = st.open_readonly(store)
+    labels = labelling.replay(conn)
+    assert labels[sid].topics == ("security",) and labels[sid].who == "ana" and labels[sid].text == text
+    assert "migration" not in labels[other].topics and labels[other].events == 2
+    # Replaying the log up to an event gives the labels as they were then.
+    first_three = labelling.replay(conn, until=3)
+    assert "migration" in first_three[other].topics
+    digest = labelling.events_hash(conn)
+    conn.close()
+    # The command line exports the same labels, deterministically.
+    out = tmp_path / "labels.jsonl"
+    r = run_cli("labels", "export", "--store", str(store), "--output", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert {r_["id"]: tuple(r_["topics"]) for r_ in rows} == {k: v.topics for k, v in labels.items()}
+    r2 = run_cli("labels", "export", "--store", str(store), "--output", "-")
+    assert r2.stdout == out.read_text()
+    conn = st.open_readonly(store)
+    assert labelling.events_hash(conn) == digest
+    conn.close()
+
+
+def test_a_correction_while_a_run_writes_says_the_store_is_busy(seed_store_copy):
+    sid, _ = _statement(seed_store_copy, "trade", True)
+    blocker = sqlite3.connect(st.db_path(seed_store_copy), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # what a run's write transaction holds
+    try:
+        with pytest.raises(StoreBusyError, match="busy"):
+            labelling.record(seed_store_copy, sid, "trade", False, who="ana")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    conn = st.open_readonly(seed_store_copy)
+    assert labelling.replay(conn) == {}
+    conn.close()
+
+
+def test_the_queue_offers_uncertain_statements_without_near_duplicates(seed_store_copy):
+    conn = st.open_readonly(seed_store_copy)
+    items = labelling.queue(conn, "trade", 0.4, 20)
+    assert len(items) == 20
+    assert all(abs(i["score"] - 0.4) <= 0.2 for i in items)
+    toks = [labelling._tokens(i["text"]) for i in items]
+    assert not any(labelling.near_duplicate(a, b) for k, a in enumerate(toks) for b in toks[k + 1:])
+    conn.close()
+    # A statement once judged leaves the queue.
+    labelling.record(seed_store_copy, items[0]["statement_id"], "trade", True, who="ana", source="queue")
+    conn = st.open_readonly(seed_store_copy)
+    assert items[0]["statement_id"] not in {i["statement_id"] for i in labelling.queue(conn, "trade", 0.4, 20)}
+    conn.close()
+
+
+def test_pick_uncertain_drops_near_duplicates_and_skipped_texts():
+    items = [("a", "the border wall with mexico is done", 0.51), ("b", "The border wall with Mexico is done.", 0.5),
+             ("c", "tariffs on steel", 0.3), ("d", "audit text here", 0.49), ("e", "far away", 0.99)]
+    got = labelling.pick_uncertain(items, 0.5, 3, skip={"audit text here"})
+    assert [g[0] for g in got] == ["b", "c", "e"]
+
+
+def test_an_audit_round_leaves_out_statements_in_the_log(seed_store_copy):
+    from pipeline import audit
+
+    conn = st.open_readonly(seed_store_copy)
+    sources = [r[0] for r in conn.execute("SELECT DISTINCT source FROM statements")]
+    everything = {s: 10**6 for s in sources}
+    before, _ = audit.draw(conn, everything, seed=1, exclude=set())
+    conn.close()
+    sid, text = _statement(seed_store_copy, "trade", True)
+    assert audit.text_key(text) in {audit.text_key(r["text"]) for r in before}
+    labelling.record(seed_store_copy, sid, "trade", False, who="ana")
+    conn = st.open_readonly(seed_store_copy)
+    after, info = audit.draw(conn, everything, seed=1, exclude=set())
+    conn.close()
+    assert audit.text_key(text) not in {audit.text_key(r["text"]) for r in after}
+    assert len(after) < len(before) and "label log" in info["excluded"]
+
+
+def test_train_with_the_log_drops_audit_texts_and_records_the_events(seed_store_copy, tmp_path):
+    from pipeline.audit import SAMPLE_FILE
+
+    store = seed_store_copy
+    # A stored statement whose text is in the audit sample: its correction must not be trained on.
+    audit_texts = {json.loads(x)["text"] for x in SAMPLE_FILE.read_text().splitlines() if x.strip()}
+    conn = sqlite3.connect(st.db_path(store), isolation_level=None)
+    sid_a, sid_b = [r[0] for r in conn.execute("SELECT statement_id FROM statements ORDER BY sid LIMIT 2")]
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id = ?", (sorted(audit_texts)[0], sid_a))
+    conn.close()
+    labelling.record(store, sid_a, "security", True, who="ana")
+    labelling.record(store, sid_b, "sovereignty", True, who="ana")
+    labels = small_labels(tmp_path)
+    model = tmp_path / "m" / "tagger.skops"
+    r = run_cli("train", "--with-log", "--store", str(store), "--labels", str(labels), "--output", str(model),
+                "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    assert "dropped 1 whose text is in the audit sample" in r.stdout, r.stdout
+    written = [json.loads(x) for x in (labels / "corrections.jsonl").read_text().splitlines()]
+    assert [w["id"] for w in written] == [sid_b] and "sovereignty" in written[0]["topics"]
+    info = json.loads(model.with_suffix(".json").read_text())
+    conn = st.open_readonly(store)
+    assert info["label_log"]["events_hash"] == labelling.events_hash(conn)[0]
+    conn.close()
+    assert "corrections.jsonl" in info["label_files"]
+    version = info["version"]
+    # Replaying the same log gives the same labels file and, trained again, the same model version.
+    before = (labels / "corrections.jsonl").read_bytes()
+    r = run_cli("train", "--with-log", "--store", str(store), "--labels", str(labels), "--output",
+                str(tmp_path / "m2" / "tagger.skops"), "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    assert (labels / "corrections.jsonl").read_bytes() == before
+    assert json.loads((tmp_path / "m2" / "tagger.json").read_text())["version"] == version

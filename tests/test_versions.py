@@ -1,0 +1,99 @@
+"""A new model's tags written beside the served ones and swapped in at once; two versions compared
+(trend lines, flipped statements, evaluation scores) in the store and on the Model versions page."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipeline import labelling
+from pipeline import store as st
+from pipeline.tagger import DEFAULT_MODEL, _load_skops, load_model, save_model
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """A second model version: the shipped one with a lower trade threshold (more statements on trade)."""
+    est = _load_skops(DEFAULT_MODEL, DEFAULT_MODEL.read_bytes())
+    est.thresholds_ = np.array(est.thresholds_, dtype=float)
+    est.thresholds_[list(est.topic_names_).index("trade")] = 0.15
+    path = tmp_path_factory.mktemp("model2") / "tagger.skops"
+    info = json.loads(DEFAULT_MODEL.with_suffix(".json").read_text())
+    save_model(est, path, {k: v for k, v in info.items() if k != "version"})
+    return path
+
+
+def _served(conn) -> tuple[set, list]:
+    return ({v for (v,) in conn.execute("SELECT DISTINCT model_version FROM statements")},
+            conn.execute("SELECT topic_mask, SUM(n) FROM daily GROUP BY 1 ORDER BY 1").fetchall())
+
+
+def test_retag_serves_old_tags_until_the_new_ones_are_complete(seed_store_copy, other_model):
+    store = seed_store_copy
+    old = load_model(str(DEFAULT_MODEL)).version
+    new = load_model(str(other_model)).version
+    conn = st.open_readonly(store)
+    served_before = _served(conn)
+    conn.close()
+    assert served_before[0] == {old}
+    seen = []
+
+    def check(done: int, total: int) -> None:
+        # What a dashboard reading now sees: the old version's tags and counts, all of them.
+        c = st.open_readonly(store)
+        seen.append((done, total, _served(c) == served_before))
+        c.close()
+
+    labelling.RETAG_BATCH = 2000
+    res = labelling.retag_beside(store, other_model, progress=check)
+    assert res["version"] == new and res["previous"] == [old]
+    assert len(seen) >= 2 and all(ok for _, _, ok in seen), seen
+    conn = st.open_readonly(store)
+    served, daily = _served(conn)
+    assert served == {new}
+    # The counts follow the new tags, recounted in the same transaction.
+    bit = st.topic_bits(conn)["trade"]
+    trade_now = conn.execute(f"SELECT COUNT(*) FROM statements WHERE (topic_mask >> {bit}) & 1").fetchone()[0]
+    assert sum(n for m, n in daily if (m >> bit) & 1) == trade_now
+    rows, total = labelling.flipped(conn, old, new, topic="trade")
+    assert total > 0 and {r["change"] for r in rows} == {"added"}
+    assert trade_now - sum(n for m, n in served_before[1] if (m >> bit) & 1) == total
+    trend = labelling.compare_trend(conn, old, new, "month")
+    by_version = {v: sum(r["count"] for r in trend if r["version"] == v and r["topic"] == "trade") for v in (old, new)}
+    assert by_version[new] - by_version[old] == total
+    assert [v["version"] for v in labelling.versions(conn)][:2] == [new, old]
+    conn.close()
+
+
+def test_the_versions_page_compares_two_versions(seed_store_copy, other_model, tmp_path, monkeypatch):
+    store = seed_store_copy
+    labelling.retag_beside(store, other_model)
+    # Both versions scored on the same evaluation set (here: 300 labelled statements).
+    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+
+    gold = tmp_path / "gold.jsonl"
+    labelling.write_label_file(load_labelled(label_files(LABELS_DIR))[:300], gold)
+    old_rep = labelling.evaluate_version(store, DEFAULT_MODEL, gold)
+    new_rep = labelling.evaluate_version(store, other_model, gold)
+    assert old_rep["all"]["topics"]["trade"] != new_rep["all"]["topics"]["trade"]
+    monkeypatch.setenv("TOPICS_STORE", str(store))
+    from dashboard import data
+
+    data.facets.clear()
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120).run()
+    at.switch_page("views/versions.py").run()
+    assert not at.exception, at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(spec["data"]) == 8  # four topics, two versions each
+    captions = " ".join(c.value for c in at.caption)
+    assert " flips (statement and topic) from " in captions
+    assert len(at.dataframe) == 1  # the evaluation scores
+    assert " added" in " ".join(m.value for m in at.markdown)
+    at.selectbox(key="v_topic").select("migration").run()
+    assert "0 flips" in " ".join(c.value for c in at.caption)
+    scores = at.dataframe[-1].value
+    assert set(scores["version"]) == {load_model(str(DEFAULT_MODEL)).version, load_model(str(other_model)).version}
