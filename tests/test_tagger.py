@@ -416,3 +416,32 @@ def test_a_compiled_file_with_altered_arrays_is_ignored_and_rebuilt(tmp_path):
     assert type(again.estimator).__name__ == "CompiledTagger"
     assert np.array_equal(again.estimator.thresholds_, ref.thresholds_)
     assert np.array_equal(again.scores_matrix(texts), ref.predict_proba(texts))
+
+
+def test_bootstrap_intervals_bracket_the_measured_f1(model):
+    """evaluate.bootstrap_f1: every F1 of the report, with the interval resampling gives it."""
+    from pipeline.audit import SAMPLE_FILE
+    from pipeline.tagger.evaluate import bootstrap_f1, report
+
+    rows = [json.loads(line) for line in SAMPLE_FILE.read_text(encoding="utf-8").splitlines()]  # never trained on
+    names = list(model.topics)
+    langs = [r["lang"] for r in rows]
+    gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
+    pred = model.estimator.predict([r["text"] for r in rows])
+    boot = bootstrap_f1(names, langs, gold, pred, n_boot=300)
+    plain = report(names, langs, gold, pred)
+    assert set(boot) == {"all", "es", "en"}
+    for lang, res in boot.items():
+        assert res["n"] == plain[lang]["n"]
+        assert res["macro"]["f1"] == plain[lang]["macro_f1"]
+        for n in names:
+            f = res[n]
+            assert f["f1"] == plain[lang]["topics"][n]["f1"] and f["support"] == plain[lang]["topics"][n]["support"]
+            assert f["low"] <= f["f1"] <= f["high"] and f["low"] < f["high"], (lang, n, f)
+        assert res["macro"]["low"] <= res["macro"]["f1"] <= res["macro"]["high"]
+    # fewer statements, wider interval; the same seed, the same interval; a perfect tagger, no width
+    width = {k: boot[k]["security"]["high"] - boot[k]["security"]["low"] for k in ("all", "en")}
+    assert width["en"] > width["all"]
+    assert bootstrap_f1(names, langs, gold, pred, n_boot=300) == boot
+    perfect = bootstrap_f1(names, langs, gold, gold, n_boot=50)["all"]["macro"]
+    assert perfect == {"f1": 1.0, "low": 1.0, "high": 1.0}
