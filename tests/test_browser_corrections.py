@@ -7,7 +7,7 @@ import re
 import shutil
 
 import pytest
-from dashboard.bench import BROWSER_ARGS
+from dashboard.browser import BROWSER_ARGS
 
 from pipeline import labelling
 from pipeline import store as st
@@ -20,7 +20,7 @@ SHOTS = ROOT / "test-artifacts"
 
 def test_correct_retrain_and_see_the_flip(seed_store_copy, tmp_path, monkeypatch):
     exe = need_browser()
-    from dashboard.bench import serve
+    from dashboard.browser import serve
     from playwright.sync_api import sync_playwright
 
     model = tmp_path / "model" / "tagger.skops"
