@@ -7,8 +7,8 @@ import re
 import shutil
 
 import pytest
-from dashboard.browser import BROWSER_ARGS
 
+from dashboard.browser import BROWSER_ARGS
 from pipeline import labelling
 from pipeline import store as st
 from pipeline.tagger import DEFAULT_MODEL
@@ -20,8 +20,9 @@ SHOTS = ROOT / "test-artifacts"
 
 def test_correct_retrain_and_see_the_flip(seed_store_copy, tmp_path, monkeypatch):
     exe = need_browser()
-    from dashboard.browser import serve
     from playwright.sync_api import sync_playwright
+
+    from dashboard.browser import serve
 
     model = tmp_path / "model" / "tagger.skops"
     model.parent.mkdir()
