@@ -282,6 +282,15 @@ def cmd_run(args) -> int:
                 written = write_all(args.store, settings.snapshots_dir(args.store), model_path=args.model)
             except TrackerError as exc:  # the run is committed: say so, and why the briefs are missing
                 snap_error = str(exc)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM while writing the briefs: the command did not finish
+                from pipeline import store as st_mod
+
+                conn = st_mod.open_store(args.store)
+                try:
+                    st_mod.mark_stopped(conn, s.run_id, "interrupted")
+                finally:
+                    conn.close()
+                raise
     s.seconds = round(command_seconds(), 2)  # the whole command's time, snapshots and start-up included
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,

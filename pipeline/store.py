@@ -354,6 +354,13 @@ def fail_run(conn: sqlite3.Connection, run_id: int, reason: str) -> None:
                      (_now(), safe_text(reason)[:500], run_id))
 
 
+def mark_stopped(conn: sqlite3.Connection, run_id: int, status: str) -> None:
+    """Give a finished run another status: it stored everything, but the command around it (its weekly
+    snapshots) was stopped."""
+    with transaction(conn):
+        conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
+
+
 def mark_interrupted(conn: sqlite3.Connection, run_id: int) -> None:
     """Log a run stopped by Ctrl-C or SIGTERM as interrupted (a killed one is, by the next run)."""
     if conn.in_transaction:  # the signal came between BEGIN and the statement that follows it
