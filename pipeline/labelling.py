@@ -533,7 +533,7 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
     """Train on the shipped labels plus the log, evaluate the old and new versions on the
     evaluation set, and re-tag the store beside the served tags (swapped in when complete).
     Progress goes to the store's ``retrain.json``."""
-    from pipeline.tagger import load_model, model_info
+    from pipeline.tagger import model_info
     from pipeline.tagger.train import train
 
     gold = gold if gold is not None else default_gold()
@@ -551,9 +551,6 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
         info = train(labels_dir=labels_dir, topics_path=topics_path, out=model_path, n_jobs=jobs,
                      extra_info={"label_log": log})
         say(f"model {info['version']} trained on {info['training_statements']} labelled statements")
-        # The file at model_path was rewritten: this process must not keep using the model it loaded from
-        # that path before (to evaluate the old version), or the re-tag below would use the old one.
-        load_model.cache_clear()
         write_status(store, state="retagging", new_version=info["version"])
         if gold.exists():
             evaluate_version(store, model_path, gold)

@@ -138,9 +138,20 @@ def write_compiled_beside(estimator, path: Path, file_hash: str) -> None:
         pass
 
 
-@lru_cache(maxsize=4)
 def load_model(path: str | Path = DEFAULT_MODEL) -> LoadedModel:
-    """Load a model file safely.
+    """Load a model file safely (cached per process while the file stays the same: a file rewritten
+    at the same path, e.g. by `train`, is loaded again)."""
+    p = Path(path)
+    try:
+        info = p.stat()
+    except OSError as exc:
+        raise ModelError(f"{p}: no model file; run `python -m pipeline train` to build one") from exc
+    return _load_model(str(p), info.st_mtime_ns, info.st_size)
+
+
+@lru_cache(maxsize=4)
+def _load_model(path: str, mtime_ns: int, size: int) -> LoadedModel:
+    """Load a model file safely (``mtime_ns`` and ``size`` only key the cache).
 
     The skops file is the model. Its compiled form (``tagger.<version>.npz``: plain arrays read
     with ``allow_pickle=False``, so loading it runs no code) is written beside it on first use and
@@ -197,3 +208,6 @@ def _load_skops(p: Path, data: bytes):
             raise ModelError(f"{p}: not a loadable skops model file ({exc})") from exc
         bad = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)] or untrusted
         raise ModelError(f"{p}: refuses to load types from untrusted modules: {', '.join(bad[:5])}") from exc
+
+
+load_model.cache_clear = _load_model.cache_clear  # tests and long-lived processes start afresh
