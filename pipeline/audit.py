@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import random
-import re
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,12 +26,10 @@ from pipeline.settings import AUDIT_DIR, LABELS_DIR
 SAMPLE_FILE = AUDIT_DIR / "audit.jsonl"
 FRAME_FILE = AUDIT_DIR / "frame.json"
 
-_WS = re.compile(r"\s+")
-
-
 def text_key(text: str) -> str:
     """What makes two statements 'the same text' for the disjointness rule: case and spacing aside."""
-    return _WS.sub(" ", text).strip().lower()
+    # str.split() splits at exactly the characters a regular expression's \s matches, faster.
+    return " ".join(text.split()).lower()
 
 
 

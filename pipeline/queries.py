@@ -265,21 +265,47 @@ def _export_cursor(conn: sqlite3.Connection, date_from: dt.date | None, date_to:
 def write_csv(conn: sqlite3.Connection, fh, date_from: dt.date | None = None, date_to: dt.date | None = None) -> int:
     """Every statement in the dates as CSV (topics ';'-joined, scores as JSON); returns the row count.
 
-    Cells go through :mod:`pipeline.csvsafe` (formula-like text neutralised, text quoted).
+    Cells follow :mod:`pipeline.csvsafe` (formula-like text neutralised, text quoted). Lines are
+    built here rather than a cell at a time through the csv module: a week's brief writes every
+    statement of the week, and that made the snapshots of a cold run several times slower. The
+    cells a document's statements share are quoted once (a test holds this writer and
+    ``csvsafe.Writer`` to the same bytes).
     """
-    from pipeline.csvsafe import Writer
+    from pipeline.csvsafe import Writer, quoted_cell
 
     bits = topic_bits(conn)
     names = {b: t for t, b in bits.items()}
-    w = Writer(fh)
-    w.writerow(EXPORT_COLUMNS)
+    cell = _Cells(quoted_cell)  # speakers, roles, model versions and topic lists repeat
+    topics = _Cells(lambda m: quoted_cell(";".join(names[b] for b in sorted(names) if (m >> b) & 1)))
+    docs: dict[str, tuple[str, str]] = {}
+    Writer(fh).writerow(EXPORT_COLUMNS)
     n = 0
-    for r in _export_cursor(conn, date_from, date_to):
-        m = r[10]
-        topics = ";".join(names[b] for b in sorted(names) if (m >> b) & 1)
-        w.writerow(r[:10] + (topics,) + r[11:])
-        n += 1
+    cur = _export_cursor(conn, date_from, date_to)
+    while rows := cur.fetchmany(1000):
+        lines = []
+        for sid, doc_id, date, source, lang, raw, speaker, role, position, text, mask, scores, model, title, url, \
+                path in rows:
+            head_tail = docs.get(doc_id)
+            if head_tail is None:
+                head_tail = docs[doc_id] = (",".join(map(quoted_cell, (doc_id, date, source, lang))),
+                                            ",".join(map(quoted_cell, (title, url, path))))
+            lines.append(f"{quoted_cell(sid)},{head_tail[0]},{cell[raw]},{cell[speaker]},{cell[role]},{position},"
+                         f"{quoted_cell(text)},{topics[mask]},{quoted_cell(scores)},{cell[model]},{head_tail[1]}\r\n")
+        fh.write("".join(lines))
+        n += len(rows)
     return n
+
+
+class _Cells(dict):
+    """A memo of quoted cells: value -> its CSV cell, made once by ``make``."""
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, value):
+        out = self[value] = self.make(value)
+        return out
 
 
 def export_rows(conn: sqlite3.Connection, date_from: dt.date | None = None, date_to: dt.date | None = None):
@@ -425,26 +451,46 @@ def topic_statements(conn: sqlite3.Connection, source: str, topic: str, first: d
 
 
 # -- weekly briefs ---------------------------------------------------------------------------------
-def weekly_topic_counts(conn: sqlite3.Connection, first: dt.date, last: dt.date, bits: dict[str, int]) -> dict:
-    """{monday: (total, {topic: count})} for the weeks from ``first`` to ``last`` (Mondays), from the
-    daily counts."""
+def weekly_topic_counts(conn: sqlite3.Connection, first: dt.date | None, last: dt.date | None,
+                        bits: dict[str, int]) -> dict:
+    """{monday: (total, {topic: count})} for the weeks from ``first`` to ``last`` (Mondays; None:
+    every week), from the daily counts."""
     sums = ", ".join(f"SUM(n * ((topic_mask >> {b}) & 1))" for b in bits.values())
-    rows = conn.execute(f"SELECT week, SUM(n), {sums} FROM daily WHERE day BETWEEN ? AND ? GROUP BY week",
-                        (day_number(first), day_number(last) + 6)).fetchall()
+    lo = day_number(first) if first else -(2 ** 62)
+    hi = day_number(last) + 6 if last else 2 ** 62
+    rows = conn.execute(f"SELECT week, SUM(n){', ' if sums else ''}{sums} FROM daily WHERE day BETWEEN ? AND ? "
+                        "GROUP BY week", (lo, hi)).fetchall()
     return {from_day(r[0]): (r[1], dict(zip(bits, (int(x or 0) for x in r[2:])))) for r in rows}
 
 
-def week_facts(conn: sqlite3.Connection, monday: dt.date, sunday: dt.date) -> tuple[int, list[str], list[str], str]:
-    """A week's documents, sources, the model versions that tagged it and the last one's topics hash."""
-    d0, d1 = day_number(monday), day_number(sunday)
-    docs = conn.execute("SELECT COUNT(*) FROM documents WHERE date BETWEEN ? AND ?",
-                        (monday.isoformat(), sunday.isoformat())).fetchone()[0]
-    sources = [r[0] for r in conn.execute(
-        "SELECT DISTINCT source FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
-    models = [r[0] for r in conn.execute(
-        "SELECT DISTINCT model_version FROM statements WHERE day BETWEEN ? AND ? ORDER BY 1", (d0, d1))]
-    row = conn.execute("SELECT topics_hash FROM models WHERE version = ?", (models[-1] if models else "",)).fetchone()
-    return int(docs), sources, models, (row[0] or "") if row else ""
+WeekFacts = tuple[int, list[str], list[str], str]
+
+
+def week_facts(conn: sqlite3.Connection, monday: dt.date | None = None) -> dict[dt.date, WeekFacts]:
+    """Per week (its Monday; only that one when given): documents, sources, the model versions
+    that tagged its statements and the last one's topics hash. One pass over the store for
+    every week: the briefs of a first run are many."""
+    d0, d1 = (day_number(monday), day_number(monday) + 6) if monday else (-(2 ** 62), 2 ** 62)
+    docs: dict[dt.date, int] = {}
+    span = (monday.isoformat(), (monday + dt.timedelta(days=6)).isoformat()) if monday else ("", "9999-12-31")
+    for date, n in conn.execute("SELECT date, COUNT(*) FROM documents WHERE date BETWEEN ? AND ? GROUP BY date", span):
+        try:
+            day = dt.date.fromisoformat(date)
+        except (TypeError, ValueError):
+            continue
+        week = day - dt.timedelta(days=day.weekday())
+        docs[week] = docs.get(week, 0) + n
+    sources: dict[dt.date, list[str]] = {}
+    for week, source in conn.execute("SELECT DISTINCT week, source FROM daily WHERE day BETWEEN ? AND ? AND n > 0 "
+                                     "ORDER BY 1, 2", (d0, d1)):
+        sources.setdefault(from_day(week), []).append(source)
+    models: dict[dt.date, list[str]] = {}
+    for week, version in conn.execute("SELECT DISTINCT week, model_version FROM statements WHERE day BETWEEN ? AND ? "
+                                      "ORDER BY 1, 2", (d0, d1)):
+        models.setdefault(from_day(week), []).append(version)
+    hashes = dict(conn.execute("SELECT version, topics_hash FROM models").fetchall())
+    return {w: (docs.get(w, 0), sources.get(w, []), ms, hashes.get(ms[-1]) or "" if ms else "")
+            for w, ms in models.items()}
 
 
 def confident_statements(conn: sqlite3.Connection, first: dt.date, last: dt.date, topic: str,

@@ -53,11 +53,6 @@ def week_label(monday: dt.date) -> str:
     return f"{y}-W{w:02d}"
 
 
-def _weekly_counts(conn: sqlite3.Connection, first: dt.date, last: dt.date, bits: dict[str, int]) -> dict:
-    """{monday: (total, {topic: count})} for the weeks from ``first`` to ``last`` (Mondays)."""
-    return queries.weekly_topic_counts(conn, first, last, bits)
-
-
 def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> dict:
     """The numbers of one week's brief, straight from the store.
 
@@ -68,13 +63,20 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
     monday, sunday = parse_week(week)
     bits = store.topic_bits(conn)
     names = list(bits)
-    first = monday - dt.timedelta(weeks=HISTORY_WEEKS)
-    counts = _weekly_counts(conn, first, monday, bits)
+    extras = extras or {}
+    # A first run's briefs share one pass over the count tables (``week_extras``); a single brief
+    # (the dashboard's live week) reads its own weeks.
+    counts = extras.get("counts")
+    if counts is None:
+        counts = queries.weekly_topic_counts(conn, monday - dt.timedelta(weeks=HISTORY_WEEKS), monday, bits)
     empty = (0, dict.fromkeys(names, 0))
     total, this = counts.get(monday, empty)
     p_total, prev = counts.get(monday - dt.timedelta(weeks=1), empty)
     history = [monday - dt.timedelta(weeks=k) for k in range(HISTORY_WEEKS, 0, -1)]
-    docs, sources, models, topics_hash = queries.week_facts(conn, monday, sunday)
+    facts = extras.get("facts")
+    if facts is None:
+        facts = queries.week_facts(conn, monday)
+    docs, sources, models, topics_hash = facts.get(monday, (0, [], [], ""))
     per_topic = {}
     for t in names:
         count = this[t]
@@ -94,7 +96,6 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
                                       "change_share": round(share - mean_share, 4)},
             "quotes": _quotes(conn, monday, sunday, t),
         }
-    extras = extras or {}
     corrected = extras.get("corrected", {})
     for t in names:
         per_topic[t].update(corrected.get((week, t), {"share_corrected": None, "ci_low": None, "ci_high": None}))
@@ -133,7 +134,10 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
         why = None if au is not None else "no audit sample"
     except ModelError as exc:
         why = f"no model: {exc}"
-    out: dict = {"corrected": {}, "events": {}, "correction": None}
+    # Counts and facts of every week in one pass over the count tables, for all the briefs at once.
+    out: dict = {"corrected": {}, "events": {}, "correction": None,
+                 "counts": queries.weekly_topic_counts(conn, None, None, store.topic_bits(conn)),
+                 "facts": queries.week_facts(conn)}
     if au is not None:
         first, last = min(mondays), max(mondays) + dt.timedelta(days=6)
         df = queries.corrected_trend(conn, queries.Filters(date_from=first, date_to=last), au, "week")

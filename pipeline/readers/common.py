@@ -221,6 +221,11 @@ def clean_line(line: str) -> str:
     return _SPACES.sub(" ", line).strip()
 
 
+def clean_lines(text: str) -> list[str]:
+    """``clean_line`` of each line of a text, with one pass of the expression over the whole text."""
+    return [x.strip() for x in _SPACES.sub(" ", text).split("\n")]
+
+
 def guess_lang(text: str) -> str:
     """'es' or 'en', by counting common function words; enough for these two languages."""
     sample = text[:5000]

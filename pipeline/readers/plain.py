@@ -10,7 +10,7 @@ from pipeline.readers.common import (
     ParsedDocument,
     Reader,
     check_date,
-    clean_line,
+    clean_lines,
     guess_lang,
     not_a_date,
     parse_date,
@@ -29,7 +29,7 @@ def sniff(text: str) -> bool:
 
 def read(text: str, path: str) -> Parsed:
     """Parse the text; the language is guessed from the words, the source left to the caller."""
-    lines = [clean_line(x) for x in text.split("\n")]
+    lines = clean_lines(text)
     lines = [x for x in lines if x]
     if not lines:
         raise InputError(path, "empty file: nothing to read")

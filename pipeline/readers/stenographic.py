@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from pipeline.errors import InputError
-from pipeline.readers.common import Parsed, ParsedDocument, Reader, check_date, clean_line, fold, parse_date
+from pipeline.readers.common import Parsed, ParsedDocument, Reader, check_date, clean_lines, fold, parse_date
 from pipeline.stages import Turn
 
 # Stage notes and editorial marks on a line of their own: "(Inaudible)", "(INICIA VIDEO)".
@@ -29,7 +29,7 @@ def sniff(text: str) -> bool:
 def read(text: str, path: str) -> Parsed:
     """Parse the text into header fields and turns; raises InputError when it cannot."""
     blocks = _SEPARATOR.split(text)
-    header = [clean_line(x) for x in blocks[0].split("\n") if x.strip()]
+    header = [x for x in clean_lines(blocks[0]) if x]
     if not header:
         raise InputError(path, "stenographic transcript with no header (title and date before the first '---')")
     title = header[0]
@@ -47,8 +47,7 @@ def read(text: str, path: str) -> Parsed:
                      "using the header date")
     turns: list[Turn] = []
     for block in blocks[1:]:
-        lines = [clean_line(x) for x in block.split("\n")]
-        lines = [x for x in lines if x]
+        lines = [x for x in clean_lines(block) if x]
         if not lines:
             continue
         label, paras = lines[0], [p for p in lines[1:] if not _STAGE.match(p)]

@@ -139,7 +139,7 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
         self._fit_vocab(toks)
         index = self.token_index_
         n_tok = len(index)
-        ids, lens = self._doc_token_ids(toks, index, {})
+        ids, lens = self._doc_token_ids(norm, index, {})
         n = len(texts)
         doc = np.repeat(np.arange(n), lens)
         M = self._presence(doc, ids, n, n_tok)                        # docs x tokens, binary

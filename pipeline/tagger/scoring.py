@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import os
 import re
@@ -29,8 +30,8 @@ from pipeline.tagger.topics import cue_regexes, find_cues, trie_regex
 
 @lru_cache(maxsize=64)
 def _first_word_regexes(keys: tuple) -> list[re.Pattern]:
-    """Per topic, a regex that fully matches a token able to start one of the topic's cues;
-    then, per topic, the same for its exclusions."""
+    """Per topic, a regex whose matches in a text of one token a line are the tokens able to
+    start one of the topic's cues; then, per topic, the same for its exclusions."""
     out = []
     for cues in [c for c, _ in keys] + [e for _, e in keys]:
         firsts = []
@@ -40,18 +41,29 @@ def _first_word_regexes(keys: tuple) -> list[re.Pattern]:
                 continue
             star = c.endswith("*") and len(words) == 1
             firsts.append(words[0] + ("*" if star else ""))
-        out.append(re.compile(trie_regex(tuple(dict.fromkeys(firsts)))[2:] if firsts else r"(?!x)x"))
+        body = trie_regex(tuple(dict.fromkeys(firsts)))[2:] if firsts else r"(?!x)x"
+        # A first word holds no space, so a match never runs past its line: a match of a whole
+        # line is a full match of that token.
+        out.append(re.compile(f"(?m)^(?:{body})$"))
     return out
 
 
 def _start_flags(tokens: list[str], keys: tuple) -> np.ndarray:
-    """(tokens, 2 * topics) bool: can the token start a cue / an exclusion of each topic."""
+    """(tokens, 2 * topics) bool: can the token (or a part of it between hyphens) start a cue /
+    an exclusion of each topic. One search per regex over all the tokens, a token a line."""
     firsts = _first_word_regexes(keys)
     out = np.zeros((len(tokens), len(firsts)), dtype=bool)
-    for i, t in enumerate(tokens):
-        parts = [t] + (t.split("-") if "-" in t else [])
-        for j, f in enumerate(firsts):
-            if any(f.fullmatch(p) for p in parts):
+    if not tokens:
+        return out
+    parts = {i: t.split("-") for i, t in enumerate(tokens) if "-" in t}
+    lines = "\n".join(itertools.chain(tokens, *parts.values()))
+    for j, f in enumerate(firsts):
+        hits = set(f.findall(lines))
+        if not hits:
+            continue
+        out[:, j] = np.fromiter((t in hits for t in tokens), dtype=bool, count=len(tokens))
+        for i, ps in parts.items():
+            if not out[i, j] and any(p in hits for p in ps):
                 out[i, j] = True
     return out
 
@@ -73,14 +85,20 @@ def _gram_columns(tokens: list[str], lo: int, hi: int, index: dict[str, int]) ->
     """Row (the token's position) and column of each distinct character n-gram of each token that
     ``index`` knows, columns ascending within a row: what training's token x n-gram matrix and the
     scores of unseen tokens are both built from."""
-    rows: list[int] = []
-    cols: list[int] = []
-    get = index.get
-    for i, t in enumerate(tokens):
-        found = sorted({c for c in map(get, _char_grams(t, lo, hi)) if c is not None})
-        rows.extend([i] * len(found))
-        cols.extend(found)
-    return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    if not tokens:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # All the grams of all the tokens in one list and one lookup; numpy then keeps the distinct
+    # (row, column) pairs in order. A set and a sort per token cost several times more.
+    padded = [" " + t + " " for t in tokens]
+    grams = [w[i:i + n] for w in padded for n in range(lo, hi + 1) for i in range(len(w) - n + 1)]
+    per_token = [sum(max(len(w) - n + 1, 0) for n in range(lo, hi + 1)) for w in padded]
+    cols = np.fromiter(map(index.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+    rows = np.repeat(np.arange(len(tokens), dtype=np.int64), per_token)
+    known = cols >= 0
+    width = max(len(index), 1)
+    key = _sorted_unique(rows[known] * width + cols[known])
+    r, c = np.divmod(key, width)
+    return r, c
 
 
 class Scorer:
@@ -121,11 +139,14 @@ class Scorer:
         feats[:, 1::2] = counts > 0
         return feats * self.cue_weight
 
-    def _doc_token_ids(self, toks: list[list[str]], index: dict[str, int], extra: dict[str, int]):
-        """Flat token ids (unknown tokens get ids from ``extra``, after the known ones)."""
+    def _doc_token_ids(self, norm: list[str], index: dict[str, int], extra: dict[str, int]):
+        """Flat token ids of normalised texts (unknown tokens get ids from ``extra``, after the
+        known ones) and each text's number of tokens."""
         n_known = len(index)
-        lens = np.fromiter((len(ts) for ts in toks), dtype=np.int64, count=len(toks))
-        flat = [t for ts in toks for t in ts]
+        # A normalised text is its tokens joined by single spaces: one split of the whole batch
+        # and a count of spaces per text, rather than a list of tokens per text.
+        lens = np.fromiter((s.count(" ") + 1 if s else 0 for s in norm), dtype=np.int64, count=len(norm))
+        flat = " ".join(norm).split()
         ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
         unknown = np.flatnonzero(ids < 0)
         for p in unknown:
@@ -169,11 +190,10 @@ class Scorer:
 
     def _decision(self, norm: list[str]) -> np.ndarray:
         n = len(norm)
-        toks = [s.split() for s in norm]
         index = self.token_index_
         n_tok = len(index)
         extra: dict[str, int] = {}
-        ids, lens = self._doc_token_ids(toks, index, extra)
+        ids, lens = self._doc_token_ids(norm, index, extra)
         doc = np.repeat(np.arange(n), lens)
         # distinct (doc, token) pairs
         key = _sorted_unique(doc * (n_tok + len(extra)) + ids)
