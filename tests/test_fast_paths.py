@@ -82,8 +82,9 @@ def test_normalise_is_its_definition_on_corpus_statements():
 def test_text_key_and_clean_lines_are_their_definitions():
     texts = HOSTILE + _seed_texts()[:2000]
     assert [text_key(t) for t in texts] == [re.sub(r"\s+", " ", t).strip().lower() for t in texts]
-    for t in texts:
-        assert clean_lines(t) == [clean_line(x) for x in t.split("\n")]
+    for t in texts + ["a  b\t\tc \u00a0 d\u2009e\u202f f", "  lead and trail  \n\u00a0x\u00a0"]:
+        plain = [re.sub(r"[ \t\u00a0\u2009\u202f]+", " ", x).strip() for x in t.split("\n")]
+        assert clean_lines(t) == [clean_line(x) for x in t.split("\n")] == plain
 
 
 def _plain_grams(tokens: list[str], lo: int, hi: int, index: dict[str, int]):

@@ -211,7 +211,9 @@ def cap_paragraph(text: str) -> tuple[str, int]:
     return (cut[:space] if space > 0 else cut), len(text)
 
 
-_SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]+")
+# Runs of spaces (non-breaking ones too) become one space. A lone plain space, by far the most
+# common match, is left out of the pattern: replacing it by itself made every word a substitution.
+_SPACES = re.compile(r"[ \t\u00a0\u2009\u202f]{2,}|[\t\u00a0\u2009\u202f]")
 _ES_WORDS = re.compile(r"\b(que|los|las|del|para|por|una|con|está|también|nosotros)\b", re.I)
 _EN_WORDS = re.compile(r"\b(the|and|that|with|for|this|have|are|was|we)\b", re.I)
 

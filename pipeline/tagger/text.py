@@ -37,6 +37,11 @@ _NOT_PLAIN = re.compile(f"[^\\x00-\\x7f{_MARKS}]")
 _ASCII_WORDS = bytes(ord(" ") if _NON_WORD.fullmatch(chr(b)) else b for b in range(128)) + bytes(range(128, 256))
 
 
+def _space_if_not_word(m: re.Match) -> str:
+    ch = m.group()
+    return " " if _FOLD[ord(ch)] == " " else ch
+
+
 def normalise(text: str) -> str:
     """Lower-case, strip accents, links, HTML tags and markdown marks; keep words and hyphens. The
     tagger's view of a text (``pipeline.readers.common.fold`` only lower-cases and strips accents)."""
@@ -51,7 +56,10 @@ def normalise(text: str) -> str:
         ascii_text = text.encode("ascii")
     else:
         decomposed = unicodedata.normalize("NFKD", text)
-        if _NOT_PLAIN.search(decomposed):  # "¿", "—", other scripts: the general path
-            return " ".join(decomposed.translate(_FOLD).split())
+        if _NOT_PLAIN.search(decomposed):
+            # Mostly punctuation ("¿", "—", curly quotes): a space each, then the fast path.
+            decomposed = _NOT_PLAIN.sub(_space_if_not_word, decomposed)
+            if _NOT_PLAIN.search(decomposed):  # letters of other scripts: the general path
+                return " ".join(decomposed.translate(_FOLD).split())
         ascii_text = decomposed.encode("ascii", "ignore")
     return " ".join(ascii_text.translate(_ASCII_WORDS).decode("ascii").split())
