@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -49,6 +50,7 @@ class Writer:
 
 def frame_to_csv(df: pd.DataFrame) -> bytes:
     """A DataFrame as UTF-8 CSV bytes (for downloads), its text cells neutralised and quoted."""
+    import pandas as pd
     out = df.copy()
     for col in out.columns:
         # Text lives in object or (pandas 3) string columns; numbers and dates are left alone.

@@ -7,8 +7,12 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
+# pandas is imported by the functions that build tables: a run with nothing to freeze (one new
+# day, a rerun) never needs it, and importing it was a third of such a run's time.
+if TYPE_CHECKING:
+    import pandas as pd
 
 from pipeline.store import day_number, from_day, topic_bits
 
@@ -93,6 +97,7 @@ def trend(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
     ``total`` (the denominator) counts every statement of the period that passes the filters,
     whatever its topics; ``share`` = count / total.
     """
+    import pandas as pd
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}")
     if group_by not in (None, "source", "role", "lang"):
@@ -126,6 +131,7 @@ def trend(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
 
 def _complete_periods(wide: pd.DataFrame, granularity: str) -> pd.DataFrame:
     """Add the periods with no statement at all (total 0), so that charts show gaps, not bridges."""
+    import pandas as pd
     first, last = int(wide["period"].min()), int(wide["period"].max())
     if granularity == "day":
         periods = range(first, last + 1)
@@ -145,6 +151,7 @@ def _complete_periods(wide: pd.DataFrame, granularity: str) -> pd.DataFrame:
 
 def cooccurrence(conn: sqlite3.Connection, f: Filters) -> pd.DataFrame:
     """How often each pair of topics is tagged on the same statement: topic_a, topic_b, count."""
+    import pandas as pd
     bits = topic_bits(conn)
     names = [t for t in bits if not f.topics or t in f.topics]
     where, args = _where(f)
@@ -175,6 +182,7 @@ def period_bounds(period: dt.date, granularity: str) -> tuple[dt.date, dt.date]:
 def statements(conn: sqlite3.Connection, f: Filters, *, topic: str | None = None,
                limit: int = 50, offset: int = 0) -> tuple[pd.DataFrame, int]:
     """One page of statements that pass the filters (and carry ``topic``), with the total count."""
+    import pandas as pd
     bits = topic_bits(conn)
     where, args = _where(f)
     if topic:
@@ -326,6 +334,7 @@ def score_sums(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
     """Per period, [group,] stratum and topic: statements (n), sum (s1) and sum of squares (s2) of the
     topic's score, over the statements that pass the filters (pooled, never averaged). The stratum is
     the source, or ``LABELLED`` for statements of the labelled set, which count their label."""
+    import pandas as pd
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}")
     names = [t for t in topic_bits(conn) if not f.topics or t in f.topics]
@@ -351,6 +360,8 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
                     group_by: str | None = None) -> pd.DataFrame:
     """``trend`` plus share_corrected, ci_low and ci_high (95 %): each period's share corrected for
     the tagger's errors with the audit sample's rates (``pipeline.audit.Audit``), per source."""
+    import pandas as pd
+
     from pipeline import correction
 
     base = trend(conn, f, granularity, group_by)
@@ -387,6 +398,7 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
 
 def score_histograms(conn: sqlite3.Connection) -> pd.DataFrame:
     """Score histogram counts per quarter (its first day), source, topic and bin (correction.BIN_EDGES)."""
+    import pandas as pd
     df = pd.DataFrame(conn.execute("SELECT month, source, topic, bin, SUM(n) FROM score_hist "
                                    "GROUP BY 1, 2, 3, 4").fetchall(),
                       columns=["month", "source", "topic", "bin", "n"])
@@ -516,6 +528,8 @@ def corrected_totals(conn: sqlite3.Connection, f: Filters, audit, group_by: str)
     """Per group (source, role or language) and topic over the whole filtered range: count, total,
     share, and the share corrected for the tagger's errors with its 95 % interval (statements pooled
     over every period, each source corrected with its own audit rates)."""
+    import pandas as pd
+
     from pipeline import correction
 
     tr = trend(conn, f, "month", group_by)
