@@ -71,9 +71,12 @@ def status(version: tuple) -> dict:
     return _with_conn(queries.status)
 
 
-@st.cache_resource(max_entries=2)
 def model(path: str):
-    """The tagger, for the evidence highlighted in drill-downs (loaded safely with skops)."""
+    """The tagger, for the evidence highlighted in drill-downs and the audit sample's scores.
+
+    Not a Streamlit cache of its own: ``load_model`` keeps one per process keyed by the file's
+    modification time and size, so a model retrained at the same path is the one served (a cache
+    keyed by the path alone kept scoring the audit sample with the old model)."""
     from pipeline.tagger import load_model
 
     return load_model(path)

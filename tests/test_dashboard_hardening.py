@@ -429,3 +429,24 @@ def test_a_link_with_a_bad_parameter_opens_its_page_with_the_notice(dashboard_se
     page.wait_for_selector("text=using 'source'")
     assert page.locator("h1").first.inner_text() == "Compare"  # the correction did not move to Trends
     assert page.url.endswith("/compare")
+
+
+def test_a_model_retrained_at_the_same_path_is_the_one_the_dashboard_serves(tmp_path):
+    """The audit sample's scores and the drill-down's evidence come from the model now in the file,
+    not from the one the server loaded first (the cache was keyed by the path alone)."""
+    import shutil
+
+    from dashboard import data
+    from pipeline.tagger import DEFAULT_MODEL, _load_skops, save_model
+
+    path = tmp_path / "tagger.skops"
+    shutil.copy(DEFAULT_MODEL, path)
+    shutil.copy(DEFAULT_MODEL.with_suffix(".json"), path.with_suffix(".json"))
+    first = data.model(str(path))
+    est = _load_skops(path, path.read_bytes())
+    est.thresholds_ = est.thresholds_ + 0.01  # another model: another version, other tags near the threshold
+    version = save_model(est, path, json.loads(path.with_suffix(".json").read_text()))
+    second = data.model(str(path))
+    assert version != first.version
+    assert second.version == version
+    assert list(second.estimator.thresholds_) == list(est.thresholds_)
