@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import sqlite3
 from collections.abc import Iterable
@@ -49,15 +50,43 @@ def labels_hash(labels_dir: Path = LABELS_DIR) -> str:
 @lru_cache(maxsize=2)
 def known_labels(labels_dir: Path = LABELS_DIR) -> dict[str, tuple[str, ...]]:
     """The topics people gave each labelled text (by ``text_key``): a stored statement with such a
-    text is counted with its label, not its score, in corrected shares (the model learnt it)."""
+    text is counted with its label, not its score, in corrected shares (the model learnt it).
+
+    Read from the label files once per labelled set, then from a cache beside them
+    (``.known-<labels hash>.json``, best effort like the model's compiled form): parsing tens of
+    thousands of labels was a quarter of a one-day run."""
+    folder = Path(labels_dir)
+    digest = labels_hash(folder)
+    cache = folder / f".known-{digest}.json"
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data["labels_hash"] == digest:
+            return {k: tuple(v) for k, v in data["known"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no cache, or a damaged one: read the label files
     out: dict[str, tuple[str, ...]] = {}
-    for f in label_files(labels_dir):
+    for f in label_files(folder):
         with open(f, encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
                     obj = json.loads(line)
                     out[text_key(obj["text"])] = tuple(obj.get("topics") or ())
+    _write_known_cache(cache, digest, out)
     return out
+
+
+def _write_known_cache(cache: Path, digest: str, known: dict[str, tuple[str, ...]]) -> None:
+    """Write the cache atomically (a name of its own per process: workers may write it at once) and
+    drop the caches of other labelled sets; a read-only folder only means no cache."""
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"labels_hash": digest, "known": known}, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(cache)
+        for old in cache.parent.glob(".known-*.json"):
+            if old != cache:
+                old.unlink(missing_ok=True)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def training_keys(files: Iterable[Path]) -> set[str]:

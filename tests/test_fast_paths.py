@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 import re
 import unicodedata
@@ -176,3 +177,29 @@ def test_briefs_from_one_pass_equal_briefs_from_their_own_queries(seed_store):
             assert together["statements"] > 0 and together["documents"] > 0 and together["sources"]
     finally:
         conn.close()
+
+
+def test_known_labels_come_from_a_cache_that_follows_the_label_files(tmp_path):
+    from pipeline.audit import known_labels
+
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    rows = [{"text": "La  Seguridad pública", "topics": ["security"]},
+            {"text": "Aranceles al acero", "topics": ["trade"]}]
+    (folder / "a.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    first = known_labels.__wrapped__(folder)
+    assert first == {"la seguridad pública": ("security",), "aranceles al acero": ("trade",)}
+    caches = list(folder.glob(".known-*.json"))
+    assert len(caches) == 1
+    assert known_labels.__wrapped__(folder) == first  # read back from the cache
+    # the labelled set changes: a new cache, the old one gone, the new label seen
+    with open(folder / "a.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"text": "Migrantes en la frontera", "topics": ["migration"]}) + "\n")
+    second = known_labels.__wrapped__(folder)
+    assert second["migrantes en la frontera"] == ("migration",)
+    assert [p.name for p in folder.glob(".known-*.json")] != [caches[0].name]
+    # a damaged cache is ignored and rewritten
+    cache = next(folder.glob(".known-*.json"))
+    cache.write_text("{not json", encoding="utf-8")
+    assert known_labels.__wrapped__(folder) == second
+    assert json.loads(cache.read_text(encoding="utf-8"))["known"]["migrantes en la frontera"] == ["migration"]
