@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import queries
+from pipeline.audit import text_key
 from pipeline.store import day_number
 
 BASELINE_WEEKS = 26
@@ -225,7 +226,7 @@ def explain(conn: sqlite3.Connection, event: dict) -> dict:
     scored.sort(key=lambda sr: (-sr[0], sr[1][1], sr[1][0]))
     picked, seen = [], set()
     for s, r in scored:
-        key = " ".join(r[6].split()).lower()
+        key = text_key(r[6])
         if key in seen:
             continue
         seen.add(key)

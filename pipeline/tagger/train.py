@@ -35,7 +35,11 @@ def load_labelled(paths: list[Path]) -> list[dict]:
 
 
 def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
-    files = sorted(Path(labels_dir).glob("*.jsonl"))
+    """The label files training reads (``audit.label_files``: the label log's last); ModelError
+    when there is none."""
+    from pipeline.audit import label_files as files_of
+
+    files = files_of(labels_dir)
     if not files:
         raise ModelError(f"{labels_dir}: no labelled statements (*.jsonl)")
     return files
