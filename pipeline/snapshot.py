@@ -418,21 +418,38 @@ def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool, stor
         raise SnapshotError(f"{target}: a brief of another store; give this store a snapshot folder of its own")
     if state == "kept" and not force:
         return target, False
-    summary = compute(conn, week, extras)
-    summary["store_id"] = store_id
-    summary["complete"] = True
-    summary["made_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    # A folder of this process's own, complete before it is renamed into place: readers and
-    # other writers see no brief or a whole one.
+    return _finish(conn, out_dir, week, _prepare(conn, out_dir, week), force, store_id, extras)
+
+
+def _prepare(conn: sqlite3.Connection, out_dir: Path, week: str) -> Path:
+    """A temporary folder of this process's own holding the week's statements (the bulk of a brief),
+    which needs neither the corrected shares nor the events."""
+    # Complete before it is renamed into place (``_finish``): readers and other writers see no brief
+    # or a whole one.
     tmp = Path(tempfile.mkdtemp(prefix=f".{week}.tmp-{os.getpid()}-", dir=out_dir))
     try:
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
         monday, sunday = parse_week(week)
         with (tmp / "statements.csv").open("w", newline="", encoding="utf-8") as fh:
             queries.write_csv(conn, fh, monday, sunday)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
+
+
+def _finish(conn: sqlite3.Connection, out_dir: Path, week: str, tmp: Path, force: bool, store_id: str,
+            extras: dict | None) -> tuple[Path, bool]:
+    """Add the summary and the report to a prepared folder and put it in place (or drop it when
+    another process put this store's brief there meanwhile)."""
+    try:
+        summary = compute(conn, week, extras)
+        summary["store_id"] = store_id
+        summary["complete"] = True
+        summary["made_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
+                                          encoding="utf-8")
         (tmp / "report.html").write_text(render_html(summary), encoding="utf-8")
-        return target, _install(tmp, target, force, store_id, summary["made_at"])
+        return out_dir / week, _install(tmp, out_dir / week, force, store_id, summary["made_at"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already when it was renamed into place
 
@@ -526,13 +543,53 @@ def _write_many(args: tuple[str, str, list[str], bool, str, dict | None]) -> lis
     return [p for p, wrote in written if wrote]
 
 
+def _prepare_many(args: tuple[str, str, list[str]]) -> dict[str, str]:
+    """``_prepare`` for several weeks in one worker: {week: its temporary folder}."""
+    store_dir, out_dir, weeks = args
+    conn = store.open_readonly(store_dir)
+    done: dict[str, str] = {}
+    try:
+        for w in weeks:
+            done[w] = str(_prepare(conn, Path(out_dir), w))
+    except BaseException as exc:
+        for tmp in done.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise SnapshotError(_os_reason(Path(out_dir), exc)) from exc
+        raise
+    finally:
+        conn.close()
+    return done
+
+
+def _finish_many(args: tuple[str, str, dict[str, str], bool, str, dict | None]) -> list[Path]:
+    """``_finish`` for the weeks another worker prepared; every temporary folder is gone after."""
+    store_dir, out_dir, prepared, force, store_id, extras = args
+    written = []
+    try:
+        conn = store.open_readonly(store_dir)
+        try:
+            for week, tmp in prepared.items():
+                written.append(_finish(conn, Path(out_dir), week, Path(tmp), force, store_id, extras))
+        finally:
+            conn.close()
+    except OSError as exc:
+        raise SnapshotError(_os_reason(Path(out_dir), exc)) from exc
+    finally:
+        for tmp in prepared.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return [p for p, wrote in written if wrote]
+
+
 def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int = 2,
               today: dt.date | None = None, model_path: str | None = None) -> list[Path]:
     """Write a snapshot for each completed week that has none (all of them with ``force``); the
     folders written. A brief written before its week was over is replaced.
 
-    Many weeks (a first run over years of transcripts) are shared among ``workers`` processes.
-    SnapshotError when the folder cannot be written or belongs to another store.
+    Many weeks (a first run over years of transcripts) are shared among ``workers`` processes,
+    which write the weeks' statements while this process computes the corrected shares and the
+    events the briefs add; then they finish the briefs. SnapshotError when the folder cannot be
+    written or belongs to another store.
     """
     out = Path(out_dir)
     sid = store.ensure_store_id(store_dir)
@@ -541,15 +598,28 @@ def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int =
     conn = store.open_readonly(store_dir)
     try:
         todo = [w for w in completed_weeks(conn, today) if force or _state(out / w, sid) != "kept"]
-        # Corrected shares and events of every week to write, in one pass over the store.
-        extras = week_extras(conn, [parse_week(w)[0] for w in todo], model_path) if todo else {}
+        mondays = [parse_week(w)[0] for w in todo]
+        if workers <= 1 or len(todo) < 20:
+            # Corrected shares and events of every week to write, in one pass over the store.
+            extras = week_extras(conn, mondays, model_path) if todo else {}
+            return _write_many((str(store_dir), str(out), todo, force, sid, extras))
+        from pipeline.workers import worker_pool
+
+        chunks = [todo[i::workers] for i in range(workers)]
+        with worker_pool(workers) as pool:  # its workers end with the run, however it ends
+            jobs = [pool.submit(_prepare_many, (str(store_dir), str(out), c)) for c in chunks]
+            try:
+                extras = week_extras(conn, mondays, model_path)
+            except BaseException:
+                for job in jobs:  # no prepared folder left behind
+                    try:
+                        for tmp in job.result().values():
+                            shutil.rmtree(tmp, ignore_errors=True)
+                    except Exception:  # noqa: BLE001 - the first error is the one to report
+                        pass
+                raise
+            prepared = [j.result() for j in jobs]
+            parts = list(pool.map(_finish_many, [(str(store_dir), str(out), p, force, sid, extras) for p in prepared]))
     finally:
         conn.close()
-    if workers <= 1 or len(todo) < 20:
-        return _write_many((str(store_dir), str(out), todo, force, sid, extras))
-    from pipeline.workers import worker_pool
-
-    chunks = [todo[i::workers] for i in range(workers)]
-    with worker_pool(workers) as pool:  # its workers end with the run, however it ends
-        parts = list(pool.map(_write_many, [(str(store_dir), str(out), c, force, sid, extras) for c in chunks]))
     return sorted(p for part in parts for p in part)

@@ -25,7 +25,7 @@ from pipeline import settings, store
 from tests.conftest import ROOT, need_corpus, run_cli
 from tests.test_robustness import _check_whole
 
-N_FILES = 100            # about 30,000 statements: a run of several seconds on two cores
+N_FILES = 250            # about 75,000 statements: a run of several seconds on two cores
 # Every other conference of 2020: 40-odd weeks, so that snapshots are written by worker processes.
 GONE_WITHIN = 5.0        # seconds a killed run's processes may take to end
 # How a user of Python 3.14 (forkserver by default on Linux) or of macOS (spawn) starts workers.
@@ -130,11 +130,13 @@ def _wal_size(st_dir: Path) -> int:
 
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory) -> Path:
-    """N_FILES conferences of 2020 from the real corpus, every other one."""
+    """N_FILES conferences of 2020 and 2021 from the real corpus, every other one (enough that a
+    run is still reading when the tests act, now that a run reads 100 files in about 2 s)."""
     corpus = need_corpus()
     folder = tmp_path_factory.mktemp("kill") / "in"
     folder.mkdir()
-    for f in sorted((corpus / "mananeras" / "2020").glob("*.txt"))[::2][:N_FILES]:
+    files = [f for year in ("2020", "2021") for f in sorted((corpus / "mananeras" / year).glob("*.txt"))]
+    for f in files[::2][:N_FILES]:
         shutil.copy(f, folder / f.name)
     return folder
 
