@@ -400,7 +400,7 @@ def write_week(store_dir: str, out_dir: Path, week: str, force: bool = False,
     out = Path(out_dir)
     sid = store.ensure_store_id(store_dir)
     claim_folder(out, sid)
-    conn = store.open_readonly(store_dir)
+    conn = store.open_readonly(store_dir, cache_mb=SNAPSHOT_CACHE_MB)
     try:
         return _write(conn, out, week, force, sid, week_extras(conn, [parse_week(week)[0]], model_path))[0]
     except OSError as exc:
@@ -531,9 +531,14 @@ def completed_weeks(conn: sqlite3.Connection, today: dt.date | None = None) -> l
     return [week_label(m) for m in completed_weeks_all(conn, today)]
 
 
+# The page cache of a process writing briefs: each reads its weeks' statements once, and two
+# such processes with the default 256 MB each took the run past 1 GB of memory.
+SNAPSHOT_CACHE_MB = 16
+
+
 def _write_many(args: tuple[str, str, list[str], bool, str, dict | None]) -> list[Path]:
     store_dir, out_dir, weeks, force, store_id, extras = args
-    conn = store.open_readonly(store_dir)
+    conn = store.open_readonly(store_dir, cache_mb=SNAPSHOT_CACHE_MB)
     try:
         written = [_write(conn, Path(out_dir), w, force, store_id, extras) for w in weeks]
     except OSError as exc:
@@ -546,7 +551,7 @@ def _write_many(args: tuple[str, str, list[str], bool, str, dict | None]) -> lis
 def _prepare_many(args: tuple[str, str, list[str]]) -> dict[str, str]:
     """``_prepare`` for several weeks in one worker: {week: its temporary folder}."""
     store_dir, out_dir, weeks = args
-    conn = store.open_readonly(store_dir)
+    conn = store.open_readonly(store_dir, cache_mb=SNAPSHOT_CACHE_MB)
     done: dict[str, str] = {}
     try:
         for w in weeks:
@@ -567,7 +572,7 @@ def _finish_many(args: tuple[str, str, dict[str, str], bool, str, dict | None]) 
     store_dir, out_dir, prepared, force, store_id, extras = args
     written = []
     try:
-        conn = store.open_readonly(store_dir)
+        conn = store.open_readonly(store_dir, cache_mb=SNAPSHOT_CACHE_MB)
         try:
             for week, tmp in prepared.items():
                 written.append(_finish(conn, Path(out_dir), week, Path(tmp), force, store_id, extras))
@@ -595,7 +600,7 @@ def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int =
     sid = store.ensure_store_id(store_dir)
     claim_folder(out, sid)
     _sweep(out)
-    conn = store.open_readonly(store_dir)
+    conn = store.open_readonly(store_dir, cache_mb=SNAPSHOT_CACHE_MB)
     try:
         todo = [w for w in completed_weeks(conn, today) if force or _state(out / w, sid) != "kept"]
         mondays = [parse_week(w)[0] for w in todo]

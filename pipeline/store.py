@@ -170,10 +170,10 @@ def db_path(store: str | os.PathLike) -> Path:
     return p if p.suffix == ".db" else p / DB_NAME
 
 
-def _configure(conn: sqlite3.Connection) -> None:
+def _configure(conn: sqlite3.Connection, cache_mb: int = 256) -> None:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA cache_size = -262144")  # 256 MB: index inserts stay in memory
+    conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")  # 256 MB: index inserts stay in memory
 
 
 def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connection:
@@ -222,14 +222,15 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     return conn
 
 
-def open_readonly(store: str | os.PathLike) -> sqlite3.Connection:
-    """Open a store for reading only (the dashboard, snapshots, exports)."""
+def open_readonly(store: str | os.PathLike, cache_mb: int = 256) -> sqlite3.Connection:
+    """Open a store for reading only (the dashboard, snapshots, exports). ``cache_mb``: the page
+    cache; a reader that goes through the statements once (a brief's week) needs little."""
     path = db_path(store)
     if not path.exists():
         raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        _configure(conn)
+        _configure(conn, cache_mb)
         conn.execute("SELECT 1 FROM statements LIMIT 1")
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: cannot read the store ({exc})") from exc
