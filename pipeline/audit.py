@@ -40,10 +40,21 @@ def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
 
 
 def labels_hash(labels_dir: Path = LABELS_DIR) -> str:
-    """Identifies the labelled set: a hash of its files' names and bytes."""
+    """Identifies the labelled set: a hash of its files' names and bytes (hashed once per process
+    while the files keep their sizes and modification times: a run asks for it more than once)."""
+    files = label_files(labels_dir)
+    stats = []
+    for f in files:
+        st = f.stat()
+        stats.append((str(f), st.st_size, st.st_mtime_ns, st.st_ino))
+    return _hash_files(tuple(stats))
+
+
+@lru_cache(maxsize=8)
+def _hash_files(stats: tuple[tuple[str, int, int, int], ...]) -> str:
     h = hashlib.sha256()
-    for f in label_files(labels_dir):
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
+    for path, *_ in stats:
+        h.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes())
     return h.hexdigest()[:16]
 
 
