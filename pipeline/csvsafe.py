@@ -32,9 +32,7 @@ def quoted_cell(value: str | None) -> str:
     empty quoted cell). For writers that build whole lines themselves, for speed."""
     if value is None:
         return '""'
-    if value.startswith(FORMULA_START):
-        value = "'" + value
-    return '"' + value.replace('"', '""') + '"'
+    return '"' + neutralise(value).replace('"', '""') + '"'
 
 
 class Writer:

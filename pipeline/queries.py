@@ -360,9 +360,7 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
                     group_by: str | None = None) -> pd.DataFrame:
     """``trend`` plus share_corrected, ci_low and ci_high (95 %): each period's share corrected for
     the tagger's errors with the audit sample's rates (``pipeline.audit.Audit``), per source."""
-    import pandas as pd
 
-    from pipeline import correction
 
     base = trend(conn, f, granularity, group_by)
     for col in ("share_corrected", "ci_low", "ci_high"):
@@ -374,26 +372,36 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
         return base
     sums["period"] = sums["period"].map(from_day)
     keys = ["period"] + ([group_by] if group_by else [])
+    corr = _corrected_by_topic(sums, keys, audit)
+    if corr is None:
+        return base
+    merged = base.drop(columns=["share_corrected", "ci_low", "ci_high"]).merge(corr, on=keys + ["topic"], how="left")
+    return merged
+
+
+def _corrected_by_topic(sums, keys: list[str], audit):
+    """Per ``keys`` and topic, the share corrected with the audit's rates (each stratum's own, the
+    labelled set's exact) and its 95 % interval, from ``score_sums`` rows; None when no topic of the
+    sums is in the audit. What the corrected trend and the corrected totals share."""
+    import pandas as pd
+
+    from pipeline import correction
+
     parts = []
     for topic, d in sums.groupby("topic"):
         if topic not in audit.topics:
             continue
         rates = audit.rates(topic)
-        sources = sorted(d["stratum"].unique())
+        strata = sorted(d["stratum"].unique())
         wide = d.pivot_table(index=keys, columns="stratum", values=["n", "s1", "s2"], aggfunc="sum", fill_value=0)
         out = correction.corrected_shares(
-            wide["n"][sources].to_numpy(), wide["s1"][sources].to_numpy(), wide["s2"][sources].to_numpy(),
-            [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED])
-             for s in sources])
+            wide["n"][strata].to_numpy(), wide["s1"][strata].to_numpy(), wide["s2"][strata].to_numpy(),
+            [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED]) for s in strata])
         res = wide.index.to_frame(index=False)
         res["topic"] = topic
         res["share_corrected"], res["ci_low"], res["ci_high"] = out.share, out.low, out.high
         parts.append(res)
-    if not parts:
-        return base
-    corr = pd.concat(parts, ignore_index=True)
-    merged = base.drop(columns=["share_corrected", "ci_low", "ci_high"]).merge(corr, on=keys + ["topic"], how="left")
-    return merged
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def score_histograms(conn: sqlite3.Connection) -> pd.DataFrame:
@@ -530,7 +538,6 @@ def corrected_totals(conn: sqlite3.Connection, f: Filters, audit, group_by: str)
     over every period, each source corrected with its own audit rates)."""
     import pandas as pd
 
-    from pipeline import correction
 
     tr = trend(conn, f, "month", group_by)
     cols = [group_by, "topic", "count", "total", "share", "share_corrected", "ci_low", "ci_high"]
@@ -546,21 +553,8 @@ def corrected_totals(conn: sqlite3.Connection, f: Filters, audit, group_by: str)
         return out[cols]
     sums = score_sums(conn, f, "month", group_by)
     sums = sums.groupby([group_by, "stratum", "topic"], as_index=False)[["n", "s1", "s2"]].sum()
-    parts = []
-    for topic, d in sums.groupby("topic"):
-        if topic not in audit.topics:
-            continue
-        rates = audit.rates(topic)
-        strata = sorted(d["stratum"].unique())
-        wide = d.pivot_table(index=group_by, columns="stratum", values=["n", "s1", "s2"], aggfunc="sum",
-                             fill_value=0)
-        res = correction.corrected_shares(
-            wide["n"][strata].to_numpy(), wide["s1"][strata].to_numpy(), wide["s2"][strata].to_numpy(),
-            [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED]) for s in strata])
-        parts.append(pd.DataFrame({group_by: wide.index, "topic": topic, "share_corrected": res.share,
-                                   "ci_low": res.low, "ci_high": res.high}))
-    if parts:
-        corr = pd.concat(parts, ignore_index=True)
+    corr = _corrected_by_topic(sums, [group_by], audit)
+    if corr is not None:
         out = out.drop(columns=["share_corrected", "ci_low", "ci_high"]).merge(corr, on=[group_by, "topic"],
                                                                                how="left")
     return out[cols]
