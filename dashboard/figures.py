@@ -241,9 +241,11 @@ def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, m
         hover.append(f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
                      f"<br>{e.get('label', '')}")
     if xs:
-        # Out of the legend: the legend lists topics (the stars explain themselves on hover).
+        # Out of the legend: the legend lists topics (the stars explain themselves on hover). The
+        # labels sit on the topics' lines: a halo in the background colour keeps them readable.
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name=EVENT_TRACE, text=labels, showlegend=False,
-                                 textposition="top center", customdata=data, hovertext=hover,
+                                 textposition="top center", textfont=dict(size=11, shadow="auto"),
+                                 customdata=data, hovertext=hover,
                                  hovertemplate="%{hovertext}<extra></extra>",
                                  marker=dict(symbol="star", size=14, color="black")))
     return fig

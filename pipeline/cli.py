@@ -513,7 +513,7 @@ def cmd_evaluate(args) -> int:
     import numpy as np
 
     from pipeline.tagger import load_model
-    from pipeline.tagger.evaluate import confident_errors, keyword_baseline, report
+    from pipeline.tagger.evaluate import bootstrap_f1, confident_errors, keyword_baseline, report
     from pipeline.tagger.topics import load_topics
     from pipeline.tagger.train import load_labelled
 
@@ -550,19 +550,25 @@ def cmd_evaluate(args) -> int:
     base = keyword_baseline([topics[n] for n in names], texts)
     result = {"model": version, "statements": len(rows), "model_scores": report(names, langs, gold, pred),
               "keyword_baseline": report(names, langs, gold, base),
+              # How far each F1 can be read: a few dozen positives leave a wide interval.
+              "intervals": bootstrap_f1(names, langs, gold, pred),
               "confident_errors": confident_errors(names, rows, gold, proba, thresholds, args.errors)}
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return EXIT_OK
     print(what)
+    print("F1 with its 95 % bootstrap interval (statements resampled 1,000 times)")
     for lang, m in result["model_scores"].items():
-        b = result["keyword_baseline"][lang]
-        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} (keywords {b['macro_f1']:.3f})   "
+        b, ci = result["keyword_baseline"][lang], result["intervals"][lang]
+        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} ({ci['macro']['low']:.3f}-"
+              f"{ci['macro']['high']:.3f}; keywords {b['macro_f1']:.3f})   "
               f"micro F1 {m['micro_f1']:.3f} (keywords {b['micro_f1']:.3f})")
-        print(f"  {'topic':<12} {'P':>6} {'R':>6} {'F1':>6}   {'kw P':>6} {'kw R':>6} {'kw F1':>6}  support")
+        print(f"  {'topic':<12} {'P':>6} {'R':>6} {'F1':>6} {'95 % interval':>14}   {'kw P':>6} {'kw R':>6} "
+              f"{'kw F1':>6}  support")
         for t, s in m["topics"].items():
-            k = b["topics"][t]
-            print(f"  {t:<12} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f}   "
+            k, c = b["topics"][t], ci[t]
+            span = f"{c['low']:.3f}-{c['high']:.3f}"
+            print(f"  {t:<12} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f} {span:>14}   "
                   f"{k['precision']:>6.3f} {k['recall']:>6.3f} {k['f1']:>6.3f}  {s['support']}")
     print("\nmost confidently wrong:")
     for e in result["confident_errors"]:

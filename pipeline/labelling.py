@@ -394,7 +394,7 @@ def retag_beside(store: str | os.PathLike, model_path: str | os.PathLike, *,
 def evaluate_version(store: str | os.PathLike, model_path: str | os.PathLike, gold: Path) -> dict | None:
     """Score the model on the evaluation set and keep the report in the store (``model_evals``)."""
     from pipeline.tagger import load_model
-    from pipeline.tagger.evaluate import report
+    from pipeline.tagger.evaluate import bootstrap_f1, report
     from pipeline.tagger.train import load_labelled
 
     if not Path(gold).exists():
@@ -406,7 +406,13 @@ def evaluate_version(store: str | os.PathLike, model_path: str | os.PathLike, go
 
     y = np.array([[int(n in r["topics"]) for n in names] for r in rows])
     pred = (model.scores_matrix([r["text"] for r in rows]) >= model.estimator.thresholds_).astype(int)
-    rep = report(names, [r.get("lang", "") for r in rows], y, pred)
+    langs = [r.get("lang", "") for r in rows]
+    rep = report(names, langs, y, pred)
+    rep["intervals"] = bootstrap_f1(names, langs, y, pred)
+    # Each statement's gold and predicted topics (bit j = names[j]): two versions scored on the same
+    # set are compared statement by statement (``paired``), not only by their totals.
+    bits = 1 << np.arange(len(names))
+    rep["statements"] = {"topics": names, "lang": langs, "gold": (y @ bits).tolist(), "pred": (pred @ bits).tolist()}
     gold_hash = hashlib.sha256(Path(gold).read_bytes()).hexdigest()[:16]
     conn = st.open_store(store, create=False)
     try:
@@ -492,6 +498,84 @@ def evals(conn: sqlite3.Connection, versions_: Iterable[str]) -> dict[str, dict]
     return out
 
 
+def paired(conn: sqlite3.Connection, a: str, b: str) -> dict | None:
+    """Version b against version a on the newest evaluation set both were scored on, statement by
+    statement: macro F1 and per-topic F1 change (b - a) with paired bootstrap intervals
+    (``evaluate.paired_change``). None when they share no set scored with its statements kept."""
+    import numpy as np
+
+    from pipeline.tagger.evaluate import paired_change
+
+    row = conn.execute(
+        "SELECT x.report, y.report, x.gold FROM model_evals x JOIN model_evals y ON x.gold_hash = y.gold_hash "
+        "WHERE x.version = ? AND y.version = ? ORDER BY MAX(x.made_at, y.made_at) DESC LIMIT 1", (a, b)).fetchone()
+    if not row:
+        return None
+    ra, rb = json.loads(row[0]).get("statements"), json.loads(row[1]).get("statements")
+    if not ra or not rb or ra["gold"] != rb["gold"] or ra["lang"] != rb["lang"]:
+        return None
+    names = [t for t in ra["topics"] if t in rb["topics"]]
+
+    def matrix(masks: list[int], topics: list[str]) -> np.ndarray:
+        m = np.asarray(masks, dtype=np.int64)[:, None]
+        return (m >> np.array([topics.index(t) for t in names])) & 1
+
+    out = paired_change(names, ra["lang"], matrix(ra["gold"], ra["topics"]), matrix(ra["pred"], ra["topics"]),
+                        matrix(rb["pred"], rb["topics"]))
+    return {"gold": row[2], "before": a, "after": b, "by_language": out}
+
+
+def _span(low: float, high: float, signed: bool = False) -> str:
+    f = "{:+.3f}" if signed else "{:.3f}"
+    return f"{f.format(low)} to {f.format(high)}"
+
+
+def eval_rows(scores: dict[str, dict], versions_: Iterable[str]) -> list[dict]:
+    """The Versions page's table: per version and language, macro F1 and each topic's F1, each with
+    its 95 % interval where the stored report has them (reports of older trackers do not)."""
+    out = []
+    for v in versions_:
+        rep = scores.get(v) or {}
+        ci = rep.get("intervals") or {}
+        for lang, m in rep.items():
+            if not isinstance(m, dict) or "macro_f1" not in m:
+                continue
+            c = ci.get(lang) or {}
+            row = {"version": v, "language": lang, "statements": m["n"], "macro F1": round(m["macro_f1"], 3),
+                   "macro F1, 95 % interval": _span(c["macro"]["low"], c["macro"]["high"]) if c else "n/a"}
+            for t, x in m["topics"].items():
+                row[f"F1 {t}"] = round(x["f1"], 3)
+                row[f"F1 {t}, 95 % interval"] = _span(c[t]["low"], c[t]["high"]) if t in c else "n/a"
+            out.append(row)
+    return out
+
+
+def change_rows(change: dict) -> list[dict]:
+    """Per language: the change of macro F1 and of each topic's F1 (after - before), with intervals."""
+    out = []
+    for lang, d in change["by_language"].items():
+        row = {"language": lang, "statements": d["n"], "macro F1 change": d["macro"]["change"],
+               "95 % interval": _span(d["macro"]["low"], d["macro"]["high"], signed=True)}
+        for t, x in d.items():
+            if t not in ("n", "macro"):
+                row[f"{t} change"] = x["change"]
+                row[f"{t}, 95 % interval"] = _span(x["low"], x["high"], signed=True)
+        out.append(row)
+    return out
+
+
+def change_verdict(change: dict) -> str:
+    """One sentence on the whole set's macro F1: better, worse, or not told apart."""
+    d = change["by_language"]["all"]["macro"]
+    a, b, span = change["before"], change["after"], _span(d["low"], d["high"], signed=True)
+    if d["low"] > 0:
+        return f"{b} tags this set better than {a}: macro F1 {d['change']:+.3f} ({span})."
+    if d["high"] < 0:
+        return f"{b} tags this set worse than {a}: macro F1 {d['change']:+.3f} ({span})."
+    return (f"{b} and {a} cannot be told apart on this set: macro F1 {d['change']:+.3f}, and the interval "
+            f"({span}) holds 0.")
+
+
 # -- retrain: train with the log, evaluate, re-tag (the dashboard's button runs this as a process) --
 def status_path(store: str | os.PathLike) -> Path:
     return st.db_path(store).parent / STATUS_FILE
@@ -554,6 +638,14 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
         write_status(store, state="retagging", new_version=info["version"])
         if gold.exists():
             evaluate_version(store, model_path, gold)
+            if old:
+                conn = st.open_readonly(store)
+                try:
+                    change = paired(conn, old, info["version"])
+                finally:
+                    conn.close()
+                if change:
+                    say(f"on the evaluation set: {change_verdict(change)}")
         t0 = time.time()
         res = retag_beside(store, model_path, labels_dir=labels_dir,
                            progress=lambda d, t: write_status(store, done=d, total=t))

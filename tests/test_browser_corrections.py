@@ -80,8 +80,9 @@ def test_correct_retrain_and_see_the_flip(seed_store_copy, tmp_path, monkeypatch
         page.wait_for_selector("text=Last retrain:", timeout=1500000)
         page.goto(url + "/versions")
         page.wait_for_selector("text=Statements whose tags flipped", timeout=120000)
-        page.get_by_text("Corrected statements only").click()
-        page.wait_for_selector("text=corrected by Ana Ruiz", timeout=60000)
+        # The corrected statement is in the unfiltered list too: wait for the toggle's own rerun, not
+        # just for its text (read too early, the first flip was another statement's).
+        after_rerun(page, lambda: page.get_by_text("Corrected statements only").click(), "text=corrected by Ana Ruiz")
         flip = page.locator("div.flip").first.inner_text()
         page.screenshot(path=str(SHOTS / "before-after.png"), full_page=True)
         assert fixed.text[:60] in flip.replace("\n", " ")

@@ -91,9 +91,27 @@ def test_the_versions_page_compares_two_versions(seed_store_copy, other_model, t
     assert len(spec["data"]) == 8  # four topics, two versions each
     captions = " ".join(c.value for c in at.caption)
     assert " flips (statement and topic) from " in captions
-    assert len(at.dataframe) == 1  # the evaluation scores
+    assert len(at.dataframe) == 2  # the evaluation scores, and the change from one version to the other
+    old_v, new_v = load_model(str(DEFAULT_MODEL)).version, load_model(str(other_model)).version
+    scores = at.dataframe[0].value
+    for _, row in scores.iterrows():  # every F1 with its interval
+        lo, hi = (float(x) for x in row["macro F1, 95 % interval"].split(" to "))
+        assert lo <= row["macro F1"] <= hi, row  # (zero width here: this set is training data)
+    change = at.dataframe[1].value.set_index("language")
+    # Statement by statement: only trade's threshold differs, so only trade's F1 can move.
+    trade = round(new_rep["all"]["topics"]["trade"]["f1"] - old_rep["all"]["topics"]["trade"]["f1"], 3)
+    assert abs(change.loc["all", "trade change"] - trade) < 0.0015 and trade != 0
+    lo, hi = (float(x) for x in change.loc["all", "trade, 95 % interval"].split(" to "))
+    assert lo <= change.loc["all", "trade change"] <= hi
+    for t in ("security", "migration", "sovereignty"):
+        assert change.loc["all", f"{t} change"] == 0 and change.loc["all", f"{t}, 95 % interval"] == "+0.000 to +0.000"
+    verdict = " ".join(c.value for c in at.caption)
+    word = "better" if lo > 0 and change.loc["all", "macro F1 change"] > 0 else None
+    assert f"{new_v}" in verdict and ("cannot be told apart" in verdict or "better" in verdict or "worse" in verdict)
+    if word:
+        assert "better" in verdict
     assert " added" in " ".join(m.value for m in at.markdown)
     at.selectbox(key="v_topic").select("migration").run()
     assert "0 flips" in " ".join(c.value for c in at.caption)
-    scores = at.dataframe[-1].value
-    assert set(scores["version"]) == {load_model(str(DEFAULT_MODEL)).version, load_model(str(other_model)).version}
+    scores = at.dataframe[0].value
+    assert set(scores["version"]) == {old_v, new_v}

@@ -127,14 +127,19 @@ if not scores:
     st.info("No evaluation set was scored for these versions (retrain scores both when "
             "`../shared/labels/dev.jsonl` or `--gold` is there).")
 else:
-    table = []
-    for v in (before, after):
-        rep = scores.get(v)
-        if not rep:
-            continue
-        for lang, m in rep.items():
-            if not isinstance(m, dict) or "topics" not in m:
-                continue
-            table.append({"version": v, "language": lang, "statements": m["n"], "macro F1": round(m["macro_f1"], 3),
-                          **{f"F1 {t}": round(x["f1"], 3) for t, x in m["topics"].items()}})
-    st.dataframe(pd.DataFrame(table), hide_index=True)
+    st.dataframe(pd.DataFrame(labelling.eval_rows(scores, (before, after))), hide_index=True)
+    st.caption("F1 with its 95 % interval (the evaluation set's statements resampled 1,000 times); reports "
+               "stored by an older version of the tracker have no interval.")
+    conn = data.connect()
+    try:
+        change = labelling.paired(conn, before, after)
+    finally:
+        conn.close()
+    if change is None:
+        st.caption("The two versions were not scored on the same evaluation set statement by statement: "
+                   "retrain (or `python -m pipeline retrain`) scores both.")
+    else:
+        st.markdown(f"**Change from {md_text(before)} to {md_text(after)}**, statement by statement on the same "
+                    f"set ({md_text(change['gold'])}): F1 after minus before, with its 95 % paired interval.")
+        st.dataframe(pd.DataFrame(labelling.change_rows(change)), hide_index=True)
+        st.caption(md_text(labelling.change_verdict(change)))
