@@ -386,8 +386,18 @@ def _results(jobs: list[tuple], workers: int):
         return
     # The workers end with this process however it ends (killed included), and at once when the
     # run stops early (Ctrl-C, SIGTERM, an error while storing): see pipeline.workers.
+    # Submitted a few at a time rather than with ``pool.map``: when the run stops, map's iterator
+    # cancels the futures still queued behind the pool's back, and Python 3.11's pool then trips
+    # over them while it ends (a traceback from its thread). Unsubmitted jobs need no cancelling.
+    # Four files to a task, as map's chunks were: one file per task costs a tenth more time.
+    chunks = (jobs[i:i + 4] for i in range(0, len(jobs), 4))
     with worker_pool(workers) as pool:
-        yield from pool.map(_work, jobs, chunksize=4)
+        for outcomes in bounded_map(pool, _work_all, chunks, ahead=8 * workers):
+            yield from outcomes
+
+
+def _work_all(jobs: list[tuple]) -> list:
+    return [_work(job) for job in jobs]
 
 
 def _mapped(fn: Callable, items: Iterator, workers: int) -> Iterator:

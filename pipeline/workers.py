@@ -112,12 +112,32 @@ def worker_pool(max_workers: int) -> Iterator[ProcessPoolExecutor]:
         yield pool
     except BaseException:
         line.cut()
+        _release_reader(pool)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     else:
         pool.shutdown(wait=True)
     finally:
         line.close()
+
+
+def _release_reader(pool: ProcessPoolExecutor, within: float = 10.0) -> None:
+    """Once the workers of a cut line have ended, let the pool's manager thread see it.
+
+    A worker that ends in the middle of sending a result leaves half a message in the result
+    pipe, and the pool's manager thread waits for the rest of it for ever (``shutdown`` then
+    never returns). With every worker gone, this process holds the pipe's only write end;
+    closing it turns that wait into end-of-file, which the pool handles as a broken pool.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        p.join(within)
+    if any(p.is_alive() for p in processes):
+        return  # a worker still writing would fail on a closed pipe: leave the pipe alone
+    queue = getattr(pool, "_result_queue", None)
+    writer = getattr(queue, "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 def joblib_options() -> dict:

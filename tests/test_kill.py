@@ -247,3 +247,43 @@ def test_a_killed_train_leaves_no_fitting_process(tmp_path):
         run.proc.send_signal(signal.SIGKILL)
         assert _left_after(run.proc) == {}
     assert not out.exists()
+
+
+# A worker that ends half-way through sending its result (the run stopped while it wrote) leaves
+# half a message in the pool's result pipe. Written here by the worker itself, then it waits to
+# be ended with the others, as a worker caught mid-write would be.
+HALF_SENT = """
+import os, struct, sys, time
+from pipeline.workers import worker_pool
+
+def half_sent(_):
+    frame = sys._getframe()
+    while "result_queue" not in frame.f_locals:  # the pool's own worker loop holds the pipe
+        frame = frame.f_back
+    writer = frame.f_locals["result_queue"]._writer
+    os.write(writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 1024)  # 1 MB announced, 1 kB sent
+    time.sleep(120)
+
+if __name__ == "__main__":
+    start = time.time()
+    try:
+        with worker_pool(2) as pool:
+            pool.submit(half_sent, 0)
+            time.sleep(1.0)
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        print(f"stopped after {time.time() - start:.1f} s")
+"""
+
+
+def test_a_worker_stopped_in_the_middle_of_its_result_does_not_hang_the_run(tmp_path):
+    script = tmp_path / "half_sent.py"
+    script.write_text(HALF_SENT, encoding="utf-8")
+    try:
+        r = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                           capture_output=True, text=True, timeout=30, start_new_session=True)
+    except subprocess.TimeoutExpired:
+        # (its workers end with it: they hold its lifeline)
+        pytest.fail("the pool never ended: its thread waits for the rest of a message no worker will send")
+    assert r.returncode == 0, r.stderr
+    assert "stopped after" in r.stdout and "Traceback" not in r.stderr
