@@ -203,3 +203,55 @@ def test_known_labels_come_from_a_cache_that_follows_the_label_files(tmp_path):
     cache.write_text("{not json", encoding="utf-8")
     assert known_labels.__wrapped__(folder) == second
     assert json.loads(cache.read_text(encoding="utf-8"))["known"]["migrantes en la frontera"] == ["migration"]
+
+
+def _plain_score_aggregates(rows, bits, scores=None):
+    """The definition: a loop over rows and their topics, adding to one accumulator per key."""
+    from bisect import bisect_right
+
+    scores = scores or [json.loads(r[store.ROW_SCORES]) if r[store.ROW_SCORES] else {} for r in rows]
+    sums, hist = {}, {}
+    for r, sc in zip(rows, scores):
+        gold = r[store.ROW_GOLD]
+        key = (r[3], r[4], r[5], r[6], r[7], r[10], int(gold is not None))
+        for topic, v in sc.items():
+            if gold is not None and topic in bits:
+                v = float((gold >> bits[topic]) & 1)
+            acc = sums.setdefault(key + (topic,), [0, 0.0, 0.0])
+            acc[0] += 1
+            acc[1] += v
+            acc[2] += v * v
+            if gold is None:
+                cell = (r[5], r[6], topic, bisect_right(store.HIST_EDGES, v))
+                hist[cell] = hist.get(cell, 0) + 1
+    return {k: tuple(v) for k, v in sums.items()}, hist
+
+
+def _aggregates_agree(rows, bits, scores=None) -> int:
+    sums, hist = store.score_aggregates(rows, bits, scores)
+    want_sums, want_hist = _plain_score_aggregates(rows, bits, scores)
+    got = {r[:8]: r[8:] for r in sums}
+    assert len(got) == len(sums) and got.keys() == want_sums.keys()
+    for k, (n, s1, s2) in want_sums.items():  # the same additions in the same order: equal, not close
+        assert got[k] == (n, s1, s2), k
+    assert {r[:4]: r[4] for r in hist} == want_hist and len(hist) == len(want_hist)
+    return len(sums)
+
+
+def test_score_sums_and_histograms_are_their_definition(seed_store):
+    conn = store.open_readonly(seed_store)
+    bits = store.topic_bits(conn)
+    rows = [r for batch in store.stale_rows(conn, "no such model", 5000) for r in batch]
+    rng = random.Random(5)
+    # Some rows of the labelled set (their label counts, not their score), scores on the edges
+    # of the histogram's bins, and rows whose scores name other topics (a model of other topics).
+    gold = [rng.randrange(16) if rng.random() < 0.2 else None for _ in rows]
+    rows = [r[:store.ROW_GOLD] + (g,) + r[store.ROW_GOLD + 1:] for r, g in zip(rows, gold)]
+    scores = [json.loads(r[store.ROW_SCORES]) for r in rows]
+    for sc in scores[::7]:
+        sc[next(iter(sc))] = rng.choice(store.HIST_EDGES)
+    assert _aggregates_agree(rows, bits) > 100
+    assert _aggregates_agree(rows, bits, scores) > 100
+    mixed = [sc if i % 3 else {"security": sc["security"], "custom": 0.5} for i, sc in enumerate(scores)]
+    assert _aggregates_agree(rows, bits, mixed) > 100
+    assert store.score_aggregates([], bits) == ([], [])
