@@ -175,6 +175,38 @@ def _configure(conn: sqlite3.Connection, cache_mb: int = 256) -> None:
     conn.execute(f"PRAGMA cache_size = -{int(cache_mb) * 1024}")  # 256 MB: index inserts stay in memory
 
 
+def _create(path: Path) -> None:
+    """Make a new, empty store at ``path`` that appears whole or not at all.
+
+    The schema is written to a file beside it, which then takes the store's name: a run killed
+    while it creates the store leaves no database without tables (readers would call it broken).
+    ``os.link`` rather than a rename: should another process create the store meanwhile, its
+    store stays and this one is dropped.
+    """
+    for old in path.parent.glob(f".{path.name}.*.new*"):  # left by a creation that was killed
+        if time.time() - old.stat().st_mtime > 60:
+            old.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")  # kept in the file: the store is always WAL
+            conn.executescript(f"BEGIN;\n{SCHEMA}\nINSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');\n"
+                               "COMMIT;")
+        finally:
+            conn.close()  # the last connection folds the log into the file and removes it
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links (FAT, some network shares)
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
 def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connection:
     """Open (and create when asked) a store for writing."""
     path = db_path(store)
@@ -182,6 +214,8 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
         raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        if not path.exists():
+            _create(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         _configure(conn)
         conn.execute("PRAGMA journal_mode = WAL")
@@ -193,6 +227,8 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
         row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path}: not a store of this project ({exc})") from exc
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create the store ({exc.strerror or exc})") from exc
     if row is None:
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     elif int(row[0]) != SCHEMA_VERSION:

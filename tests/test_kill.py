@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import settings, store
-from tests.conftest import ROOT, need_corpus, run_cli
+from tests.conftest import ROOT, SEED_FILE, need_corpus, run_cli
 from tests.test_robustness import _check_whole
 
 N_FILES = 250            # about 75,000 statements: a run of several seconds on two cores
@@ -287,3 +287,33 @@ def test_a_worker_stopped_in_the_middle_of_its_result_does_not_hang_the_run(tmp_
         pytest.fail("the pool never ended: its thread waits for the rest of a message no worker will send")
     assert r.returncode == 0, r.stderr
     assert "stopped after" in r.stdout and "Traceback" not in r.stderr
+
+
+# SIGKILL at the first moment the run has a database file open in the store folder (an audit
+# hook sees SQLite open it): the schema is not written yet.
+KILLED_AT_CREATION = """
+import os, signal, sys
+folder = sys.argv[1]
+opening = []
+def hook(event, args):
+    if event == "sqlite3.connect" and str(args[0]).startswith(folder):
+        opening.append(args[0])
+    elif event == "sqlite3.connect/handle" and opening:
+        os.kill(os.getpid(), signal.SIGKILL)
+sys.addaudithook(hook)
+from pipeline.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_run_killed_while_it_creates_the_store_leaves_no_broken_store(tmp_path):
+    st_dir = tmp_path / "store"
+    args = ["run", "--input", str(SEED_FILE), "--store", str(st_dir), "--no-snapshots"]
+    r = subprocess.run([sys.executable, "-c", KILLED_AT_CREATION, str(st_dir), *args], cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    # No database without tables (the dashboard and every reader would call it broken): no store yet.
+    assert not store.db_path(st_dir).exists()
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert _check_whole(store.db_path(st_dir)) > 0
