@@ -96,6 +96,8 @@ def start_worker(line: Lifeline | _ReceivedLifeline) -> None:
     which stops them itself (and so no worker prints a traceback of its own).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # forked while the starter held them back (_start_workers)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     line.hold()
 
 
@@ -109,6 +111,7 @@ def worker_pool(max_workers: int) -> Iterator[ProcessPoolExecutor]:
     line = Lifeline()
     pool = ProcessPoolExecutor(max_workers=max_workers, initializer=start_worker, initargs=(line,))
     try:
+        _start_workers(pool)
         yield pool
     except BaseException:
         line.cut()
@@ -119,6 +122,25 @@ def worker_pool(max_workers: int) -> Iterator[ProcessPoolExecutor]:
         pool.shutdown(wait=True)
     finally:
         line.close()
+
+
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
+def _start_workers(pool: ProcessPoolExecutor) -> None:
+    """Start the pool's workers now, with Ctrl-C and SIGTERM held back while this process forks.
+
+    A signal that arrives during a fork is raised inside the handlers Python runs after it, where
+    it can only be printed and dropped ("Exception ignored"): the run then went on as if nobody
+    had pressed Ctrl-C. Held back, it is raised as soon as the workers exist.
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        pool.submit(int)  # (with fork, every worker is started by the first task)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _release_reader(pool: ProcessPoolExecutor, within: float = 10.0) -> None:

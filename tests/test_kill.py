@@ -317,3 +317,33 @@ def test_a_run_killed_while_it_creates_the_store_leaves_no_broken_store(tmp_path
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr
     assert _check_whole(store.db_path(st_dir)) > 0
+
+
+# Ctrl-C in the moment the run forks its first worker: the signal is sent from the fork's own
+# after-fork handler, as when it arrives while the kernel copies a large process.
+CTRL_C_DURING_FORK = """
+import os, signal, sys
+sent = []
+def interrupt():
+    if not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+os.register_at_fork(after_in_parent=interrupt)
+from pipeline.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_the_run_starts_its_workers_stops_it(tmp_path):
+    st_dir = tmp_path / "store"
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for f in sorted((ROOT / "seeds" / "mananeras").rglob("*.txt"))[:12]:
+        shutil.copy(f, inbox / f.name)
+    r = subprocess.run([sys.executable, "-c", CTRL_C_DURING_FORK, *_run_args(inbox, st_dir, "--no-snapshots")],
+                       cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+                       timeout=120)
+    # Not dropped ("Exception ignored") with the run going on to the end: stopped, and said so.
+    assert r.returncode == 128 + signal.SIGINT, (r.returncode, r.stderr)
+    assert "interrupted" in r.stderr and "Exception ignored" not in r.stderr and "Traceback" not in r.stderr
+    assert _last_run_status(st_dir) == "interrupted"
