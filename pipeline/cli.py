@@ -225,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# What an interrupted command leaves, where it is more than nothing.
+_AFTER_INTERRUPT = {
+    "run": ": every file stored so far is complete; run again to finish",
+    "train": ": no model written (the model file is replaced only when training ends)",
+}
+
+
 def _on_sigterm(signum: int, frame) -> None:
     # A second SIGTERM during the clean-up kills at once (the workers end with the process anyway).
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -250,8 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt as exc:
         sig = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
-        print(f"interrupted ({sig.name}): every file stored so far is complete; run again to finish",
-              file=sys.stderr)
+        print(f"interrupted ({sig.name}){_AFTER_INTERRUPT.get(args.command, '')}", file=sys.stderr)
         return 128 + sig  # the shell's convention for "ended by this signal": 130, 143
     finally:
         if in_main:  # (None: the previous handler was not set from Python, i.e. the default)

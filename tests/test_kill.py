@@ -347,3 +347,23 @@ def test_ctrl_c_while_the_run_starts_its_workers_stops_it(tmp_path):
     assert r.returncode == 128 + signal.SIGINT, (r.returncode, r.stderr)
     assert "interrupted" in r.stderr and "Exception ignored" not in r.stderr and "Traceback" not in r.stderr
     assert _last_run_status(st_dir) == "interrupted"
+
+
+def test_ctrl_c_during_train_writes_no_model_and_says_so(tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for name in ("train_es.jsonl", "train_en.jsonl"):
+        lines = (ROOT / "pipeline" / "labels" / name).read_text(encoding="utf-8").splitlines()
+        (labels / name).write_text("\n".join(lines[:1500]) + "\n", encoding="utf-8")
+    out = tmp_path / "model" / "tagger.skops"
+    with _Run(tmp_path, "train", "--labels", str(labels), "--output", str(out), "--jobs", "2") as run:
+        run.wait_until(lambda: sum("loky" in c and "resource_tracker" not in c
+                                   for c in _session_processes(run.proc.pid).values()) >= 2, every=0.1)
+        # Once they are fitting: a worker still importing when Ctrl-C comes prints its own traceback.
+        time.sleep(1.0)
+        assert run.proc.poll() is None, "training ended before it could be interrupted"
+        os.killpg(run.proc.pid, signal.SIGINT)
+        assert _left_after(run.proc) == {}
+        assert run.proc.returncode == 128 + signal.SIGINT
+        assert "interrupted (SIGINT): no model written" in run.stderr() and "Traceback" not in run.stderr()
+    assert not out.exists()
