@@ -231,19 +231,30 @@ def test_ctrl_c_ends_the_run_cleanly(inbox, tmp_path):
     _check_whole(store.db_path(st_dir))
 
 
-def test_a_killed_train_leaves_no_fitting_process(tmp_path):
+def _train_args(tmp_path: Path) -> tuple[list[str], Path]:
+    """`train` on 1,500 labels of each language into a new folder: its arguments, its model file."""
     labels = tmp_path / "labels"
     labels.mkdir()
     for name in ("train_es.jsonl", "train_en.jsonl"):
         lines = (ROOT / "pipeline" / "labels" / name).read_text(encoding="utf-8").splitlines()
         (labels / name).write_text("\n".join(lines[:1500]) + "\n", encoding="utf-8")
     out = tmp_path / "model" / "tagger.skops"
-    with _Run(tmp_path, "train", "--labels", str(labels), "--output", str(out), "--jobs", "2") as run:
-        # The topics are being fitted in worker processes.
-        run.wait_until(lambda: sum("loky" in c and "resource_tracker" not in c
-                                   for c in _session_processes(run.proc.pid).values()) >= 2, every=0.1)
-        time.sleep(1.0)
-        assert run.proc.poll() is None, "training ended before it could be killed"
+    return ["train", "--labels", str(labels), "--output", str(out), "--jobs", "2"], out
+
+
+def _fitting(run: _Run) -> None:
+    """Wait until the topics are being fitted in worker processes, and have been for a second (a
+    worker still importing Python when Ctrl-C comes prints a traceback of its own)."""
+    run.wait_until(lambda: sum("loky" in c and "resource_tracker" not in c
+                               for c in _session_processes(run.proc.pid).values()) >= 2, every=0.1)
+    time.sleep(1.0)
+    assert run.proc.poll() is None, "training ended before it could be stopped"
+
+
+def test_a_killed_train_leaves_no_fitting_process(tmp_path):
+    args, out = _train_args(tmp_path)
+    with _Run(tmp_path, *args) as run:
+        _fitting(run)
         run.proc.send_signal(signal.SIGKILL)
         assert _left_after(run.proc) == {}
     assert not out.exists()
@@ -350,18 +361,9 @@ def test_ctrl_c_while_the_run_starts_its_workers_stops_it(tmp_path):
 
 
 def test_ctrl_c_during_train_writes_no_model_and_says_so(tmp_path):
-    labels = tmp_path / "labels"
-    labels.mkdir()
-    for name in ("train_es.jsonl", "train_en.jsonl"):
-        lines = (ROOT / "pipeline" / "labels" / name).read_text(encoding="utf-8").splitlines()
-        (labels / name).write_text("\n".join(lines[:1500]) + "\n", encoding="utf-8")
-    out = tmp_path / "model" / "tagger.skops"
-    with _Run(tmp_path, "train", "--labels", str(labels), "--output", str(out), "--jobs", "2") as run:
-        run.wait_until(lambda: sum("loky" in c and "resource_tracker" not in c
-                                   for c in _session_processes(run.proc.pid).values()) >= 2, every=0.1)
-        # Once they are fitting: a worker still importing when Ctrl-C comes prints its own traceback.
-        time.sleep(1.0)
-        assert run.proc.poll() is None, "training ended before it could be interrupted"
+    args, out = _train_args(tmp_path)
+    with _Run(tmp_path, *args) as run:
+        _fitting(run)
         os.killpg(run.proc.pid, signal.SIGINT)
         assert _left_after(run.proc) == {}
         assert run.proc.returncode == 128 + signal.SIGINT
