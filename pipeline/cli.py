@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 _AFTER_INTERRUPT = {
     "run": ": every file stored so far is complete; run again to finish",
     "train": ": no model written (the model file is replaced only when training ends)",
+    "export": ": nothing written (the output file appears only when it is complete)",
 }
 
 
@@ -395,21 +396,27 @@ def cmd_export(args) -> int:
     conn = store.open_readonly(args.store)
     out_path = args.output
     n = 0
-    if out_path.endswith(".csv"):
-        # Written beside the target and renamed: a killed export never leaves half a file.
-        tmp = Path(out_path + ".part")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            n = queries.write_csv(conn, fh, args.since, args.until)
-        tmp.replace(out_path)
-    else:
-        rows = queries.export_rows(conn, args.since, args.until)
-        fh = sys.stdout if out_path == "-" else Path(out_path + ".part").open("w", encoding="utf-8")
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-            n += 1
-        if fh is not sys.stdout:
-            fh.close()
-            Path(out_path + ".part").replace(out_path)
+    # Written beside the target and renamed: a stopped export never leaves half a file, and an
+    # interrupted or failed one leaves nothing (not even the part it wrote).
+    tmp = Path(out_path + ".part")
+    try:
+        if out_path.endswith(".csv"):
+            with tmp.open("w", newline="", encoding="utf-8") as fh:
+                n = queries.write_csv(conn, fh, args.since, args.until)
+            tmp.replace(out_path)
+        else:
+            rows = queries.export_rows(conn, args.since, args.until)
+            fh = sys.stdout if out_path == "-" else tmp.open("w", encoding="utf-8")
+            for r in rows:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                n += 1
+            if fh is not sys.stdout:
+                fh.close()
+                tmp.replace(out_path)
+    except BaseException:
+        if out_path != "-":
+            tmp.unlink(missing_ok=True)
+        raise
     print(f"exported {n} statements to {out_path}", file=sys.stderr)
     return EXIT_OK
 

@@ -369,3 +369,26 @@ def test_ctrl_c_during_train_writes_no_model_and_says_so(tmp_path):
         assert run.proc.returncode == 128 + signal.SIGINT
         assert "interrupted (SIGINT): no model written" in run.stderr() and "Traceback" not in run.stderr()
     assert not out.exists()
+
+
+# Ctrl-C when the export has written everything and is about to give the file its name.
+CTRL_C_BEFORE_RENAME = """
+import os, signal, sys
+def hook(event, args):
+    if event == "os.rename" and str(args[0]).endswith(".part"):
+        os.kill(os.getpid(), signal.SIGINT)  # raised as KeyboardInterrupt here: the rename never happens
+sys.addaudithook(hook)
+from pipeline.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.jsonl"])
+def test_an_interrupted_export_leaves_no_file_and_says_so(seed_store, tmp_path, name):
+    out = tmp_path / name
+    r = subprocess.run([sys.executable, "-c", CTRL_C_BEFORE_RENAME, "export", "--store", str(seed_store),
+                        "--output", str(out)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 128 + signal.SIGINT, r.stderr
+    assert "interrupted (SIGINT): nothing written" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []  # neither the file nor the part written so far
