@@ -360,8 +360,6 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
                     group_by: str | None = None) -> pd.DataFrame:
     """``trend`` plus share_corrected, ci_low and ci_high (95 %): each period's share corrected for
     the tagger's errors with the audit sample's rates (``pipeline.audit.Audit``), per source."""
-
-
     base = trend(conn, f, granularity, group_by)
     for col in ("share_corrected", "ci_low", "ci_high"):
         base[col] = float("nan")
@@ -537,7 +535,6 @@ def corrected_totals(conn: sqlite3.Connection, f: Filters, audit, group_by: str)
     share, and the share corrected for the tagger's errors with its 95 % interval (statements pooled
     over every period, each source corrected with its own audit rates)."""
     import pandas as pd
-
 
     tr = trend(conn, f, "month", group_by)
     cols = [group_by, "topic", "count", "total", "share", "share_corrected", "ci_low", "ci_high"]

@@ -75,6 +75,13 @@ def _language_rows(langs: list[str]) -> list[tuple[str, np.ndarray]]:
             for lang in ["all"] + sorted(set(langs))]
 
 
+def _interval(x: np.ndarray, key: str, lo_q: float, hi_q: float) -> dict:
+    """``{key: x[0], "low", "high"}``: the sample's value (row 0) and the percentiles of the
+    replicates (the other rows), rounded to three places."""
+    return {key: round(float(x[0]), 3), "low": round(float(np.percentile(x[1:], lo_q)), 3),
+            "high": round(float(np.percentile(x[1:], hi_q)), 3)}
+
+
 def bootstrap_f1(names: list[str], langs: list[str], gold: np.ndarray, pred: np.ndarray, *,
                  n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
     """F1 per topic and macro F1, per language ('all' too), each with a percentile bootstrap
@@ -92,11 +99,8 @@ def bootstrap_f1(names: list[str], langs: list[str], gold: np.ndarray, pred: np.
         f1 = _f1s(_draws(len(idx), n_boot, rng), g, p)  # (1 + n_boot) x topics
         res: dict = {"n": len(idx)}
         for j, name in enumerate(names):
-            res[name] = {"f1": round(float(f1[0, j]), 3), "low": round(float(np.percentile(f1[1:, j], lo_q)), 3),
-                         "high": round(float(np.percentile(f1[1:, j], hi_q)), 3), "support": int(g[:, j].sum())}
-        macro = f1.mean(axis=1)
-        res["macro"] = {"f1": round(float(macro[0]), 3), "low": round(float(np.percentile(macro[1:], lo_q)), 3),
-                        "high": round(float(np.percentile(macro[1:], hi_q)), 3)}
+            res[name] = {**_interval(f1[:, j], "f1", lo_q, hi_q), "support": int(g[:, j].sum())}
+        res["macro"] = _interval(f1.mean(axis=1), "f1", lo_q, hi_q)
         out[lang] = res
     return out
 
@@ -118,10 +122,6 @@ def paired_change(names: list[str], langs: list[str], gold: np.ndarray, pred_a: 
     for lang, idx in _language_rows(langs):
         counts = _draws(len(idx), n_boot, rng)
         d = _f1s(counts, gold[idx], pred_b[idx]) - _f1s(counts, gold[idx], pred_a[idx])
-
-        def cell(x: np.ndarray) -> dict:
-            return {"change": round(float(x[0]), 3), "low": round(float(np.percentile(x[1:], lo_q)), 3),
-                    "high": round(float(np.percentile(x[1:], hi_q)), 3)}
-
-        out[lang] = {"n": len(idx), "macro": cell(d.mean(axis=1)), **{n: cell(d[:, j]) for j, n in enumerate(names)}}
+        out[lang] = {"n": len(idx), "macro": _interval(d.mean(axis=1), "change", lo_q, hi_q),
+                     **{n: _interval(d[:, j], "change", lo_q, hi_q) for j, n in enumerate(names)}}
     return out
