@@ -3,12 +3,14 @@ Trends chart's event markers and what a click on one shows."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.figures import add_event_markers
-from dashboard.render import md_link, md_text
+from dashboard.figures import add_event_markers, event_points
+from dashboard.render import md_link, md_text, readable
 from pipeline import events as events_mod
 from pipeline import leadlag as leadlag_mod
 from pipeline import queries, settings
@@ -37,11 +39,13 @@ def all_events(version: tuple) -> tuple[list[dict], str]:
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Testing lead and lag…")
-def lead_lag(version: tuple, source_a: str, source_b: str) -> dict:
+def lead_lag(version: tuple, source_a: str, source_b: str, topics: tuple[str, ...] = (),
+             first: dt.date | None = None, last: dt.date | None = None) -> dict:
     a = audit(settings.get("model"))
     conn = data.connect()
     try:
-        return leadlag_mod.run(conn, a, source_a=source_a, source_b=source_b, irf_reps=200)
+        return leadlag_mod.run(conn, a, topics=topics, source_a=source_a, source_b=source_b, irf_reps=200,
+                               first=first, last=last)
     finally:
         conn.close()
 
@@ -62,10 +66,28 @@ def filtered(found: list[dict], f: queries.Filters) -> list[dict]:
     return out
 
 
-def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str):
-    """Add the filtered events' markers to the Trends figure (weekly events on any period)."""
+def chart_events(found: list[dict], f: queries.Filters) -> tuple[list[dict], str | None]:
+    """The events to star on the Trends chart, and why none are when a filter rules them out.
+
+    Spikes are found per source and topic over all its statements: a chart narrowed to speakers,
+    roles, languages or a search is another series, whose spikes these are not."""
+    narrowed = [name for name, on in (("speaker", f.speakers), ("role", f.roles), ("language", f.langs),
+                                      ("search", f.search)) if on]
+    if narrowed:
+        return [], (f"No spike stars with a {' / '.join(narrowed)} filter: spikes are found per source and "
+                    "topic over all its statements (see Events).")
+    return filtered(found, f), None
+
+
+def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str) -> tuple:
+    """Add the events' markers to the Trends figure (weekly events on any period); returns the
+    figure, the events placed as (period, y, event), and a note when a filter rules them out."""
     found, _ = all_events(data.version())
-    return add_event_markers(fig, df, filtered(found, f), measure=measure)
+    shown, note = chart_events(found, f)
+    return add_event_markers(fig, df, shown, measure=measure), event_points(df, shown, measure=measure), note
+
+
+SPIKE_TEXT_CHARS = 1200
 
 
 def show_event(e: dict) -> None:
@@ -80,22 +102,30 @@ def show_event(e: dict) -> None:
         link = md_link(s["url"], s["title"] or "source") if s["url"] or s["title"] else ""
         st.markdown(f"**{md_text(s['date'])}** · {md_text(s['speaker'] or 'unknown speaker')}"
                     + (f" · {link}" if link else ""))
-        st.text(" ".join(s["text"].split()))
+        text = " ".join(readable(s["text"]).split())
+        # A White House paragraph can run to 20,000 characters: the card shows its start.
+        st.text(text if len(text) <= SPIKE_TEXT_CHARS else
+                text[:SPIKE_TEXT_CHARS].rsplit(" ", 1)[0] + f" … ({len(text) - SPIKE_TEXT_CHARS:,} more characters)")
 
 
-def handle_click(points: list) -> list:
-    """Show the explanation of a clicked event marker; return the other points (for the drill-down)."""
+def clicked_events(points: list, placed: list[tuple]) -> tuple[list[dict], list]:
+    """The events a click on the Trends chart points at, and the topics' own points it selected.
+
+    A star sits on its topic's point, and Plotly gives the click to either: a clicked star and a
+    clicked point that carries a star both mean that event (customdata of a topic's point: topic,
+    ..., period at index 5)."""
+    chosen: dict[str, dict] = {}
     rest = []
-    found = None
+    by_id = {e["id"]: e for _, _, e in placed}
     for p in points:
         cd = p.get("customdata") or []
         if len(cd) == 2 and cd[0] == "event":
-            found = cd[1]
-        else:
+            if cd[1] in by_id:
+                chosen[cd[1]] = by_id[cd[1]]
+        elif len(cd) > 5:
             rest.append(p)
-    if found is not None:
-        match = [e for e in all_events(data.version())[0] if e["id"] == found]
-        if match:
-            st.subheader("Spike")
-            show_event(match[0])
-    return rest
+            day = str(cd[5])[:10]
+            for period, _, e in placed:
+                if e["topic"] == cd[0] and str(period)[:10] == day:
+                    chosen[e["id"]] = e
+    return list(chosen.values()), rest

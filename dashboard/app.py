@@ -43,6 +43,18 @@ PAGES = [
     st.Page(str(ROOT / "dashboard/views/versions.py"), title="Model versions", url_path="versions"),
 ]
 
+# The filters stay in the sidebar (and the URL) on every page; where a page does not follow them
+# all, the sidebar says so rather than leaving a filter that silently does nothing.
+FILTER_NOTES = {
+    "weekly": "Weekly briefs are made for the whole store: these filters do not apply here.",
+    "reliability": "Reliability is measured on the audit sample: these filters do not apply here.",
+    "store": "This page describes the whole store: these filters do not apply here.",
+    "events": "Events follow the topics, sources and dates; the other filters do not apply here.",
+    "leadlag": "Lead & lag follows the topics and dates; the other filters do not apply here.",
+    "review": "The queue ranks the whole store for the topic chosen on the page: these filters do not apply here.",
+    "versions": "Model versions are compared on the whole store: these filters do not apply here.",
+}
+
 try:
     ready = data.has_data()
 except StoreError as exc:
@@ -58,5 +70,8 @@ page = st.navigation(PAGES)
 facets = data.facets(data.version())
 for notice in state.check_url(facets):
     st.warning(md_text(notice))  # notices quote the URL: text, never Markdown
+note = FILTER_NOTES.get(page.url_path)
+if note:
+    st.sidebar.caption(note)
 st.session_state["filters"] = state.sidebar_filters(facets)
 page.run()

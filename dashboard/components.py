@@ -7,13 +7,14 @@ import logging
 import streamlit as st
 
 from dashboard import data
-from dashboard.render import highlight, md_link, md_text
+from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import queries, settings
 from pipeline.csvsafe import frame_to_csv
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 20
 EXPORT_LIMIT = 20000
+LONG_TEXT = 1500  # characters of a statement shown before 'the whole statement'
 
 
 def empty_store() -> None:
@@ -56,7 +57,15 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
         who = f"{md_text(row.speaker)} ({md_text(row.role)}), {md_text(row.source)}" if row.speaker else \
             f"{md_text(row.source)} ({md_text(row.role)})"
         st.markdown(f"**{md_text(row.date)}** · {who} · {tags}" + (f" · {link}" if link else ""))
-        st.markdown(f"<div class='stmt'>{highlight(row.text, terms)}</div>", unsafe_allow_html=True)
+        text = readable(row.text)
+        if len(text) <= LONG_TEXT:
+            st.markdown(f"<div class='stmt'>{highlight(text, terms)}</div>", unsafe_allow_html=True)
+        else:
+            # A White House paragraph can run to 20,000 characters: its start, and the rest on request.
+            head = text[:LONG_TEXT].rsplit(" ", 1)[0]
+            st.markdown(f"<div class='stmt'>{highlight(head, terms)} …</div>", unsafe_allow_html=True)
+            with st.expander(f"The whole statement ({len(text):,} characters)"):
+                st.markdown(f"<div class='stmt'>{highlight(text, terms)}</div>", unsafe_allow_html=True)
         corrections.controls(row.statement_id, row.topics, fixed.get(row.statement_id), key)
         st.divider()
     if total:
@@ -65,10 +74,10 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
             conn = data.connect()
             try:
                 export, _ = queries.statements(conn, f, topic=topic, limit=EXPORT_LIMIT)
+                names = list(queries.topic_bits(conn))
             finally:
                 conn.close()
-            out = export.assign(topics=export["topics"].map(";".join), scores=export["scores"].map(str))
-            return frame_to_csv(out)
+            return frame_to_csv(queries.statements_table(export, names))
 
         # on_click="ignore": a click need not rerun the page, and that rerun raced the request that
         # builds the file (under load the download never started).

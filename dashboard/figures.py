@@ -213,33 +213,40 @@ def weekly_figure(history: pd.DataFrame, week: str) -> go.Figure:
 EVENT_TRACE = "events"
 
 
-def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, measure: str = "count") -> go.Figure:
-    """Mark spikes (pipeline.events) on a trend figure: a star on the topic's line at the period that
-    holds the event's peak week, labelled with its top terms. ``df`` is the figure's data
-    (queries.trend); events of topics or periods not in it are left out. Clicking a marker selects
-    a point whose customdata is ("event", event id)."""
+def event_points(df: pd.DataFrame, events: list[dict], *, measure: str = "count") -> list[tuple]:
+    """Where each spike goes on a trend figure: (period, y, event) for the events whose topic is
+    charted, at the period holding the event's peak week (events of topics or periods not in
+    ``df`` are left out)."""
     if df.empty or not events:
-        return fig
+        return []
     periods = sorted(df["period"].unique())
-    xs, ys, labels, data, hover = [], [], [], [], []
+    topics = set(df["topic"])
+    column = "share_corrected" if measure == "corrected" else measure
+    out = []
     for e in events:
         peak = pd.Timestamp(e["peak_week"]).date()
         held = [p for p in periods if p <= peak]
-        if not held or e["topic"] not in set(df["topic"]):
+        if not held or e["topic"] not in topics:
             continue
         period = held[-1]
         row = df[(df["period"] == period) & (df["topic"] == e["topic"])]
-        if row.empty or row["total"].iat[0] <= 0:
+        if row.empty or row["total"].iat[0] <= 0 or column not in row or row[column].isna().iat[0]:
             continue
-        column = "share_corrected" if measure == "corrected" else measure
-        if column not in row or row[column].isna().iat[0]:
-            continue
-        xs.append(period)
-        ys.append(float(row[column].iat[0]))
-        labels.append(e.get("label") or e["topic"])
-        data.append(["event", e["id"]])
-        hover.append(f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
-                     f"<br>{e.get('label', '')}")
+        out.append((period, float(row[column].iat[0]), e))
+    return out
+
+
+def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, measure: str = "count") -> go.Figure:
+    """Mark spikes (pipeline.events) on a trend figure: a star on the topic's line at the period that
+    holds the event's peak week (``event_points``), labelled with its top terms. Clicking a marker
+    selects a point whose customdata is ("event", event id)."""
+    placed = event_points(df, events, measure=measure)
+    xs = [p for p, _, _ in placed]
+    ys = [y for _, y, _ in placed]
+    labels = [e.get("label") or e["topic"] for _, _, e in placed]
+    data = [["event", e["id"]] for _, _, e in placed]
+    hover = [f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
+             f"<br>{e.get('label', '')}" for _, _, e in placed]
     if xs:
         # Out of the legend: the legend lists topics (the stars explain themselves on hover). The
         # labels sit on the topics' lines: a halo in the background colour keeps them readable.

@@ -17,7 +17,7 @@ from dashboard.render import md_text
 from pipeline import queries
 
 KNOWN = {"topics", "dates", "source", "lang", "role", "speaker", "q", "granularity", "measure", "rolling",
-         "stacked", "page", "week", "compare", "group", "embed", "embed_options", "vs",
+         "stacked", "week", "compare", "group", "embed", "embed_options", "vs",
          "a", "b", "ll_topic"}  # the Lead & lag page's sources and topic
 # Choice parameters of the pages' widgets: allowed values, and the default the widget shows.
 CHOICES = {"granularity": (("day", "week", "month"), "week"), "measure": (("count", "share", "corrected"), "count"),
@@ -88,6 +88,7 @@ def review(params: Mapping[str, list[str]], facets: dict) -> tuple[Changes, list
     for key, values in params.items():
         if key not in KNOWN:
             notices.append(f"Unknown URL parameter {_shown(key)} ignored.")
+            changes[key] = None  # and dropped: a link copied from the corrected URL is clean
             continue
         if key in options:
             bad = [v for v in values if v and v not in options[key]]
@@ -186,6 +187,9 @@ def sidebar_filters(facets: dict) -> queries.Filters:
     sb.header("Filters")
     topics = sb.multiselect("Topics", facets["topics"], default=facets["topics"], key="topics",
                             bind="query-params", help="Topics to chart and to list statements for.")
+    if not topics:
+        sb.info("No topic selected: every topic counts. Charts show them all, and Statements lists every "
+                "statement, tagged or not.")
     lo, hi = facets["date_min"], facets["date_max"]
     dates = sb.date_input("Date range", value=(lo, hi), min_value=lo, max_value=hi, key="dates",
                           bind="query-params", help="First and last day to include.")
@@ -205,6 +209,8 @@ def sidebar_filters(facets: dict) -> queries.Filters:
     notice = search_notice(search, used)
     if notice:
         sb.warning(md_text(notice))
+    if used:
+        sb.caption(md_text(queries.search_reading(used)))
     date_from, date_to = (dates[0], dates[1]) if isinstance(dates, (tuple, list)) and len(dates) == 2 else (lo, hi)
     return queries.Filters(
         date_from=date_from, date_to=date_to, sources=tuple(sources), langs=tuple(langs), roles=tuple(roles),

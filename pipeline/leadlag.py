@@ -20,6 +20,7 @@ The VAR, the unit-root tests and the adjustment are statsmodels' (a kept library
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import warnings
 from collections.abc import Iterable
@@ -245,14 +246,20 @@ def paired_series(conn: sqlite3.Connection, topic: str, source_a: str, source_b:
 
 
 def run(conn: sqlite3.Connection, audit=None, *, topics: Iterable[str] = (), source_a: str = DEFAULT_SOURCES[0],
-        source_b: str = DEFAULT_SOURCES[1], irf_reps: int = 200) -> dict:
-    """Lead and lag of every topic (or ``topics``) between two sources, with verdicts."""
+        source_b: str = DEFAULT_SOURCES[1], irf_reps: int = 200, first: dt.date | None = None,
+        last: dt.date | None = None) -> dict:
+    """Lead and lag of every topic (or ``topics``) between two sources, with verdicts; ``first`` and
+    ``last`` keep the weeks that hold a day of that range."""
     from pipeline.store import topic_bits
 
     names = [t for t in topic_bits(conn) if not topics or t in topics]
     results = []
     for topic in names:
         pair, measure = paired_series(conn, topic, source_a, source_b, audit)
+        if first is not None:
+            pair = pair[pair["week"] >= first - dt.timedelta(days=first.weekday())].reset_index(drop=True)
+        if last is not None:
+            pair = pair[pair["week"] <= last].reset_index(drop=True)
         r: dict = {"topic": topic, "measure": measure, "weeks": len(pair)}
         if len(pair) < MIN_WEEKS:
             r["verdict"] = f"not tested: {len(pair)} weeks in which both sources speak (at least {MIN_WEEKS})"

@@ -38,8 +38,9 @@ class Filters:
 # query. Searches are cut to this many characters, then to this many words or phrases.
 MAX_SEARCH_CHARS = 200
 MAX_SEARCH_TERMS = 12
-# A word, or a "quoted phrase" (a phrase whose closing quote was cut off runs to the end).
-_SEARCH_TERM = re.compile(r'"([^"]*)"?|(\S+)')
+# A "quoted phrase" (one whose closing quote was cut off runs to the end), or a word; either
+# may carry a leading '-'.
+_SEARCH_TERM = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 
 
 def cap_search(text: str) -> str:
@@ -51,19 +52,42 @@ def cap_search(text: str) -> str:
     return text.strip()
 
 
-def fts_query(text: str) -> str:
-    """User words to a safe FTS5 query: each word or "quoted phrase" must occur (AND).
+def search_terms(text: str) -> tuple[list[str], list[str]]:
+    """The words or "quoted phrases" a statement must hold, and those it must not (a word written
+    with a leading '-'). Characters other than letters, digits, hyphens and apostrophes separate
+    words. The text is capped first (:func:`cap_search`), so a query's work is bounded."""
+    must, must_not = [], []
+    for minus, phrase, word in _SEARCH_TERM.findall(cap_search(text)):
+        negated = bool(minus) or (word.startswith("-") and len(word) > 1)
+        t = re.sub(r"[^\w\s\-']", " ", phrase if not word else word[1:] if negated else word)
+        # A phrase stays one term; a word cut by punctuation ("text:fentanyl") is several words.
+        terms = [" ".join(t.split())] if not word else t.split()
+        (must_not if negated else must).extend(x for x in terms if re.search(r"\w", x))
+    # Words split at punctuation can outnumber the capped terms: the cap holds for what is searched.
+    must = must[:MAX_SEARCH_TERMS]
+    return must, must_not[:MAX_SEARCH_TERMS - len(must)]
 
-    The text is capped first (:func:`cap_search`), so a query's work is bounded.
-    """
-    parts = _SEARCH_TERM.findall(cap_search(text))
-    terms = []
-    for phrase, word in parts:
-        t = (phrase or word).replace('"', " ").strip()
-        t = re.sub(r"[^\w\s\-']", " ", t).strip()
-        if t:
-            terms.append('"' + t + '"')
-    return " ".join(terms)
+
+def fts_query(text: str) -> str:
+    """User words to a safe FTS5 query: each word or "quoted phrase" must occur (AND), each
+    -word must not. Empty when nothing is left to look for: FTS5 cannot search for an absence
+    alone, and an empty query filters nothing."""
+    must, must_not = search_terms(text)
+    if not must:
+        return ""
+    return " ".join(f'"{t}"' for t in must) + "".join(f' NOT "{t}"' for t in must_not)
+
+
+def search_reading(text: str) -> str:
+    """How a search is read, in words, for the user to check it against what they meant."""
+    must, must_not = search_terms(text)
+    if not must:
+        return ("Nothing to look for in this search (it needs a word or a \"quoted phrase\"; a leading - only "
+                "leaves a word out): every statement is shown.")
+    out = "Statements holding " + " and ".join(f"“{t}”" for t in must)
+    if must_not:
+        out += ", without " + " or ".join(f"“{t}”" for t in must_not)
+    return out + " (accents and case ignored)."
 
 
 def _uses_daily(f: Filters) -> bool:
@@ -200,6 +224,15 @@ def statements(conn: sqlite3.Connection, f: Filters, *, topic: str | None = None
     df["topics"] = df["topic_mask"].map(lambda m: [t for t, b in bits.items() if (m >> b) & 1])
     df["scores"] = df["scores"].map(lambda s: json.loads(s) if s else {})
     return df.drop(columns=["topic_mask"]), int(total)
+
+
+def statements_table(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """``statements``' rows as a user's table: topics joined by ';', one score column per topic
+    (``score_<topic>``, empty where a statement has none) and no server-side file path."""
+    out = df.drop(columns=["path", "scores"], errors="ignore").assign(topics=df["topics"].map(";".join))
+    for t in names:
+        out[f"score_{t}"] = df["scores"].map(lambda s, t=t: s.get(t))
+    return out
 
 
 def _top_speakers(conn: sqlite3.Connection, n: int = 300) -> list[str]:

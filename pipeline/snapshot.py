@@ -53,6 +53,24 @@ def week_label(monday: dt.date) -> str:
     return f"{y}-W{w:02d}"
 
 
+def partial_week_note(week: str, first: dt.date | None, last: dt.date | None) -> str | None:
+    """A warning when the store's statements (``first`` to ``last``) start or end inside the week:
+    its counts then cover only part of it and compare badly with a whole week (shares still do)."""
+    monday, sunday = parse_week(week)
+    cut = []
+    if first is not None and monday < first <= sunday:
+        cut.append(f"start on {first.isoformat()}")
+    if last is not None and monday <= last < sunday:
+        cut.append(f"end on {last.isoformat()}")
+    if not cut:
+        return None
+    lo = max(monday, first) if first is not None else monday
+    hi = min(sunday, last) if last is not None else sunday
+    days = (hi - lo).days + 1
+    return (f"Partial week: the store's statements {' and '.join(cut)}, so this week holds {days} of its 7 days. "
+            "Its counts and their changes cover only those days; compare shares instead.")
+
+
 def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> dict:
     """The numbers of one week's brief, straight from the store.
 

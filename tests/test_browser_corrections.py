@@ -74,7 +74,12 @@ def test_correct_retrain_and_see_the_flip(seed_store_copy, tmp_path, monkeypatch
         assert "trade" not in fixed.topics and fixed.who == "Ana Ruiz"
 
         page.goto(url + "/versions")
-        page.get_by_role("button", name="Retrain with the label log").click()
+        retrain = page.get_by_role("button", name="Retrain with the label log")
+        assert retrain.is_disabled()  # two steps: the re-tag of the whole store is confirmed first
+        page.get_by_text(re.compile(r"^Re-tag all [0-9,]+ statements")).click()
+        page.wait_for_function("() => [...document.querySelectorAll('button')].some("
+                               "b => b.innerText.includes('Retrain with the label log') && !b.disabled)")
+        retrain.click()
         page.wait_for_selector("text=Retrain:", timeout=60000)
         page.screenshot(path=str(SHOTS / "retrain-progress.png"), full_page=True)
         page.wait_for_selector("text=Last retrain:", timeout=1500000)

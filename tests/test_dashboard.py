@@ -71,6 +71,7 @@ def test_unknown_and_malformed_url_parameters_fall_back_with_a_notice(app):
     assert not at.exception
     notices = " ".join(w.value for w in at.warning)
     assert "Unknown URL parameter 'colour'" in notices
+    assert "colour" not in at.query_params  # dropped from the URL, as the bad values are
     assert "'nonsense'" in notices and "not a date" in notices
     assert at.multiselect(key="topics").value == ["security", "trade", "migration", "sovereignty"]
 
@@ -174,3 +175,176 @@ def test_every_filter_narrows_the_chart_like_the_equivalent_sql(app, seed_store)
     at.multiselect(key="speaker").select("Claudia Sheinbaum Pardo").run()
     assert not at.exception
     assert "No statement matches these filters." in [i.value for i in at.info]
+
+
+def test_partial_week_note_names_the_days_a_week_holds():
+    from pipeline.snapshot import partial_week_note
+
+    # 2026-W14 is Monday 30 March to Sunday 5 April.
+    assert partial_week_note("2026-W14", dt.date(2019, 1, 1), dt.date(2026, 4, 5)) is None
+    assert partial_week_note("2026-W14", dt.date(2019, 1, 1), dt.date(2026, 5, 1)) is None
+    end = partial_week_note("2026-W14", dt.date(2019, 1, 1), dt.date(2026, 3, 31))
+    assert "end on 2026-03-31" in end and "2 of its 7 days" in end
+    start = partial_week_note("2026-W14", dt.date(2026, 4, 3), dt.date(2026, 6, 1))
+    assert "start on 2026-04-03" in start and "3 of its 7 days" in start
+    both = partial_week_note("2026-W14", dt.date(2026, 3, 31), dt.date(2026, 4, 1))
+    assert "start on 2026-03-31 and end on 2026-04-01" in both and "2 of its 7 days" in both
+
+
+def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(app, seed_store):
+    # The seed store ends on Tuesday 2026-03-31: its newest week holds two days.
+    at = app.run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="week").value == "2026-W14"
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Partial week" in warnings and "end on 2026-03-31" in warnings and "2 of its 7 days" in warnings
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["topic", "statements", "share", "vs previous week (pts)",
+                                   "vs previous week (statements)", "vs 8-week mean (pts)"]
+    # A whole week has no such warning, and its change of share is the difference of the two shares.
+    at.selectbox(key="week").set_value("2026-W13").run()
+    assert not any("Partial week" in w.value for w in at.warning)
+    shown = at.dataframe[0].value.set_index("topic")
+    from pipeline import snapshot, store
+
+    conn = store.open_readonly(str(seed_store))
+    try:
+        this, before = snapshot.compute(conn, "2026-W13"), snapshot.compute(conn, "2026-W12")
+    finally:
+        conn.close()
+    for t, v in this["topics"].items():
+        points = (v["count"] / this["statements"] - before["topics"][t]["count"] / before["statements"]) * 100
+        assert shown.loc[t, "vs previous week (pts)"] == f"{points:+.1f}", t
+        assert shown.loc[t, "vs previous week (statements)"] == f"{v['count'] - before['topics'][t]['count']:+d}"
+
+
+def test_weekly_page_says_when_the_store_changed_after_the_brief_was_frozen(seed_store_copy, tmp_path, monkeypatch):
+    from tests.conftest import run_cli
+
+    store_dir = str(seed_store_copy)
+    assert run_cli("snapshot", "--week", "2026-W13", "--store", store_dir).returncode == 0
+    # A late statement dated inside the frozen week (Wednesday 25 March 2026).
+    late = tmp_path / "late.jsonl"
+    late.write_text('{"date": "2026-03-25", "source": "Mexican presidency", "text": "Hablamos de aranceles."}\n')
+    r = run_cli("run", "--input", str(late), "--store", store_dir, "--no-snapshots")
+    assert r.returncode == 0, r.stderr
+    monkeypatch.setenv("TOPICS_STORE", store_dir)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["week"] = "2026-W13"
+    at.run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    frozen = next(c.value for c in at.caption if "frozen snapshot made" in c.value)
+    brief_total = int(frozen.split(" statements")[0].split("·")[-1].replace(",", ""))
+    infos = " ".join(i.value for i in at.info)
+    assert f"now holds {brief_total + 1:,} statements, the brief {brief_total:,}" in infos
+    assert "snapshot --week 2026-W13 --force" in infos
+    assert "UTC" in frozen and "T" not in frozen.split("made ")[1][:11]
+
+
+def test_sidebar_says_where_its_filters_do_not_apply(app):
+    at = app.run()
+    notes = lambda: " ".join(c.value for c in at.sidebar.caption)  # noqa: E731
+    assert "do not apply" not in notes()  # Trends follows every filter
+    for page in ("views/weekly.py", "views/reliability.py", "views/status.py", "views/review.py",
+                 "views/versions.py", "views/events.py", "views/leadlag.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        assert "do not apply" in notes(), page
+    at.switch_page("views/explore.py").run()
+    assert "do not apply" not in notes()
+
+
+def test_no_topic_selected_means_every_topic_and_the_pages_say_so(app):
+    at = app.run()
+    at.switch_page("views/explore.py").run()
+    tagged = int(next(c.value for c in at.caption if "statements" in c.value and "·" in c.value).split()[0])
+    at.sidebar.multiselect(key="topics").set_value([]).run()
+    assert not at.exception, at.exception
+    assert any("No topic selected" in i.value for i in at.sidebar.info)
+    assert any("tagged or not" in c.value for c in at.caption)
+    every = int(next(c.value for c in at.caption if "statements" in c.value and "·" in c.value).split()[0])
+    assert every > tagged
+
+
+def test_statements_download_has_a_score_column_per_topic_and_no_server_paths(seed_store):
+    import csv
+    import io
+
+    from pipeline import queries, store
+    from pipeline.csvsafe import frame_to_csv
+
+    conn = store.open_readonly(str(seed_store))
+    try:
+        df, _ = queries.statements(conn, queries.Filters(topics=("trade",)), limit=50)
+        names = list(queries.topic_bits(conn))
+    finally:
+        conn.close()
+    rows = list(csv.DictReader(io.StringIO(frame_to_csv(queries.statements_table(df, names)).decode("utf-8"))))
+    assert len(rows) == 50 and "path" not in rows[0] and "scores" not in rows[0]
+    assert [c for c in rows[0] if c.startswith("score_")] == [f"score_{t}" for t in names]
+    for row, scores in zip(rows, df["scores"]):
+        assert "trade" in row["topics"].split(";")
+        assert {t: float(row[f"score_{t}"]) for t in names} == scores
+
+
+def test_a_search_word_with_a_minus_leaves_statements_out_and_the_reading_is_shown(app, seed_store):
+    from pipeline import queries, store
+
+    conn = store.open_readonly(str(seed_store))
+    try:
+        def count(q: str) -> int:
+            return queries.statements(conn, queries.Filters(search=q), limit=1)[1]
+
+        every, tariffs, both = count(""), count("aranceles"), count("aranceles acero")
+        assert tariffs > both > 0
+        assert count("aranceles -acero") == tariffs - both
+        assert count('aranceles -"acero"') == tariffs - both
+        # Nothing to look for: every statement, never an error; punctuation separates words.
+        assert count("*") == count("-aranceles") == every
+        assert count("aranceles:acero") == both
+    finally:
+        conn.close()
+    app.query_params["q"] = "aranceles -acero"
+    at = app.run()
+    assert not at.exception, at.exception
+    assert any("holding “aranceles”, without “acero”" in c.value for c in at.sidebar.caption)
+    at.sidebar.text_input(key="q").set_value("*").run()
+    assert not at.exception, at.exception
+    assert any("Nothing to look for" in c.value for c in at.sidebar.caption)
+
+
+def test_statements_are_shown_without_the_pages_formatting_but_scripts_show_as_written():
+    from dashboard.render import readable
+
+    raw = ('<span style="text-decoration: underline">Sec.</span> 2. On the 4<sup>th</sup> we '
+           '[announced](https://www.whitehouse.gov/briefings/x) **MYTH:** new tariffs. <script>x</script> 2*3')
+    assert readable(raw) == "Sec. 2. On the 4th we announced MYTH: new tariffs. <script>x</script> 2*3"
+    shown = highlight(readable(raw), ["tariffs"])
+    assert "&lt;script&gt;" in shown and "<mark>tariffs</mark>" in shown and "whitehouse.gov" not in shown
+    assert readable("plain [not a link] (and words) **") == "plain [not a link] (and words) **"
+    kept = "![x](http://127.0.0.1:9/pixel.png) [desk](javascript:alert(3))"
+    assert readable(kept) == kept
+
+
+def test_a_very_long_statement_shows_its_start_and_the_rest_on_request(seed_store_copy, tmp_path, monkeypatch):
+    from dashboard.components import LONG_TEXT
+    from tests.conftest import run_cli
+
+    words = " ".join(f"aranceles{i}" for i in range(800))  # about 9,000 characters
+    long = tmp_path / "long.jsonl"
+    long.write_text('{"date": "2026-03-30", "source": "Desk", "text": "Zanahoria larguísima. ' + words + '"}\n')
+    assert run_cli("run", "--input", str(long), "--store", str(seed_store_copy), "--no-snapshots").returncode == 0
+    monkeypatch.setenv("TOPICS_STORE", str(seed_store_copy))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["q"] = "zanahoria"
+    at.query_params["topics"] = [""]
+    at.run()
+    at.switch_page("views/explore.py").run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown if "stmt" in m.value and "Zanahoria" in m.value]
+    assert len(shown) == 2  # the start, and the whole in an expander
+    assert len(shown[0]) < LONG_TEXT + 200 and shown[0].rstrip("</div>").endswith("…")
+    assert "aranceles799" in shown[1]
+    assert any("The whole statement" in e.label for e in at.expander)

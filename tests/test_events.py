@@ -143,3 +143,44 @@ def test_event_markers_stay_out_of_the_topic_legend(synthetic_store):
     df = queries.trend(conn, queries.Filters(sources=("Synthetic desk",), topics=("migration",)), "week")
     fig = add_event_markers(trend_figure(df), df, events.find(conn, None, sources=["Synthetic desk"])).to_dict()
     assert [t.get("showlegend", True) for t in fig["data"]] == [True, False]
+
+
+def test_a_click_on_a_star_or_on_the_point_under_it_explains_that_spike(synthetic_store):
+    from dashboard.analysis import clicked_events
+    from dashboard.figures import event_points, trend_figure
+    from pipeline import queries
+
+    conn = store.open_readonly(synthetic_store)
+    df = queries.trend(conn, queries.Filters(sources=("Synthetic desk",), topics=("migration",)), "month")
+    found = events.find(conn, None, sources=["Synthetic desk"])
+    placed = event_points(df, found, measure="share")
+    assert len(placed) == 12
+    line = next(t for t in trend_figure(df, measure="share").to_dict()["data"] if t["name"] == "migration")
+    days = [str(x)[:10] for x in line["x"]]
+    period, _, spike = placed[-1]
+    under = {"customdata": list(line["customdata"][days.index(str(period)[:10])])}
+    # Plotly hands the click to the star or to the topic's point beneath it: both explain the spike,
+    # and the point still drills down.
+    chosen, rest = clicked_events([under], placed)
+    assert [e["id"] for e in chosen] == [spike["id"]] and rest == [under]
+    chosen, rest = clicked_events([{"customdata": ["event", spike["id"]]}], placed)
+    assert [e["id"] for e in chosen] == [spike["id"]] and rest == []
+    quiet = next(i for i, d in enumerate(days) if all(str(p)[:10] != d for p, _, _ in placed))
+    chosen, rest = clicked_events([{"customdata": list(line["customdata"][quiet])}], placed)
+    assert chosen == [] and len(rest) == 1
+
+
+def test_trends_stars_only_series_whose_spikes_they_are(synthetic_store, monkeypatch):
+    at = _app(synthetic_store, monkeypatch)
+    at.query_params["source"] = ["Synthetic desk"]
+    at.query_params["granularity"] = "month"
+    at.run()
+    assert not at.exception, at.exception
+    names = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert "events" in names
+    # Spikes are found over a source's statements: a speaker's own series gets none, and says why.
+    at.sidebar.multiselect(key="speaker").set_value(["Speaker 1"]).run()
+    assert not at.exception, at.exception
+    names = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert "events" not in names
+    assert any("No spike stars with a speaker filter" in c.value for c in at.caption)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import numpy as np
 
-from pipeline import leadlag
+from pipeline import leadlag, store
 from tests.conftest import run_cli
 
 SIMULATIONS = 200
@@ -101,7 +102,24 @@ def test_lead_lag_page_shows_verdicts_the_caveat_and_the_cross_correlation(synth
     assert at.selectbox(key="a").value == "Desk A" and at.selectbox(key="b").value == "Desk B"
     table = at.dataframe[0].value
     row = table[table["topic"] == "migration"].iloc[0]
-    assert "Desk A" in row["verdict"] and row["CCF peak lag"] == 2
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**migration**"))
+    assert "Desk A" in verdict and row["CCF peak lag"] == "2"
     assert any("not \\\"causes\\\"" in w.value or "causes" in w.value for w in at.warning)
     assert at.selectbox(key="ll_topic").value == "migration"
     assert at.get("plotly_chart")
+    weeks = int(row["weeks"])
+    # The sidebar's topics and dates apply: one topic, and only the weeks of the range.
+    at.sidebar.multiselect(key="topics").set_value(["migration"]).run()
+    assert list(at.dataframe[0].value["topic"]) == ["migration"]
+    first = dt.date(2024, 1, 1)
+    at.sidebar.date_input(key="dates").set_value((first, dt.date(2024, 12, 31))).run()
+    assert not at.exception, at.exception
+    row = at.dataframe[0].value.iloc[0]
+    pair, _ = leadlag.paired_series(store.open_readonly(synthetic_store), "migration", "Desk A", "Desk B")
+    in_2024 = sum(first - dt.timedelta(days=first.weekday()) <= w <= dt.date(2024, 12, 31) for w in pair["week"])
+    assert int(row["weeks"]) == in_2024 < weeks and in_2024 > 40
+    # Too few weeks to test: a dash where there is no number, never "None".
+    at.sidebar.date_input(key="dates").set_value((first, dt.date(2024, 6, 30))).run()
+    row = at.dataframe[0].value.iloc[0]
+    assert row["p (Desk A first)"] == "—" and row["CCF peak lag"] == "—"
+    assert any("not tested" in m.value for m in at.markdown)

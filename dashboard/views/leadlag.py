@@ -24,13 +24,27 @@ b = c2.selectbox("Source B", sources, index=sources.index(default_b), key="b", b
 if a == b:
     st.info("Choose two different sources.")
     st.stop()
-out = analysis.lead_lag(data.version(), a, b)
+f = st.session_state["filters"]
+out = analysis.lead_lag(data.version(), a, b, f.topics, f.date_from, f.date_to)
+st.caption(f"Weekly series of each source from {f.date_from} to {f.date_to}, topics from the sidebar; the other "
+           "filters do not apply (a source's whole weekly share is compared).")
 st.warning(md_text(out["caveat"]))
-rows = [{"topic": r["topic"], "verdict": r["verdict"], "weeks": r["weeks"], "measure": r["measure"],
-         f"p ({a} first)": r.get("p_adj_a_precedes_b"), f"p ({b} first)": r.get("p_adj_b_precedes_a"),
-         "CCF peak lag": (r.get("ccf_peak") or {}).get("lag")} for r in out["topics"]]
+
+
+def _p(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+# Each topic's verdict in full (a table cell cuts long text), then the numbers behind it.
+for r in out["topics"]:
+    st.markdown(f"**{md_text(r['topic'])}**: {md_text(r['verdict'])}")
+rows = [{"topic": r["topic"], "weeks": r["weeks"], "measure": r["measure"],
+         f"p ({a} first)": _p(r.get("p_adj_a_precedes_b")), f"p ({b} first)": _p(r.get("p_adj_b_precedes_a")),
+         "CCF peak lag": "—" if (r.get("ccf_peak") or {}).get("lag") is None else str(r["ccf_peak"]["lag"])}
+        for r in out["topics"]]
 st.dataframe(rows, hide_index=True)
-st.caption("p: Toda-Yamamoto Granger tests (VAR in levels with the extra lag, Wald test on the original lags), "
+st.caption("—: not tested (see the verdict). "
+           "p: Toda-Yamamoto Granger tests (VAR in levels with the extra lag, Wald test on the original lags), "
            "Benjamini-Hochberg adjusted over topics and directions. The lag is where the prewhitened "
            "cross-correlation peaks.")
 tested = [r["topic"] for r in out["topics"] if "ccf" in r]

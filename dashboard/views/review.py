@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import corrections, data
-from dashboard.render import highlight, md_link, md_text
+from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import labelling, settings
 from pipeline.errors import StoreError, UsageError
 from pipeline.tagger import model_info
@@ -29,14 +29,17 @@ try:
     batch = labelling.queue(conn, topic, thresholds[topic], labelling.BATCH)
 finally:
     conn.close()
-st.caption(f"Threshold for **{md_text(topic)}**: {thresholds[topic]:.2f} · {len(batch)} statements in this batch")
+st.caption(f"Threshold for **{md_text(topic)}**: {thresholds[topic]:.3f} · {len(batch)} statements in this batch")
 for item in batch:
     sid = item["statement_id"]
     link = md_link(item["url"], item["title"] or "source") if item["url"] or item["title"] else ""
+    # Three decimals: the queue is the statements nearest the threshold, which two would round onto it.
+    side = "above" if item["score"] >= thresholds[topic] else "below"
     st.markdown(f"**{md_text(item['date'])}** · {md_text(item['speaker'] or item['source'])} · score "
-                f"{item['score']:.2f} · tagged: {md_text(', '.join(item['topics']) or 'no topic')}"
+                f"{item['score']:.3f} ({side} the threshold) · tagged: "
+                f"{md_text(', '.join(item['topics']) or 'no topic')}"
                 + (f" · {link}" if link else ""))
-    st.markdown(f"<div class='stmt'>{highlight(item['text'], [])}</div>",
+    st.markdown(f"<div class='stmt'>{highlight(readable(item['text']), [])}</div>",
                 unsafe_allow_html=True)
     c1, c2 = st.columns([1, 1])
     for col, answer, label in ((c1, True, f"About {topic}"), (c2, False, f"Not about {topic}")):

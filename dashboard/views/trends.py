@@ -46,12 +46,13 @@ if corrected:
                                     topics=shown)
 fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total,
                    drift=flagged, warned=warned)
-fig = analysis.mark_events(fig, df, f, measure)
+fig, placed, no_stars = analysis.mark_events(fig, df, f, measure)
 event = st.plotly_chart(fig, key="trend_chart", on_select="rerun", selection_mode="points", width="stretch")
 thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
 st.caption(f"{with_data} {granularity}s with statements · hollow markers: periods with fewer than {min_total} "
-           f"statements ({thin}), where shares are unreliable. Click a point to read its statements.")
+           f"statements ({thin}), where shares are unreliable. Click a point to read its statements"
+           + (", a star for its spike." if placed else ".") + (f" {no_stars}" if no_stars else ""))
 if corrected:
     band = ("shaded band: its 95 % interval (the audit sample's uncertainty and the period's own)" if rolling == 1
             else f"no band with a rolling mean: the mean of {int(rolling)} periods' intervals is not an interval of "
@@ -70,10 +71,12 @@ if corrected:
 st.download_button("Download chart data (CSV)", frame_to_csv(out),
                    file_name=f"topics-by-{granularity}{'-corrected' if corrected else ''}.csv", mime="text/csv")
 
-# A clicked spike star shows its explanation; of the rest, only the topics' own points drill down (a
-# drift mark or a band is no topic).
-points = [p for p in analysis.handle_click((event.selection.points if event and event.selection else []) or [])
-          if len(p.get("customdata") or []) > 5]
+# A clicked spike star, or the topic's point it sits on, shows the spike's explanation; a topic's
+# point also drills down (a drift mark or a band is no topic).
+spikes, points = analysis.clicked_events((event.selection.points if event and event.selection else []) or [], placed)
+for e in spikes:
+    st.subheader("Spike")
+    analysis.show_event(e)
 if points:
     p = points[0]
     cd = p["customdata"]

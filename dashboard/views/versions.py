@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.figures import colour
-from dashboard.render import highlight, md_text
+from dashboard.render import highlight, md_text, readable
 from pipeline import labelling, settings
 
 ROOT = data.__file__.rsplit("/dashboard/", 1)[0]
@@ -42,12 +42,19 @@ def progress() -> None:
     finally:
         conn.close()
     c1, c2 = st.columns([1, 3])
-    if c1.button("Retrain with the label log", disabled=running, type="primary",
+    # Two steps: a retrain takes minutes of both cores and re-tags every statement of the store.
+    statements = data.facets(data.version())["statements"]
+    sure = c1.checkbox(f"Re-tag all {statements:,} statements", key="retrain_confirm", disabled=running,
+                       help="A retrain trains the tagger (about 2 minutes) and then re-tags every statement.")
+    if c1.button("Retrain with the label log", disabled=running or not sure, type="primary",
                  help="Train on the shipped labels plus the log, then re-tag the store in the background; the "
                       "dashboard keeps showing the current tags until the new ones are complete."):
+        st.session_state["retrain_confirm"] = False
         start_retrain()
         st.rerun()
-    c2.caption(f"{n_events} events in the label log.")
+    c2.caption(f"{n_events} {'event' if n_events == 1 else 'events'} in the label log."
+               + (" Nothing new to learn from: a retrain now gives the model of the shipped labels again."
+                  if n_events == 0 else ""))
     if not s:
         return
     state = s.get("state")
@@ -118,7 +125,7 @@ for r in rows[:50]:
     who = f" · corrected by {md_text(r['corrected_by'])}" if r["corrected_by"] else ""
     st.markdown(f"**{md_text(r['date'])}** · {md_text(r['source'])} · **{md_text(r['topic'])}** "
                 f"{'added' if r['change'] == 'added' else 'removed'}{who}")
-    st.markdown(f"<div class='stmt flip'>{highlight(r['text'], [])}</div>", unsafe_allow_html=True)
+    st.markdown(f"<div class='stmt flip'>{highlight(readable(r['text']), [])}</div>", unsafe_allow_html=True)
 if len(rows) > 50:
     st.caption("First 50 shown; narrow them with the filters above.")
 

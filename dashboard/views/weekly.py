@@ -9,8 +9,8 @@ import streamlit as st
 
 from dashboard import data, state
 from dashboard.figures import weekly_figure
-from dashboard.render import highlight, md_link, md_text
-from pipeline import settings, snapshot, store
+from dashboard.render import highlight, md_link, md_text, readable
+from pipeline import queries, settings, snapshot, store
 
 st.title("Weekly briefs")
 conn = data.connect()
@@ -23,6 +23,7 @@ if not weeks:
     st.info("No week with statements yet.")
     st.stop()
 snap_dir = settings.snapshots_dir(data.store_dir())
+facets = data.facets(data.version())
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
@@ -38,14 +39,42 @@ def brief(version: tuple, week: str, folder: str, store_id: str | None) -> tuple
         c.close()
 
 
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def live_total(version: tuple, week: str) -> int:
+    """The statements the store holds for the week now (from the daily counts: milliseconds)."""
+    monday, _ = snapshot.parse_week(week)
+    c = data.connect()
+    try:
+        return queries.weekly_topic_counts(c, monday, monday, {}).get(monday, (0, {}))[0]
+    finally:
+        c.close()
+
+
+def _when(stamp: str) -> str:
+    """'2026-12-07T03:30:29+00:00' -> '2026-12-07 03:30 UTC' (snapshots are stamped in UTC)."""
+    return f"{stamp[:10]} {stamp[11:16]} UTC" if len(stamp) >= 16 else stamp
+
+
 def show(week: str, col) -> None:
     s, frozen = brief(data.version(), week, str(snap_dir), own_id)
     col.subheader(week)
     col.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
-                + ("frozen snapshot made " + s.get("made_at", "") if frozen else "live numbers: no snapshot yet "
+                + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else "live numbers: no snapshot yet "
                    "(`python -m pipeline snapshot --week " + week + "`)"))
+    now = live_total(data.version(), week) if frozen else s["statements"]
+    if now != s["statements"]:
+        # A brief is frozen on purpose; a document stored after it was made is not in it.
+        col.info(f"The store has changed for this week since the brief was frozen: it now holds {now:,} "
+                 f"statements, the brief {s['statements']:,}. `python -m pipeline snapshot --week {week} --force` "
+                 "freezes a new brief (the old one is kept beside it).")
+    note = snapshot.partial_week_note(week, facets["date_min"], facets["date_max"])
+    if note:
+        col.warning(note)
+    # A change of share is in points, a change of count in statements: each column says which,
+    # since the two can point opposite ways when the week's total moves.
     rows = [{"topic": t, "statements": v["count"], "share": f"{v['share']:.1%}",
-             "vs previous week": f"{v['previous_week']['change_count']:+d}",
+             "vs previous week (pts)": f"{v['previous_week']['change_share'] * 100:+.1f}",
+             "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
              "vs 8-week mean (pts)": f"{v['previous_8_weeks_mean']['change_share'] * 100:+.1f}"}
             for t, v in s["topics"].items()]
     col.dataframe(pd.DataFrame(rows), hide_index=True)
@@ -54,7 +83,7 @@ def show(week: str, col) -> None:
         with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
             for q in v["quotes"]:
                 # Escaped HTML, not markdown: a transcript's '*' or '<script>' shows as written.
-                st.markdown(f"<blockquote>{highlight(q['text'], [])}</blockquote>", unsafe_allow_html=True)
+                st.markdown(f"<blockquote>{highlight(readable(q['text']), [])}</blockquote>", unsafe_allow_html=True)
                 link = md_link(q.get("url"), q.get("title")) if q.get("url") or q.get("title") else ""
                 who = md_text(q["speaker"] or q["source"])
                 st.caption(f"{who}, {md_text(q['date'])}" + (f" · {link}" if link else ""))
