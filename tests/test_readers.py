@@ -86,6 +86,38 @@ def test_briefing_front_matter_title_with_escapes(tmp_path):
                                                      ("Press", "Thank you.")]
 
 
+@pytest.mark.parametrize("name,title", [
+    ("articles/2025-04/2025-04-29-icymi-celebrating-president-trumps-incredible-first-100-days.md",
+     "ICYMI: Celebrating President Trump\u2019s Incredible First 100 Days"),  # "...Trump\\u2019s..."
+    ("articles/2025-06/2025-06-06-mythbuster-theres-no-pork-in-the-one-big-beautiful-bill-only-wins.md",
+     "MYTHBUSTER: There\u2019s No \u201cPork\u201d in the One Big Beautiful Bill \u2014 Only Wins"),
+    ("articles/2025-05/2025-05-22-what-they-are-saying-one-big-beautiful-bill-clears-house.md",
+     "WHAT THEY ARE SAYING: One, Big, Beautiful Bill Clears House"),  # single-quoted
+    ("articles/2025-05/2025-05-29-law-enforcement-backs-the-one-big-beautiful-bill.md",
+     "Law Enforcement Backs the One, Big, Beautiful Bill"),  # plain
+])
+def test_briefing_titles_are_decoded_from_their_yaml_quoting(name, title):
+    (doc,) = read_path(SEEDS / "whitehouse" / name).documents
+    assert doc.title == title
+
+
+@pytest.mark.parametrize("yaml,title", [
+    # Double-quoted: YAML's escapes are decoded; a backslash at a line's end joins the lines. The word
+    # joiner (U+2060) is dropped like a BOM, NBSP (\_) and a tab are spaces in a title.
+    (r'''title: "Biden-\u2060Harris and L\xF3pez Obrador \U0001F1F2\U0001F1FD \"2\/3\" a\\b\
+  \ on COVID-\u206019\_Relief and
+  the\tborder"''', 'Biden-Harris and López Obrador \U0001f1f2\U0001f1fd "2/3" a\\b on COVID-19 Relief and the border'),
+    # Single-quoted: '' is a quote and a backslash is only a backslash; plain: no escapes either.
+    (r"title: 'It''s \u2019 kept'", r"It's \u2019 kept"),
+    ("title: Plain \\x41 words\n  on two lines", "Plain \\x41 words on two lines"),
+])
+def test_briefing_front_matter_title_quoting(yaml, title):
+    text = f"---\ndate: '2021-08-03'\nsource_url: https://example.org/a\\u0062\n{yaml}\n---\n\nQ    Thanks.\n"
+    (doc,) = read_bytes(text.encode(), "x.md").documents
+    assert doc.title == title
+    assert doc.url == "https://example.org/a\\u0062" and doc.date == dt.date(2021, 8, 3)
+
+
 @pytest.mark.parametrize("line,expected", [
     ("MONDAY, JANUARY 12, 2026", dt.date(2026, 1, 12)),
     ("12 de enero de 2026", dt.date(2026, 1, 12)),
