@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,25 @@ def test_stenographic_conference_of_12_january_2026():
     assert [s.position for s in stmts] == list(range(len(stmts)))
     # Stage notes on their own line never become statements.
     assert not any(s.text.startswith("(") and s.text.endswith(")") for s in stmts)
+
+
+def test_stage_notes_wrapped_in_dashes_are_not_statements():
+    """gob.mx writes some notes inside dashes ("—(inaudible)—"): they are dropped like "(Inaudible)",
+    but a line with words besides the note keeps them."""
+    for name in ("2026-02-13", "2026-03-26", "2026-03-27", "2026-03-31", "2026-03-11"):
+        (f,) = (SEEDS / "mananeras" / "2026").glob(f"{name}__*.txt")
+        texts = [s.text for s in segment(read_path(f).documents[0])]
+        # (a note with words around it, as "¿Del (inaudible)?" in 2026-03-31, stays)
+        assert not [t for t in texts if not re.search(r"\w", re.sub(r"\(.*?\)", "", t))], f.name
+    text = ("Versión estenográfica\nPresidencia de la República\n12 de enero de 2026\n---\n"
+            "SECRETARIA DE CULTURA, CLAUDIA CURIEL DE ICAZA\n—(inaudible)—\n---\n"
+            "PREGUNTA\n—(Inaudible)—\n—(inaudible) —.\n- (Inaudible)\n(Inaudible)-\n–(inaudible)–\n"
+            "…(Inaudible)\n¿(inaudible)?\n(inaudible)\u200b\n—(Inaudible)— y además la seguridad\n---\n"
+            "PRESIDENTA DE MÉXICO, CLAUDIA SHEINBAUM PARDO\n—No, el Faro. Es Faro, ¿no?—\n")
+    stmts = segment(read_bytes(text.encode(), "conf.txt").documents[0])
+    assert [(s.speaker_raw, s.text) for s in stmts] == [
+        ("PREGUNTA", "—(Inaudible)— y además la seguridad"),
+        ("PRESIDENTA DE MÉXICO, CLAUDIA SHEINBAUM PARDO", "—No, el Faro. Es Faro, ¿no?—")]
 
 
 def test_all_spellings_of_the_president_are_one_speaker():
