@@ -94,6 +94,29 @@ def test_briefing_markdown_joins_wrapped_lines_and_attributes_turns():
     assert not any(s.text.startswith(("MS. LEAVITT:", "Q ")) for s in stmts)
 
 
+def test_briefing_paragraphs_that_are_only_stage_notes_are_not_statements():
+    """whitehouse.gov writes notes alone, several together, in emphasis or between dashes:
+    "(Inaudible.) (Laughter.)", "*(The bill is signed.)*", "(Inaudible) —"; none is a statement,
+    but a paragraph with words besides its notes keeps them."""
+    f = SEEDS / "whitehouse/remarks/2025-02" / (
+        "2025-02-18-interview-of-president-trump-and-elon-musk-by-sean-hannity-the-sean-hannity-show.md")
+    texts = [s.text for s in segment(read_path(f).documents[0])]
+    assert "(Inaudible) —" not in texts  # three times in the file, after "THE PRESIDENT:" and "MR. MUSK:"
+    assert "— $7 million. (Inaudible) —" in texts
+    notes = ["(Applause.)", "(Inaudible.) (Laughter.)", "(The bill is signed.) (Applause.) (Applause.)",
+             "*(The executive order is signed.)*", "_(Applause.)_", "*(Technical difficulties.) *",
+             "(Inaudible) —", "— (inaudible).", "— (inaudible)?", "— (inaudible) —", "(Inaudible)!",
+             "[Senior administration official]?", "… (inaudible) …"]
+    kept = ["I — (laughs).", "(Laughs.) I’m —", "Right. (Laughs.)", "M-L-G! (Laughs.)",
+            "[Read the full story here](https://example.org/story)", "[Alabama](https://example.org/al)."]
+    body = "\n\n".join(["MS. JEAN-PIERRE:  Good afternoon.", *notes[:6], "Q    (Inaudible.) (Laughter.)",
+                         *notes[6:], *kept, "THE PRESIDENT:  (The Medal of Freedom is presented.) (Applause.)"])
+    text = f"---\ndate: '2024-10-16'\ntitle: Briefing\n---\n\n{body}\n"
+    stmts = segment(read_bytes(text.encode(), "briefing.md").documents[0])
+    assert [(s.speaker_raw, s.text) for s in stmts] == [
+        ("MS. JEAN-PIERRE", "Good afternoon."), *(("Q", t) for t in kept)]
+
+
 def test_briefing_front_matter_title_with_escapes(tmp_path):
     text = ("---\ndate: '2024-10-16'\nsource_url: https://example.org/x\ntitle: \"Press Briefing by Press Secretary"
             " Karine\\_Jean-Pierre\\\n  \\ and Admiral Kirby\"\n---\n\nMS. JEAN-PIERRE:  Good afternoon.\nWe have\n"

@@ -23,7 +23,13 @@ _BOILERPLATE = re.compile(
     r"THE WHITE HOUSE|Office of the Press Secretary|FOR IMMEDIATE RELEASE|BRIEFING ROOM)$",
     re.I,
 )
-_STAGE = re.compile(r"^[\(\[][^()\[\]]{0,120}[\)\]]\.?$")
+# A paragraph that is only stage notes: "(Applause.)", "(Inaudible.) (Laughter.)", and the same
+# wrapped in markdown emphasis, dashes, an ellipsis or end punctuation, as the corpus has
+# "*(The executive order is signed.)*", "(Inaudible) —", "— (inaudible).", "— (inaudible)?",
+# "[Senior administration official]?". A bracket followed by "(" is a markdown link, not a note.
+_NOTE = r"(?:\([^()\[\]]{0,120}\)|\[[^()\[\]]{0,120}\](?!\())"
+_WRAP = "[\\s*_\\-\u2012-\u2015\u2026.?!\u200b\u2060\ufeff]*"
+_STAGE = re.compile(rf"^{_WRAP}{_NOTE}(?:{_WRAP}{_NOTE})*{_WRAP}$")
 
 
 def sniff(text: str) -> bool:
