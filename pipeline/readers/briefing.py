@@ -50,10 +50,14 @@ def _front_matter(block: str) -> dict[str, str]:
             lines[key] = [m.group(2)]
         elif key and raw.startswith((" ", "\t")):
             lines[key].append(raw)
-    # U+FEFF and U+2060 (word joiner, as in "COVID-\u206019") only keep a line from breaking;
-    # in a title they are invisible and would make it differ from the same words typed.
-    return {k: clean_line(scalar("\n".join(v)).replace("\ufeff", "").replace("\u2060", ""))
-            for k, v in lines.items()}
+    return {k: _visible(scalar("\n".join(v))) for k, v in lines.items()}
+
+
+def _visible(value: str) -> str:
+    """A front-matter value as stored: spaces collapsed, and without U+FEFF and U+2060 (word joiner,
+    as in "COVID-\\u206019"), which only keep a line from breaking; in a title they are invisible
+    and would make it differ from the same words typed."""
+    return clean_line(value.replace("\ufeff", "").replace("\u2060", ""))
 
 
 # YAML's escapes in double-quoted scalars (YAML 1.2, section 5.7), by the letter after the backslash.
@@ -89,6 +93,18 @@ def _unescape(m: re.Match) -> str:
     if char is not None:
         return _ESCAPES.get(char, m.group())  # an unknown escape is kept as written
     return _folded(folded)
+
+
+# The escapes that readers before YAML escapes were decoded left in stored titles ("Trump\u2019s").
+_CODE = re.compile(rf"\\u[Dd][89ABab]{_HEX}{{2}}\\u[Dd][C-Fc-f]{_HEX}{{2}}"
+                   rf"|\\(?:x{_HEX}{{2}}|u{_HEX}{{4}}|U{_HEX}{{8}})")
+
+
+def decode_stored_title(title: str) -> str:
+    """A title as an older reader stored it, as this reader gives it: its ``\\xXX``, ``\\uXXXX``,
+    ``\\UXXXXXXXX`` escapes (and surrogate pairs) decoded, U+2060 and U+FEFF dropped. The other
+    escapes were decoded already."""
+    return _visible(_CODE.sub(lambda m: _DOUBLE.sub(_unescape, m.group()), title)) if "\\" in title else title
 
 
 def scalar(text: str) -> str:
