@@ -474,11 +474,12 @@ def has_statements(conn: sqlite3.Connection) -> bool:
 
 
 def store_version(conn: sqlite3.Connection) -> tuple:
-    """Changes whenever a run commits or a retrain swaps its tags in: the last statement id, the number
-    of runs, the last run's end, the last swap."""
+    """Changes whenever a run commits, a retrain swaps its tags in or stored titles are decoded: the last
+    statement id, the number of runs, the last run's end, the last swap, the titles' repair."""
     return tuple(conn.execute("SELECT (SELECT MAX(sid) FROM statements), (SELECT COUNT(*) FROM runs), "
                               "(SELECT MAX(finished_at) FROM runs), "
-                              "(SELECT value FROM meta WHERE key = 'tags_swapped_at')").fetchone())
+                              "(SELECT value FROM meta WHERE key = 'tags_swapped_at'), "
+                              "(SELECT value FROM meta WHERE key = 'titles_decoded')").fetchone())
 
 
 def sample_texts(conn: sqlite3.Connection, source: str, first: dt.date, last: dt.date, n: int = 300) -> list[str]:

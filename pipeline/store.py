@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import StoreError
+from pipeline.readers import briefing
 from pipeline.stages import Document, Statement, Tagged
 
 SCHEMA_VERSION = 1
@@ -254,7 +255,27 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
           and conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None):
         with transaction(conn):  # a store written before score sums were kept: sum once
             _add_scores(conn, "1", (), +1)
+    decode_titles(conn)
     return conn
+
+
+def decode_titles(conn: sqlite3.Connection) -> int:
+    """Once a store: decode the YAML escapes (``Trump\\u2019s``) that briefing-room titles stored
+    before the reader decoded them still hold; a file is read again only when its bytes change, so
+    nothing else would. The titles and the meta key ``titles_decoded`` (which ``queries.store_version``
+    reads, so the dashboard's caches let go of the old titles) are written together. Returns the
+    number of titles changed."""
+    if get_meta(conn, "titles_decoded") is not None:
+        return 0
+    with transaction(conn):
+        if get_meta(conn, "titles_decoded") is not None:  # another writer was first
+            return 0
+        rows = conn.execute("SELECT doc_id, title FROM documents WHERE format = ? AND instr(title, '\\') > 0",
+                            (briefing.READER.name,)).fetchall()
+        changes = [(new, doc_id) for doc_id, title in rows if (new := briefing.decode_stored_title(title)) != title]
+        conn.executemany("UPDATE documents SET title = ? WHERE doc_id = ?", changes)
+        conn.execute("INSERT INTO meta VALUES ('titles_decoded', ?)", (f"{_now()} {len(changes)} titles",))
+    return len(changes)
 
 
 def open_readonly(store: str | os.PathLike, cache_mb: int = 256) -> sqlite3.Connection:

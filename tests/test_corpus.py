@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from pipeline.readers import iter_files, read_path
+from pipeline.readers.common import clean_line
 from pipeline.segment import segment
 from tests.conftest import need_corpus
 
@@ -40,10 +41,30 @@ def test_statement_counts_and_dates(corpus_statements):
     for d in docs:
         n[d.source] += len(segment(d))
     # Counted once by hand-checked code on 2026-11-26; a reader change that moves these must explain why.
-    assert n["Mexican presidency"] == 540679
-    assert n["White House"] == 135603
+    assert n["Mexican presidency"] == 540664  # 540,679 until "—(inaudible)—" and kin (15 lines) were dropped
+    assert n["White House"] == 135508  # 135,603 until "(Inaudible.) (Laughter.)" and kin (95 paragraphs) were dropped
     dates = sorted(d.date for d in docs if d.source == "Mexican presidency")
     assert dates[0] == dt.date(2019, 4, 27) and dates[-1] == dt.date(2026, 3, 31)
+
+
+def test_briefing_titles_agree_with_the_manifest(corpus_statements):
+    """359 briefing-room titles are written with YAML escapes ("Trump\\u2019s", "L\\xF3pez",
+    "Biden-\\u2060Harris"); the manifest holds them decoded. The reader drops word joiners (U+2060)
+    and a BOM (U+FEFF), which only steer line breaks."""
+    import csv
+
+    corpus = need_corpus()
+    _, docs, _ = corpus_statements
+    by_path = {d.path: d for d in docs}  # (one name may be in two folders, with two spellings of the title)
+    rows = list(csv.DictReader((corpus / "whitehouse" / "manifest.csv").open(encoding="utf-8")))
+    differ = []
+    for r in rows:
+        want = clean_line(r["title"].replace("\u2060", "").replace("\ufeff", ""))
+        got = by_path[str(corpus / "whitehouse" / r["file"])].title
+        if want != got:
+            differ.append((want, got))
+    assert len(rows) == 1409 and differ == []
+    assert not [d.title for d in docs if "\\" in d.title]
 
 
 def test_manifest_dates_agree_with_the_files(corpus_statements):

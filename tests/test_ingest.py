@@ -242,6 +242,72 @@ def test_count_tables_missing_from_an_older_store_are_rebuilt_on_open(seed_store
     assert _count(seed_store_copy, "SELECT SUM(n) FROM daily") == _count(seed_store_copy)
 
 
+def _yaml_escaped(title: str) -> str:
+    """A title as readers before 9cdc5e1 stored it: what is not ASCII as the files' ``\\xF3``,
+    ``\\u2019`` or surrogate pair."""
+    def one(c: str) -> str:
+        n = ord(c)
+        if n < 0x80:
+            return c
+        if n < 0x100:
+            return f"\\x{n:02X}"
+        if n < 0x10000:
+            return f"\\u{n:04X}"
+        n -= 0x10000
+        return f"\\u{0xD800 + (n >> 10):04X}\\u{0xDC00 + (n & 0x3FF):04X}"
+    return "".join(map(one, title))
+
+
+def test_titles_stored_with_yaml_escapes_are_decoded_once(seed_store_copy):
+    """A store filled before briefing titles were decoded keeps "Trump\\u2019s" (its files are not
+    read again); the first run on it decodes them, and only them, once."""
+    db = store.db_path(seed_store_copy)
+    with sqlite3.connect(db) as c:
+        titles = dict(c.execute("SELECT doc_id, title FROM documents"))
+        assert c.execute("SELECT value FROM meta WHERE key = 'titles_decoded'").fetchone()  # a new store: done
+        wanted = [r[0] for r in c.execute("SELECT doc_id FROM documents WHERE format = 'briefing' AND title "
+                                          "GLOB '*[^ -~]*' ORDER BY instr(title, '-') = 0, doc_id LIMIT 4")]
+        assert len(wanted) == 4
+        conference = c.execute("SELECT doc_id FROM documents WHERE format = 'stenographic' LIMIT 1").fetchone()[0]
+        old = {d: _yaml_escaped(titles[d]) for d in wanted}
+        old[wanted[0]] = old[wanted[0]].replace("-", "-\\u2060", 1)  # "COVID-\\u206019"
+        old[wanted[1]] += " \\uD83C\\uDDFA\\uD83C\\uDDF8 \\U0001F600"  # stands for " 🇺🇸 😀"
+        old[conference] = titles[conference] + " \\u00e9"  # not a briefing: kept as it is
+        c.executemany("UPDATE documents SET title = ? WHERE doc_id = ?", [(t, d) for d, t in old.items()])
+        c.execute("DELETE FROM meta WHERE key = 'titles_decoded'")
+        assert all("\\u" in old[d] or "\\x" in old[d] for d in wanted)
+
+    r = run_cli("run", "--input", str(SEEDS), "--store", str(seed_store_copy), "--no-snapshots", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["files_changed"] == 0  # nothing was read again
+    with sqlite3.connect(db) as c:
+        after = dict(c.execute("SELECT doc_id, title FROM documents"))
+        done = c.execute("SELECT value FROM meta WHERE key = 'titles_decoded'").fetchone()[0]
+    assert after[wanted[1]] == titles[wanted[1]] + " 🇺🇸 😀"
+    assert after[conference] == old[conference]
+    assert {d: t for d, t in after.items() if d not in (wanted[1], conference)} == \
+        {d: t for d, t in titles.items() if d not in (wanted[1], conference)}
+    assert done.endswith(" 4 titles")
+
+    # Done once: a title written escaped now (by hand) is left alone, by a run or any other writer.
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE documents SET title = ? WHERE doc_id = ?", (old[wanted[2]], wanted[2]))
+    assert run_cli("run", "--input", str(SEEDS), "--store", str(seed_store_copy), "--no-snapshots").returncode == 0
+    store.open_store(seed_store_copy).close()
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT title FROM documents WHERE doc_id = ?", (wanted[2],)).fetchone()[0] == old[wanted[2]]
+        assert c.execute("SELECT value FROM meta WHERE key = 'titles_decoded'").fetchone()[0] == done
+
+    # The repair alone, by a writer that records no run (`retrain` opens the store so too), changes
+    # the version the dashboard's caches key on.
+    with sqlite3.connect(db) as c:
+        c.execute("DELETE FROM meta WHERE key = 'titles_decoded'")
+    version = queries.store_version(store.open_readonly(seed_store_copy))
+    store.open_store(seed_store_copy).close()
+    assert queries.store_version(store.open_readonly(seed_store_copy)) != version
+    assert _count(seed_store_copy, f"SELECT title FROM documents WHERE doc_id = '{wanted[2]}'") == titles[wanted[2]]
+
+
 def test_printed_time_is_the_whole_commands(tmp_path):
     """The time `run` reports covers the whole command (start-up, storing, weekly snapshots), as a
     stopwatch around it would: it used to leave out the snapshots and the start-up."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,25 @@ def test_stenographic_conference_of_12_january_2026():
     assert not any(s.text.startswith("(") and s.text.endswith(")") for s in stmts)
 
 
+def test_stage_notes_wrapped_in_dashes_are_not_statements():
+    """gob.mx writes some notes inside dashes ("—(inaudible)—"): they are dropped like "(Inaudible)",
+    but a line with words besides the note keeps them."""
+    for name in ("2026-02-13", "2026-03-26", "2026-03-27", "2026-03-31", "2026-03-11"):
+        (f,) = (SEEDS / "mananeras" / "2026").glob(f"{name}__*.txt")
+        texts = [s.text for s in segment(read_path(f).documents[0])]
+        # (a note with words around it, as "¿Del (inaudible)?" in 2026-03-31, stays)
+        assert not [t for t in texts if not re.search(r"\w", re.sub(r"\(.*?\)", "", t))], f.name
+    text = ("Versión estenográfica\nPresidencia de la República\n12 de enero de 2026\n---\n"
+            "SECRETARIA DE CULTURA, CLAUDIA CURIEL DE ICAZA\n—(inaudible)—\n---\n"
+            "PREGUNTA\n—(Inaudible)—\n—(inaudible) —.\n- (Inaudible)\n(Inaudible)-\n–(inaudible)–\n"
+            "…(Inaudible)\n¿(inaudible)?\n(inaudible)\u200b\n—(Inaudible)— y además la seguridad\n---\n"
+            "PRESIDENTA DE MÉXICO, CLAUDIA SHEINBAUM PARDO\n—No, el Faro. Es Faro, ¿no?—\n")
+    stmts = segment(read_bytes(text.encode(), "conf.txt").documents[0])
+    assert [(s.speaker_raw, s.text) for s in stmts] == [
+        ("PREGUNTA", "—(Inaudible)— y además la seguridad"),
+        ("PRESIDENTA DE MÉXICO, CLAUDIA SHEINBAUM PARDO", "—No, el Faro. Es Faro, ¿no?—")]
+
+
 def test_all_spellings_of_the_president_are_one_speaker():
     need_corpus()
     from tests.conftest import CORPUS
@@ -74,6 +94,29 @@ def test_briefing_markdown_joins_wrapped_lines_and_attributes_turns():
     assert not any(s.text.startswith(("MS. LEAVITT:", "Q ")) for s in stmts)
 
 
+def test_briefing_paragraphs_that_are_only_stage_notes_are_not_statements():
+    """whitehouse.gov writes notes alone, several together, in emphasis or between dashes:
+    "(Inaudible.) (Laughter.)", "*(The bill is signed.)*", "(Inaudible) —"; none is a statement,
+    but a paragraph with words besides its notes keeps them."""
+    f = SEEDS / "whitehouse/remarks/2025-02" / (
+        "2025-02-18-interview-of-president-trump-and-elon-musk-by-sean-hannity-the-sean-hannity-show.md")
+    texts = [s.text for s in segment(read_path(f).documents[0])]
+    assert "(Inaudible) —" not in texts  # three times in the file, after "THE PRESIDENT:" and "MR. MUSK:"
+    assert "— $7 million. (Inaudible) —" in texts
+    notes = ["(Applause.)", "(Inaudible.) (Laughter.)", "(The bill is signed.) (Applause.) (Applause.)",
+             "*(The executive order is signed.)*", "_(Applause.)_", "*(Technical difficulties.) *",
+             "(Inaudible) —", "— (inaudible).", "— (inaudible)?", "— (inaudible) —", "(Inaudible)!",
+             "[Senior administration official]?", "… (inaudible) …"]
+    kept = ["I — (laughs).", "(Laughs.) I’m —", "Right. (Laughs.)", "M-L-G! (Laughs.)",
+            "[Read the full story here](https://example.org/story)", "[Alabama](https://example.org/al)."]
+    body = "\n\n".join(["MS. JEAN-PIERRE:  Good afternoon.", *notes[:6], "Q    (Inaudible.) (Laughter.)",
+                         *notes[6:], *kept, "THE PRESIDENT:  (The Medal of Freedom is presented.) (Applause.)"])
+    text = f"---\ndate: '2024-10-16'\ntitle: Briefing\n---\n\n{body}\n"
+    stmts = segment(read_bytes(text.encode(), "briefing.md").documents[0])
+    assert [(s.speaker_raw, s.text) for s in stmts] == [
+        ("MS. JEAN-PIERRE", "Good afternoon."), *(("Q", t) for t in kept)]
+
+
 def test_briefing_front_matter_title_with_escapes(tmp_path):
     text = ("---\ndate: '2024-10-16'\nsource_url: https://example.org/x\ntitle: \"Press Briefing by Press Secretary"
             " Karine\\_Jean-Pierre\\\n  \\ and Admiral Kirby\"\n---\n\nMS. JEAN-PIERRE:  Good afternoon.\nWe have\n"
@@ -84,6 +127,38 @@ def test_briefing_front_matter_title_with_escapes(tmp_path):
     stmts = segment(doc)
     assert [(s.speaker, s.text) for s in stmts] == [("Karine Jean-Pierre", "Good afternoon. We have news."),
                                                      ("Press", "Thank you.")]
+
+
+@pytest.mark.parametrize("name,title", [
+    ("articles/2025-04/2025-04-29-icymi-celebrating-president-trumps-incredible-first-100-days.md",
+     "ICYMI: Celebrating President Trump\u2019s Incredible First 100 Days"),  # "...Trump\\u2019s..."
+    ("articles/2025-06/2025-06-06-mythbuster-theres-no-pork-in-the-one-big-beautiful-bill-only-wins.md",
+     "MYTHBUSTER: There\u2019s No \u201cPork\u201d in the One Big Beautiful Bill \u2014 Only Wins"),
+    ("articles/2025-05/2025-05-22-what-they-are-saying-one-big-beautiful-bill-clears-house.md",
+     "WHAT THEY ARE SAYING: One, Big, Beautiful Bill Clears House"),  # single-quoted
+    ("articles/2025-05/2025-05-29-law-enforcement-backs-the-one-big-beautiful-bill.md",
+     "Law Enforcement Backs the One, Big, Beautiful Bill"),  # plain
+])
+def test_briefing_titles_are_decoded_from_their_yaml_quoting(name, title):
+    (doc,) = read_path(SEEDS / "whitehouse" / name).documents
+    assert doc.title == title
+
+
+@pytest.mark.parametrize("yaml,title", [
+    # Double-quoted: YAML's escapes are decoded; a backslash at a line's end joins the lines. The word
+    # joiner (U+2060) is dropped like a BOM, NBSP (\_) and a tab are spaces in a title.
+    (r'''title: "Biden-\u2060Harris and L\xF3pez Obrador \U0001F1F2\U0001F1FD \"2\/3\" a\\b\
+  \ on COVID-\u206019\_Relief and
+  the\tborder"''', 'Biden-Harris and López Obrador \U0001f1f2\U0001f1fd "2/3" a\\b on COVID-19 Relief and the border'),
+    # Single-quoted: '' is a quote and a backslash is only a backslash; plain: no escapes either.
+    (r"title: 'It''s \u2019 kept'", r"It's \u2019 kept"),
+    ("title: Plain \\x41 words\n  on two lines", "Plain \\x41 words on two lines"),
+])
+def test_briefing_front_matter_title_quoting(yaml, title):
+    text = f"---\ndate: '2021-08-03'\nsource_url: https://example.org/a\\u0062\n{yaml}\n---\n\nQ    Thanks.\n"
+    (doc,) = read_bytes(text.encode(), "x.md").documents
+    assert doc.title == title
+    assert doc.url == "https://example.org/a\\u0062" and doc.date == dt.date(2021, 8, 3)
 
 
 @pytest.mark.parametrize("line,expected", [

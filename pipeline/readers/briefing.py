@@ -23,7 +23,13 @@ _BOILERPLATE = re.compile(
     r"THE WHITE HOUSE|Office of the Press Secretary|FOR IMMEDIATE RELEASE|BRIEFING ROOM)$",
     re.I,
 )
-_STAGE = re.compile(r"^[\(\[][^()\[\]]{0,120}[\)\]]\.?$")
+# A paragraph that is only stage notes: "(Applause.)", "(Inaudible.) (Laughter.)", and the same
+# wrapped in markdown emphasis, dashes, an ellipsis or end punctuation, as the corpus has
+# "*(The executive order is signed.)*", "(Inaudible) —", "— (inaudible).", "— (inaudible)?",
+# "[Senior administration official]?". A bracket followed by "(" is a markdown link, not a note.
+_NOTE = r"(?:\([^()\[\]]{0,120}\)|\[[^()\[\]]{0,120}\](?!\())"
+_WRAP = "[\\s*_\\-\u2012-\u2015\u2026.?!\u200b\u2060\ufeff]*"
+_STAGE = re.compile(rf"^{_WRAP}{_NOTE}(?:{_WRAP}{_NOTE})*{_WRAP}$")
 
 
 def sniff(text: str) -> bool:
@@ -33,29 +39,84 @@ def sniff(text: str) -> bool:
 
 
 def _front_matter(block: str) -> dict[str, str]:
-    """A tolerant reader of the simple YAML these files use (scalars, folded titles)."""
-    fields: dict[str, str] = {}
+    """A tolerant reader of the simple YAML these files use: one scalar a key, plain, single- or
+    double-quoted, continued on indented lines (long titles)."""
+    lines: dict[str, list[str]] = {}
     key = None
     for raw in block.split("\n"):
         m = re.match(r"^([A-Za-z_][\w-]*):\s?(.*)$", raw)
         if m:
             key = m.group(1)
-            fields[key] = m.group(2).strip()
+            lines[key] = [m.group(2)]
         elif key and raw.startswith((" ", "\t")):
-            fields[key] += " " + raw.strip()
-    for k, v in fields.items():
-        v = v.strip()
-        if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
-            quote = v[0]
-            v = v[1:-1]
-            if quote == '"':
-                # YAML double-quoted escapes used by these files: line folds and NBSP.
-                v = re.sub(r"\\\s+\\?", "", v)
-                v = v.replace("\\_", "\u00a0").replace('\\"', '"').replace("\\ ", " ")
-            else:
-                v = v.replace("''", "'")
-        fields[k] = clean_line(v.replace("\ufeff", ""))
-    return fields
+            lines[key].append(raw)
+    return {k: _visible(scalar("\n".join(v))) for k, v in lines.items()}
+
+
+def _visible(value: str) -> str:
+    """A front-matter value as stored: spaces collapsed, and without U+FEFF and U+2060 (word joiner,
+    as in "COVID-\\u206019"), which only keep a line from breaking; in a title they are invisible
+    and would make it differ from the same words typed."""
+    return clean_line(value.replace("\ufeff", "").replace("\u2060", ""))
+
+
+# YAML's escapes in double-quoted scalars (YAML 1.2, section 5.7), by the letter after the backslash.
+_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v", "f": "\f",
+            "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\", "N": "\x85",
+            "_": "\u00a0", "L": "\u2028", "P": "\u2029"}
+_HEX = "[0-9A-Fa-f]"
+_DOUBLE = re.compile(
+    r"\\\n((?:[ \t]*\n)*)[ \t]*"  # an escaped line break: nothing (and a newline per empty line after it)
+    rf"|\\u([Dd][89ABab]{_HEX}{{2}})\\u([Dd][C-Fc-f]{_HEX}{{2}})"  # a surrogate pair, as JSON writes one
+    rf"|\\(?:x({_HEX}{{2}})|u({_HEX}{{4}})|U({_HEX}{{8}}))"
+    r"|\\(.)"
+    r"|[ \t]*\n((?:[ \t]*\n)*)[ \t]*")  # a line break: a space, or a newline per empty line after it
+_BREAK = re.compile(r"[ \t]*\n((?:[ \t]*\n)*)[ \t]*")
+
+
+def _folded(empty: str | None) -> str:
+    """A folded line break: one space, or one newline for each empty line that followed it."""
+    return "\n" * empty.count("\n") if empty else " "
+
+
+def _unescape(m: re.Match) -> str:
+    escaped_break, high, low, x, u, big, char, folded = m.groups()
+    if escaped_break is not None:
+        return "\n" * escaped_break.count("\n")
+    if high:
+        return chr(0x10000 + (int(high, 16) - 0xD800) * 0x400 + int(low, 16) - 0xDC00)
+    code = x or u or big
+    if code:
+        n = int(code, 16)
+        # A lone surrogate or a number past Unicode cannot be stored as text.
+        return "\ufffd" if 0xD800 <= n <= 0xDFFF or n > 0x10FFFF else chr(n)
+    if char is not None:
+        return _ESCAPES.get(char, m.group())  # an unknown escape is kept as written
+    return _folded(folded)
+
+
+# The escapes that readers before YAML escapes were decoded left in stored titles ("Trump\u2019s").
+_CODE = re.compile(rf"\\u[Dd][89ABab]{_HEX}{{2}}\\u[Dd][C-Fc-f]{_HEX}{{2}}"
+                   rf"|\\(?:x{_HEX}{{2}}|u{_HEX}{{4}}|U{_HEX}{{8}})")
+
+
+def decode_stored_title(title: str) -> str:
+    """A title as an older reader stored it, as this reader gives it: its ``\\xXX``, ``\\uXXXX``,
+    ``\\UXXXXXXXX`` escapes (and surrogate pairs) decoded, U+2060 and U+FEFF dropped. The other
+    escapes were decoded already."""
+    return _visible(_CODE.sub(lambda m: _DOUBLE.sub(_unescape, m.group()), title)) if "\\" in title else title
+
+
+def scalar(text: str) -> str:
+    """A YAML flow scalar's value: double-quoted (escapes decoded), single-quoted ('' is a quote)
+    or plain; line breaks folded. A quote left open is kept as text."""
+    text = text.strip()
+    inner = text[1:-1]
+    if len(text) >= 2 and text[0] == text[-1] == '"' and (len(inner) - len(inner.rstrip("\\"))) % 2 == 0:
+        return _DOUBLE.sub(_unescape, inner)
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        text = inner.replace("''", "'")
+    return _BREAK.sub(lambda m: _folded(m.group(1)), text)
 
 
 def _is_label(candidate: str) -> bool:

@@ -12,8 +12,11 @@ from pipeline.errors import InputError
 from pipeline.readers.common import Parsed, ParsedDocument, Reader, check_date, clean_lines, fold, parse_date
 from pipeline.stages import Turn
 
-# Stage notes and editorial marks on a line of their own: "(Inaudible)", "(INICIA VIDEO)".
-_STAGE = re.compile(r"^[\(\[][^()\[\]]{0,120}[\)\]]\.?$")
+# Stage notes and editorial marks on a line of their own: "(Inaudible)", "(INICIA VIDEO)"; also
+# when only dashes, an ellipsis, question marks or a zero-width space wrap them, as the corpus has
+# "—(inaudible)—", "—(inaudible) —.", "- (Inaudible)", "(Inaudible)-", "…(Inaudible)", "¿(inaudible)?".
+_WRAP = "[ \\-\u2012-\u2015\u2026.¿?\u200b\u2060\ufeff]*"
+_STAGE = re.compile(rf"^{_WRAP}[\(\[][^()\[\]]{{0,120}}[\)\]]{_WRAP}$")
 _SEPARATOR = re.compile(r"^-{3,}\s*$", re.M)
 
 
