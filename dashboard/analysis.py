@@ -92,8 +92,11 @@ SPIKE_TEXT_CHARS = 1200
 
 def show_event(e: dict) -> None:
     """An event's explanation: its numbers, distinguishing terms per language and top statements."""
+    ci = e.get("share_ci")
+    sure = (f" (95 % interval {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%)" if ci else
+            " (raw share: as tagged, with the tagger's errors)")
     st.markdown(f"**{md_text(e['topic'])}** · {md_text(e['source'])} · {e['start']} to {e['end']} · z "
-                f"{e['z']:.1f} · {100 * e['share']:.1f}% of statements at the peak (usual "
+                f"{e['z']:.1f} · {100 * e['share']:.1f}% of statements at the peak{sure} (usual "
                 f"{100 * e['baseline_share']:.1f}%) · {e['count']} statements on the topic ({e['measure']} share)")
     for lang, terms in e["terms"].items():
         words = ", ".join(f"{t['term']} ({t['z']:.1f})" for t in terms) or "no distinctive term"

@@ -94,6 +94,8 @@ def weekly_series(conn: sqlite3.Connection, source: str, audit=None, *, until: d
                               "total": d["total"].to_numpy(int),
                               "share": (d["share_corrected"] if corrected else d["share"]).to_numpy(float),
                               "share_raw": d["share"].to_numpy(float)})
+        if corrected and "ci_low" in d and "ci_high" in d:
+            frame["ci_low"], frame["ci_high"] = d["ci_low"].to_numpy(float), d["ci_high"].to_numpy(float)
         out.append(Weekly(str(topic), source, frame.reset_index(drop=True), "corrected" if corrected else "raw"))
     return out
 
@@ -161,6 +163,9 @@ def detect(series: Weekly) -> list[dict]:
             "count": int(d["count"].iloc[run].sum()), "total": int(d["total"].iloc[run].sum()),
             "share": round(float(d["share"].iat[peak]), 5),
             "baseline_share": round(float(scored["baseline"].iat[peak]), 5),
+            # The corrected share's 95 % interval at the peak (None for raw shares: no interval).
+            "share_ci": ([round(float(d["ci_low"].iat[peak]), 5), round(float(d["ci_high"].iat[peak]), 5)]
+                         if "ci_low" in d and not np.isnan(d["ci_low"].iat[peak]) else None),
         })
     return events
 

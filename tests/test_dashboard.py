@@ -200,8 +200,8 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     warnings = " ".join(w.value for w in at.warning)
     assert "Partial week" in warnings and "end on 2026-03-31" in warnings and "2 of its 7 days" in warnings
     table = at.dataframe[0].value
-    assert list(table.columns) == ["topic", "statements", "share", "vs previous week (pts)",
-                                   "vs previous week (statements)", "vs 8-week mean (pts)"]
+    assert list(table.columns) == ["topic", "statements", "share", "corrected share (95 % interval)",
+                                   "vs previous week (pts)", "vs previous week (statements)", "vs 8-week mean (pts)"]
     # A whole week has no such warning, and its change of share is the difference of the two shares.
     at.selectbox(key="week").set_value("2026-W13").run()
     assert not any("Partial week" in w.value for w in at.warning)
@@ -241,6 +241,14 @@ def test_weekly_page_says_when_the_store_changed_after_the_brief_was_frozen(seed
     assert f"now holds {brief_total + 1:,} statements, the brief {brief_total:,}" in infos
     assert "snapshot --week 2026-W13 --force" in infos
     assert "UTC" in frozen and "T" not in frozen.split("made ")[1][:11]
+    # The brief's corrected shares, with their intervals, are in the table.
+    import json
+
+    brief = json.loads((seed_store_copy / "snapshots" / "2026-W13" / "summary.json").read_text())
+    table = at.dataframe[0].value.set_index("topic")
+    for t, v in brief["topics"].items():
+        assert table.loc[t, "corrected share (95 % interval)"] == \
+            f"{v['share_corrected']:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})"
 
 
 def test_sidebar_says_where_its_filters_do_not_apply(app):

@@ -184,3 +184,17 @@ def test_trends_stars_only_series_whose_spikes_they_are(synthetic_store, monkeyp
     names = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert "events" not in names
     assert any("No spike stars with a speaker filter" in c.value for c in at.caption)
+
+
+def test_a_corrected_spike_carries_the_interval_of_its_peak_share(seed_store, synthetic_store):
+    from pipeline import audit
+    from pipeline.tagger import load_model
+
+    corrected = events.find(store.open_readonly(seed_store), audit.load(load_model()))
+    assert corrected
+    for e in corrected:
+        assert e["measure"] == "corrected"
+        lo, hi = e["share_ci"]
+        assert lo <= e["share"] <= hi and hi - lo > 0.001, e["id"]
+    raw = events.find(store.open_readonly(synthetic_store), None, sources=["Synthetic desk"])
+    assert len(raw) == 12 and all(e["share_ci"] is None for e in raw)

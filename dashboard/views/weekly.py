@@ -50,6 +50,13 @@ def live_total(version: tuple, week: str) -> int:
         c.close()
 
 
+def _corrected(v: dict) -> str:
+    """A brief's corrected share of a topic with its interval, or a dash where it has none."""
+    if v.get("share_corrected") is None or v.get("ci_low") is None:
+        return "—"
+    return f"{v['share_corrected']:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})"
+
+
 def _when(stamp: str) -> str:
     """'2026-12-07T03:30:29+00:00' -> '2026-12-07 03:30 UTC' (snapshots are stamped in UTC)."""
     return f"{stamp[:10]} {stamp[11:16]} UTC" if len(stamp) >= 16 else stamp
@@ -73,11 +80,16 @@ def show(week: str, col) -> None:
     # A change of share is in points, a change of count in statements: each column says which,
     # since the two can point opposite ways when the week's total moves.
     rows = [{"topic": t, "statements": v["count"], "share": f"{v['share']:.1%}",
+             "corrected share (95 % interval)": _corrected(v),
              "vs previous week (pts)": f"{v['previous_week']['change_share'] * 100:+.1f}",
              "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
              "vs 8-week mean (pts)": f"{v['previous_8_weeks_mean']['change_share'] * 100:+.1f}"}
             for t, v in s["topics"].items()]
     col.dataframe(pd.DataFrame(rows), hide_index=True)
+    col.caption("share: statements tagged with the topic / all the week's statements, as tagged; corrected: "
+                "that share corrected for the tagger's errors measured on the audit sample, with its 95 % interval"
+                + ("" if any(v.get("share_corrected") is not None for v in s["topics"].values()) else
+                   " (computed when the brief is frozen; not in these live numbers)") + ".")
     col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week), key=f"wk_{week}_{id(col)}")
     for t, v in s["topics"].items():
         with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
