@@ -93,9 +93,10 @@ def review(params: Mapping[str, list[str]], facets: dict) -> tuple[Changes, list
         if key in options:
             bad = [v for v in values if v and v not in options[key]]
             if bad:
-                notices.append(f"URL parameter '{key}': {', '.join(map(_shown, bad[:3]))} not known; "
-                               f"showing the default instead.")
                 good = [v for v in values if v in options[key]]
+                notices.append(f"URL parameter '{key}': {', '.join(map(_shown, bad[:3]))} not known; "
+                               + (f"showing {', '.join(map(_shown, good[:6]))}." if good else
+                                  "showing the default instead."))
                 changes[key] = good or None
         elif key in CHOICES:
             allowed, default = CHOICES[key]

@@ -213,7 +213,7 @@ def warnings_for(rates: dict[str, correction.Rates]) -> list[str]:
                            "the correction is uncertain")
         elif r.pooled_fallback:
             out.append(f"{s}: {r.n_pos} audit positives (fewer than {correction.MIN_POSITIVES}); "
-                       "the positives of all sources give its t")
+                       "its true-positive mean score t̂ comes from the positives of all sources")
         if r.separation < correction.MIN_SEPARATION:
             out.append(f"{s}: positives and negatives score only {r.separation:.2f} apart "
                        f"(under {correction.MIN_SEPARATION}): the correction divides by a small number")

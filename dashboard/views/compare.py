@@ -16,8 +16,9 @@ from pipeline.csvsafe import frame_to_csv
 log = logging.getLogger(__name__)
 f = st.session_state["filters"]
 st.title("Compare")
+GROUP_NAMES = {"source": "source", "role": "speaker role", "lang": "language"}
 group = st.segmented_control("Compare by", ["source", "role", "lang"], default="source", key="group",
-                             bind="query-params") or "source"
+                             bind="query-params", format_func=GROUP_NAMES.get) or "source"
 measure = st.segmented_control("Measure", ["share", "count", "corrected"], default="share", key="compare",
                                bind="query-params", help="corrected = the share corrected for the tagger's errors "
                                "(measured on the audit sample), with its 95 % interval") or "share"
@@ -42,13 +43,18 @@ if agg is None:
     agg["share"] = agg["count"] / agg["total"]
 if measure == "corrected":
     topic_warnings(key, sorted(agg["topic"].unique()), f.sources or tuple(data.facets(v)["sources"]))
-st.subheader(f"Topics by {group}")
+st.subheader(f"Topics by {GROUP_NAMES.get(group, group)}")
 event = st.plotly_chart(grouped_bar_figure(agg, group, measure=measure), key="group_chart", on_select="rerun",
                         selection_mode="points", width="stretch")
 if measure == "corrected":
     st.caption("Bars: each topic's share corrected for the tagger's errors over the filtered dates, statements "
                "of each source corrected with that source's audit rates; whiskers: the 95 % interval. Hover for "
                "the raw share.")
+else:
+    hover = "share_corrected" in agg and agg["share_corrected"].notna().any()
+    st.caption(f"Bars: statements as the tagger tagged them ({'share of each group' if measure == 'share' else 'count'}"
+               "), with its errors; the measure *corrected* shows each share corrected for them with its 95 % "
+               "interval" + (" (also in the hover)." if hover else "."))
 st.download_button("Download chart data (CSV)", frame_to_csv(agg),
                    file_name=f"topics-by-{group}.csv", mime="text/csv")
 points = (event.selection.points if event and event.selection else []) or []

@@ -19,7 +19,7 @@ st.caption(f"A week is a spike when a topic's {measure} weekly share for a sourc
 if not shown:
     st.info(f"No event matches these filters ({len(found)} in the store).")
     st.stop()
-st.write(f"{len(shown)} events, newest first")
+st.write(f"{len(shown)} {'event' if len(shown) == 1 else 'events'}, newest first")
 for e in shown:
     with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {e.get('label') or 'no distinctive term'}"):
         analysis.show_event(e)
