@@ -109,6 +109,10 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
     if drift:
         _add_drift(fig, df, drift, measure, rolling)
     ylab = {"share": "share of statements", "corrected": "share of statements, corrected"}.get(measure, "statements")
+    if stacked:
+        # A statement can carry several topics: stacked heights add up topic shares (or counts), not
+        # statements, and may pass 100 %.
+        ylab = {"share": "topic shares, stacked", "count": "topic counts, stacked"}.get(measure, ylab)
     if rolling > 1:
         ylab += f" ({rolling}-period rolling mean)"
     fig.update_layout(title=title or None, barmode="stack" if stacked else None, hovermode="closest", showlegend=True,

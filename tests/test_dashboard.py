@@ -126,6 +126,7 @@ def test_trend_figure_counts_shares_and_thin_periods():
     assert list(tr["y"]) == [10, 10.5, 11.5]
     stacked = trend_figure(_trend_df(), measure="share", stacked=True).to_dict()
     assert stacked["layout"]["barmode"] == "stack" and stacked["data"][0]["type"] == "bar"
+    assert stacked["layout"]["yaxis"]["title"]["text"] == "topic shares, stacked"  # overlapping topics add up
 
 
 def test_weeks_without_statements_are_gaps_not_zeros():
