@@ -32,6 +32,13 @@ def start_retrain() -> None:
     labelling.write_status(store, state="starting", pid=proc.pid, message="", done=0, total=0)
 
 
+def _confirmed() -> None:
+    """The Retrain button's callback: start it, and untick the confirmation for the next one (a
+    widget's state can be set in a callback, not after the widget is drawn)."""
+    st.session_state["retrain_confirm"] = False
+    start_retrain()
+
+
 @st.fragment(run_every=2)
 def progress() -> None:
     s = labelling.read_status(data.store_dir())
@@ -46,12 +53,9 @@ def progress() -> None:
     statements = data.facets(data.version())["statements"]
     sure = c1.checkbox(f"Re-tag all {statements:,} statements", key="retrain_confirm", disabled=running,
                        help="A retrain trains the tagger (about 2 minutes) and then re-tags every statement.")
-    if c1.button("Retrain with the label log", disabled=running or not sure, type="primary",
-                 help="Train on the shipped labels plus the log, then re-tag the store in the background; the "
-                      "dashboard keeps showing the current tags until the new ones are complete."):
-        st.session_state["retrain_confirm"] = False
-        start_retrain()
-        st.rerun()
+    c1.button("Retrain with the label log", disabled=running or not sure, type="primary", on_click=_confirmed,
+              help="Train on the shipped labels plus the log, then re-tag the store in the background; the "
+                   "dashboard keeps showing the current tags until the new ones are complete.")
     c2.caption(f"{n_events} {'event' if n_events == 1 else 'events'} in the label log."
                + (" Nothing new to learn from: a retrain now gives the model of the shipped labels again."
                   if n_events == 0 else ""))
