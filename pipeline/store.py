@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -213,7 +214,7 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     path = db_path(store)
     if not path.exists() and not create:
         raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(store)
     try:
         if not path.exists():
             _create(path)
@@ -284,13 +285,63 @@ def open_readonly(store: str | os.PathLike, cache_mb: int = 256) -> sqlite3.Conn
     path = db_path(store)
     if not path.exists():
         raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path))  # a '?' or '#' in a folder name is no URI syntax
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            return _read_connection(f"{uri}?mode=ro", cache_mb)
+        except sqlite3.OperationalError:
+            if not _frozen(path):
+                raise
+        # A WAL store is read through its -shm file, which SQLite creates beside the database; in a
+        # folder nobody may write (an archived copy, a colleague's share) it cannot, and even a
+        # read-only open fails. Then the store is opened as immutable: SQLite reads the file as it
+        # is, without locks or a -shm file. That is only correct while nobody writes the store, so
+        # it is used only when (1) this process cannot write the folder and (2) there is no -wal
+        # file. A writer in WAL mode always keeps a -wal file beside the database while it is
+        # connected, so (2) means no run is writing now, and (1) means no run of ours can start; what
+        # is left is a run by someone who may write the folder (its owner) starting while we read:
+        # we would not see its writes, and could read a page it is checkpointing. Accepted for a
+        # folder we cannot write, in practice an archive: `status` and `export` take seconds (a
+        # dashboard left open on such a store would show it as it was when opened).
+        return _read_connection(f"{uri}?mode=ro&immutable=1", cache_mb)
+    except sqlite3.DatabaseError as exc:
+        hint = ""
+        if not os.access(path.parent, os.W_OK) and Path(f"{path}-wal").exists():
+            hint = (f"; its folder cannot be written and it has an unfinished write-ahead log ({path.name}-wal): "
+                    "copy the store folder somewhere you can write and read the copy")
+        raise StoreError(f"{path}: cannot read the store ({exc}){hint}") from exc
+
+
+def _read_connection(uri: str, cache_mb: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
         _configure(conn, cache_mb)
         conn.execute("SELECT 1 FROM statements LIMIT 1")
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot read the store ({exc})") from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _frozen(path: Path) -> bool:
+    """Nobody writes this store now and no run of ours can: see ``open_readonly``."""
+    return not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists()
+
+
+def writable_folder(store: str | os.PathLike) -> Path:
+    """The store's folder (made if missing) when a run can write in it; else a StoreError naming it
+    and why: a path that is a file, a folder that cannot be made or cannot be written."""
+    folder = db_path(store).parent
+    if folder.is_file():
+        raise StoreError(f"{folder}: is a file, not a store folder; give --store a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{folder}: cannot create the store folder ({exc.strerror or exc})") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"{folder}: the folder cannot be written, so a run cannot store anything in it "
+                         "(status and export can still read the store)")
+    return folder
 
 
 @contextmanager
