@@ -342,3 +342,24 @@ def test_source_option_does_not_change_briefing_speakers(tmp_path):
     assert speakers["renamed"] == speakers["plain"]
     found = {(sp, role) for _, _, _, sp, role in speakers["plain"]}
     assert {("Karoline Leavitt", "official"), ("Donald J. Trump", "head of state"), ("Press", "press")} <= found
+
+
+def _summary_and_status(st_dir, *inputs):
+    r = run_cli("run", "--input", *map(str, inputs), "--store", str(st_dir), "--no-snapshots", "--json")
+    assert r.returncode in (0, 3), r.stderr
+    status = json.loads(run_cli("status", "--store", str(st_dir), "--json").stdout)
+    return json.loads(r.stdout), status, r.returncode
+
+
+def test_a_symlink_to_itself_in_a_folder_is_refused_with_a_reason(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(SEED_FILE, inbox / "seed.txt")
+    (inbox / "loop2").symlink_to("loop2")
+    (inbox / "gone.txt").symlink_to("nowhere.txt")
+    s, _, rc = _summary_and_status(tmp_path / "store", inbox, inbox / "loop2")
+    assert rc == 3
+    reasons = {(r["path"], r["reason"]) for r in s["refused"]}
+    assert reasons == {(str(inbox / "loop2"), "symlink loop: the link leads back to itself, skipped"),
+                       (str(inbox / "gone.txt"), "cannot read: No such file or directory")}
+    assert s["files_refused"] == 3 and s["files_new"] == 1  # the loop found in the folder and named
