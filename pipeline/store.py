@@ -18,7 +18,7 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,7 +48,10 @@ CREATE TABLE IF NOT EXISTS runs(
     files_changed INTEGER DEFAULT 0, files_unchanged INTEGER DEFAULT 0,
     files_refused INTEGER DEFAULT 0, lines_refused INTEGER DEFAULT 0,
     statements_added INTEGER DEFAULT 0, statements_removed INTEGER DEFAULT 0,
-    statements_retagged INTEGER DEFAULT 0, model_version TEXT
+    statements_retagged INTEGER DEFAULT 0, model_version TEXT,
+    -- files_considered = new + changed + unchanged + duplicate + refused; files_read: those whose
+    -- bytes were read (hashed); files_skipped: files in input folders of no known format
+    files_considered INTEGER DEFAULT 0, files_duplicate INTEGER DEFAULT 0, files_skipped INTEGER DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS refusals(
     run_id INTEGER, path TEXT, line INTEGER, reason TEXT
@@ -171,6 +174,9 @@ def db_path(store: str | os.PathLike) -> Path:
     return p if p.suffix == ".db" else p / DB_NAME
 
 
+RUN_COUNTS_ADDED = ("files_considered", "files_duplicate", "files_skipped")
+
+
 def _configure(conn: sqlite3.Connection, cache_mb: int = 256) -> None:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -243,6 +249,10 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     for col in ("size", "mtime_ns"):  # stores written before files kept their stat
         if col not in cols:
             conn.execute(f"ALTER TABLE files ADD COLUMN {col} INTEGER")
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+    for col in RUN_COUNTS_ADDED:  # stores written before runs counted duplicates and skipped files
+        if col not in cols:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {col} INTEGER DEFAULT 0")
     if "gold_mask" not in {r[1] for r in conn.execute("PRAGMA table_info(statements)")}:
         conn.execute("ALTER TABLE statements ADD COLUMN gold_mask INTEGER")  # filled by the next re-tag
     # A store written before these counts existed: count once.
@@ -441,23 +451,45 @@ def start_run(conn: sqlite3.Connection, inputs: list[str], model_version: str) -
     return int(cur.lastrowid)
 
 
+def _set_counts(conn: sqlite3.Connection, run_id: int, counts: dict, keep_larger: bool = False) -> None:
+    """Write a run's counts (inside a transaction). ``keep_larger``: a count already written is kept
+    when larger (counts only grow during a run; a batch's were written in its own transaction)."""
+    cols = ", ".join(f"{k} = MAX({k}, ?)" if keep_larger else f"{k} = ?" for k in counts)
+    conn.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", (*counts.values(), run_id))
+
+
+def record_run_counts(conn: sqlite3.Connection, run_id: int, counts: dict) -> None:
+    """A running run's counts so far: what the run log shows should the run stop."""
+    with transaction(conn):
+        _set_counts(conn, run_id, counts)
+
+
+def _log_problems(conn: sqlite3.Connection, run_id: int, refusals: list[tuple[str, int | None, str]],
+                  notes: list[tuple[str, str]]) -> None:
+    conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)",
+                     [(run_id, safe_text(p), ln, safe_text(r)) for p, ln, r in refusals])
+    conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(run_id, safe_text(p), safe_text(n)) for p, n in notes])
+
+
 def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
                refusals: list[tuple[str, int | None, str]], notes: list[tuple[str, str]] = ()) -> None:
     with transaction(conn):
-        conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)",
-                         [(run_id, safe_text(p), ln, safe_text(r)) for p, ln, r in refusals])
-        conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(run_id, safe_text(p), safe_text(n))
-                                                                for p, n in notes])
-        cols = ", ".join(f"{k} = ?" for k in counts)
-        conn.execute(f"UPDATE runs SET finished_at = ?, status = ?, {cols} WHERE run_id = ?",
-                     (_now(), "refused files" if refusals else "ok", *counts.values(), run_id))
+        _log_problems(conn, run_id, refusals, notes)
+        _set_counts(conn, run_id, counts)
+        conn.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
+                     (_now(), "refused files" if refusals else "ok", run_id))
 
 
-def fail_run(conn: sqlite3.Connection, run_id: int, reason: str) -> None:
-    """Mark a run that stopped on an error: never left 'running', and the status says why."""
+def fail_run(conn: sqlite3.Connection, run_id: int, reason: str, counts: dict | None = None,
+             refusals: list[tuple[str, int | None, str]] = (), notes: list[tuple[str, str]] = ()) -> None:
+    """Mark a run that stopped on an error: never left 'running', and the status says why; with
+    what it did until then (``counts``: written unless those of its stored batches are larger)."""
     if conn.in_transaction:  # the error came inside a transaction that is still open
         conn.execute("ROLLBACK")
     with transaction(conn):
+        _log_problems(conn, run_id, refusals, notes)
+        if counts:
+            _set_counts(conn, run_id, counts, keep_larger=True)
         conn.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
                      (_now(), safe_text(reason)[:500], run_id))
 
@@ -469,11 +501,16 @@ def mark_stopped(conn: sqlite3.Connection, run_id: int, status: str) -> None:
         conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
 
 
-def mark_interrupted(conn: sqlite3.Connection, run_id: int) -> None:
-    """Log a run stopped by Ctrl-C or SIGTERM as interrupted (a killed one is, by the next run)."""
+def mark_interrupted(conn: sqlite3.Connection, run_id: int, counts: dict | None = None,
+                     refusals: list[tuple[str, int | None, str]] = (), notes: list[tuple[str, str]] = ()) -> None:
+    """Log a run stopped by Ctrl-C or SIGTERM as interrupted (a killed one is, by the next run),
+    with what it did until then, as ``fail_run``."""
     if conn.in_transaction:  # the signal came between BEGIN and the statement that follows it
         conn.execute("ROLLBACK")
     with transaction(conn):
+        if counts:
+            _log_problems(conn, run_id, refusals, notes)
+            _set_counts(conn, run_id, counts, keep_larger=True)
         conn.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'",
                      (_now(), run_id))
 
@@ -501,6 +538,12 @@ def update_stats(conn: sqlite3.Connection, stats: list[tuple[str, int, int]]) ->
         with transaction(conn):
             conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
                              [(size, mtime, safe_text(path)) for path, size, mtime in stats])
+
+
+def stored_hash(conn: sqlite3.Connection, path: str) -> str | None:
+    """The content hash the store has for ``path`` (None: an unknown path)."""
+    row = conn.execute("SELECT file_hash FROM files WHERE path = ?", (safe_text(path),)).fetchone()
+    return row[0] if row else None
 
 
 def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
@@ -566,17 +609,22 @@ def _last_sid(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)").fetchone()[0]
 
 
-def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int) -> list[tuple[int, int]]:
+def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int,
+                counts: Callable[[list], dict] | None = None) -> list[tuple[int, int, list[DocumentWrite]]]:
     """Store several files in one transaction (whole files, or none of them if killed).
 
     Batching files keeps the full-text index from being flushed once per file, which is
-    what makes a cold run fast. Returns (added, removed) per file.
+    what makes a cold run fast. Returns per file (added, removed, the documents stored: those not
+    stored already). ``counts``, given that list, returns the run's counts to log in the same
+    transaction.
     """
     with transaction(conn):
         first = _last_sid(conn)
         out = [_write_file(conn, f, run_id) for f in files]
         conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
                      (first,))
+        if counts is not None:
+            _set_counts(conn, run_id, counts(out))
         return out
 
 
@@ -702,7 +750,7 @@ def score_aggregates(rows: list[tuple], bits: dict[str, int], scores: list[dict[
     return sums, hist
 
 
-def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[int, int]:
+def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[int, int, list[DocumentWrite]]:
     """Replace what the path held before with this file's documents (inside a transaction)."""
     path, file_hash, fmt, documents = safe_text(f.path), f.file_hash, f.format, f.documents
     removed = 0
@@ -712,11 +760,12 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[in
                                   (old[0], path)).fetchone()
         if not still_used:
             removed = _delete_hash(conn, old[0])
-    added = 0
+    added, stored = 0, []
     for dw in documents:
         doc = dw.document
         if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone():
             continue
+        stored.append(dw)
         conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
             doc.doc_id, file_hash, safe_text(doc.path), fmt, doc.date.isoformat(), doc.source, doc.lang,
             doc.title, doc.url, len(dw.rows), run_id))
@@ -732,7 +781,7 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[in
         conn.executemany(_UPSERT_SPEAKERS, speakers)
         added += len(dw.rows)
     conn.execute(_PUT_FILE, (path, file_hash, fmt, run_id, _now(), *(f.stat or (None, None))))
-    return added, removed
+    return added, removed, stored
 
 
 def _mask(topics: Iterable[str], bits: dict[str, int]) -> int:

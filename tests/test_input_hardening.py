@@ -203,7 +203,7 @@ def test_an_unreadable_folder_is_refused_with_its_reason(tmp_path):
         (inbox / "locked").chmod(0o755)
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"{inbox / 'locked'}: cannot list folder: Permission denied" in r.stdout
-    assert "files read: 1   new: 1" in r.stdout
+    assert "files: 2 = new 1 + changed 0 + unchanged 0 + duplicate 0 + refused 1   (read: 1)" in r.stdout
 
 
 def test_a_date_shaped_first_line_that_is_no_date_says_so():
