@@ -55,6 +55,8 @@ class RunSummary:
     notes: list[tuple[str, str]] = field(default_factory=list)
     topics_added: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)  # the files of no known format
+    # Unchanged files stored with another source than this run gives them: (path, stored, given).
+    source_kept: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0  # the run's own time; the command reports its whole time (command_seconds)
 
     @property
@@ -224,6 +226,7 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
     touched: list[tuple[str, int, int]] = []
     seen: set[str] = set()
     planned: dict[str, str] = {}  # content hash -> the path of this run's job that has it
+    sources = _SourceCheck(conn, source)
     for path in files:
         key = _resolve(path, resolved_dirs)
         if key in seen:  # the same file again: named twice, or a folder and a file in it
@@ -237,6 +240,7 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
             stat = (info.st_size, info.st_mtime_ns)
             if known is not None and not rehash and (known.size, known.mtime_ns) == stat:
                 summary.files_unchanged += 1
+                sources.check(path, known.file_hash)
                 continue
             data = read_file(path)
         except InputError as exc:
@@ -253,6 +257,7 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
         if known is not None and known.file_hash == h:
             touched.append((key, *stat))
             summary.files_unchanged += 1
+            sources.check(path, h)
             continue
         if known is None and h in planned:  # two files of this run with the same bytes: one is read
             plan.twins.append((key, h, stat, planned[h]))
@@ -269,9 +274,36 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
         plan.jobs.append((key, fmt, source, r.model_path, r.bits))
         if known is not None:
             plan.changed.add(key)
+    summary.source_kept = sources.kept
     st.update_stats(conn, touched)
     st.record_run_counts(conn, summary.run_id, summary.counts())  # known now, should the run stop
     return plan
+
+
+class _SourceCheck:
+    """Finds unchanged files whose stored source is not the one this run would give them: a file
+    is read again only when its bytes change, so a new --source or SOURCE file does not reach it."""
+
+    def __init__(self, conn: sqlite3.Connection, source: str | None) -> None:
+        self.conn, self.source = conn, source
+        self.folders: dict[str, str | None] = {}
+        self.kept: list[tuple[str, str, str]] = []
+
+    def check(self, path: str, file_hash: str) -> None:
+        folder = os.path.dirname(path)
+        if self.source is None and folder not in self.folders:
+            self.folders[folder] = folder_source(Path(folder))
+        given = self.source or self.folders.get(folder)
+        if given is None:
+            return
+        # --source sets every document's source; a SOURCE file only that of plain transcripts (the
+        # other formats name their source, or their records do).
+        formats = () if self.source else ("plain",)
+        for stored, fmt in self.conn.execute("SELECT DISTINCT source, format FROM documents WHERE file_hash = ?",
+                                             (file_hash,)):
+            if stored != given and (not formats or fmt in formats):
+                self.kept.append((path, stored, given))
+                return
 
 
 def _remember_twins(r: _Run, plan: _Plan) -> None:

@@ -421,3 +421,22 @@ def test_a_symlink_to_itself_in_a_folder_is_refused_with_a_reason(tmp_path):
     assert reasons == {(str(inbox / "loop2"), "symlink loop: the link leads back to itself, skipped"),
                        (str(inbox / "gone.txt"), "cannot read: No such file or directory")}
     assert s["files_refused"] == 3 and s["files_new"] == 1  # the loop found in the folder and named
+
+
+def test_a_new_source_for_unchanged_files_is_reported_not_silently_dropped(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(SEED_FILE, inbox / "seed.txt")
+    (inbox / "SOURCE").write_text("My Source\n")
+    st_dir = tmp_path / "store"
+    assert run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots").returncode == 0
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--source", "Other")
+    assert r.returncode == 0
+    assert ("  source kept: 1 unchanged file stored with another source keeps it (e.g. seed.txt: "
+            "'My Source', not 'Other'); ") in r.stdout
+    (inbox / "SOURCE").write_text("Renamed Source\n")
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json")
+    assert json.loads(r.stdout)["source_kept"] == [{"path": str(inbox / "seed.txt"), "stored": "My Source",
+                                                    "given": "Renamed Source"}]
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--source", "My Source")
+    assert "source kept" not in r.stdout
