@@ -439,14 +439,16 @@ def command_seconds() -> float:
 def _record_stop(conn, summary: RunSummary, exc: BaseException) -> None:
     """Mark a run stopped by ``exc``: interrupted (Ctrl-C, SIGTERM) or failed, with the reason, and
     what it did until then (every file it stored is whole)."""
-    try:
-        if isinstance(exc, KeyboardInterrupt):
-            st.mark_interrupted(conn, summary.run_id, summary.counts(), summary.refusals, summary.notes)
-        else:
-            st.fail_run(conn, summary.run_id, f"failed: {type(exc).__name__}: {exc}", summary.counts(),
-                        summary.refusals, summary.notes)
-    except sqlite3.Error:
-        pass  # the store itself is what failed; the next run marks this one interrupted
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    for detail in ((summary.counts(), summary.refusals, summary.notes), ()):
+        try:
+            if interrupted:
+                st.mark_interrupted(conn, summary.run_id, *detail)
+            else:
+                st.fail_run(conn, summary.run_id, f"failed: {type(exc).__name__}: {exc}", *detail)
+            return
+        except sqlite3.Error:
+            continue  # the store itself is what failed: at least the status, else the next run marks it
 
 
 def _resolve(path: str, dirs: dict[str, str]) -> str:
