@@ -299,8 +299,7 @@ class _SourceCheck:
         # --source sets every document's source; a SOURCE file only that of plain transcripts (the
         # other formats name their source, or their records do).
         formats = () if self.source else ("plain",)
-        for stored, fmt in self.conn.execute("SELECT DISTINCT source, format FROM documents WHERE file_hash = ?",
-                                             (file_hash,)):
+        for stored, fmt in st.document_sources(self.conn, file_hash):
             if stored != given and (not formats or fmt in formats):
                 self.kept.append((path, stored, given))
                 return

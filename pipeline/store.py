@@ -546,6 +546,11 @@ def stored_hash(conn: sqlite3.Connection, path: str) -> str | None:
     return row[0] if row else None
 
 
+def document_sources(conn: sqlite3.Connection, file_hash: str) -> list[tuple[str, str]]:
+    """The (source, format) pairs of the documents stored from a file's content."""
+    return conn.execute("SELECT DISTINCT source, format FROM documents WHERE file_hash = ?", (file_hash,)).fetchall()
+
+
 def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
     row = conn.execute("SELECT path FROM documents WHERE file_hash = ? LIMIT 1", (file_hash,)).fetchone()
     return row[0] if row else None
