@@ -301,14 +301,29 @@ def cmd_run(args) -> int:
     s.seconds = round(command_seconds(), 2)  # the whole command's time, snapshots and start-up included
     if args.json:
         out = {**s.counts(), "run_id": s.run_id, "seconds": s.seconds, "topics_added": s.topics_added,
+               "skipped": [safe_text(p) for p in s.skipped],
+               "source_kept": [{"path": safe_text(p), "stored": a, "given": b} for p, a, b in s.source_kept],
                "refused": [{"path": safe_text(p), "line": ln, "reason": safe_text(r)} for p, ln, r in s.refusals],
                "notes": [{"path": safe_text(p), "note": safe_text(n)} for p, n in s.notes],
                "snapshots_written": [str(w) for w in written], "snapshots_error": snap_error}
         print(_json_text(out))
     else:
         print(f"run {s.run_id} finished in {s.seconds:.1f} s")
-        print(f"  files read: {s.files_read}   new: {s.files_new}   changed: {s.files_changed}   "
-              f"unchanged: {s.files_unchanged}   refused: {s.files_refused}")
+        print(f"  files: {s.files_considered} = new {s.files_new} + changed {s.files_changed} + unchanged "
+              f"{s.files_unchanged} + duplicate {s.files_duplicate} + refused {s.files_refused}   "
+              f"(read: {s.files_read})")
+        if s.skipped:
+            shown_names = ", ".join(shown(Path(p).name) for p in s.skipped[:3])
+            print(f"  skipped: {len(s.skipped)} file{'s' if len(s.skipped) != 1 else ''} of no known format "
+                  f"(e.g. {shown_names}{', ...' if len(s.skipped) > 3 else ''}); name them in --input (with --format "
+                  "if need be) or give them a name ending .txt, .md, .jsonl or .csv to have them read")
+        if s.source_kept:
+            p, stored, given = s.source_kept[0]
+            n = len(s.source_kept)
+            print(f"  source kept: {n} unchanged file{'s' if n != 1 else ''} stored with another source "
+                  f"keep{'s' if n == 1 else ''} {'it' if n == 1 else 'theirs'} (e.g. {shown(Path(p).name)}: "
+                  f"{shown(stored)!r}, not {shown(given)!r}); a file is read again only when its bytes change: to "
+                  "store files under a new source, run them into a new store")
         print(f"  statements added: {s.statements_added}   removed: {s.statements_removed}   "
               f"re-tagged: {s.statements_retagged}")
         if s.topics_added:
@@ -356,7 +371,7 @@ def cmd_status(args) -> int:
         print(f"model {m['version']} (topics {m['topics_hash']}) first used {m['first_used']}")
     for r in info["runs"]:
         print(f"run {r['run_id']} {r['started_at']} {r['status']}: {r['files_new']} new, {r['files_changed']} changed, "
-              f"{r['files_unchanged']} unchanged, {r['files_refused']} refused, "
+              f"{r['files_unchanged']} unchanged, {r['files_duplicate']} duplicate, {r['files_refused']} refused, "
               f"{r['statements_added']} statements added")
         for ref in r["refused"]:
             print(f"    refused {shown(ref['path'])}{':' + str(ref['line']) if ref['line'] else ''}: "

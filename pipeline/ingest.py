@@ -36,11 +36,17 @@ class RunSummary:
     """What a run did; printed at its end and kept in the store's run log."""
 
     run_id: int = 0
+    # Every file the inputs name or hold (of a known format) is exactly one of: new, changed,
+    # unchanged, duplicate (its content is stored already, or comes twice in this run) or refused;
+    # a refused path may be a folder. ``files_read``: those whose bytes were read (an unchanged
+    # size and mtime spare the read). ``files_skipped``: files in input folders of no known format.
     files_read: int = 0
     files_new: int = 0
     files_changed: int = 0
     files_unchanged: int = 0
+    files_duplicate: int = 0
     files_refused: int = 0
+    files_skipped: int = 0
     lines_refused: int = 0
     statements_added: int = 0
     statements_removed: int = 0
@@ -48,11 +54,20 @@ class RunSummary:
     refusals: list[tuple[str, int | None, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
     topics_added: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)  # the files of no known format
+    # Unchanged files stored with another source than this run gives them: (path, stored, given).
+    source_kept: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0  # the run's own time; the command reports its whole time (command_seconds)
 
+    @property
+    def files_considered(self) -> int:
+        return (self.files_new + self.files_changed + self.files_unchanged + self.files_duplicate
+                + self.files_refused)
+
     def counts(self) -> dict[str, int]:
-        keys = ("files_read", "files_new", "files_changed", "files_unchanged", "files_refused",
-                "lines_refused", "statements_added", "statements_removed", "statements_retagged")
+        keys = ("files_considered", "files_new", "files_changed", "files_unchanged", "files_duplicate",
+                "files_refused", "files_read", "files_skipped", "lines_refused", "statements_added",
+                "statements_removed", "statements_retagged")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -143,6 +158,9 @@ class _Plan:
     jobs: list[tuple] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # known paths whose content changed; other jobs are new
     stats: dict[str, tuple[int, int]] = field(default_factory=dict)  # (size, mtime_ns) when hashed
+    # New paths whose content another job of this run has: (path, hash, stat, the job's path),
+    # remembered once that job is stored (a run stopped before must not mark them as known).
+    twins: list[tuple[str, str, tuple[int, int], str]] = field(default_factory=list)
 
 
 def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_path: str | os.PathLike,
@@ -154,6 +172,7 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
         r = _start(conn, summary, [str(x) for x in inputs], str(model_path), topics_path, workers)
         plan = _plan(r, [str(x) for x in inputs], fmt, source, rehash)
         _store_files(r, plan, progress)
+        _remember_twins(r, plan)
         _retag_stale(r)
         _refresh_gold(r)
         summary.seconds = round(time.time() - t0, 2)
@@ -162,7 +181,7 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
     except BaseException as exc:
         # Whatever stopped the run, the store must not show it 'running' forever.
         if summary.run_id:
-            _record_stop(conn, summary.run_id, exc)
+            _record_stop(conn, summary, exc)
         if isinstance(exc, sqlite3.Error):
             raise StoreError(f"{st.db_path(store)}: {exc} (run {summary.run_id} stopped; every file stored "
                              "before it is whole)") from exc
@@ -197,16 +216,23 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
     another one: then only the name is remembered).
     """
     conn, summary, plan = r.conn, r.summary, _Plan()
-    files, problems = iter_files(inputs)
+    files, problems = iter_files(inputs, summary.skipped)
+    summary.files_skipped = len(summary.skipped)
     for p in problems:
         summary.refusals.append((p.path, p.line, p.reason))
         summary.files_refused += 1
     known_files = st.file_states(conn)
     resolved_dirs: dict[str, str] = {}
     touched: list[tuple[str, int, int]] = []
+    seen: set[str] = set()
+    planned: dict[str, str] = {}  # content hash -> the path of this run's job that has it
+    sources = _SourceCheck(conn, source)
     for path in files:
-        summary.files_read += 1
         key = _resolve(path, resolved_dirs)
+        if key in seen:  # the same file again: named twice, or a folder and a file in it
+            summary.files_duplicate += 1
+            continue
+        seen.add(key)
         known = known_files.get(st.safe_text(key))
         try:
             info = os.stat(path)
@@ -214,6 +240,7 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
             stat = (info.st_size, info.st_mtime_ns)
             if known is not None and not rehash and (known.size, known.mtime_ns) == stat:
                 summary.files_unchanged += 1
+                sources.check(path, known.file_hash)
                 continue
             data = read_file(path)
         except InputError as exc:
@@ -224,24 +251,72 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
             summary.refusals.append((path, None, f"cannot read: {exc.strerror or exc}"))
             summary.files_refused += 1
             continue
+        summary.files_read += 1
         h = content_hash(data)
         del data
         if known is not None and known.file_hash == h:
             touched.append((key, *stat))
             summary.files_unchanged += 1
+            sources.check(path, h)
+            continue
+        if known is None and h in planned:  # two files of this run with the same bytes: one is read
+            plan.twins.append((key, h, stat, planned[h]))
+            summary.files_duplicate += 1
             continue
         twin = st.path_of_hash(conn, h)
         if twin is not None and known is None:
             # The same content under another name: remember the name, store nothing twice.
             st.remember_file(conn, key, h, "duplicate", summary.run_id, stat)
-            summary.files_unchanged += 1
+            summary.files_duplicate += 1
             continue
+        planned[h] = key
         plan.stats[key] = stat
         plan.jobs.append((key, fmt, source, r.model_path, r.bits))
         if known is not None:
             plan.changed.add(key)
+    summary.source_kept = sources.kept
     st.update_stats(conn, touched)
+    st.record_run_counts(conn, summary.run_id, summary.counts())  # known now, should the run stop
     return plan
+
+
+class _SourceCheck:
+    """Finds unchanged files whose stored source is not the one this run would give them: a file
+    is read again only when its bytes change, so a new --source or SOURCE file does not reach it."""
+
+    def __init__(self, conn: sqlite3.Connection, source: str | None) -> None:
+        self.conn, self.source = conn, source
+        self.folders: dict[str, str | None] = {}
+        self.kept: list[tuple[str, str, str]] = []
+
+    def check(self, path: str, file_hash: str) -> None:
+        folder = os.path.dirname(path)
+        if self.source is None and folder not in self.folders:
+            self.folders[folder] = folder_source(Path(folder))
+        given = self.source or self.folders.get(folder)
+        if given is None:
+            return
+        # --source sets every document's source; a SOURCE file only that of plain transcripts (the
+        # other formats name their source, or their records do).
+        formats = () if self.source else ("plain",)
+        for stored, fmt in st.document_sources(self.conn, file_hash):
+            if stored != given and (not formats or fmt in formats):
+                self.kept.append((path, stored, given))
+                return
+
+
+def _remember_twins(r: _Run, plan: _Plan) -> None:
+    """The new paths whose bytes another file of this run had: remembered now that it is stored
+    (as files the store has under another name), or refused with it."""
+    refused = {p: reason for p, line, reason in r.summary.refusals if line is None}
+    for key, h, stat, first in plan.twins:
+        if st.stored_hash(r.conn, first) == h:
+            st.remember_file(r.conn, key, h, "duplicate", r.summary.run_id, stat)
+        else:  # the first one was refused: this one is the same
+            r.summary.files_duplicate -= 1
+            r.summary.files_refused += 1
+            r.summary.refusals.append((key, None, f"same content as {first}: "
+                                                  f"{refused.get(first, 'not stored')}"))
 
 
 class _Batch:
@@ -262,15 +337,28 @@ class _Batch:
     def commit(self) -> None:
         summary = self.r.summary
         if self.files:
-            counts = st.write_files(self.r.conn, self.files, run_id=summary.run_id)
-            for fw, (added, removed) in zip(self.files, counts):
-                summary.statements_added += added
-                summary.statements_removed += removed
-                if fw.path in self.plan.changed:
-                    summary.files_changed += 1
-                else:
-                    summary.files_new += 1
+            def counts(stored: list[tuple[int, int, list[st.DocumentWrite]]]) -> dict[str, int]:
+                # The run's counts with this batch, written in the batch's transaction: a run
+                # stopped (or killed) later still says what it stored. A copy: the summary itself
+                # is counted once the batch is committed.
+                after = replace(summary, topics_added={})
+                self._count(after, stored)
+                return after.counts()
+
+            self._count(summary, st.write_files(self.r.conn, self.files, run_id=summary.run_id, counts=counts))
         self.files, self.n, self.last = [], 0, time.time()
+
+    def _count(self, summary: RunSummary, stored: list[tuple[int, int, list[st.DocumentWrite]]]) -> None:
+        for fw, (added, removed, docs) in zip(self.files, stored):
+            summary.statements_added += added
+            summary.statements_removed += removed
+            _count_topics(summary, docs, self.r.bits)  # what was stored, not what was read
+            if fw.path in self.plan.changed:
+                summary.files_changed += 1
+            elif fw.documents and not docs:  # every document of it was stored already
+                summary.files_duplicate += 1
+            else:
+                summary.files_new += 1
 
 
 def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
@@ -291,7 +379,6 @@ def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
             for prob in result.problems:
                 summary.refusals.append((prob.path, prob.line, prob.reason))
                 summary.lines_refused += 1
-            _count_topics(summary, docs, r.bits)
             batch.add(st.FileWrite(path, result.file_hash, result.format, docs, plan.stats.get(path)))
         batch.commit()
     finally:
@@ -348,15 +435,19 @@ def command_seconds() -> float:
         return time.time() - _LOADED
 
 
-def _record_stop(conn, run_id: int, exc: BaseException) -> None:
-    """Mark a run stopped by ``exc``: interrupted (Ctrl-C, SIGTERM) or failed, with the reason."""
-    try:
-        if isinstance(exc, KeyboardInterrupt):
-            st.mark_interrupted(conn, run_id)
-        else:
-            st.fail_run(conn, run_id, f"failed: {type(exc).__name__}: {exc}")
-    except sqlite3.Error:
-        pass  # the store itself is what failed; the next run marks this one interrupted
+def _record_stop(conn, summary: RunSummary, exc: BaseException) -> None:
+    """Mark a run stopped by ``exc``: interrupted (Ctrl-C, SIGTERM) or failed, with the reason, and
+    what it did until then (every file it stored is whole)."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    for detail in ((summary.counts(), summary.refusals, summary.notes), ()):
+        try:
+            if interrupted:
+                st.mark_interrupted(conn, summary.run_id, *detail)
+            else:
+                st.fail_run(conn, summary.run_id, f"failed: {type(exc).__name__}: {exc}", *detail)
+            return
+        except sqlite3.Error:
+            continue  # the store itself is what failed: at least the status, else the next run marks it
 
 
 def _resolve(path: str, dirs: dict[str, str]) -> str:

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipeline.errors import StoreBusyError
-from pipeline.store import db_path
+from pipeline.errors import StoreBusyError, StoreError
+from pipeline.store import db_path, writable_folder
 
 POLL_SECONDS = 0.1
 
@@ -47,7 +47,7 @@ def writer_lock(store: str | os.PathLike, timeout: float | None = None,
     seconds (``None``: no limit) ``StoreBusyError`` is raised, naming the holder.
     """
     path = lock_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(store)  # a file, or a folder that cannot be made or written: say so, by name
     key = str(path.resolve())
     if key in _held:
         _held[key] += 1
@@ -56,7 +56,10 @@ def writer_lock(store: str | os.PathLike, timeout: float | None = None,
         finally:
             _held[key] -= 1
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open the store's lock file ({exc.strerror or exc})") from exc
     try:
         start, told = time.monotonic(), False
         while True:

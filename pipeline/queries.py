@@ -271,12 +271,12 @@ def status(conn: sqlite3.Connection, runs: int = 5) -> dict:
                            + " FROM statements").fetchone()
         per_topic = {t: int(v or 0) for t, v in zip(bits, row)}
     recent = []
-    for r in conn.execute("SELECT run_id, started_at, finished_at, status, files_read, files_new, files_changed, "
-                          "files_unchanged, files_refused, lines_refused, statements_added, statements_retagged, "
-                          "model_version FROM runs ORDER BY run_id DESC LIMIT ?", (runs,)):
-        keys = ["run_id", "started_at", "finished_at", "status", "files_read", "files_new", "files_changed",
-                "files_unchanged", "files_refused", "lines_refused", "statements_added", "statements_retagged",
-                "model_version"]
+    keys = ["run_id", "started_at", "finished_at", "status", "files_considered", "files_new", "files_changed",
+            "files_unchanged", "files_duplicate", "files_refused", "files_read", "files_skipped", "lines_refused",
+            "statements_added", "statements_retagged", "model_version"]
+    have = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}  # a store a run has not opened since may lack some
+    cols = ", ".join(k if k in have else f"0 AS {k}" for k in keys)
+    for r in conn.execute(f"SELECT {cols} FROM runs ORDER BY run_id DESC LIMIT ?", (runs,)):
         d = dict(zip(keys, r))
         d["refused"] = [{"path": p, "line": ln, "reason": why} for p, ln, why in conn.execute(
             "SELECT path, line, reason FROM refusals WHERE run_id = ? LIMIT 50", (d["run_id"],))]

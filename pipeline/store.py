@@ -15,9 +15,10 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,7 +48,10 @@ CREATE TABLE IF NOT EXISTS runs(
     files_changed INTEGER DEFAULT 0, files_unchanged INTEGER DEFAULT 0,
     files_refused INTEGER DEFAULT 0, lines_refused INTEGER DEFAULT 0,
     statements_added INTEGER DEFAULT 0, statements_removed INTEGER DEFAULT 0,
-    statements_retagged INTEGER DEFAULT 0, model_version TEXT
+    statements_retagged INTEGER DEFAULT 0, model_version TEXT,
+    -- files_considered = new + changed + unchanged + duplicate + refused; files_read: those whose
+    -- bytes were read (hashed); files_skipped: files in input folders of no known format
+    files_considered INTEGER DEFAULT 0, files_duplicate INTEGER DEFAULT 0, files_skipped INTEGER DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS refusals(
     run_id INTEGER, path TEXT, line INTEGER, reason TEXT
@@ -170,6 +174,9 @@ def db_path(store: str | os.PathLike) -> Path:
     return p if p.suffix == ".db" else p / DB_NAME
 
 
+RUN_COUNTS_ADDED = ("files_considered", "files_duplicate", "files_skipped")
+
+
 def _configure(conn: sqlite3.Connection, cache_mb: int = 256) -> None:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -213,7 +220,7 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     path = db_path(store)
     if not path.exists() and not create:
         raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    writable_folder(store)
     try:
         if not path.exists():
             _create(path)
@@ -242,6 +249,10 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     for col in ("size", "mtime_ns"):  # stores written before files kept their stat
         if col not in cols:
             conn.execute(f"ALTER TABLE files ADD COLUMN {col} INTEGER")
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+    for col in RUN_COUNTS_ADDED:  # stores written before runs counted duplicates and skipped files
+        if col not in cols:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {col} INTEGER DEFAULT 0")
     if "gold_mask" not in {r[1] for r in conn.execute("PRAGMA table_info(statements)")}:
         conn.execute("ALTER TABLE statements ADD COLUMN gold_mask INTEGER")  # filled by the next re-tag
     # A store written before these counts existed: count once.
@@ -284,13 +295,63 @@ def open_readonly(store: str | os.PathLike, cache_mb: int = 256) -> sqlite3.Conn
     path = db_path(store)
     if not path.exists():
         raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path))  # a '?' or '#' in a folder name is no URI syntax
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        try:
+            return _read_connection(f"{uri}?mode=ro", cache_mb)
+        except sqlite3.OperationalError:
+            if not _frozen(path):
+                raise
+        # A WAL store is read through its -shm file, which SQLite creates beside the database; in a
+        # folder nobody may write (an archived copy, a colleague's share) it cannot, and even a
+        # read-only open fails. Then the store is opened as immutable: SQLite reads the file as it
+        # is, without locks or a -shm file. That is only correct while nobody writes the store, so
+        # it is used only when (1) this process cannot write the folder and (2) there is no -wal
+        # file. A writer in WAL mode always keeps a -wal file beside the database while it is
+        # connected, so (2) means no run is writing now, and (1) means no run of ours can start; what
+        # is left is a run by someone who may write the folder (its owner) starting while we read:
+        # we would not see its writes, and could read a page it is checkpointing. Accepted for a
+        # folder we cannot write, in practice an archive: `status` and `export` take seconds (a
+        # dashboard left open on such a store would show it as it was when opened).
+        return _read_connection(f"{uri}?mode=ro&immutable=1", cache_mb)
+    except sqlite3.DatabaseError as exc:
+        hint = ""
+        if not os.access(path.parent, os.W_OK) and Path(f"{path}-wal").exists():
+            hint = (f"; its folder cannot be written and it has an unfinished write-ahead log ({path.name}-wal): "
+                    "copy the store folder somewhere you can write and read the copy")
+        raise StoreError(f"{path}: cannot read the store ({exc}){hint}") from exc
+
+
+def _read_connection(uri: str, cache_mb: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    try:
         _configure(conn, cache_mb)
         conn.execute("SELECT 1 FROM statements LIMIT 1")
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: cannot read the store ({exc})") from exc
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _frozen(path: Path) -> bool:
+    """Nobody writes this store now and no run of ours can: see ``open_readonly``."""
+    return not os.access(path.parent, os.W_OK) and not Path(f"{path}-wal").exists()
+
+
+def writable_folder(store: str | os.PathLike) -> Path:
+    """The store's folder (made if missing) when a run can write in it; else a StoreError naming it
+    and why: a path that is a file, a folder that cannot be made or cannot be written."""
+    folder = db_path(store).parent
+    if folder.is_file():
+        raise StoreError(f"{folder}: is a file, not a store folder; give --store a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{folder}: cannot create the store folder ({exc.strerror or exc})") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"{folder}: the folder cannot be written, so a run cannot store anything in it "
+                         "(status and export can still read the store)")
+    return folder
 
 
 @contextmanager
@@ -390,23 +451,45 @@ def start_run(conn: sqlite3.Connection, inputs: list[str], model_version: str) -
     return int(cur.lastrowid)
 
 
+def _set_counts(conn: sqlite3.Connection, run_id: int, counts: dict, keep_larger: bool = False) -> None:
+    """Write a run's counts (inside a transaction). ``keep_larger``: a count already written is kept
+    when larger (counts only grow during a run; a batch's were written in its own transaction)."""
+    cols = ", ".join(f"{k} = MAX({k}, ?)" if keep_larger else f"{k} = ?" for k in counts)
+    conn.execute(f"UPDATE runs SET {cols} WHERE run_id = ?", (*counts.values(), run_id))
+
+
+def record_run_counts(conn: sqlite3.Connection, run_id: int, counts: dict) -> None:
+    """A running run's counts so far: what the run log shows should the run stop."""
+    with transaction(conn):
+        _set_counts(conn, run_id, counts)
+
+
+def _log_problems(conn: sqlite3.Connection, run_id: int, refusals: list[tuple[str, int | None, str]],
+                  notes: list[tuple[str, str]]) -> None:
+    conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)",
+                     [(run_id, safe_text(p), ln, safe_text(r)) for p, ln, r in refusals])
+    conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(run_id, safe_text(p), safe_text(n)) for p, n in notes])
+
+
 def finish_run(conn: sqlite3.Connection, run_id: int, counts: dict,
                refusals: list[tuple[str, int | None, str]], notes: list[tuple[str, str]] = ()) -> None:
     with transaction(conn):
-        conn.executemany("INSERT INTO refusals VALUES (?, ?, ?, ?)",
-                         [(run_id, safe_text(p), ln, safe_text(r)) for p, ln, r in refusals])
-        conn.executemany("INSERT INTO notes VALUES (?, ?, ?)", [(run_id, safe_text(p), safe_text(n))
-                                                                for p, n in notes])
-        cols = ", ".join(f"{k} = ?" for k in counts)
-        conn.execute(f"UPDATE runs SET finished_at = ?, status = ?, {cols} WHERE run_id = ?",
-                     (_now(), "refused files" if refusals else "ok", *counts.values(), run_id))
+        _log_problems(conn, run_id, refusals, notes)
+        _set_counts(conn, run_id, counts)
+        conn.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
+                     (_now(), "refused files" if refusals else "ok", run_id))
 
 
-def fail_run(conn: sqlite3.Connection, run_id: int, reason: str) -> None:
-    """Mark a run that stopped on an error: never left 'running', and the status says why."""
+def fail_run(conn: sqlite3.Connection, run_id: int, reason: str, counts: dict | None = None,
+             refusals: list[tuple[str, int | None, str]] = (), notes: list[tuple[str, str]] = ()) -> None:
+    """Mark a run that stopped on an error: never left 'running', and the status says why; with
+    what it did until then (``counts``: written unless those of its stored batches are larger)."""
     if conn.in_transaction:  # the error came inside a transaction that is still open
         conn.execute("ROLLBACK")
     with transaction(conn):
+        _log_problems(conn, run_id, refusals, notes)
+        if counts:
+            _set_counts(conn, run_id, counts, keep_larger=True)
         conn.execute("UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
                      (_now(), safe_text(reason)[:500], run_id))
 
@@ -418,11 +501,16 @@ def mark_stopped(conn: sqlite3.Connection, run_id: int, status: str) -> None:
         conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (status, run_id))
 
 
-def mark_interrupted(conn: sqlite3.Connection, run_id: int) -> None:
-    """Log a run stopped by Ctrl-C or SIGTERM as interrupted (a killed one is, by the next run)."""
+def mark_interrupted(conn: sqlite3.Connection, run_id: int, counts: dict | None = None,
+                     refusals: list[tuple[str, int | None, str]] = (), notes: list[tuple[str, str]] = ()) -> None:
+    """Log a run stopped by Ctrl-C or SIGTERM as interrupted (a killed one is, by the next run),
+    with what it did until then, as ``fail_run``."""
     if conn.in_transaction:  # the signal came between BEGIN and the statement that follows it
         conn.execute("ROLLBACK")
     with transaction(conn):
+        if counts:
+            _log_problems(conn, run_id, refusals, notes)
+            _set_counts(conn, run_id, counts, keep_larger=True)
         conn.execute("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ? AND status = 'running'",
                      (_now(), run_id))
 
@@ -450,6 +538,17 @@ def update_stats(conn: sqlite3.Connection, stats: list[tuple[str, int, int]]) ->
         with transaction(conn):
             conn.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?",
                              [(size, mtime, safe_text(path)) for path, size, mtime in stats])
+
+
+def stored_hash(conn: sqlite3.Connection, path: str) -> str | None:
+    """The content hash the store has for ``path`` (None: an unknown path)."""
+    row = conn.execute("SELECT file_hash FROM files WHERE path = ?", (safe_text(path),)).fetchone()
+    return row[0] if row else None
+
+
+def document_sources(conn: sqlite3.Connection, file_hash: str) -> list[tuple[str, str]]:
+    """The (source, format) pairs of the documents stored from a file's content."""
+    return conn.execute("SELECT DISTINCT source, format FROM documents WHERE file_hash = ?", (file_hash,)).fetchall()
 
 
 def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
@@ -515,17 +614,22 @@ def _last_sid(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)").fetchone()[0]
 
 
-def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int) -> list[tuple[int, int]]:
+def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int,
+                counts: Callable[[list], dict] | None = None) -> list[tuple[int, int, list[DocumentWrite]]]:
     """Store several files in one transaction (whole files, or none of them if killed).
 
     Batching files keeps the full-text index from being flushed once per file, which is
-    what makes a cold run fast. Returns (added, removed) per file.
+    what makes a cold run fast. Returns per file (added, removed, the documents stored: those not
+    stored already). ``counts``, given that list, returns the run's counts to log in the same
+    transaction.
     """
     with transaction(conn):
         first = _last_sid(conn)
         out = [_write_file(conn, f, run_id) for f in files]
         conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
                      (first,))
+        if counts is not None:
+            _set_counts(conn, run_id, counts(out))
         return out
 
 
@@ -651,7 +755,7 @@ def score_aggregates(rows: list[tuple], bits: dict[str, int], scores: list[dict[
     return sums, hist
 
 
-def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[int, int]:
+def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[int, int, list[DocumentWrite]]:
     """Replace what the path held before with this file's documents (inside a transaction)."""
     path, file_hash, fmt, documents = safe_text(f.path), f.file_hash, f.format, f.documents
     removed = 0
@@ -661,11 +765,12 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[in
                                   (old[0], path)).fetchone()
         if not still_used:
             removed = _delete_hash(conn, old[0])
-    added = 0
+    added, stored = 0, []
     for dw in documents:
         doc = dw.document
         if conn.execute("SELECT 1 FROM documents WHERE doc_id = ?", (doc.doc_id,)).fetchone():
             continue
+        stored.append(dw)
         conn.execute("INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?,?,?)", (
             doc.doc_id, file_hash, safe_text(doc.path), fmt, doc.date.isoformat(), doc.source, doc.lang,
             doc.title, doc.url, len(dw.rows), run_id))
@@ -681,7 +786,7 @@ def _write_file(conn: sqlite3.Connection, f: FileWrite, run_id: int) -> tuple[in
         conn.executemany(_UPSERT_SPEAKERS, speakers)
         added += len(dw.rows)
     conn.execute(_PUT_FILE, (path, file_hash, fmt, run_id, _now(), *(f.stat or (None, None))))
-    return added, removed
+    return added, removed, stored
 
 
 def _mask(topics: Iterable[str], bits: dict[str, int]) -> int:

@@ -52,7 +52,8 @@ def test_rerun_adds_nothing_and_rewrites_nothing(seed_store_copy):
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["files_new"] == 0 and s["files_changed"] == 0 and s["statements_added"] == 0
-    assert s["files_unchanged"] == s["files_read"] == 372
+    assert s["files_unchanged"] == s["files_considered"] == 372
+    assert s["files_read"] == 0  # their size and modification time spared every read
     assert _count(seed_store_copy) == before
     assert db.exists()
 
@@ -75,7 +76,8 @@ def test_changed_file_replaces_its_statements_and_duplicates_are_not_stored(tmp_
     shutil.copy(CONF_0112, inbox / "copy-of-conf.txt")
     r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json")
     s = json.loads(r.stdout)
-    assert s["statements_added"] == 0 and s["files_unchanged"] == 2 and _count(st_dir) == n1
+    assert s["statements_added"] == 0 and s["files_unchanged"] == 1 and s["files_duplicate"] == 1
+    assert _count(st_dir) == n1
     # The same name with changed content: its old statements are replaced, not added to.
     text = CONF_0112.read_text()
     doc.write_text(text.replace("¿Cómo están?", "¿Cómo están todos?", 1))
@@ -342,3 +344,99 @@ def test_source_option_does_not_change_briefing_speakers(tmp_path):
     assert speakers["renamed"] == speakers["plain"]
     found = {(sp, role) for _, _, _, sp, role in speakers["plain"]}
     assert {("Karoline Leavitt", "official"), ("Donald J. Trump", "head of state"), ("Press", "press")} <= found
+
+
+# -- the run summary agrees with the store (QA items 2, 16, 19, 15, 11) ------------------------------
+def _summary_and_status(st_dir, *inputs):
+    r = run_cli("run", "--input", *map(str, inputs), "--store", str(st_dir), "--no-snapshots", "--json")
+    assert r.returncode in (0, 3), r.stderr
+    status = json.loads(run_cli("status", "--store", str(st_dir), "--json").stdout)
+    return json.loads(r.stdout), status, r.returncode
+
+
+def test_content_that_comes_twice_is_counted_once_and_the_summary_agrees_with_status(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(CONF_0112, inbox / "conf.txt")
+    shutil.copy(SEED_FILE, inbox / "seed.txt")
+    shutil.copy(SEED_FILE, inbox / "same-bytes.txt")  # another name, the same content
+    # The folder, a file in it named again, and the same file twice more.
+    s, status, rc = _summary_and_status(tmp_path / "store", inbox, inbox / "conf.txt", inbox / "seed.txt",
+                                        inbox / "seed.txt")
+    assert rc == 0
+    assert (s["files_new"], s["files_duplicate"], s["files_considered"]) == (2, 4, 6)
+    assert s["files_new"] == status["documents"]
+    assert s["statements_added"] == status["statements"]
+    assert s["topics_added"] == {t: n for t, n in status["by_topic"].items() if n}
+    run = status["runs"][0]
+    assert (run["files_new"], run["files_duplicate"], run["statements_added"]) == (2, 4, status["statements"])
+    # The copy is remembered under its own name: the next run finds it unchanged.
+    again, _, _ = _summary_and_status(tmp_path / "store", inbox)
+    assert (again["files_unchanged"], again["files_duplicate"], again["files_considered"]) == (3, 0, 3)
+
+
+def test_file_counts_add_up_whatever_is_refused(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(SEED_FILE, inbox / "seed.txt")
+    (inbox / "empty.txt").write_bytes(b"")
+    s, _, rc = _summary_and_status(tmp_path / "store", inbox, tmp_path / "nonexist.txt", "/dev/null")
+    assert rc == 3
+    assert (s["files_new"], s["files_refused"], s["files_read"]) == (1, 3, 2)
+    parts = ("files_new", "files_changed", "files_unchanged", "files_duplicate", "files_refused")
+    assert s["files_considered"] == sum(s[k] for k in parts) == 4
+    r = run_cli("run", "--input", str(inbox), "--store", str(tmp_path / "store"), "--no-snapshots")
+    assert "files: 2 = new 0 + changed 0 + unchanged 1 + duplicate 0 + refused 1   (read: 1)" in r.stdout
+
+
+def test_files_of_no_known_format_are_named_and_a_folder_with_nothing_to_read_is_refused(tmp_path):
+    inbox, empty = tmp_path / "in", tmp_path / "emptydir"
+    inbox.mkdir()
+    empty.mkdir()
+    shutil.copy(SEED_FILE, inbox / "seed.txt")
+    (inbox / "a.yaml").write_text("date: 2026-01-12\n")
+    (inbox / "b.tsv").write_text("date\ttext\n")
+    (inbox / "SOURCE").write_text("My Source\n")  # read as the folder's source, not skipped
+    st_dir = tmp_path / "store"
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots")
+    assert r.returncode == 0, r.stderr
+    assert "  skipped: 2 files of no known format (e.g. a.yaml, b.tsv); " in r.stdout
+    r = run_cli("run", "--input", str(empty), "--store", str(st_dir), "--no-snapshots", "--json")
+    assert r.returncode == 3
+    s = json.loads(r.stdout)
+    assert s["files_refused"] == s["files_considered"] == 1
+    assert s["refused"][0]["path"] == str(empty)
+    assert s["refused"][0]["reason"].startswith("no file to read in this folder (read are .csv, .jsonl")
+
+
+def test_a_symlink_to_itself_in_a_folder_is_refused_with_a_reason(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(SEED_FILE, inbox / "seed.txt")
+    (inbox / "loop2").symlink_to("loop2")
+    (inbox / "gone.txt").symlink_to("nowhere.txt")
+    s, _, rc = _summary_and_status(tmp_path / "store", inbox, inbox / "loop2")
+    assert rc == 3
+    reasons = {(r["path"], r["reason"]) for r in s["refused"]}
+    assert reasons == {(str(inbox / "loop2"), "symlink loop: the link leads back to itself, skipped"),
+                       (str(inbox / "gone.txt"), "cannot read: No such file or directory")}
+    assert s["files_refused"] == 3 and s["files_new"] == 1  # the loop found in the folder and named
+
+
+def test_a_new_source_for_unchanged_files_is_reported_not_silently_dropped(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    shutil.copy(SEED_FILE, inbox / "seed.txt")
+    (inbox / "SOURCE").write_text("My Source\n")
+    st_dir = tmp_path / "store"
+    assert run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots").returncode == 0
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--source", "Other")
+    assert r.returncode == 0
+    assert ("  source kept: 1 unchanged file stored with another source keeps it (e.g. seed.txt: "
+            "'My Source', not 'Other'); ") in r.stdout
+    (inbox / "SOURCE").write_text("Renamed Source\n")
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--json")
+    assert json.loads(r.stdout)["source_kept"] == [{"path": str(inbox / "seed.txt"), "stored": "My Source",
+                                                    "given": "Renamed Source"}]
+    r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--source", "My Source")
+    assert "source kept" not in r.stdout

@@ -203,7 +203,7 @@ def test_an_unreadable_folder_is_refused_with_its_reason(tmp_path):
         (inbox / "locked").chmod(0o755)
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"{inbox / 'locked'}: cannot list folder: Permission denied" in r.stdout
-    assert "files read: 1   new: 1" in r.stdout
+    assert "files: 2 = new 1 + changed 0 + unchanged 0 + duplicate 0 + refused 1   (read: 1)" in r.stdout
 
 
 def test_a_date_shaped_first_line_that_is_no_date_says_so():
@@ -275,3 +275,62 @@ def test_a_json_record_with_a_lone_surrogate_escape_is_stored_not_a_crash(tmp_pa
     r = run_bounded("run", "--input", str(f), "--store", str(st_dir), "--no-snapshots")
     assert r.returncode == 0, r.stdout + r.stderr
     assert _db(st_dir, "SELECT text FROM statements") == [("Hablamos de aranceles \ufffd y de acero.",)]
+
+
+# -- store folders that cannot be written (QA item 7 and item 4's `run --store` cases) -----------
+@pytest.fixture()
+def frozen(tmp_path):
+    """Make a folder read-only even to root (`chattr +i`), undone after the test; skip where chattr
+    is missing or refused (not root, a file system without the flag)."""
+    made: list[Path] = []
+
+    def freeze(folder: Path) -> Path:
+        if shutil.which("chattr") is None:
+            pytest.skip("needs chattr to make a folder read-only (root ignores permission bits)")
+        r = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip(f"chattr +i refused here: {r.stderr.strip()}")
+        made.append(folder)
+        return folder
+
+    yield freeze
+    for folder in made:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_a_store_in_a_read_only_folder_can_be_read_but_not_run_into(tmp_path, frozen):
+    st_dir = tmp_path / "store"
+    assert run_cli("run", "--input", str(SEED_FILE), "--store", str(st_dir), "--no-snapshots").returncode == 0
+    assert not (st_dir / "tracker.db-wal").exists()  # a finished run leaves no write-ahead log
+    frozen(st_dir)
+    status = run_cli("status", "--store", str(st_dir), "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["statements"] == 23
+    export = run_cli("export", "--store", str(st_dir), "--output", "-")
+    assert export.returncode == 0, export.stderr
+    assert len(export.stdout.splitlines()) == 23
+    again = run_cli("run", "--input", str(SEED_FILE), "--store", str(st_dir), "--no-snapshots")
+    assert again.returncode == 1
+    assert again.stderr.strip() == (f"error: {st_dir}: the folder cannot be written, so a run cannot store "
+                                    "anything in it (status and export can still read the store)")
+    assert not list(st_dir.glob("tracker.db-*"))
+
+
+@pytest.mark.parametrize("where, reason", [
+    ("afile", "is a file, not a store folder; give --store a folder"),
+    ("afile/store", "cannot create the store folder (Not a directory)"),
+])
+def test_a_store_path_that_cannot_be_a_folder_is_one_line_naming_it(tmp_path, where, reason):
+    (tmp_path / "afile").write_text("not a store\n")
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / where), "--no-snapshots")
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"error: {tmp_path / where}: {reason}"
+
+
+def test_a_store_whose_parent_cannot_be_written_is_one_line_naming_it(tmp_path, frozen):
+    (tmp_path / "ro").mkdir()
+    frozen(tmp_path / "ro")
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "ro" / "store"), "--no-snapshots")
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"error: {tmp_path / 'ro' / 'store'}: cannot create the store folder " \
+                               "(Operation not permitted)"

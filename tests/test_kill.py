@@ -121,6 +121,14 @@ def _last_run_status(st_dir: Path) -> str | None:
     return row[0] if row else None
 
 
+def _logged_as_stored(st_dir: Path) -> None:
+    """The run log of a stopped first run says what it stored: its files and statements (QA item 3:
+    it said 0 of each)."""
+    files, statements = _query(st_dir, "SELECT (SELECT COUNT(*) FROM files), (SELECT COUNT(*) FROM statements)")
+    assert _query(st_dir, "SELECT files_new, statements_added FROM runs WHERE run_id = 1") == (files, statements)
+    assert _query(st_dir, "SELECT files_considered FROM runs WHERE run_id = 1")[0] >= files
+
+
 def _wal_size(st_dir: Path) -> int:
     try:
         return os.path.getsize(str(store.db_path(st_dir)) + "-wal")
@@ -187,6 +195,8 @@ def test_sigkill_leaves_no_process_and_the_next_run_completes(inbox, expected, t
         assert _left_after(run.proc) == {}
     if store.db_path(st_dir).exists():
         _check_whole(store.db_path(st_dir))
+        if _last_run_status(st_dir) is not None:
+            _logged_as_stored(st_dir)
     # Nothing lost, nothing doubled, and the leftovers (none) did not get in the way.
     r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots")
     assert r.returncode == 0, r.stderr
@@ -217,6 +227,7 @@ def test_sigterm_ends_the_run_cleanly(inbox, tmp_path):
         assert "interrupted" in run.stderr() and "Traceback" not in run.stderr()
     assert _last_run_status(st_dir) == "interrupted"
     _check_whole(store.db_path(st_dir))
+    _logged_as_stored(st_dir)
 
 
 def test_ctrl_c_ends_the_run_cleanly(inbox, tmp_path):
@@ -229,6 +240,7 @@ def test_ctrl_c_ends_the_run_cleanly(inbox, tmp_path):
         assert "interrupted" in run.stderr() and "Traceback" not in run.stderr()
     assert _last_run_status(st_dir) == "interrupted"
     _check_whole(store.db_path(st_dir))
+    _logged_as_stored(st_dir)
 
 
 def _train_args(tmp_path: Path) -> tuple[list[str], Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from pipeline.errors import InputError
 from pipeline.readers import detect, iter_files, read_bytes, read_path
 from pipeline.readers.common import decode, parse_date
 from pipeline.segment import segment
-from tests.conftest import CONF_0112, SEED_FILE, SEEDS, need_corpus
+from tests.conftest import CONF_0112, SEED_FILE, SEEDS, need_corpus, run_cli
 
 
 def test_seed_is_a_plain_transcript_of_12_january_2026():
@@ -271,3 +272,31 @@ def test_registry_gives_the_format_list_detection_and_dispatch():
         assert r.format == name and r.documents
         assert {d.format for d in r.documents} == {"records" if name in ("jsonl", "csv") else name}
     assert detect("x", "a.ndjson") == "jsonl" and detect("x", "a.CSV") == "csv"
+
+
+def test_records_bad_values_are_refused_or_noted_with_one_clear_reason(tmp_path):
+    """QA item 10: a future date was 'in the future (unparseable date ...)'; a list was stored as its
+    Python repr; a lang the tagger does not know was kept as it was, and the first record's lang
+    was every record's."""
+    recs = tmp_path / "in" / "r.jsonl"
+    recs.parent.mkdir()
+    recs.write_text("\n".join(json.dumps(x) for x in [
+        {"date": "2026-01-20", "text": "The tariffs on steel imports will rise next month.", "lang": "xx"},
+        {"date": "2099-01-01", "text": "Future words about the border."},
+        {"date": "2026-01-20", "text": ["list"]},
+        {"date": "2026-01-20", "text": "Los aranceles al acero subirán el próximo mes.", "lang": "ES"},
+        {"date": "2026-01-20", "text": "Words.", "speaker": {"name": "x"}},
+        {"date": "2026-01-21", "text": "Border security talks resume.", "lang": "en-US"},
+    ]) + "\n")
+    st_dir = tmp_path / "store"
+    r = run_cli("run", "--input", str(recs), "--store", str(st_dir), "--no-snapshots", "--json")
+    assert r.returncode == 3, r.stderr
+    s = json.loads(r.stdout)
+    assert [(x["line"], x["reason"]) for x in s["refused"]] == [
+        (2, "date 2099-01-01 is in the future"), (3, "text must be a string, not a list"),
+        (5, "speaker must be a string, not an object")]
+    assert [x["note"] for x in s["notes"]] == [
+        "lang 'xx' (line 1) is not one of en, es: the language was guessed from the text"]
+    rows = [json.loads(x) for x in run_cli("export", "--store", str(st_dir), "--output", "-").stdout.splitlines()]
+    assert sorted((x["lang"], x["text"][:9]) for x in rows) == [
+        ("en", "Border se"), ("en", "The tarif"), ("es", "Los aranc")]

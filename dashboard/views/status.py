@@ -24,7 +24,8 @@ st.dataframe(pd.DataFrame(info["models"]), hide_index=True)
 st.subheader("Last runs")
 for r in info["runs"]:
     st.markdown(f"**Run {r['run_id']}** · {md_text(r['started_at'])} · {md_text(r['status'])} · {r['files_new']} new, "
-                f"{r['files_changed']} changed, {r['files_unchanged']} unchanged, {r['files_refused']} refused · "
+                f"{r['files_changed']} changed, {r['files_unchanged']} unchanged, {r['files_duplicate']} duplicate, "
+                f"{r['files_refused']} refused · "
                 f"{r['statements_added']} statements added")
     if r["refused"]:
         st.dataframe(pd.DataFrame(r["refused"]), hide_index=True)

@@ -8,6 +8,7 @@ from folders and the dispatch all come from it, so a new format is one module an
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -180,11 +181,30 @@ def walk_refusal(exc: OSError) -> InputError:
                       f"cannot list folder: {exc.strerror or exc}")
 
 
-def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
+def _unresolvable(path: str) -> InputError | None:
+    """The refusal of a symlink that leads nowhere: one pointing to itself (or round a loop of
+    links, ELOOP) or to a missing target; None for anything else."""
+    if not os.path.islink(path):
+        return None
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return InputError(path, "symlink loop: the link leads back to itself, skipped")
+        return InputError(path, f"broken symlink: {exc.strerror or exc}")
+    return None
+
+
+SKIPPED_NAMES = ("manifest.csv", "readme.md", "notice.md", "license.md", "notice")
+
+
+def iter_files(paths: list[str], skipped: list[str] | None = None) -> tuple[list[str], list[InputError]]:
     """Expand files and folders (recursively, following no symlink loops) into input files.
 
     Inside folders only files with a known suffix are taken, and hidden files, manifests and
-    licence files are skipped; a file named explicitly is always taken.
+    licence files are skipped; a file named explicitly is always taken. Files of no known suffix
+    are added to ``skipped`` when given; a symlink that leads nowhere, and an input folder that
+    holds no file to take, are refused.
     """
     files: list[str] = []
     problems: list[InputError] = []
@@ -192,7 +212,7 @@ def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
     for raw in paths:
         p = Path(raw)
         if not p.exists():
-            problems.append(InputError(raw, "path does not exist"))
+            problems.append(_unresolvable(raw) or InputError(raw, "path does not exist"))
             continue
         if p.is_file():
             files.append(str(p))
@@ -205,6 +225,7 @@ def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
             except OSError as exc:
                 problems.append(InputError(raw, f"cannot read: {exc.strerror or exc}"))
             continue
+        taken, unknown = len(files), []
         # A folder that cannot be listed (no read permission) is refused, not skipped in silence.
         for root, dirs, names in os.walk(p, followlinks=True, onerror=lambda e: problems.append(walk_refusal(e))):
             st = os.stat(root)
@@ -216,9 +237,21 @@ def iter_files(paths: list[str]) -> tuple[list[str], list[InputError]]:
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
                 fp = Path(root) / name
-                if name.startswith(".") or fp.suffix.lower() not in SUFFIXES:
+                if name.startswith(".") or name.lower() in SKIPPED_NAMES:
                     continue
-                if name.lower() in ("manifest.csv", "readme.md", "notice.md", "license.md", "notice"):
+                if fp.suffix.lower() not in SUFFIXES:
+                    # (os.walk lists a link it cannot follow among the files, whatever its name)
+                    refusal = _unresolvable(str(fp))
+                    if refusal is not None:
+                        problems.append(refusal)
+                    elif name != "SOURCE":
+                        unknown.append(str(fp))
                     continue
                 files.append(str(fp))
+        if skipped is not None:
+            skipped.extend(unknown)
+        if len(files) == taken:
+            other = f"; {len(unknown)} file{'s' if len(unknown) != 1 else ''} of other types skipped" if unknown else ""
+            problems.append(InputError(raw, f"no file to read in this folder (read are {', '.join(sorted(SUFFIXES))}"
+                                            f"{other})"))
     return files, problems

@@ -190,14 +190,16 @@ def not_a_date(line: str, path: str) -> InputError | None:
 
 
 def check_date(date: dt.date | None, path: str, what: str, today: dt.date | None = None) -> dt.date:
-    """Refuse a missing date, or one in the future, naming the file."""
+    """Refuse a missing date, or one in the future, naming the file. ``what``: where the date was
+    looked for, said in parentheses (nothing when empty)."""
+    said = f" ({what})" if what else ""
     if date is None:
-        raise InputError(path, f"no date found ({what})")
+        raise InputError(path, f"no date found{said}")
     today = today or dt.date.today()
     if date > today + dt.timedelta(days=FUTURE_SLACK_DAYS):
-        raise InputError(path, f"date {date.isoformat()} is in the future ({what})")
+        raise InputError(path, f"date {date.isoformat()} is in the future{said}")
     if date.year < 1900:
-        raise InputError(path, f"date {date.isoformat()} is implausibly old ({what})")
+        raise InputError(path, f"date {date.isoformat()} is implausibly old{said}")
     return date
 
 

@@ -2,7 +2,7 @@
 
 Required fields: ``date`` and ``text``; optional: ``speaker``, ``source``, ``title``, ``url``,
 ``lang``. A bad record refuses that line only; records are grouped into documents by
-(date, source, title, url) so that a records file can hold many days.
+(date, source, title, url, and lang when given) so that a records file can hold many days.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pipeline.stages import Turn
 
 REQUIRED = ("date", "text")
 OPTIONAL = ("speaker", "source", "title", "url", "lang")
+LANGS = ("en", "es")  # the languages the tagger was trained on
 # JSON may escape half a surrogate pair ("\ud800"): valid JSON, but no character, and SQLite
 # refuses to store it.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -98,6 +99,7 @@ def _read(text: str, path: str, kind: str) -> Parsed:
     groups: dict[tuple, ParsedDocument] = {}
     turns: dict[tuple, list[Turn]] = {}  # a group's turns, gathered in a list (tuples would copy each time)
     problems: list[InputError] = []
+    other_langs: dict[str, list[int]] = {}  # a lang that is not one of LANGS: the lines that give it
     for n, row in _rows(text, path, kind):
         if isinstance(row, InputError):
             problems.append(row)
@@ -106,14 +108,25 @@ def _read(text: str, path: str, kind: str) -> Parsed:
         if missing:
             problems.append(InputError(path, f"missing {', '.join(missing)}", line=n))
             continue
+        wrong = _not_text(row)
+        if wrong:
+            problems.append(InputError(path, wrong, line=n))
+            continue
         try:
-            date = check_date(parse_date(str(row["date"])), path, f"unparseable date {row['date']!r}")
+            parsed = parse_date(str(row["date"]))
+            if parsed is None:
+                raise InputError(path, f"unparseable date {row['date']!r}")
+            date = check_date(parsed, path, "")
         except InputError as exc:
             problems.append(InputError(path, exc.reason, line=n))
             continue
         text_, length = cap_paragraph(_SURROGATE.sub("\ufffd", clean_line(str(row["text"]))))
         meta = {k: _SURROGATE.sub("\ufffd", clean_line(str(row.get(k) or ""))) for k in OPTIONAL}
-        key = (date, meta["source"], meta["title"], meta["url"])
+        given, meta["lang"] = meta["lang"], _lang(meta["lang"])
+        if given and not meta["lang"]:
+            other_langs.setdefault(given, []).append(n)
+        # Records in another language than their neighbours' are another document (a document has one).
+        key = (date, meta["source"], meta["title"], meta["url"]) + ((meta["lang"],) if meta["lang"] else ())
         doc = groups.get(key)
         if doc is None:
             doc = groups[key] = ParsedDocument(date=date, turns=(), lang=meta["lang"], title=meta["title"],
@@ -130,7 +143,30 @@ def _read(text: str, path: str, kind: str) -> Parsed:
         doc.turns = tuple(turns[key])
         if not doc.lang:
             doc.lang = guess_lang(" ".join(p for t in doc.turns for p in t.paragraphs))
+    for given, lines in other_langs.items():
+        shown = ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+        docs[0].notes.append(f"lang {given!r} (line{'s' if len(lines) > 1 else ''} {shown}) is not one of "
+                             f"{', '.join(LANGS)}: the language was guessed from the text")
     return Parsed(docs, problems)
+
+
+def _not_text(row: dict) -> str | None:
+    """Why a record's field is no text (a JSON list, object, number or true/false), or None.
+    Written out, ``["a"]`` would be stored as the Python text "['a']"."""
+    for k in (*REQUIRED, *OPTIONAL):
+        v = row.get(k)
+        if v is None or isinstance(v, str) or (k == "date" and isinstance(v, int) and not isinstance(v, bool)):
+            continue
+        kind = {list: "a list", dict: "an object", bool: "true/false"}.get(type(v), "a number")
+        return f"{k} must be a string, not {kind}"
+    return None
+
+
+def _lang(value: str) -> str:
+    """A record's lang as the tagger's languages name it ('ES', 'es-MX' -> 'es'), or '' when it is
+    none of them (or not given)."""
+    code = value.strip().lower().replace("_", "-").split("-")[0]
+    return code if code in LANGS else ""
 
 
 _SHAPE = "records (JSONL/CSV with date,text)"
