@@ -345,10 +345,12 @@ def test_evaluate_on_later_dates_trains_on_the_earlier_labels(tmp_path):
     assert r.returncode == 2 and "--jobs" in r.stderr
 
 
-def test_fitting_topics_in_parallel_gives_the_same_model():
-    """`--jobs`: topics fitted in separate processes give the model one process gives."""
+def test_fitting_topics_in_parallel_gives_the_same_model(tmp_path):
+    """`--jobs`: topics fitted in separate processes give the model one process gives, to the last
+    bit, and the same model file (version)."""
     import random
 
+    from pipeline.tagger import save_model
     from pipeline.tagger.train import LABELS_DIR, _estimator, _training_set
 
     topics, _, _, rows, y = _training_set(LABELS_DIR, DEFAULT_TOPICS)
@@ -356,11 +358,14 @@ def test_fitting_topics_in_parallel_gives_the_same_model():
     texts = [rows[i]["text"] for i in idx]
     one = _estimator(topics, {}).fit(texts, y[idx])
     two = _estimator(topics, {"n_jobs": 2}).fit(texts, y[idx])
-    # Worker processes sum in another order (their BLAS runs single-threaded): equal up to rounding.
-    for attr in ("w_tok_word_", "w_bigram_", "w_tok_char_", "w_cue_", "intercept_", "platt_a_", "platt_b_"):
-        np.testing.assert_allclose(getattr(one, attr), getattr(two, attr), rtol=1e-5, atol=1e-7, err_msg=attr)
-    np.testing.assert_array_equal(one.thresholds_, two.thresholds_)
-    np.testing.assert_array_equal(one.predict(texts), two.predict(texts))
+    # BLAS is held to one thread in both (in this process it would add up in another order, and
+    # the shipped labels' security threshold moved with it: 0.38 with --jobs 1, 0.34 with 2).
+    for attr in ("w_tok_word_", "w_bigram_", "w_tok_char_", "w_cue_", "intercept_", "platt_a_", "platt_b_",
+                 "thresholds_"):
+        np.testing.assert_array_equal(getattr(one, attr), getattr(two, attr), err_msg=attr)
+    versions = [save_model(m, tmp_path / name / "tagger.skops", {}) for name, m in (("one", one), ("two", two))]
+    assert versions[0] == versions[1]
+    assert two.n_jobs == 2  # saving leaves the estimator as it was
 
 
 # A statement none of whose words was seen in training: on its own, in a batch of one, it is

@@ -74,8 +74,16 @@ def save_model(estimator, path: Path, info: dict) -> str:
     tmp = path.with_suffix(".tmp")
     import zipfile
 
-    # Compressed: the vocabularies are text and shrink several-fold.
-    sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    # Compressed: the vocabularies are text and shrink several-fold. How many processes fitted the
+    # model is no part of it: saved as None, so the same labels give the same file whatever --jobs was.
+    jobs = getattr(estimator, "n_jobs", None)
+    if jobs is not None:
+        estimator.set_params(n_jobs=None)
+    try:
+        sio.dump(estimator, tmp, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+    finally:
+        if jobs is not None:
+            estimator.set_params(n_jobs=jobs)
     from pipeline.tagger.canonical import canonicalise
 
     canonicalise(tmp)  # the same fit, the same bytes: retraining on the same labels gives the same version

@@ -27,6 +27,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from pipeline.tagger.scoring import Scorer, _char_grams, _gram_columns, _sorted_unique, _start_flags
 from pipeline.tagger.text import normalise
@@ -57,6 +58,15 @@ def _fit_topic(feats: sp.csr_matrix, yj: np.ndarray, *, C: float, class_weight: 
     and the threshold that maximises F1 on those calibrated out-of-fold probabilities."""
     if not 0 < yj.sum() < len(yj):                      # a topic always or never present
         return np.zeros(feats.shape[1]), (20.0 if yj.sum() else -20.0), 1.0, 0.0, 0.5
+    # One BLAS thread, as in a joblib worker: in this process BLAS would use every core and add up
+    # in another order, and the last bits that changes can move a threshold (--jobs 1 gave security
+    # 0.38 where --jobs 2 gave 0.34). The same labels must give the same model whatever --jobs is.
+    with threadpool_limits(limits=1):
+        return _fit_topic_1(feats, yj, C=C, class_weight=class_weight, cv=cv, random_state=random_state)
+
+
+def _fit_topic_1(feats: sp.csr_matrix, yj: np.ndarray, *, C: float, class_weight: str | None, cv: int,
+                 random_state: int) -> tuple[np.ndarray, float, float, float, float]:
     m = _lr(C, class_weight).fit(feats, yj)
     coef, intercept = m.coef_[0], float(m.intercept_[0])
     if yj.sum() < cv:

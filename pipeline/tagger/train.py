@@ -157,7 +157,8 @@ def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
         "training_statements": len(rows),
         "positives": {n: int(c) for n, c in zip(names, y.sum(axis=0))},
         "label_files": [f.name for f in files],
-        "params": est.get_params() | {"topics": "(topics file)"},
+        # n_jobs says how the fit was run, not what was fitted (the model file leaves it out too).
+        "params": {k: v for k, v in est.get_params().items() if k != "n_jobs"} | {"topics": "(topics file)"},
     } | (extra_info or {})
     info["version"] = save_model(est, Path(out), info)
     return info
