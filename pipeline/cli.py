@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rewrite, keeping the previous version beside it")
 
     p = sub.add_parser("trend", help="statements per period and topic, with shares corrected for the tagger's "
-                                     "errors and 95 % intervals (--corrected)")
+                                     "errors and 95 %% intervals (--corrected)")
     _store_arg(p)
     p.add_argument("--by", choices=["day", "week", "month"], default="week", help="period (default week)")
     p.add_argument("--topic", nargs="+", default=(), metavar="T", help="only these topics")
