@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
+import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -13,7 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from pipeline import settings
-from pipeline.errors import InputError, ModelError, StoreError, Terminated, TrackerError, UsageError
+from pipeline.errors import InputError, ModelError, OutputError, StoreError, Terminated, TrackerError, UsageError
 from pipeline.readers import FORMATS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -246,7 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, not at exit: a reader that went away is seen while it can be handled
+        return status
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise
+        # The reader of the output stopped reading (`| head`): nothing more to say to anyone. Exit
+        # as a command ended by SIGPIPE would, and keep the interpreter's last flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except UsageError as exc:
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -263,6 +275,67 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if in_main:  # (None: the previous handler was not set from Python, i.e. the default)
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _reader_gone() -> bool:
+    """Whether standard output or error is a pipe whose reading end was closed (a BrokenPipeError
+    from elsewhere, such as a worker's pipe, is a real error)."""
+    poll = select.poll()
+    for fh in (sys.stdout, sys.stderr):
+        try:
+            poll.register(fh.fileno(), select.POLLOUT)
+        except (OSError, ValueError):
+            continue
+    return any(events & select.POLLERR for _, events in poll.poll(0))
+
+
+def _why(exc: OSError) -> str:
+    """The reason an OSError gives, in the words of the rest of the command line."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def _read_input(path: str, flag: str, stdin: bool = True) -> str:
+    """The text of a file the user named (``-``: standard input, when ``stdin``), which must be
+    UTF-8; InputError (exit 2) naming the file when it cannot be read or is not text."""
+    if not path:
+        raise UsageError(f"{flag}: empty path")
+    try:
+        data = sys.stdin.buffer.read() if stdin and path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(path, _why(exc)) from exc
+    if b"\x00" in data:
+        raise InputError(path, "binary data, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
+                               "save it as UTF-8") from exc
+
+
+def _check_output(path: str, flag: str = "--output") -> None:
+    """UsageError for an output path that cannot name a file: empty, a folder, or in a folder that
+    does not exist."""
+    if not path:
+        raise UsageError(f"{flag}: empty path")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: a folder; give the name of a file to write")
+    if not p.parent.is_dir():
+        raise UsageError(f"{path}: folder {p.parent} does not exist")
+
+
+def _cannot_write(path: str, exc: OSError) -> TrackerError:
+    """The error to raise when writing ``path`` failed: a usage error when the path was wrong (its
+    folder went away meanwhile), else OutputError (exit 1)."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        return UsageError(f"{path}: {_why(exc)}")
+    return OutputError(f"{path}: cannot be written ({_why(exc)})")
 
 
 def _tell(message: str) -> None:
@@ -390,65 +463,85 @@ def reliability_summary_text(summary: dict) -> str:
     return "\n".join(out)
 
 
+def _export_format(out_path: str) -> str:
+    """'jsonl' or 'csv' by the output's extension (any case); '-' is JSON Lines on standard output."""
+    if out_path == "-":
+        return "jsonl"
+    if not out_path:
+        raise UsageError("--output: empty path; give FILE.jsonl, FILE.csv, or - for standard output")
+    return "csv" if out_path.endswith(".csv") else "jsonl"
+
+
 def cmd_export(args) -> int:
     from pipeline import queries, store
 
-    conn = store.open_readonly(args.store)
     out_path = args.output
+    fmt = _export_format(out_path)
+    if out_path != "-":
+        _check_output(out_path)
+    conn = store.open_readonly(args.store)
     n = 0
+    if out_path == "-":
+        for r in queries.export_rows(conn, args.since, args.until):
+            sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+            n += 1
+        print(f"exported {n} statements to standard output", file=sys.stderr)
+        return EXIT_OK
     # Written beside the target and renamed: a stopped export never leaves half a file, and an
     # interrupted or failed one leaves nothing (not even the part it wrote).
     tmp = Path(out_path + ".part")
     try:
-        if out_path.endswith(".csv"):
-            with tmp.open("w", newline="", encoding="utf-8") as fh:
+        with tmp.open("w", newline="" if fmt == "csv" else None, encoding="utf-8") as fh:
+            if fmt == "csv":
                 n = queries.write_csv(conn, fh, args.since, args.until)
-            tmp.replace(out_path)
-        else:
-            rows = queries.export_rows(conn, args.since, args.until)
-            fh = sys.stdout if out_path == "-" else tmp.open("w", encoding="utf-8")
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-                n += 1
-            if fh is not sys.stdout:
-                fh.close()
-                tmp.replace(out_path)
-    except BaseException:
-        if out_path != "-":
+            else:
+                for r in queries.export_rows(conn, args.since, args.until):
+                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                    n += 1
+        tmp.replace(out_path)
+    except BaseException as exc:
+        try:
             tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # never made (a folder that cannot be written): the error below says why
+        if isinstance(exc, OSError):
+            raise _cannot_write(out_path, exc) from exc
         raise
     print(f"exported {n} statements to {out_path}", file=sys.stderr)
     return EXIT_OK
 
 
 def _read_tag_input(path: str) -> list[dict]:
-    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
     items = []
-    with fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            s = line.strip()
-            if s.startswith("{"):
-                try:
-                    obj = json.loads(s)
-                except json.JSONDecodeError as exc:
-                    raise InputError(path, f"not valid JSON ({exc.msg})", line=n) from exc
-                if "text" not in obj:
-                    raise InputError(path, "a JSON line needs 'text'", line=n)
-                items.append({"id": obj.get("id", n), "text": str(obj["text"])})
-            else:
-                items.append({"id": n, "text": s})
+    for n, line in enumerate(_read_input(path, "--input").split("\n"), 1):
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith("{"):
+            try:
+                obj = json.loads(s)
+            except json.JSONDecodeError as exc:
+                raise InputError(path, f"not valid JSON ({exc.msg})", line=n) from exc
+            if "text" not in obj:
+                raise InputError(path, "a JSON line needs 'text'", line=n)
+            items.append({"id": obj.get("id", n), "text": str(obj["text"])})
+        else:
+            items.append({"id": n, "text": s})
     return items
 
 
 def cmd_tag(args) -> int:
     from pipeline.tagger import load_model
 
+    if args.output != "-":
+        _check_output(args.output)
     model = load_model(args.model)
     items = _read_tag_input(args.input)
     tags = model.tag([i["text"] for i in items])
-    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+    try:
+        out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(args.output, exc) from exc
     try:
         for item, t in zip(items, tags):
             rec = {"id": item["id"], "topics": list(t.topics), "scores": t.scores}
@@ -485,9 +578,11 @@ def cmd_train(args) -> int:
 
 
 def cmd_retrain(args) -> int:
+    from pipeline import store
     from pipeline.labelling import retrain
     from pipeline.tagger.train import LABELS_DIR
 
+    store.open_readonly(args.store).close()  # no store here: say so before anything is written
     res = retrain(args.store, labels_dir=Path(args.labels) if args.labels else LABELS_DIR,
                   topics_path=Path(args.topics), model_path=Path(args.model),
                   gold=Path(args.gold) if args.gold else None, jobs=args.jobs, say=print)
@@ -548,8 +643,11 @@ def cmd_evaluate(args) -> int:
         rows, names, gold, proba, pred, thresholds = (cv["rows"], cv["names"], cv["gold"], cv["proba"],
                                                        cv["pred"], cv["thresholds"])
     else:
+        _read_input(args.gold, "--gold", stdin=False)  # missing, a folder, not text: one line naming it (exit 2)
         model = load_model(args.model)
         rows = load_labelled([Path(args.gold)])
+        if not rows:
+            raise InputError(args.gold, "no labelled statements in it")
         names = list(model.topics)
         gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
         proba = model.scores_matrix([r["text"] for r in rows])
