@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write every stored statement (JSON Lines or CSV by extension)")
     _store_arg(p)
-    p.add_argument("--output", required=True, help="FILE.jsonl or FILE.csv ('-' for JSON Lines on stdout)")
+    p.add_argument("--output", required=True,
+                   help="FILE.jsonl or FILE.csv, by extension in any case ('-' for JSON Lines on stdout)")
     p.add_argument("--since", type=_date, help="first date (YYYY-MM-DD)")
     p.add_argument("--until", type=_date, help="last date (YYYY-MM-DD)")
 
@@ -469,16 +470,20 @@ def _export_format(out_path: str) -> str:
         return "jsonl"
     if not out_path:
         raise UsageError("--output: empty path; give FILE.jsonl, FILE.csv, or - for standard output")
-    return "csv" if out_path.endswith(".csv") else "jsonl"
+    suffix = Path(out_path).suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        raise UsageError(f"{out_path}: unknown format {suffix or '(no extension)'}; use .jsonl or .csv "
+                         "(or - for JSON Lines on standard output)")
+    return suffix[1:]
 
 
 def cmd_export(args) -> int:
     from pipeline import queries, store
 
     out_path = args.output
-    fmt = _export_format(out_path)
     if out_path != "-":
         _check_output(out_path)
+    fmt = _export_format(out_path)
     conn = store.open_readonly(args.store)
     n = 0
     if out_path == "-":

@@ -4,6 +4,8 @@ early, and options checked before any work. Real files, real subprocess runs."""
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import os
 import subprocess
 import sys
@@ -124,3 +126,19 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(seed_store, ar
     err = p.stderr.read().decode()
     assert p.wait(timeout=300) == 141, err
     assert err == ""
+
+
+def test_export_format_follows_the_extension_in_any_case(small_store, tmp_path):
+    r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / "X.CSV"))
+    assert r.returncode == 0, r.stderr
+    with (tmp_path / "X.CSV").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 23 and rows[0]["statement_id"]
+    r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / "y.JSONL"))
+    assert r.returncode == 0 and len((tmp_path / "y.JSONL").read_text().splitlines()) == 23
+    for name in ("x.txt", "noextension"):
+        r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / name))
+        assert r.returncode == 2 and "use .jsonl or .csv" in r.stderr and str(tmp_path / name) in r.stderr
+        assert not (tmp_path / name).exists()
+    r = run_cli("export", "--store", str(small_store), "--output", "-")
+    assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["statement_id"]
