@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
+        _check_dates(args)
         status = COMMANDS[args.command](args)
         sys.stdout.flush()  # here, not at exit: a reader that went away is seen while it can be handled
         return status
@@ -276,6 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if in_main:  # (None: the previous handler was not set from Python, i.e. the default)
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _check_dates(args) -> None:
+    """UsageError when --since comes after --until (every command that takes both): they would
+    select nothing, and an empty answer would read as "no statements then"."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is not None and until is not None and since > until:
+        raise UsageError(f"--since {since.isoformat()} is after --until {until.isoformat()}: no date is in "
+                         "between (swap them?)")
 
 
 def _reader_gone() -> bool:

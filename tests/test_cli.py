@@ -142,3 +142,12 @@ def test_export_format_follows_the_extension_in_any_case(small_store, tmp_path):
         assert not (tmp_path / name).exists()
     r = run_cli("export", "--store", str(small_store), "--output", "-")
     assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["statement_id"]
+
+
+@pytest.mark.parametrize("command", [("export", "--output", "-"), ("trend",)])
+def test_since_after_until_is_a_usage_error_naming_both(small_store, command):
+    r = run_cli(*command, "--store", str(small_store), "--since", "2026-02-01", "--until", "2026-01-01")
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert "--since 2026-02-01 is after --until 2026-01-01" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(*command, "--store", str(small_store), "--since", "2026-01-12", "--until", "2026-01-12")
+    assert r.returncode == 0, r.stderr
