@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--model", default=settings.get("model"), help="model file to replace")
-    p.add_argument("--gold", default=None, help="evaluation set (default $TOPICS_SHARED/labels/dev.jsonl)")
+    p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
+                   "$TOPICS_SHARED/labels/dev.jsonl, skipped when absent; a file named here must exist)")
     p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
 
     p = sub.add_parser("labels", help="the label log: export its labels, or list the uncertainty queue")
@@ -597,6 +598,8 @@ def cmd_retrain(args) -> int:
     from pipeline.labelling import retrain
     from pipeline.tagger.train import LABELS_DIR
 
+    if args.gold is not None:  # one the user named must be there (only the default may be absent)
+        _load_gold(args.gold)
     store.open_readonly(args.store).close()  # no store here: say so before anything is written
     res = retrain(args.store, labels_dir=Path(args.labels) if args.labels else LABELS_DIR,
                   topics_path=Path(args.topics), model_path=Path(args.model),
@@ -632,13 +635,24 @@ def cmd_labels(args) -> int:
         conn.close()
 
 
+def _load_gold(path: str) -> list[dict]:
+    """The labelled statements of a --gold file; InputError (exit 2) naming it when it is missing,
+    a folder, not UTF-8 text or empty."""
+    from pipeline.tagger.train import load_labelled
+
+    _read_input(path, "--gold", stdin=False)
+    rows = load_labelled([Path(path)])
+    if not rows:
+        raise InputError(path, "no labelled statements in it")
+    return rows
+
+
 def cmd_evaluate(args) -> int:
     import numpy as np
 
     from pipeline.tagger import load_model
     from pipeline.tagger.evaluate import bootstrap_f1, confident_errors, keyword_baseline, report
     from pipeline.tagger.topics import load_topics
-    from pipeline.tagger.train import load_labelled
 
     if args.cv is not None or args.since is not None:
         from pipeline.tagger.train import LABELS_DIR, cross_validate, later_dates
@@ -658,11 +672,8 @@ def cmd_evaluate(args) -> int:
         rows, names, gold, proba, pred, thresholds = (cv["rows"], cv["names"], cv["gold"], cv["proba"],
                                                        cv["pred"], cv["thresholds"])
     else:
-        _read_input(args.gold, "--gold", stdin=False)  # missing, a folder, not text: one line naming it (exit 2)
+        rows = _load_gold(args.gold)
         model = load_model(args.model)
-        rows = load_labelled([Path(args.gold)])
-        if not rows:
-            raise InputError(args.gold, "no labelled statements in it")
         names = list(model.topics)
         gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
         proba = model.scores_matrix([r["text"] for r in rows])
