@@ -715,7 +715,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_snapshot(args) -> int:
     from pipeline.lock import writer_lock
-    from pipeline.snapshot import write_all, write_week
+    from pipeline.snapshot import freeze_week, made_at, write_all
     from pipeline.store import db_path
 
     out = Path(args.out) if args.out else settings.snapshots_dir(args.store)
@@ -728,8 +728,13 @@ def cmd_snapshot(args) -> int:
             for w in written:
                 print(f"  {w}")
         else:
-            path = write_week(args.store, out, args.week, force=args.force)
-            print(f"snapshot written: {path}")
+            path, wrote = freeze_week(args.store, out, args.week, force=args.force)
+            if wrote:
+                print(f"snapshot written: {path}")
+            else:
+                made = made_at(path)
+                print(f"{args.week} already has a brief{f' (made {made})' if made else ''}, kept: {path}; "
+                      "--force writes a new one, keeping this one beside it")
     return EXIT_OK
 
 
