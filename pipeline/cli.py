@@ -527,22 +527,44 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _json_object(line: str) -> dict | None:
+    """The line as a JSON object, or None when it is not one (then it is plain text)."""
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):  # "{curly braces} in a statement", JSON nested too deeply
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def _read_tag_input(path: str) -> list[dict]:
+    """One item per non-blank line: a JSON object with 'text' (and 'id'), else the line as plain
+    text (its id the line number). InputError naming the line for an object without a text string."""
     items = []
     for n, line in enumerate(_read_input(path, "--input").split("\n"), 1):
         s = line.strip()
         if not s:
             continue
-        if s.startswith("{"):
-            try:
-                obj = json.loads(s)
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"not valid JSON ({exc.msg})", line=n) from exc
-            if "text" not in obj:
-                raise InputError(path, "a JSON line needs 'text'", line=n)
-            items.append({"id": obj.get("id", n), "text": str(obj["text"])})
-        else:
+        obj = _json_object(s)
+        if obj is None:
             items.append({"id": n, "text": s})
+        elif "text" not in obj:
+            raise InputError(path, "a JSON object needs 'text'", line=n)
+        elif not isinstance(obj["text"], str):
+            raise InputError(path, f"'text' must be a string, not {_json_kind(obj['text'])}", line=n)
+        else:
+            items.append({"id": obj.get("id", n), "text": obj["text"]})
     return items
 
 
