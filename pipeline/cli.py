@@ -893,14 +893,15 @@ def cmd_events(args) -> int:
     if args.json:
         print(_json_text({"measure": measure, "events": found}))
         return EXIT_OK
-    print(f"{len(found)} events, newest first ({measure} weekly shares; a week is a spike when its share is "
+    print(f"{len(found)} event{'' if len(found) == 1 else 's'}, newest first ({measure} weekly shares; a week is "
+          "a spike when its share is "
           f"{events.Z_THRESHOLD:g} robust standard deviations above the previous {events.BASELINE_WEEKS} weeks):")
     for e in found:
         print(f"{e['start']} to {e['end']}  {shown(e['topic'])} · {shown(e['source'])}  z {e['z']:.1f}  "
               f"{100 * e['share']:.1f}% (usual {100 * e['baseline_share']:.1f}%)  {e['count']} statements")
         for lang, terms in e["terms"].items():
             print(f"    {shown(lang)}: {shown(', '.join(t['term'] for t in terms)) or '(no distinctive term)'}")
-        for st in e["statements"][:3]:
+        for st in e["statements"]:  # the events.TOP_STATEMENTS that carry the words most
             text = " ".join(st["text"].split())
             print(f"    - {st['date']} {shown(st['speaker'] or '?')}: {shown(text[:160])}"
                   + ("…" if len(text) > 160 else ""))
