@@ -820,6 +820,7 @@ def cmd_reliability(args) -> int:
     model, audit = _audit(args.model)
     card = {"model_version": model.version, "audit_statements": len(audit.ids), "audit_frame": audit.frame,
             "topics": {t: audit.card(t) for t in audit.topics}}
+    card["last_audit"] = next(iter(card["topics"].values()))["last_audit"] if card["topics"] else None
     if not args.no_drift:
         conn = store.open_readonly(args.store)
         card["drift"] = audit_mod.drift(conn, audit, model)
@@ -832,17 +833,30 @@ def cmd_reliability(args) -> int:
 
 def reliability_text(card: dict) -> str:
     """The reliability card as lines of text (the reliability and status commands)."""
+    from pipeline.correction import POOLED
+
+    last = f"; last audit {card['last_audit']}" if card.get("last_audit") else ""
     out = [f"reliability of model {card['model_version']} on the audit sample ({card['audit_statements']} "
-           "statements coded by two people, never used for training):"]
+           f"statements coded by two people, never used for training{last}):"]
+    # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources here,
+    # then per source). The hats are combining characters: one column wider in the format.
     out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} "
-               f"{'t':>6} {'f':>6} {'pos':>4}")
+               f"{'t̂':>7} {'f̂':>7} {'pos':>4}")
 
     def ci(m: dict) -> str:
         return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
 
+    def num(x) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
     for t, c in card["topics"].items():
         out.append(f"  {t:<12} {ci(c['precision']):>19} {ci(c['recall']):>19} {ci(c['f1']):>19} "
-                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {c['t']:>6.2f} {c['f']:>6.2f} {c['audit_positives']:>4}")
+                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {num(c['t']):>6} {num(c['f']):>6} {c['audit_positives']:>4}")
+        per_source = [f"{shown(s)} {num(r['t'])} / {num(r['f'])} ({r['positives']} positives"
+                      + ("; t̂ of all sources)" if r["pooled"] else ")")
+                      for s, r in c.get("rates", {}).items() if s != POOLED]
+        if per_source:
+            out.append("    t̂ / f̂ per source: " + ", ".join(per_source))
         for w in c["warnings"]:
             out.append(f"    warning: {w}")
     drift = card.get("drift")
