@@ -55,6 +55,19 @@ def test_readme_settings_table_agrees_with_the_code():
         assert _plain(row["meaning"]).startswith(s.help), f"{env}: README says {row['meaning']!r}, code {s.help!r}"
 
 
+def test_every_variable_the_code_reads_is_a_declared_setting():
+    """A TOPICS_* variable read anywhere in the project's code is declared in pipeline/settings.py
+    (and so listed by `python -m pipeline settings` and, by the tests above, in the README)."""
+    declared = {s.env for s in SETTINGS.values()}
+    found: dict[str, set[str]] = {}
+    for folder in ("pipeline", "dashboard", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for name in re.findall(r"TOPICS_[A-Z_]+", path.read_text(encoding="utf-8")):
+                found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    undeclared = {name: sorted(paths) for name, paths in found.items() if name not in declared}
+    assert not undeclared, f"read but not declared as settings: {undeclared}"
+
+
 def _requirement_lines(text: str) -> list[str]:
     return sorted(x.split("#")[0].strip() for x in text.splitlines() if x.split("#")[0].strip())
 
