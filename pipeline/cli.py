@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--output", required=True, help="FILE.jsonl ('-' for standard output)")
     q = lsub.add_parser("queue", help="the statements the model is least sure about for a topic")
     _store_arg(q)
-    q.add_argument("--topic", required=True)
+    q.add_argument("--topic", required=True, help="a topic of the model")
     q.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     q.add_argument("--batch", type=_positive, default=20, help="how many (default 20)")
 
