@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import json
+import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -13,7 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from pipeline import settings
-from pipeline.errors import InputError, ModelError, StoreError, Terminated, TrackerError, UsageError
+from pipeline.errors import InputError, ModelError, OutputError, StoreError, Terminated, TrackerError, UsageError
 from pipeline.readers import FORMATS
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
@@ -111,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write every stored statement (JSON Lines or CSV by extension)")
     _store_arg(p)
-    p.add_argument("--output", required=True, help="FILE.jsonl or FILE.csv ('-' for JSON Lines on stdout)")
+    p.add_argument("--output", required=True,
+                   help="FILE.jsonl or FILE.csv, by extension in any case ('-' for JSON Lines on stdout)")
     p.add_argument("--since", type=_date, help="first date (YYYY-MM-DD)")
     p.add_argument("--until", type=_date, help="last date (YYYY-MM-DD)")
 
@@ -137,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--model", default=settings.get("model"), help="model file to replace")
-    p.add_argument("--gold", default=None, help="evaluation set (default $TOPICS_SHARED/labels/dev.jsonl)")
+    p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
+                   "$TOPICS_SHARED/labels/dev.jsonl, skipped when absent; a file named here must exist)")
     p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
 
     p = sub.add_parser("labels", help="the label log: export its labels, or list the uncertainty queue")
@@ -147,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--output", required=True, help="FILE.jsonl ('-' for standard output)")
     q = lsub.add_parser("queue", help="the statements the model is least sure about for a topic")
     _store_arg(q)
-    q.add_argument("--topic", required=True)
+    q.add_argument("--topic", required=True, help="a topic of the model")
     q.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     q.add_argument("--batch", type=_positive, default=20, help="how many (default 20)")
 
@@ -179,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rewrite, keeping the previous version beside it")
 
     p = sub.add_parser("trend", help="statements per period and topic, with shares corrected for the tagger's "
-                                     "errors and 95 % intervals (--corrected)")
+                                     "errors and 95 %% intervals (--corrected)")
     _store_arg(p)
     p.add_argument("--by", choices=["day", "week", "month"], default="week", help="period (default week)")
     p.add_argument("--topic", nargs="+", default=(), metavar="T", help="only these topics")
@@ -246,7 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
     try:
-        return COMMANDS[args.command](args)
+        _check_dates(args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, not at exit: a reader that went away is seen while it can be handled
+        return status
+    except BrokenPipeError:
+        if not _reader_gone():
+            raise
+        # The reader of the output stopped reading (`| head`): nothing more to say to anyone. Exit
+        # as a command ended by SIGPIPE would, and keep the interpreter's last flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except UsageError as exc:
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -263,6 +278,76 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if in_main:  # (None: the previous handler was not set from Python, i.e. the default)
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _check_dates(args) -> None:
+    """UsageError when --since comes after --until (every command that takes both): they would
+    select nothing, and an empty answer would read as "no statements then"."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is not None and until is not None and since > until:
+        raise UsageError(f"--since {since.isoformat()} is after --until {until.isoformat()}: no date is in "
+                         "between (swap them?)")
+
+
+def _reader_gone() -> bool:
+    """Whether standard output or error is a pipe whose reading end was closed (a BrokenPipeError
+    from elsewhere, such as a worker's pipe, is a real error)."""
+    poll = select.poll()
+    for fh in (sys.stdout, sys.stderr):
+        try:
+            poll.register(fh.fileno(), select.POLLOUT)
+        except (OSError, ValueError):
+            continue
+    return any(events & select.POLLERR for _, events in poll.poll(0))
+
+
+def _why(exc: OSError) -> str:
+    """The reason an OSError gives, in the words of the rest of the command line."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "a folder, not a file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def _read_input(path: str, flag: str, stdin: bool = True) -> str:
+    """The text of a file the user named (``-``: standard input, when ``stdin``), which must be
+    UTF-8; InputError (exit 2) naming the file when it cannot be read or is not text."""
+    if not path:
+        raise UsageError(f"{flag}: empty path")
+    try:
+        data = sys.stdin.buffer.read() if stdin and path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(path, _why(exc)) from exc
+    if b"\x00" in data:
+        raise InputError(path, "binary data, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
+                               "save it as UTF-8") from exc
+
+
+def _check_output(path: str, flag: str = "--output") -> None:
+    """UsageError for an output path that cannot name a file: empty, a folder, or in a folder that
+    does not exist."""
+    if not path:
+        raise UsageError(f"{flag}: empty path")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: a folder; give the name of a file to write")
+    if not p.parent.is_dir():
+        raise UsageError(f"{path}: folder {p.parent} does not exist")
+
+
+def _cannot_write(path: str, exc: OSError) -> TrackerError:
+    """The error to raise when writing ``path`` failed: a usage error when the path was wrong (its
+    folder went away meanwhile), else OutputError (exit 1)."""
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        return UsageError(f"{path}: {_why(exc)}")
+    return OutputError(f"{path}: cannot be written ({_why(exc)})")
 
 
 def _tell(message: str) -> None:
@@ -405,65 +490,111 @@ def reliability_summary_text(summary: dict) -> str:
     return "\n".join(out)
 
 
+def _export_format(out_path: str) -> str:
+    """'jsonl' or 'csv' by the output's extension (any case); '-' is JSON Lines on standard output."""
+    if out_path == "-":
+        return "jsonl"
+    if not out_path:
+        raise UsageError("--output: empty path; give FILE.jsonl, FILE.csv, or - for standard output")
+    suffix = Path(out_path).suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        raise UsageError(f"{out_path}: unknown format {suffix or '(no extension)'}; use .jsonl or .csv "
+                         "(or - for JSON Lines on standard output)")
+    return suffix[1:]
+
+
 def cmd_export(args) -> int:
     from pipeline import queries, store
 
-    conn = store.open_readonly(args.store)
     out_path = args.output
+    if out_path != "-":
+        _check_output(out_path)
+    fmt = _export_format(out_path)
+    conn = store.open_readonly(args.store)
     n = 0
+    if out_path == "-":
+        for r in queries.export_rows(conn, args.since, args.until):
+            sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+            n += 1
+        print(f"exported {n} statements to standard output", file=sys.stderr)
+        return EXIT_OK
     # Written beside the target and renamed: a stopped export never leaves half a file, and an
     # interrupted or failed one leaves nothing (not even the part it wrote).
     tmp = Path(out_path + ".part")
     try:
-        if out_path.endswith(".csv"):
-            with tmp.open("w", newline="", encoding="utf-8") as fh:
+        with tmp.open("w", newline="" if fmt == "csv" else None, encoding="utf-8") as fh:
+            if fmt == "csv":
                 n = queries.write_csv(conn, fh, args.since, args.until)
-            tmp.replace(out_path)
-        else:
-            rows = queries.export_rows(conn, args.since, args.until)
-            fh = sys.stdout if out_path == "-" else tmp.open("w", encoding="utf-8")
-            for r in rows:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-                n += 1
-            if fh is not sys.stdout:
-                fh.close()
-                tmp.replace(out_path)
-    except BaseException:
-        if out_path != "-":
+            else:
+                for r in queries.export_rows(conn, args.since, args.until):
+                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                    n += 1
+        tmp.replace(out_path)
+    except BaseException as exc:
+        try:
             tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # never made (a folder that cannot be written): the error below says why
+        if isinstance(exc, OSError):
+            raise _cannot_write(out_path, exc) from exc
         raise
     print(f"exported {n} statements to {out_path}", file=sys.stderr)
     return EXIT_OK
 
 
+def _json_object(line: str) -> dict | None:
+    """The line as a JSON object, or None when it is not one (then it is plain text)."""
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):  # "{curly braces} in a statement", JSON nested too deeply
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def _read_tag_input(path: str) -> list[dict]:
-    fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    """One item per non-blank line: a JSON object with 'text' (and 'id'), else the line as plain
+    text (its id the line number). InputError naming the line for an object without a text string."""
     items = []
-    with fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            s = line.strip()
-            if s.startswith("{"):
-                try:
-                    obj = json.loads(s)
-                except json.JSONDecodeError as exc:
-                    raise InputError(path, f"not valid JSON ({exc.msg})", line=n) from exc
-                if "text" not in obj:
-                    raise InputError(path, "a JSON line needs 'text'", line=n)
-                items.append({"id": obj.get("id", n), "text": str(obj["text"])})
-            else:
-                items.append({"id": n, "text": s})
+    for n, line in enumerate(_read_input(path, "--input").split("\n"), 1):
+        s = line.strip()
+        if not s:
+            continue
+        obj = _json_object(s)
+        if obj is None:
+            items.append({"id": n, "text": s})
+        elif "text" not in obj:
+            raise InputError(path, "a JSON object needs 'text'", line=n)
+        elif not isinstance(obj["text"], str):
+            raise InputError(path, f"'text' must be a string, not {_json_kind(obj['text'])}", line=n)
+        else:
+            items.append({"id": obj.get("id", n), "text": obj["text"]})
     return items
 
 
 def cmd_tag(args) -> int:
     from pipeline.tagger import load_model
 
+    if args.output != "-":
+        _check_output(args.output)
     model = load_model(args.model)
     items = _read_tag_input(args.input)
     tags = model.tag([i["text"] for i in items])
-    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+    try:
+        out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
+    except OSError as exc:
+        raise _cannot_write(args.output, exc) from exc
     try:
         for item, t in zip(items, tags):
             rec = {"id": item["id"], "topics": list(t.topics), "scores": t.scores}
@@ -500,9 +631,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_retrain(args) -> int:
+    from pipeline import store
     from pipeline.labelling import retrain
     from pipeline.tagger.train import LABELS_DIR
 
+    if args.gold is not None:  # one the user named must be there (only the default may be absent)
+        _load_gold(args.gold)
+    store.open_readonly(args.store).close()  # no store here: say so before anything is written
     res = retrain(args.store, labels_dir=Path(args.labels) if args.labels else LABELS_DIR,
                   topics_path=Path(args.topics), model_path=Path(args.model),
                   gold=Path(args.gold) if args.gold else None, jobs=args.jobs, say=print)
@@ -537,13 +672,24 @@ def cmd_labels(args) -> int:
         conn.close()
 
 
+def _load_gold(path: str) -> list[dict]:
+    """The labelled statements of a --gold file; InputError (exit 2) naming it when it is missing,
+    a folder, not UTF-8 text or empty."""
+    from pipeline.tagger.train import load_labelled
+
+    _read_input(path, "--gold", stdin=False)
+    rows = load_labelled([Path(path)])
+    if not rows:
+        raise InputError(path, "no labelled statements in it")
+    return rows
+
+
 def cmd_evaluate(args) -> int:
     import numpy as np
 
     from pipeline.tagger import load_model
     from pipeline.tagger.evaluate import bootstrap_f1, confident_errors, keyword_baseline, report
     from pipeline.tagger.topics import load_topics
-    from pipeline.tagger.train import load_labelled
 
     if args.cv is not None or args.since is not None:
         from pipeline.tagger.train import LABELS_DIR, cross_validate, later_dates
@@ -563,8 +709,8 @@ def cmd_evaluate(args) -> int:
         rows, names, gold, proba, pred, thresholds = (cv["rows"], cv["names"], cv["gold"], cv["proba"],
                                                        cv["pred"], cv["thresholds"])
     else:
+        rows = _load_gold(args.gold)
         model = load_model(args.model)
-        rows = load_labelled([Path(args.gold)])
         names = list(model.topics)
         gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
         proba = model.scores_matrix([r["text"] for r in rows])
@@ -606,7 +752,7 @@ def cmd_evaluate(args) -> int:
 
 def cmd_snapshot(args) -> int:
     from pipeline.lock import writer_lock
-    from pipeline.snapshot import write_all, write_week
+    from pipeline.snapshot import freeze_week, made_at, write_all
     from pipeline.store import db_path
 
     out = Path(args.out) if args.out else settings.snapshots_dir(args.store)
@@ -619,8 +765,13 @@ def cmd_snapshot(args) -> int:
             for w in written:
                 print(f"  {w}")
         else:
-            path = write_week(args.store, out, args.week, force=args.force)
-            print(f"snapshot written: {path}")
+            path, wrote = freeze_week(args.store, out, args.week, force=args.force)
+            if wrote:
+                print(f"snapshot written: {path}")
+            else:
+                made = made_at(path)
+                print(f"{args.week} already has a brief{f' (made {made})' if made else ''}, kept: {path}; "
+                      "--force writes a new one, keeping this one beside it")
     return EXIT_OK
 
 
@@ -684,6 +835,7 @@ def cmd_reliability(args) -> int:
     model, audit = _audit(args.model)
     card = {"model_version": model.version, "audit_statements": len(audit.ids), "audit_frame": audit.frame,
             "topics": {t: audit.card(t) for t in audit.topics}}
+    card["last_audit"] = next(iter(card["topics"].values()))["last_audit"] if card["topics"] else None
     if not args.no_drift:
         conn = store.open_readonly(args.store)
         card["drift"] = audit_mod.drift(conn, audit, model)
@@ -696,17 +848,30 @@ def cmd_reliability(args) -> int:
 
 def reliability_text(card: dict) -> str:
     """The reliability card as lines of text (the reliability and status commands)."""
+    from pipeline.correction import POOLED
+
+    last = f"; last audit {card['last_audit']}" if card.get("last_audit") else ""
     out = [f"reliability of model {card['model_version']} on the audit sample ({card['audit_statements']} "
-           "statements coded by two people, never used for training):"]
+           f"statements coded by two people, never used for training{last}):"]
+    # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources here,
+    # then per source). The hats are combining characters: one column wider in the format.
     out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} "
-               f"{'t':>6} {'f':>6} {'pos':>4}")
+               f"{'t̂':>7} {'f̂':>7} {'pos':>4}")
 
     def ci(m: dict) -> str:
         return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
 
+    def num(x) -> str:
+        return "-" if x is None else f"{x:.2f}"
+
     for t, c in card["topics"].items():
         out.append(f"  {t:<12} {ci(c['precision']):>19} {ci(c['recall']):>19} {ci(c['f1']):>19} "
-                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {c['t']:>6.2f} {c['f']:>6.2f} {c['audit_positives']:>4}")
+                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {num(c['t']):>6} {num(c['f']):>6} {c['audit_positives']:>4}")
+        per_source = [f"{shown(s)} {num(r['t'])} / {num(r['f'])} ({r['positives']} positives"
+                      + ("; t̂ of all sources)" if r["pooled"] else ")")
+                      for s, r in c.get("rates", {}).items() if s != POOLED]
+        if per_source:
+            out.append("    t̂ / f̂ per source: " + ", ".join(per_source))
         for w in c["warnings"]:
             out.append(f"    warning: {w}")
     drift = card.get("drift")
@@ -757,14 +922,15 @@ def cmd_events(args) -> int:
     if args.json:
         print(_json_text({"measure": measure, "events": found}))
         return EXIT_OK
-    print(f"{len(found)} events, newest first ({measure} weekly shares; a week is a spike when its share is "
+    print(f"{len(found)} event{'' if len(found) == 1 else 's'}, newest first ({measure} weekly shares; a week is "
+          "a spike when its share is "
           f"{events.Z_THRESHOLD:g} robust standard deviations above the previous {events.BASELINE_WEEKS} weeks):")
     for e in found:
         print(f"{e['start']} to {e['end']}  {shown(e['topic'])} · {shown(e['source'])}  z {e['z']:.1f}  "
               f"{100 * e['share']:.1f}% (usual {100 * e['baseline_share']:.1f}%)  {e['count']} statements")
         for lang, terms in e["terms"].items():
             print(f"    {shown(lang)}: {shown(', '.join(t['term'] for t in terms)) or '(no distinctive term)'}")
-        for st in e["statements"][:3]:
+        for st in e["statements"]:  # the events.TOP_STATEMENTS that carry the words most
             text = " ".join(st["text"].split())
             print(f"    - {st['date']} {shown(st['speaker'] or '?')}: {shown(text[:160])}"
                   + ("…" if len(text) > 160 else ""))

@@ -43,3 +43,7 @@ class StoreBusyError(StoreError):
 
 class SnapshotError(TrackerError):
     """Weekly snapshots cannot be written where asked (an unwritable folder, another store's)."""
+
+
+class OutputError(TrackerError):
+    """An output file the user named cannot be written (no permission, a read-only or full disk)."""

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline import settings
 from pipeline import store as st
 from pipeline.audit import text_key
 from pipeline.errors import StoreBusyError, StoreError, UsageError
@@ -231,9 +232,8 @@ def write_label_file(rows: list[dict], path: Path) -> None:
 
 
 def default_gold() -> Path:
-    """The evaluation set: ``$TOPICS_SHARED/labels/dev.jsonl`` (default ``../shared``)."""
-    shared = os.environ.get("TOPICS_SHARED") or str(Path(__file__).resolve().parent.parent.parent / "shared")
-    return Path(shared) / "labels" / "dev.jsonl"
+    """The evaluation set: ``labels/dev.jsonl`` in the shared folder (the setting ``shared``)."""
+    return settings.shared_dir() / "labels" / "dev.jsonl"
 
 
 def held_out_keys(gold: Path | None = None) -> tuple[set[str], set[str]]:

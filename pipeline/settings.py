@@ -48,6 +48,10 @@ SETTINGS = {
                 "Periods with fewer statements than this are marked as thin in charts."),
         Setting("labels", "TOPICS_LABELS", str(ROOT / "pipeline" / "labels"),
                 "Folder of labelled statements the dashboard's Retrain button trains on (with the label log)."),
+        Setting("shared", "TOPICS_SHARED", "",
+                "Folder of the data not shipped with the project: the evaluation set (labels/dev.jsonl), which "
+                "retrain scores and which retrain, train --with-log and labels queue leave out, and the full "
+                "corpus (corpus/) the tests use; empty means 'shared' beside the project folder."),
     )
 }
 
@@ -72,3 +76,10 @@ def old_snapshots_dir(store: str) -> Path | None:
     longer read: its briefs may be another store's."""
     old = Path(store).resolve().parent / "snapshots"
     return old if not get("snapshots") and old.is_dir() else None
+
+
+def shared_dir() -> Path:
+    """The folder of the data not shipped with the project: the setting, or 'shared' beside the
+    project folder."""
+    explicit = get("shared")
+    return Path(explicit) if explicit else ROOT.parent / "shared"

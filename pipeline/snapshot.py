@@ -406,25 +406,56 @@ def read_brief(out_dir: Path, week: str, store_id: str | None) -> dict | None:
 
 def write_week(store_dir: str, out_dir: Path, week: str, force: bool = False,
                today: dt.date | None = None, model_path: str | None = None) -> Path:
-    """Write one completed week's snapshot folder; an existing one is kept unless ``force``.
+    """Write one completed week's snapshot folder; an existing one is kept unless ``force``. Its folder
+    (``freeze_week`` also says whether this call wrote it)."""
+    return freeze_week(store_dir, out_dir, week, force, today, model_path)[0]
 
-    UsageError for a week that is not over; SnapshotError when the folder cannot be written or
-    belongs to another store.
+
+def freeze_week(store_dir: str, out_dir: Path, week: str, force: bool = False,
+                today: dt.date | None = None, model_path: str | None = None) -> tuple[Path, bool]:
+    """Write one completed week's snapshot folder unless this store's brief of it is there (or
+    ``force``); (its folder, whether this call wrote it).
+
+    UsageError for a week that is not over or outside the store's weeks with statements (nothing is
+    written then, not even the folder); SnapshotError when the folder cannot be written or belongs to
+    another store.
     """
-    _, sunday = parse_week(week)
+    monday, sunday = parse_week(week)
     if not week_is_complete(sunday, today):
         raise UsageError(f"week {week!r} is not over yet (it ends on Sunday {sunday.isoformat()}); a brief is "
                          "frozen only once its week is complete (the dashboard shows its live numbers meanwhile)")
     out = Path(out_dir)
-    sid = store.ensure_store_id(store_dir)
-    claim_folder(out, sid)
     conn = store.open_readonly(store_dir, cache_mb=SNAPSHOT_CACHE_MB)
     try:
-        return _write(conn, out, week, force, sid, week_extras(conn, [parse_week(week)[0]], model_path))[0]
+        _check_in_range(conn, week, monday)
+        sid = store.ensure_store_id(store_dir)
+        claim_folder(out, sid)
+        return _write(conn, out, week, force, sid, week_extras(conn, [monday], model_path))
     except OSError as exc:
         raise SnapshotError(_os_reason(out, exc)) from exc
     finally:
         conn.close()
+
+
+def _check_in_range(conn: sqlite3.Connection, week: str, monday: dt.date) -> None:
+    """UsageError for a week before the store's first week with statements or after its last (a
+    brief of it would be empty; a week in between without statements is a brief of a quiet week)."""
+    weeks = queries.weeks_with_statements(conn)
+    if not weeks:
+        raise UsageError(f"week {week!r}: the store has no statements yet; fill it with "
+                         "`python -m pipeline run --input PATH`")
+    if not weeks[0] <= monday <= weeks[-1]:
+        raise UsageError(f"week {week!r} is outside the store's weeks ({week_label(weeks[0])} to "
+                         f"{week_label(weeks[-1])}); no brief written")
+
+
+def made_at(folder: Path) -> str | None:
+    """When the brief in ``folder`` was made (its summary's ``made_at``), or None when unreadable."""
+    try:
+        s = json.loads((Path(folder) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return str(s["made_at"]) if isinstance(s, dict) and s.get("made_at") else None
 
 
 def _write(conn: sqlite3.Connection, out_dir: Path, week: str, force: bool, store_id: str,

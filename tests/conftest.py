@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.settings import shared_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("TOPICS_SHARED", ROOT.parent / "shared"))
+SHARED = shared_dir()  # $TOPICS_SHARED, else ../shared
 CORPUS = SHARED / "corpus"
 SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "seed" / "000_f2665b9705386261.txt"

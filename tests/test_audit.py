@@ -161,3 +161,23 @@ def test_trend_and_reliability_commands(seed_store):
     assert all(v["psi"] >= 0 for d in card["drift"] for v in d["topics"].values())
     text = run_cli("reliability", "--store", str(seed_store)).stdout
     assert "security" in text and "drift:" in text
+
+
+def test_reliability_text_card_has_per_source_rates_and_the_last_audit():
+    """What the README lists for the card, in the text as in --json: t̂ and f̂ per source (marking
+    a source whose t̂ is the pooled one) and the date of the last audit."""
+    card = json.loads(run_cli("reliability", "--no-drift", "--json").stdout)
+    r = run_cli("reliability", "--no-drift")
+    assert r.returncode == 0, r.stderr
+    assert card["last_audit"] and f"last audit {card['last_audit']}" in r.stdout.splitlines()[0]
+    lines = r.stdout.splitlines()
+    for topic, c in card["topics"].items():
+        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [topic])
+        per_source = lines[at + 1]
+        assert per_source.startswith("    t̂ / f̂ per source: "), per_source
+        for source, rates in c["rates"].items():
+            if source == "(all sources)":
+                continue
+            said = f"{source} {rates['t']:.2f} / {rates['f']:.2f} ({rates['positives']} positives"
+            assert said + ("; t̂ of all sources)" if rates["pooled"] else ")") in per_source, (said, per_source)
+    assert any(r["pooled"] for c in card["topics"].values() for r in c["rates"].values())  # the mark is tested

@@ -198,3 +198,16 @@ def test_a_corrected_spike_carries_the_interval_of_its_peak_share(seed_store, sy
         assert lo <= e["share"] <= hi and hi - lo > 0.001, e["id"]
     raw = events.find(store.open_readonly(synthetic_store), None, sources=["Synthetic desk"])
     assert len(raw) == 12 and all(e["share_ci"] is None for e in raw)
+
+
+def test_cli_events_text_shows_each_events_five_statements_and_says_1_event(synthetic_store):
+    since = sc.spike_monday(sc.SPIKE_WEEKS[-1]).isoformat()
+    args = ("events", "--store", str(synthetic_store), "--source", "Synthetic desk", "--since", since)
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("1 event, newest first"), r.stdout
+    found = json.loads(run_cli(*args, "--json").stdout)["events"]
+    assert len(found) == 1 and len(found[0]["statements"]) == events.TOP_STATEMENTS
+    shown = [line for line in r.stdout.splitlines() if line.startswith("    - ")]
+    assert len(shown) == events.TOP_STATEMENTS
+    assert [line.split()[1] for line in shown] == [s["date"] for s in found[0]["statements"]]

@@ -12,7 +12,7 @@ import pytest
 from pipeline import labelling
 from pipeline import store as st
 from pipeline.errors import StoreBusyError
-from tests.conftest import run_cli
+from tests.conftest import SEED_FILE, run_cli
 
 
 def _statement(store, topic: str, has: bool) -> tuple[str, str]:
@@ -172,3 +172,17 @@ def test_train_with_the_log_drops_audit_texts_and_records_the_events(seed_store_
     assert r.returncode == 0, r.stderr
     assert (labels / "corrections.jsonl").read_bytes() == before
     assert json.loads((tmp_path / "m2" / "tagger.json").read_text())["version"] == version
+
+
+def test_retrain_with_a_gold_file_that_is_not_there_stops_before_training(tmp_path):
+    """Only the default evaluation set may be absent; one the user named is checked first."""
+    st_dir = tmp_path / "store"
+    assert run_cli("run", "--input", str(SEED_FILE), "--store", str(st_dir), "--no-snapshots").returncode == 0
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    missing = tmp_path / "nonexist.jsonl"
+    r = run_cli("retrain", "--store", str(st_dir), "--gold", str(missing), "--labels", str(labels),
+                "--model", str(tmp_path / "model.skops"))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.strip() == f"error: {missing}: no such file" and r.stdout == ""
+    assert not labelling.status_path(st_dir).exists() and list(labels.iterdir()) == []

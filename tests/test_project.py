@@ -55,6 +55,50 @@ def test_readme_settings_table_agrees_with_the_code():
         assert _plain(row["meaning"]).startswith(s.help), f"{env}: README says {row['meaning']!r}, code {s.help!r}"
 
 
+def test_every_variable_the_code_reads_is_a_declared_setting():
+    """A TOPICS_* variable read anywhere in the project's code is declared in pipeline/settings.py
+    (and so listed by `python -m pipeline settings` and, by the tests above, in the README)."""
+    declared = {s.env for s in SETTINGS.values()}
+    found: dict[str, set[str]] = {}
+    for folder in ("pipeline", "dashboard", "bench"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for name in re.findall(r"TOPICS_[A-Z_]+", path.read_text(encoding="utf-8")):
+                found.setdefault(name, set()).add(str(path.relative_to(ROOT)))
+    undeclared = {name: sorted(paths) for name, paths in found.items() if name not in declared}
+    assert not undeclared, f"read but not declared as settings: {undeclared}"
+
+
+def _leaf_commands(parser, prefix=()):
+    """(command words, parser) of every command that takes options (labels export, labels queue...)."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions):
+                    yield from _leaf_commands(sub, (*prefix, name))
+                else:
+                    yield " ".join((*prefix, name)), sub
+
+
+def test_readme_commands_table_names_every_option():
+    """Each option `--help` shows is in the README's row (or rows) of its command."""
+    from pipeline.cli import build_parser
+
+    text = README.read_text(encoding="utf-8")
+    rows = [line for line in text.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0].splitlines()
+            if line.startswith("| `")]
+    missing = {}
+    for command, parser in _leaf_commands(build_parser()):
+        mine = " ".join(r for r in rows if re.match(r"\| `" + re.escape(command) + r"[ `]", r))
+        assert mine, f"no README row for {command}"
+        lost = [a.option_strings[-1] for a in parser._actions if a.option_strings and "--help" not in a.option_strings
+                and not re.search(re.escape(a.option_strings[-1]) + r"(?![\w-])", mine)]
+        if lost:
+            missing[command] = lost
+    assert not missing, f"options missing from the README's commands table: {missing}"
+
+
 def _requirement_lines(text: str) -> list[str]:
     return sorted(x.split("#")[0].strip() for x in text.splitlines() if x.split("#")[0].strip())
 

@@ -291,3 +291,34 @@ def test_briefs_freeze_corrected_shares_with_intervals_and_the_weeks_events(seed
         for key in ("share_corrected", "ci_low", "ci_high"):
             v.pop(key)
     assert "corrected share" in snap.render_html({**old, "made_at": "2026-01-01"})
+
+
+def test_a_week_outside_the_stores_weeks_is_a_usage_error_and_writes_nothing(tmp_path):
+    st_dir = tmp_path / "store"
+    r = _records_store(st_dir, [("2025-03-04", TRADE), ("2025-03-20", TRADE)], "--no-snapshots")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "snaps"
+    for week in ("2024-W01", "2025-W09", "2025-W13", "2026-W10"):
+        r = run_cli("snapshot", "--week", week, "--store", str(st_dir), "--out", str(out))
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert r.stderr.strip() == (f"error: week {week!r} is outside the store's weeks (2025-W10 to 2025-W12); "
+                                    "no brief written")
+        assert not out.exists()
+    # A quiet week between two with statements is a brief of that week.
+    r = run_cli("snapshot", "--week", "2025-W11", "--store", str(st_dir), "--out", str(out))
+    assert r.returncode == 0 and _summary(out / "2025-W11")["statements"] == 0
+
+
+def test_a_week_that_has_a_brief_says_it_was_kept_and_force_writes_a_new_one(tmp_path):
+    st_dir = tmp_path / "store"
+    assert _records_store(st_dir, [("2025-03-04", TRADE)]).returncode == 0
+    folder = st_dir / "snapshots" / "2025-W10"
+    made = _summary(folder)["made_at"]
+    r = run_cli("snapshot", "--week", "2025-W10", "--store", str(st_dir))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == (f"2025-W10 already has a brief (made {made}), kept: {folder}; --force writes a "
+                                "new one, keeping this one beside it")
+    assert _summary(folder)["made_at"] == made
+    r = run_cli("snapshot", "--week", "2025-W10", "--force", "--store", str(st_dir))
+    assert r.returncode == 0 and r.stdout.strip() == f"snapshot written: {folder}", r.stdout
+    assert [p.name for p in folder.parent.iterdir() if ".previous-" in p.name]

@@ -145,9 +145,23 @@ def test_tag_command_jsonl_and_plain_lines(tmp_path):
 
 def test_tag_command_names_a_bad_line(tmp_path):
     inp = tmp_path / "in.jsonl"
-    inp.write_text('{"id": 1, "text": "ok"}\n{"id": 2\n')
-    r = run_cli("tag", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
-    assert r.returncode == 2 and f"{inp}:2" in r.stderr
+    for bad, why in (('{"id": 2, "text": 5}', "'text' must be a string, not a number"),
+                     ('{"id": [2], "text": ["a list"]}', "'text' must be a string, not an array"),
+                     ('{"id": 2}', "a JSON object needs 'text'")):
+        inp.write_text('{"id": 1, "text": "ok"}\n' + bad + "\n")
+        r = run_cli("tag", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {inp}:2: {why}", r.stderr
+
+
+def test_tag_command_takes_a_line_that_is_no_json_object_as_plain_text():
+    lines = ["{curly braces} in a plain statement about tariffs on steel imports",
+             '{"id": 2', "[1, 2]", '"a quoted line"',
+             json.dumps({"id": "x", "text": "Deportations of migrants rose."})]
+    r = run_cli("tag", "--input", "-", "--output", "-", input="\n".join(lines) + "\n")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [x["id"] for x in rows] == [1, 2, 3, 4, "x"]
+    assert rows[0]["topics"] == ["trade"] and rows[4]["topics"] == ["migration"]
 
 
 def test_evaluate_on_the_gold_labels_beats_keywords():

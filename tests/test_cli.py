@@ -1,0 +1,153 @@
+"""The command line as a user types it: help, one-line errors instead of tracebacks, pipes closed
+early, and options checked before any work. Real files, real subprocess runs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import build_parser
+from tests.conftest import ROOT, SEED_FILE, run_bounded, run_cli
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command and sub-command of the parser, as argument prefixes."""
+    out: list[tuple[str, ...]] = [()]
+
+    def walk(parser: argparse.ArgumentParser, prefix: tuple[str, ...]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    out.append((*prefix, name))
+                    walk(sub, (*prefix, name))
+
+    walk(build_parser(), ())
+    return out
+
+
+@pytest.mark.parametrize("command", _commands(), ids=lambda c: " ".join(c) or "(main)")
+def test_help_of_every_command_prints_and_exits_0(command):
+    r = run_cli(*command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr and "usage:" in r.stdout
+
+
+# -- one line naming the path, never a traceback -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory) -> Path:
+    """A store of the one seed file (23 statements)."""
+    st_dir = tmp_path_factory.mktemp("small") / "store"
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(st_dir), "--no-snapshots")
+    assert r.returncode == 0, r.stderr + r.stdout
+    return st_dir
+
+
+def _one_error_line(r, path, reason: str, code: int) -> None:
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip() == f"error: {path}: {reason}"
+
+
+def test_export_to_a_path_that_cannot_be_a_file_is_one_usage_error(small_store, tmp_path):
+    r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / "nodir" / "x.csv"))
+    _one_error_line(r, tmp_path / "nodir" / "x.csv", f"folder {tmp_path / 'nodir'} does not exist", 2)
+    r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path))
+    _one_error_line(r, tmp_path, "a folder; give the name of a file to write", 2)
+    r = run_cli("export", "--store", str(small_store), "--output", "")
+    assert r.returncode == 2 and r.stderr.startswith("error: --output: empty path") and "Traceback" not in r.stderr
+    assert not list(tmp_path.iterdir())  # not even a .part
+
+
+def test_export_into_a_folder_that_cannot_be_written_exits_1_naming_it(small_store, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        r = run_bounded("export", "--store", str(small_store), "--output", str(ro / "x.csv"), as_user=True)
+    finally:
+        ro.chmod(0o755)
+    _one_error_line(r, ro / "x.csv", "cannot be written (permission denied)", 1)
+    assert not list(ro.iterdir())
+
+
+def test_tag_input_that_cannot_be_read_is_one_line_naming_it(tmp_path):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("Aranceles al acero de México.\n".encode("latin-1"))
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(bytes(range(256)))
+    cases = [(tmp_path / "missing.txt", "no such file"),
+             (latin, "not UTF-8 text (byte 0xe9 at position 23); save it as UTF-8"),
+             (binary, "binary data, not text"),
+             (tmp_path, "a folder, not a file")]
+    for path, reason in cases:
+        r = run_cli("tag", "--input", str(path), "--output", "-")
+        _one_error_line(r, path, reason, 2)
+    out = tmp_path / "nodir" / "t.out"
+    r = run_cli("tag", "--input", "-", "--output", str(out), input="Tariffs on steel.\n")
+    _one_error_line(r, out, f"folder {out.parent} does not exist", 2)
+
+
+def test_evaluate_gold_that_cannot_be_read_is_one_line_naming_it(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes('{"text": "Aranceles a México", "topics": ["trade"]}\n'.encode("latin-1"))
+    cases = [(tmp_path / "missing.jsonl", "no such file"), (empty, "no labelled statements in it"),
+             (tmp_path, "a folder, not a file"),
+             (latin, "not UTF-8 text (byte 0xe9 at position 23); save it as UTF-8")]
+    for path, reason in cases:
+        r = run_cli("evaluate", "--gold", str(path))
+        _one_error_line(r, path, reason, 2)
+
+
+def test_retrain_on_a_store_that_does_not_exist_says_so_and_writes_nothing(tmp_path):
+    r = run_cli("retrain", "--store", str(tmp_path / "nothing"))
+    _one_error_line(r, tmp_path / "nothing" / "tracker.db",
+                    "no store here; fill one with `python -m pipeline run --input PATH`", 1)
+    assert not (tmp_path / "nothing").exists()
+
+
+@pytest.mark.parametrize("args", [("export", "--output", "-"), ("trend", "--by", "day")])
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(seed_store, args):
+    """`... | head -1`: the command stops when its reader goes, as SIGPIPE would stop it (141), with
+    nothing on stderr."""
+    p = subprocess.Popen([sys.executable, "-m", "pipeline", *args, "--store", str(seed_store)], cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=300) == 141, err
+    assert err == ""
+
+
+def test_export_format_follows_the_extension_in_any_case(small_store, tmp_path):
+    r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / "X.CSV"))
+    assert r.returncode == 0, r.stderr
+    with (tmp_path / "X.CSV").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 23 and rows[0]["statement_id"]
+    r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / "y.JSONL"))
+    assert r.returncode == 0 and len((tmp_path / "y.JSONL").read_text().splitlines()) == 23
+    for name in ("x.txt", "noextension"):
+        r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / name))
+        assert r.returncode == 2 and "use .jsonl or .csv" in r.stderr and str(tmp_path / name) in r.stderr
+        assert not (tmp_path / name).exists()
+    r = run_cli("export", "--store", str(small_store), "--output", "-")
+    assert r.returncode == 0 and json.loads(r.stdout.splitlines()[0])["statement_id"]
+
+
+@pytest.mark.parametrize("command", [("export", "--output", "-"), ("trend",)])
+def test_since_after_until_is_a_usage_error_naming_both(small_store, command):
+    r = run_cli(*command, "--store", str(small_store), "--since", "2026-02-01", "--until", "2026-01-01")
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert "--since 2026-02-01 is after --until 2026-01-01" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(*command, "--store", str(small_store), "--since", "2026-01-12", "--until", "2026-01-12")
+    assert r.returncode == 0, r.stderr
