@@ -477,6 +477,9 @@ def _prepare(conn: sqlite3.Connection, out_dir: Path, week: str) -> Path:
     # or a whole one.
     tmp = Path(tempfile.mkdtemp(prefix=f".{week}.tmp-{os.getpid()}-", dir=out_dir))
     try:
+        # mkdtemp makes a folder only its owner may open; a brief is for whoever may read the
+        # snapshot folder, so it takes that folder's permissions.
+        tmp.chmod(out_dir.stat().st_mode & 0o777)
         monday, sunday = parse_week(week)
         with (tmp / "statements.csv").open("w", newline="", encoding="utf-8") as fh:
             queries.write_csv(conn, fh, monday, sunday)

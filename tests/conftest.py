@@ -49,13 +49,18 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None, input: str | 
                           text=True, input=input, timeout=1800)
 
 
+def built_store(tmp_path_factory, name: str, *inputs: Path) -> Path:
+    """A new store (no snapshots) filled by `run` from ``inputs``; the run must succeed."""
+    store = tmp_path_factory.mktemp(name) / "store"
+    r = run_cli("run", "--input", *map(str, inputs), "--store", str(store), "--no-snapshots")
+    assert r.returncode == 0, r.stderr + r.stdout
+    return store
+
+
 @pytest.fixture(scope="session")
 def seed_store(tmp_path_factory) -> Path:
     """A store filled from everything in seeds/ (the demo data), built once per test session."""
-    store = tmp_path_factory.mktemp("seedstore") / "store"
-    r = run_cli("run", "--input", str(SEEDS), "--store", str(store), "--no-snapshots")
-    assert r.returncode == 0, r.stderr + r.stdout
-    return store
+    return built_store(tmp_path_factory, "seedstore", SEEDS)
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import build_parser
-from tests.conftest import ROOT, SEED_FILE, run_bounded, run_cli
+from tests.conftest import ROOT, SEED_FILE, built_store, run_bounded, run_cli
 
 
 def _commands() -> list[tuple[str, ...]]:
@@ -44,10 +44,7 @@ def test_help_of_every_command_prints_and_exits_0(command):
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory) -> Path:
     """A store of the one seed file (23 statements)."""
-    st_dir = tmp_path_factory.mktemp("small") / "store"
-    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(st_dir), "--no-snapshots")
-    assert r.returncode == 0, r.stderr + r.stdout
-    return st_dir
+    return built_store(tmp_path_factory, "small", SEED_FILE)
 
 
 def _one_error_line(r, path, reason: str, code: int) -> None:

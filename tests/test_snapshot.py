@@ -322,3 +322,12 @@ def test_a_week_that_has_a_brief_says_it_was_kept_and_force_writes_a_new_one(tmp
     r = run_cli("snapshot", "--week", "2025-W10", "--force", "--store", str(st_dir))
     assert r.returncode == 0 and r.stdout.strip() == f"snapshot written: {folder}", r.stdout
     assert [p.name for p in folder.parent.iterdir() if ".previous-" in p.name]
+
+
+def test_a_brief_folder_can_be_read_by_whoever_can_read_the_snapshot_folder(seed_store, tmp_path):
+    out = tmp_path / "snaps"
+    out.mkdir(mode=0o755)
+    out.chmod(0o755)
+    r = run_cli("snapshot", "--week", "2026-W03", "--store", str(seed_store), "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert (out / "2026-W03").stat().st_mode & 0o777 == 0o755  # mkdtemp alone gave 0o700
