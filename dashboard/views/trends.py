@@ -25,8 +25,9 @@ measure = c2.segmented_control("Measure", ["count", "share", "corrected"], defau
 rolling = c3.number_input("Rolling mean (periods)", min_value=1, max_value=12, value=1, step=1, key="rolling",
                           bind="query-params")
 corrected = measure == "corrected"
-stacked = c4.toggle("Stacked (share of voice)", value=False, key="stacked", bind="query-params",
-                    disabled=corrected, help="counts and shares only")
+stacked = c4.toggle("Stacked", value=False, key="stacked", bind="query-params", disabled=corrected,
+                    help="Share of voice: the topics stacked as bars (counts and shares only; a statement can "
+                         "carry several topics, so the stack can pass 100 %)")
 
 v = data.version()
 key = corrected_audit() if corrected else None
