@@ -66,6 +66,24 @@ def _positive(s: str) -> int:
     return n
 
 
+def _count(s: str) -> int:
+    """A whole number of things, 0 included (a negative one made a slice from the end)."""
+    try:
+        n = int(s)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"not a whole number of 0 or more: {s!r}")
+    return n
+
+
+def _at_least_two(s: str) -> int:
+    n = _positive(s)
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"cross-validation needs at least 2 folds, not {s!r}")
+    return n
+
+
 def _seconds(s: str) -> float:
     try:
         n = float(s)
@@ -99,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="source name to record (default: from the reader)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
-    p.add_argument("--workers", type=int, default=None, help="processes for reading and tagging (default 2)")
+    p.add_argument("--workers", type=_positive, default=None, help="processes for reading and tagging (default 2)")
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
     p.add_argument("--rehash", action="store_true",
                    help="hash every file even when its size and modification time are unchanged")
@@ -159,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--gold", help="JSON Lines with text, topics and lang")
-    g.add_argument("--cv", type=int, metavar="FOLDS",
+    g.add_argument("--cv", type=_at_least_two, metavar="FOLDS",
                    help="instead: cross-validate on the labelled set (each fold tagged by a model trained "
                         "on the others; how to measure a topic you added without a gold set)")
     g.add_argument("--since", type=_date, metavar="DATE",
@@ -169,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --cv or --since: folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
-    p.add_argument("--errors", type=int, default=10, help="how many confident errors to list")
+    p.add_argument("--errors", type=_count, default=10, help="how many confident errors to list (0: none)")
     p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -223,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--b", default="Mexican presidency", metavar="SOURCE",
                    help="second source (default Mexican presidency)")
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
-    p.add_argument("--bootstrap", type=int, default=200, metavar="N",
+    p.add_argument("--bootstrap", type=_count, default=200, metavar="N",
                    help="bootstrap replications of the impulse responses' bands (0: none; default 200)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -420,7 +438,9 @@ def cmd_run(args) -> int:
             for p, n in s.notes[:20]:
                 print(f"    {shown(p)}: {shown(n)}")
         if s.refusals:
-            print(f"  refused ({len(s.refusals)}):")
+            # A refusal is a file or one line of a records file: say how many of each.
+            print(f"  refused ({s.files_refused} file{'s' if s.files_refused != 1 else ''}, {s.lines_refused} "
+                  f"line{'s' if s.lines_refused != 1 else ''} of records files):")
             for p, ln, r in s.refusals[:50]:
                 print(f"    {shown(p)}{':' + str(ln) if ln else ''}: {shown(r)}")
             if len(s.refusals) > 50:
@@ -448,10 +468,10 @@ def cmd_status(args) -> int:
         print(_json_text(info))
         return EXIT_OK
     print(f"store: {shown(store.db_path(args.store))}")
-    print(f"documents: {info['documents']}   statements: {info['statements']}   "
-          f"dates: {info['first_date']} .. {info['last_date']}")
+    dates = f"{info['first_date']} .. {info['last_date']}" if info["first_date"] else "none yet"
+    print(f"documents: {info['documents']}   statements: {info['statements']}   dates: {dates}")
     for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic")):
-        print(f"{title}: " + ", ".join(f"{k} {v}" for k, v in info[key].items()))
+        print(f"{title}: " + (", ".join(f"{k} {v}" for k, v in info[key].items()) or "none"))
     for m in info["models"]:
         print(f"model {m['version']} (topics {m['topics_hash']}) first used {m['first_used']}")
     for r in info["runs"]:
@@ -622,6 +642,10 @@ def cmd_train(args) -> int:
         print(f"label log: {log['events']} events (hash {log['events_hash']}), {log['statements']} statements "
               f"written to {labels / CORRECTIONS_FILE}; dropped {log['dropped_audit']} whose text is in the audit "
               f"sample and {log['dropped_eval']} in the evaluation set (never trained on)")
+    # A fit takes minutes and prints nothing until its end: say what it is doing first.
+    print(f"training on the labelled statements of {shown(labels)} with {args.jobs} "
+          f"process{'es' if args.jobs != 1 else ''} (about 1.5 minutes on two cores for the shipped labels)…",
+          file=sys.stderr, flush=True)
     info = train(labels_dir=labels, topics_path=Path(args.topics), out=Path(args.output), n_jobs=args.jobs,
                  extra_info=extra)
     print(f"model {info['version']} written to {args.output}: {info['training_statements']} labelled statements, "

@@ -148,3 +148,52 @@ def test_since_after_until_is_a_usage_error_naming_both(small_store, command):
     assert "--since 2026-02-01 is after --until 2026-01-01" in r.stderr and "Traceback" not in r.stderr
     r = run_cli(*command, "--store", str(small_store), "--since", "2026-01-12", "--until", "2026-01-12")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("args,named", [
+    (("run", "--input", "seeds", "--workers", "0"), "--workers"),
+    (("evaluate", "--cv", "1"), "--cv"),
+    (("evaluate", "--gold", "x.jsonl", "--errors", "-3"), "--errors"),
+    (("leadlag", "--bootstrap", "-1"), "--bootstrap"),
+])
+def test_counts_that_make_no_sense_are_usage_errors_before_any_work(args, named, tmp_path):
+    r = run_cli(*args, "--store", str(tmp_path / "s")) if args[0] in ("run", "leadlag") else run_cli(*args)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert named in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_status_of_an_empty_store_says_so_in_words(tmp_path):
+    from pipeline import store
+
+    store.open_store(tmp_path / "s").close()  # a store with no statement yet
+    r = run_cli("status", "--store", str(tmp_path / "s"))
+    assert r.returncode == 0, r.stderr
+    assert "dates: none yet" in r.stdout and "None" not in r.stdout.split("reliability")[0]
+    assert "per source: none" in r.stdout
+
+
+def test_run_summary_counts_refused_files_and_lines_apart(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "recs.jsonl").write_text('{"date": "2025-03-03", "text": "Tariffs on steel."}\n{"date": "x"}\n'
+                                      '{"text": "no date"}\n')
+    (inbox / "empty.txt").write_text("")
+    r = run_cli("run", "--input", str(inbox), "--store", str(tmp_path / "s"), "--no-snapshots")
+    assert r.returncode == 3, r.stderr
+    assert "refused (1 file, 2 lines of records files):" in r.stdout, r.stdout
+
+
+def test_train_says_what_it_is_doing_before_the_minutes_of_fitting(tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    rows = [{"text": f"tariffs on steel number {i}" if i % 2 else f"the weather is fine {i}", "lang": "en",
+             "topics": ["trade"] if i % 2 else [], "date": "2025-01-01"} for i in range(80)]
+    rows += [{"text": f"{w} statement {i}", "lang": "en", "topics": [t], "date": "2025-01-01"}
+             for w, t in (("cartel violence", "security"), ("migrants at the border crossing", "migration"),
+                          ("our sovereignty", "sovereignty")) for i in range(20)]
+    (labels / "small.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    r = run_cli("train", "--labels", str(labels), "--output", str(tmp_path / "m" / "tagger.skops"), "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    first = r.stderr.splitlines()[0]
+    assert first.startswith("training on the labelled statements of") and "1 process " in first
