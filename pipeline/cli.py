@@ -373,10 +373,11 @@ def _tell(message: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from pipeline.ingest import command_seconds, run
+    from pipeline.ingest import can_tag, command_seconds, run
     from pipeline.lock import writer_lock
     from pipeline.store import safe_text
 
+    can_tag(args.model, args.topics)  # before the lock makes the store's folder
     # One writer at a time, snapshots included: a second run waits for the first, then finds
     # every file it stored unchanged.
     with writer_lock(args.store, args.lock_timeout, _tell):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline import store as st
 from pipeline.audit import known_labels, labels_hash, text_key
-from pipeline.errors import InputError, StoreError
+from pipeline.errors import InputError, ModelError, StoreError
 from pipeline.lock import writer_lock
 from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, read_bytes, read_file
 from pipeline.readers.common import content_hash
@@ -122,6 +122,14 @@ class Progress:
             sys.stderr.flush()
 
 
+def can_tag(model_path: str | os.PathLike, topics_path: str | os.PathLike) -> None:
+    """ModelError unless the model file is there and the topics file reads: said before a run makes
+    the store's folder, so that a run that cannot tag leaves no empty store behind."""
+    if not Path(model_path).is_file():
+        raise ModelError(f"{model_path}: no model file; run `python -m pipeline train` to build one")
+    load_topics(topics_path)
+
+
 def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None = None,
         model_path: str | os.PathLike = DEFAULT_MODEL, topics_path: str | os.PathLike = DEFAULT_TOPICS,
         workers: int | None = None, progress: bool = False, rehash: bool = False,
@@ -133,6 +141,7 @@ def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None 
     time: while another holds it, ``on_wait`` is told so and the run waits, for at most
     ``lock_timeout`` seconds when given (then ``StoreBusyError``).
     """
+    can_tag(model_path, topics_path)
     with writer_lock(store, lock_timeout, on_wait):
         return _run(inputs, store, fmt=fmt, source=source, model_path=model_path, topics_path=topics_path,
                     workers=workers, progress=progress, rehash=rehash)

@@ -197,3 +197,10 @@ def test_train_says_what_it_is_doing_before_the_minutes_of_fitting(tmp_path):
     assert r.returncode == 0, r.stderr
     first = r.stderr.splitlines()[0]
     assert first.startswith("training on the labelled statements of") and "1 process " in first
+
+
+@pytest.mark.parametrize("option,missing", [("--model", "tagger.skops"), ("--topics", "topics.toml")])
+def test_a_run_that_cannot_tag_leaves_no_empty_store_behind(option, missing, tmp_path):
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), option, str(tmp_path / missing))
+    assert r.returncode == 1 and str(tmp_path / missing) in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "s").exists()
