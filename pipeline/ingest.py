@@ -253,12 +253,10 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
                 continue
             data = read_file(path)
         except InputError as exc:
-            summary.refusals.append((path, None, exc.reason))
-            summary.files_refused += 1
+            _refuse_file(r, key if known is not None else None, path, exc.reason)
             continue
         except OSError as exc:
-            summary.refusals.append((path, None, f"cannot read: {exc.strerror or exc}"))
-            summary.files_refused += 1
+            _refuse_file(r, key if known is not None else None, path, f"cannot read: {exc.strerror or exc}")
             continue
         summary.files_read += 1
         h = content_hash(data)
@@ -370,6 +368,16 @@ class _Batch:
                 summary.files_new += 1
 
 
+def _refuse_file(r: _Run, known: str | None, path: str, reason: str, line: int | None = None) -> None:
+    """Count a refused file; when the store holds statements of an earlier version of it (``known``
+    is its stored path), the reason says they are kept: a refusal never deletes what was stored."""
+    kept = st.statements_of_path(r.conn, st.safe_text(known)) if known is not None else 0
+    if kept:
+        reason += f"; the {kept:,} statements stored from its earlier version are kept"
+    r.summary.refusals.append((path, line, reason))
+    r.summary.files_refused += 1
+
+
 def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
     """Step 3: read and tag the files in worker processes; store them as they come, in batches."""
     summary = r.summary
@@ -380,8 +388,7 @@ def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
         for path, outcome in results:
             bar.step()
             if isinstance(outcome, InputError):
-                summary.refusals.append((outcome.path, outcome.line, outcome.reason))
-                summary.files_refused += 1
+                _refuse_file(r, path if path in plan.changed else None, outcome.path, outcome.reason, outcome.line)
                 continue
             result, docs = outcome
             summary.notes.extend((path, n) for n in result.notes)

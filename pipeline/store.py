@@ -556,6 +556,13 @@ def path_of_hash(conn: sqlite3.Connection, file_hash: str) -> str | None:
     return row[0] if row else None
 
 
+def statements_of_path(conn: sqlite3.Connection, path: str) -> int:
+    """How many statements the store holds from the content last stored for ``path`` (0: none)."""
+    row = conn.execute("SELECT COALESCE(SUM(d.n_statements), 0) FROM files f JOIN documents d "
+                       "ON d.file_hash = f.file_hash WHERE f.path = ?", (path,)).fetchone()
+    return int(row[0])
+
+
 _PUT_FILE = ("INSERT OR REPLACE INTO files(path, file_hash, format, run_id, seen_at, size, mtime_ns) "
              "VALUES (?, ?, ?, ?, ?, ?, ?)")
 

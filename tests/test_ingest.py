@@ -440,3 +440,22 @@ def test_a_new_source_for_unchanged_files_is_reported_not_silently_dropped(tmp_p
                                                     "given": "Renamed Source"}]
     r = run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots", "--source", "My Source")
     assert "source kept" not in r.stdout
+
+
+def test_a_stored_file_later_emptied_is_refused_saying_its_statements_are_kept(tmp_path):
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    f = inbox / SEED_FILE.name
+    shutil.copy(SEED_FILE, f)
+    s = str(tmp_path / "s")
+    assert run_cli("run", "--input", str(inbox), "--store", s, "--no-snapshots").returncode == 0
+    conn = store.open_readonly(s)
+    before = queries.status(conn)["statements"]
+    conn.close()
+    f.write_text("")  # emptied (an editor crash, a failed copy)
+    r = run_cli("run", "--input", str(inbox), "--store", s, "--no-snapshots")
+    assert r.returncode == 3, r.stderr
+    assert f"the {before:,} statements stored from its earlier version are kept" in r.stdout, r.stdout
+    conn = store.open_readonly(s)
+    assert queries.status(conn)["statements"] == before
+    conn.close()
