@@ -737,6 +737,10 @@ def cmd_evaluate(args) -> int:
         rows = _load_gold(args.gold)
         model = load_model(args.model)
         names = list(model.topics)
+        foreign = sorted({t for r in rows for t in r["topics"]} - set(names))
+        if foreign:  # scored as if absent: say so rather than let them vanish
+            print(f"note: {shown(args.gold)}: topics the model does not tag are not scored: "
+                  f"{', '.join(map(shown, foreign))}", file=sys.stderr)
         gold = np.array([[int(n in r["topics"]) for n in names] for r in rows])
         proba = model.scores_matrix([r["text"] for r in rows])
         thresholds = model.estimator.thresholds_

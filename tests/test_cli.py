@@ -204,3 +204,12 @@ def test_a_run_that_cannot_tag_leaves_no_empty_store_behind(option, missing, tmp
     r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), option, str(tmp_path / missing))
     assert r.returncode == 1 and str(tmp_path / missing) in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_evaluate_says_which_gold_topics_the_model_does_not_tag(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"text": "tariffs on steel", "topics": ["trade", "weather"], "lang": "en"}\n'
+                    '{"text": "hello", "topics": [], "lang": "en"}\n')
+    r = run_cli("evaluate", "--gold", str(gold))
+    assert r.returncode == 0, r.stderr
+    assert "topics the model does not tag are not scored: weather" in r.stderr
