@@ -216,6 +216,16 @@ def test_warnings_follow_the_source_filter(app):
     assert "Mexican presidency" not in warnings  # not charted, so not warned about
 
 
+def test_warnings_follow_the_sources_a_speaker_filter_leaves(app):
+    app.query_params["measure"] = "corrected"
+    app.query_params["speaker"] = ["Donald J. Trump"]  # White House only; no source filter
+    at = app.run()
+    assert not at.exception, at.exception
+    warnings = _text(at.warning)
+    assert "White House: 10 audit positives" in warnings
+    assert "Mexican presidency" not in warnings
+
+
 def test_corrected_with_a_rolling_mean_or_stacked_says_what_it_draws(app):
     app.query_params["measure"] = "corrected"
     app.query_params["rolling"] = "3"

@@ -42,9 +42,11 @@ flagged: dict = {}
 warned: set[str] = set()
 if corrected:
     shown = sorted(df["topic"].unique())
-    warned = topic_warnings(key, shown, f.sources or tuple(data.facets(v)["sources"]))
-    flagged = audit.flagged_periods(data.trend(v, f, granularity, "source"), data.drift(v, key), granularity,
-                                    topics=shown)
+    by_source = data.trend(v, f, granularity, "source")
+    # The sources the chart holds (a speaker filter may leave one): warnings name only theirs.
+    charted = tuple(sorted(by_source[by_source["total"] > 0]["source"].unique()))
+    warned = topic_warnings(key, shown, charted or f.sources or tuple(data.facets(v)["sources"]))
+    flagged = audit.flagged_periods(by_source, data.drift(v, key), granularity, topics=shown)
 fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total,
                    drift=flagged, warned=warned)
 fig, placed, no_stars = analysis.mark_events(fig, df, f, measure)
