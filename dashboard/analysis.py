@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.figures import add_event_markers, event_points
-from dashboard.render import md_link, md_text, readable
+from dashboard.figures import draw_event_points, event_points
+from dashboard.render import head, md_link, md_text, readable
 from pipeline import events as events_mod
 from pipeline import leadlag as leadlag_mod
 from pipeline import queries, settings
@@ -84,7 +84,8 @@ def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str) -> tupl
     figure, the events placed as (period, y, event), and a note when a filter rules them out."""
     found, _ = all_events(data.version())
     shown, note = chart_events(found, f)
-    return add_event_markers(fig, df, shown, measure=measure), event_points(df, shown, measure=measure), note
+    placed = event_points(df, shown, measure=measure)
+    return draw_event_points(fig, placed), placed, note
 
 
 SPIKE_TEXT_CHARS = 1200
@@ -108,7 +109,7 @@ def show_event(e: dict) -> None:
         text = " ".join(readable(s["text"]).split())
         # A White House paragraph can run to 20,000 characters: the card shows its start.
         st.text(text if len(text) <= SPIKE_TEXT_CHARS else
-                text[:SPIKE_TEXT_CHARS].rsplit(" ", 1)[0] + f" … ({len(text) - SPIKE_TEXT_CHARS:,} more characters)")
+                head(text, SPIKE_TEXT_CHARS) + f" … ({len(text) - SPIKE_TEXT_CHARS:,} more characters)")
 
 
 def clicked_events(points: list, placed: list[tuple]) -> tuple[list[dict], list]:

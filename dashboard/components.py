@@ -7,7 +7,7 @@ import logging
 import streamlit as st
 
 from dashboard import data
-from dashboard.render import highlight, md_link, md_text, readable
+from dashboard.render import head, highlight, md_link, md_text, readable
 from pipeline import queries, settings
 from pipeline.csvsafe import frame_to_csv
 
@@ -62,8 +62,7 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
             st.markdown(f"<div class='stmt'>{highlight(text, terms)}</div>", unsafe_allow_html=True)
         else:
             # A White House paragraph can run to 20,000 characters: its start, and the rest on request.
-            head = text[:LONG_TEXT].rsplit(" ", 1)[0]
-            st.markdown(f"<div class='stmt'>{highlight(head, terms)} …</div>", unsafe_allow_html=True)
+            st.markdown(f"<div class='stmt'>{highlight(head(text, LONG_TEXT), terms)} …</div>", unsafe_allow_html=True)
             with st.expander(f"The whole statement ({len(text):,} characters)"):
                 st.markdown(f"<div class='stmt'>{highlight(text, terms)}</div>", unsafe_allow_html=True)
         corrections.controls(row.statement_id, row.topics, fixed.get(row.statement_id), key)

@@ -244,7 +244,11 @@ def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, m
     """Mark spikes (pipeline.events) on a trend figure: a star on the topic's line at the period that
     holds the event's peak week (``event_points``), labelled with its top terms. Clicking a marker
     selects a point whose customdata is ("event", event id)."""
-    placed = event_points(df, events, measure=measure)
+    return draw_event_points(fig, event_points(df, events, measure=measure))
+
+
+def draw_event_points(fig: go.Figure, placed: list[tuple]) -> go.Figure:
+    """The stars of ``event_points``' (period, y, event) on the figure (``add_event_markers``)."""
     xs = [p for p, _, _ in placed]
     ys = [y for _, y, _ in placed]
     labels = [e.get("label") or e["topic"] for _, _, e in placed]

@@ -69,6 +69,11 @@ _MD_LINK = re.compile(r"(?<!!)\[([^\[\]\n]{1,300})\]\((?:https?://|/)[^()\s]{1,2
 _MD_BOLD = re.compile(r"\*\*(?=\S)(.{1,300}?)(?<=\S)\*\*")
 
 
+def head(text: str, chars: int) -> str:
+    """The start of a long text, at most ``chars`` characters, cut at a space (not inside a word)."""
+    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0]
+
+
 def readable(text: str) -> str:
     """A statement as a reader wants it: formatting tags, Markdown links (their words kept) and
     bold marks taken out. For display only; the store and its exports keep the text as read."""

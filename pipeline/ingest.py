@@ -228,8 +228,7 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
     files, problems = iter_files(inputs, summary.skipped)
     summary.files_skipped = len(summary.skipped)
     for p in problems:
-        summary.refusals.append((p.path, p.line, p.reason))
-        summary.files_refused += 1
+        _refuse_file(r, None, p.path, p.reason, p.line)
     known_files = st.file_states(conn)
     resolved_dirs: dict[str, str] = {}
     touched: list[tuple[str, int, int]] = []

@@ -23,7 +23,8 @@ if not weeks:
     st.info("No week with statements yet.")
     st.stop()
 snap_dir = settings.snapshots_dir(data.store_dir())
-facets = data.facets(data.version())
+store_version = data.version()  # one read per render: every cached call below is keyed on it
+facets = data.facets(store_version)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
@@ -63,12 +64,12 @@ def _when(stamp: str) -> str:
 
 
 def show(week: str, col) -> None:
-    s, frozen = brief(data.version(), week, str(snap_dir), own_id)
+    s, frozen = brief(store_version, week, str(snap_dir), own_id)
     col.subheader(week)
     col.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
                 + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else "live numbers: no snapshot yet "
                    "(`python -m pipeline snapshot --week " + week + "`)"))
-    now = live_total(data.version(), week) if frozen else s["statements"]
+    now = live_total(store_version, week) if frozen else s["statements"]
     if now != s["statements"]:
         # A brief is frozen on purpose; a document stored after it was made is not in it.
         col.info(f"The store has changed for this week since the brief was frozen: it now holds {now:,} "
