@@ -768,11 +768,25 @@ def cmd_evaluate(args) -> int:
               f"micro F1 {m['micro_f1']:.3f} (keywords {b['micro_f1']:.3f})")
         print(f"  {'topic':<12} {'P':>6} {'R':>6} {'F1':>6} {'95 % interval':>14}   {'kw P':>6} {'kw R':>6} "
               f"{'kw F1':>6}  support")
-        for t, s in m["topics"].items():
+        rows_of = np.array([lang == "all" or x == lang for x in langs])
+        undefined = []
+        for j, (t, s) in enumerate(m["topics"].items()):
             k, c = b["topics"][t], ci[t]
-            span = f"{c['low']:.3f}-{c['high']:.3f}"
-            print(f"  {t:<12} {s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f} {span:>14}   "
-                  f"{k['precision']:>6.3f} {k['recall']:>6.3f} {k['f1']:>6.3f}  {s['support']}")
+            # No statement has the topic and none was given it: its F1 is undefined there, not 0.
+            if s["support"] == 0 and not pred[rows_of, j].any():
+                undefined.append(t)
+                mine = f"{'—':>6} {'—':>6} {'—':>6} {'—':>14}"
+            else:
+                span = f"{c['low']:.3f}-{c['high']:.3f}"
+                mine = f"{s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f} {span:>14}"
+            if s["support"] == 0 and not base[rows_of, j].any():
+                kw = f"{'—':>6} {'—':>6} {'—':>6}"
+            else:
+                kw = f"{k['precision']:>6.3f} {k['recall']:>6.3f} {k['f1']:>6.3f}"
+            print(f"  {t:<12} {mine}   {kw}  {s['support']}")
+        if undefined:
+            print(f"  ({', '.join(undefined)}: no statement has it and none was tagged with it, so its F1 "
+                  "is undefined; the macro F1 above counts it as 0)")
     print("\nmost confidently wrong:")
     for e in result["confident_errors"]:
         print(f"  [{e['lang']}] {e['topic']} {e['error']} (score {e['score']:.2f}): {e['text'][:140]}")

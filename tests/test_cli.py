@@ -213,3 +213,19 @@ def test_evaluate_says_which_gold_topics_the_model_does_not_tag(tmp_path):
     r = run_cli("evaluate", "--gold", str(gold))
     assert r.returncode == 0, r.stderr
     assert "topics the model does not tag are not scored: weather" in r.stderr
+
+
+def test_evaluate_shows_a_dash_for_a_topic_with_no_gold_and_no_tags(tmp_path):
+    # Two English statements, one about tariffs: migration is in neither and the model tags
+    # neither with it, so its F1 is undefined (a printed 0.000 read as "always wrong").
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text('{"text": "We will put tariffs on steel and aluminum imports.", "topics": ["trade"], '
+                    '"lang": "en"}\n'
+                    '{"text": "Thank you all for coming today.", "topics": [], "lang": "en"}\n')
+    r = run_cli("evaluate", "--gold", str(gold))
+    assert r.returncode == 0, r.stderr
+    lines = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.startswith("  ") and ln.split()}
+    assert lines["migration"].split()[1:4] == ["—", "—", "—"], lines["migration"]
+    assert "0.000" not in lines["migration"]
+    assert float(lines["trade"].split()[3]) == 1.0  # the topic it has is scored as usual
+    assert "migration" in r.stdout.split("so its F1 is undefined")[0].splitlines()[-1]
