@@ -12,8 +12,10 @@ import select
 import signal
 import sys
 import threading
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TextIO
 
 from pipeline import settings
 from pipeline.errors import InputError, ModelError, OutputError, StoreError, Terminated, TrackerError, UsageError
@@ -524,6 +526,26 @@ def _export_format(out_path: str) -> str:
     return suffix[1:]
 
 
+@contextmanager
+def _whole_file(out_path: str, newline: str | None = None) -> Iterator[TextIO]:
+    """A text file written beside ``out_path`` and renamed onto it at the end: a stopped or failed
+    command never leaves half a file, and leaves nothing of its own (not even the part it wrote).
+    An OSError becomes the one-line error naming the path."""
+    tmp = Path(out_path + ".part")
+    try:
+        with tmp.open("w", newline=newline, encoding="utf-8") as fh:
+            yield fh
+        tmp.replace(out_path)
+    except BaseException as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass  # never made (a folder that cannot be written): the error below says why
+        if isinstance(exc, OSError):
+            raise _cannot_write(out_path, exc) from exc
+        raise
+
+
 def cmd_export(args) -> int:
     from pipeline import queries, store
 
@@ -539,26 +561,13 @@ def cmd_export(args) -> int:
             n += 1
         print(f"exported {n} statements to standard output", file=sys.stderr)
         return EXIT_OK
-    # Written beside the target and renamed: a stopped export never leaves half a file, and an
-    # interrupted or failed one leaves nothing (not even the part it wrote).
-    tmp = Path(out_path + ".part")
-    try:
-        with tmp.open("w", newline="" if fmt == "csv" else None, encoding="utf-8") as fh:
-            if fmt == "csv":
-                n = queries.write_csv(conn, fh, args.since, args.until)
-            else:
-                for r in queries.export_rows(conn, args.since, args.until):
-                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-                    n += 1
-        tmp.replace(out_path)
-    except BaseException as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass  # never made (a folder that cannot be written): the error below says why
-        if isinstance(exc, OSError):
-            raise _cannot_write(out_path, exc) from exc
-        raise
+    with _whole_file(out_path, newline="" if fmt == "csv" else None) as fh:
+        if fmt == "csv":
+            n = queries.write_csv(conn, fh, args.since, args.until)
+        else:
+            for r in queries.export_rows(conn, args.since, args.until):
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+                n += 1
     print(f"exported {n} statements to {out_path}", file=sys.stderr)
     return EXIT_OK
 
@@ -612,21 +621,18 @@ def cmd_tag(args) -> int:
     model = load_model(args.model)
     items = _read_tag_input(args.input)
     tags = model.tag([i["text"] for i in items])
-    try:
-        out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")
-    except OSError as exc:
-        raise _cannot_write(args.output, exc) from exc
-    try:
-        for item, t in zip(items, tags):
-            rec = {"id": item["id"], "topics": list(t.topics), "scores": t.scores}
-            if args.explain:
-                rec["evidence"] = {topic: model.explain(item["text"], topic) for topic in t.topics}
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    finally:
-        if out is sys.stdout:
-            out.flush()
-        else:
-            out.close()
+    records = ({"id": item["id"], "topics": list(t.topics), "scores": t.scores}
+               | ({"evidence": {topic: model.explain(item["text"], topic) for topic in t.topics}}
+                  if args.explain else {})
+               for item, t in zip(items, tags))
+    if args.output == "-":
+        for rec in records:
+            sys.stdout.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+        return EXIT_OK
+    with _whole_file(args.output) as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,29 @@ def test_evaluate_shows_a_dash_for_a_topic_with_no_gold_and_no_tags(tmp_path):
     assert "0.000" not in lines["migration"]
     assert float(lines["trade"].split()[3]) == 1.0  # the topic it has is scored as usual
     assert "migration" in r.stdout.split("so its F1 is undefined")[0].splitlines()[-1]
+
+
+def test_tag_stopped_while_writing_leaves_the_earlier_output_whole(tmp_path):
+    # `tag --explain` over many statements writes for seconds; a SIGTERM then must neither leave
+    # half a file where the user's earlier output was nor a partial file beside it.
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(f"Tariffs on steel, fentanyl at the border and migrants, day {i}." for i in range(20000)))
+    out = tmp_path / "tags.jsonl"
+    out.write_text('{"id": "earlier"}\n')
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "tag", "--explain", "--input", str(src),
+                             "--output", str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    part = tmp_path / "tags.jsonl.part"
+    for _ in range(600):  # up to 60 s for the model to load and the writing to start
+        if part.exists() and part.stat().st_size > 0:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"tag ended before it was stopped: {proc.communicate()[1].decode()}")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("tag never started writing")
+    proc.terminate()
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert out.read_text() == '{"id": "earlier"}\n'
+    assert not part.exists()
