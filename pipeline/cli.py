@@ -688,7 +688,11 @@ def cmd_labels(args) -> int:
                 for r in rows:
                     print(json.dumps(r, ensure_ascii=False, sort_keys=True))
             else:
-                labelling.write_label_file(rows, Path(args.output))
+                _check_output(args.output)  # a mistyped folder is an error, not a folder made
+                try:
+                    labelling.write_label_file(rows, Path(args.output))
+                except OSError as exc:
+                    raise _cannot_write(args.output, exc) from exc
             print(f"exported the labels of {len(rows)} statements from the label log", file=sys.stderr)
             return EXIT_OK
         from pipeline.tagger import model_info

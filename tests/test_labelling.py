@@ -79,6 +79,10 @@ def test_corrections_replay_into_labels_and_export(seed_store_copy, tmp_path):
     assert {r_["id"]: tuple(r_["topics"]) for r_ in rows} == {k: v.topics for k, v in labels.items()}
     r2 = run_cli("labels", "export", "--store", str(store), "--output", "-")
     assert r2.stdout == out.read_text()
+    # A mistyped folder is a usage error naming it; no folder is made for it.
+    typo = tmp_path / "lables" / "labels.jsonl"
+    r3 = run_cli("labels", "export", "--store", str(store), "--output", str(typo))
+    assert r3.returncode == 2 and "does not exist" in r3.stderr and not typo.parent.exists()
     conn = st.open_readonly(store)
     assert labelling.events_hash(conn) == digest
     conn.close()
