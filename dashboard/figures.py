@@ -247,10 +247,37 @@ def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, m
     return draw_event_points(fig, event_points(df, events, measure=measure))
 
 
+def label_positions(placed: list[tuple], x_span: float, y_span: float, *, near: float = 0.12) -> list[str]:
+    """Where each spike's label goes, above or below its star: a label whose star is within
+    ``near`` of the chart's width and height of the star of a label already above goes below
+    (two spikes a month apart on one line wrote their labels over each other). Positions in the
+    order of ``placed``; x in days."""
+    spans = (max(x_span, 1.0) * near, max(y_span, 1e-9) * near)
+    taken: dict[str, list[tuple[float, float]]] = {"top center": [], "bottom center": []}
+    out = ["top center"] * len(placed)
+    order = sorted(range(len(placed)), key=lambda i: (pd.Timestamp(placed[i][0]), -placed[i][1]))
+    for i in order:
+        x, y = pd.Timestamp(placed[i][0]).value / 86_400e9, placed[i][1]
+        for pos in taken:
+            if not any(abs(x - a) < spans[0] and abs(y - b) < spans[1] for a, b in taken[pos]):
+                out[i] = pos
+                break
+        taken[out[i]].append((x, y))
+    return out
+
+
+def _spans(fig: go.Figure) -> tuple[float, float]:
+    """Width (days) and height of what the figure's traces show: the scale labels are spaced by."""
+    xs = [pd.Timestamp(x).value / 86_400e9 for t in fig.data if t.x is not None for x in t.x]
+    ys = [float(y) for t in fig.data if t.y is not None for y in t.y if y is not None and y == y]
+    return (max(xs) - min(xs) if xs else 0.0), (max(ys) - min(ys) if ys else 0.0)
+
+
 def draw_event_points(fig: go.Figure, placed: list[tuple]) -> go.Figure:
     """The stars of ``event_points``' (period, y, event) on the figure (``add_event_markers``)."""
     xs = [p for p, _, _ in placed]
     ys = [y for _, y, _ in placed]
+    where = label_positions(placed, *_spans(fig)) if placed else []
     labels = [e.get("label") or e["topic"] for _, _, e in placed]
     data = [["event", e["id"]] for _, _, e in placed]
     hover = [f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
@@ -259,7 +286,7 @@ def draw_event_points(fig: go.Figure, placed: list[tuple]) -> go.Figure:
         # Out of the legend: the legend lists topics (the stars explain themselves on hover). The
         # labels sit on the topics' lines: a halo in the background colour keeps them readable.
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name=EVENT_TRACE, text=labels, showlegend=False,
-                                 textposition="top center", textfont=dict(size=11, shadow="auto"),
+                                 textposition=where, textfont=dict(size=11, shadow="auto"),
                                  customdata=data, hovertext=hover,
                                  hovertemplate="%{hovertext}<extra></extra>",
                                  marker=dict(symbol="star", size=14, color="black")))

@@ -357,3 +357,30 @@ def test_a_very_long_statement_shows_its_start_and_the_rest_on_request(seed_stor
     assert len(shown[0]) < LONG_TEXT + 200 and shown[0].rstrip("</div>").endswith("…")
     assert "aranceles799" in shown[1]
     assert any("The whole statement" in e.label for e in at.expander)
+
+
+def test_spike_labels_close_together_go_above_and_below_their_stars():
+    from dashboard.figures import add_event_markers
+
+    # Six years of weeks, one topic; three spikes: two a month apart at about the same height (as
+    # the White House's trade spikes of 2023-11-27 and 2023-12-25 on the full corpus), one far off.
+    weeks = pd.date_range("2020-01-06", periods=312, freq="7D").date
+    df = pd.DataFrame({"period": weeks, "topic": "trade", "count": 10, "total": 100, "share": 0.1})
+    df.loc[100, ["count", "share"]] = [90, 0.9]
+    df.loc[104, ["count", "share"]] = [95, 0.95]
+    df.loc[250, ["count", "share"]] = [92, 0.92]
+
+    def spike(i: int, week) -> dict:
+        return {"id": i, "topic": "trade", "peak_week": str(week), "label": f"terms of spike {i}",
+                "source": "White House", "start": str(week), "end": str(week), "z": 4.0}
+
+    fig = add_event_markers(trend_figure(df, measure="share"), df,
+                            [spike(1, weeks[100]), spike(2, weeks[104]), spike(3, weeks[250])], measure="share")
+    stars = fig.to_dict()["data"][-1]
+    where = dict(zip(stars["text"], stars["textposition"]))
+    assert where == {"terms of spike 1": "top center", "terms of spike 2": "bottom center",
+                     "terms of spike 3": "top center"}
+    # Far apart in height (two lines), the same weeks keep their labels above.
+    from dashboard.figures import label_positions
+
+    assert label_positions([(weeks[100], 0.9, {}), (weeks[104], 0.1, {})], 2000, 1.0) == ["top center"] * 2
