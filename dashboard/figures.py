@@ -247,22 +247,27 @@ def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, m
     return draw_event_points(fig, event_points(df, events, measure=measure))
 
 
-def label_positions(placed: list[tuple], x_span: float, y_span: float, *, near: float = 0.12) -> list[str]:
-    """Where each spike's label goes, above or below its star: a label whose star is within
-    ``near`` of the chart's width and height of the star of a label already above goes below
-    (two spikes a month apart on one line wrote their labels over each other). Positions in the
-    order of ``placed``; x in days."""
-    spans = (max(x_span, 1.0) * near, max(y_span, 1e-9) * near)
-    taken: dict[str, list[tuple[float, float]]] = {"top center": [], "bottom center": []}
+def label_positions(placed: list[tuple], x_span: float, y_span: float, *, plot_px: tuple[int, int] = (600, 400),
+                    char_px: float = 6.5, line_px: float = 18) -> list[str]:
+    """Where each spike's label goes, above or below its star, so that labels do not write over
+    each other: a label goes below when, above, it would overlap a label already placed there
+    (two labels overlap when their stars are closer than half their two widths across and a line
+    of text up or down). Widths are estimated from the characters at 11 px on a plot of about
+    ``plot_px`` pixels (x in days). Positions in the order of ``placed``."""
+    days_px = max(x_span, 1.0) / plot_px[0]
+    dy = max(y_span, 1e-9) / plot_px[1] * line_px
+    taken: dict[str, list[tuple[float, float, float]]] = {"top center": [], "bottom center": []}
     out = ["top center"] * len(placed)
     order = sorted(range(len(placed)), key=lambda i: (pd.Timestamp(placed[i][0]), -placed[i][1]))
     for i in order:
-        x, y = pd.Timestamp(placed[i][0]).value / 86_400e9, placed[i][1]
+        period, y, e = placed[i]
+        x = pd.Timestamp(period).value / 86_400e9
+        half = len(e.get("label") or e.get("topic", "")) * char_px / 2 * days_px
         for pos in taken:
-            if not any(abs(x - a) < spans[0] and abs(y - b) < spans[1] for a, b in taken[pos]):
+            if not any(abs(x - a) < half + h and abs(y - b) < dy for a, b, h in taken[pos]):
                 out[i] = pos
                 break
-        taken[out[i]].append((x, y))
+        taken[out[i]].append((x, y, half))
     return out
 
 

@@ -367,7 +367,7 @@ def test_spike_labels_close_together_go_above_and_below_their_stars():
     weeks = pd.date_range("2020-01-06", periods=312, freq="7D").date
     df = pd.DataFrame({"period": weeks, "topic": "trade", "count": 10, "total": 100, "share": 0.1})
     df.loc[100, ["count", "share"]] = [90, 0.9]
-    df.loc[104, ["count", "share"]] = [95, 0.95]
+    df.loc[104, ["count", "share"]] = [91, 0.91]
     df.loc[250, ["count", "share"]] = [92, 0.92]
 
     def spike(i: int, week) -> dict:
@@ -380,7 +380,16 @@ def test_spike_labels_close_together_go_above_and_below_their_stars():
     where = dict(zip(stars["text"], stars["textposition"]))
     assert where == {"terms of spike 1": "top center", "terms of spike 2": "bottom center",
                      "terms of spike 3": "top center"}
-    # Far apart in height (two lines), the same weeks keep their labels above.
+    # Far apart in height (two lines), the same weeks keep their labels above; so do short labels
+    # far apart across; long labels a year apart on a seven-year chart do not fit side by side.
     from dashboard.figures import label_positions
 
-    assert label_positions([(weeks[100], 0.9, {}), (weeks[104], 0.1, {})], 2000, 1.0) == ["top center"] * 2
+    def at(week, y: float, label: str) -> tuple:
+        return (week, y, {"label": label})
+
+    assert label_positions([at(weeks[100], 0.9, "a, b, c"), at(weeks[104], 0.1, "d, e, f")], 2000, 1.0) == \
+        ["top center"] * 2
+    assert label_positions([at(weeks[0], 0.5, "a, b"), at(weeks[52], 0.5, "c, d")], 2555, 1.0) == ["top center"] * 2
+    long = "practices, semiconductors, market"
+    assert label_positions([at(weeks[0], 0.5, long), at(weeks[52], 0.5, long)], 2555, 1.0) == \
+        ["top center", "bottom center"]
