@@ -298,6 +298,30 @@ def draw_event_points(fig: go.Figure, placed: list[tuple]) -> go.Figure:
     return fig
 
 
+def irf_figure(irf: dict, name_a: str, name_b: str) -> go.Figure:
+    """Impulse responses (pipeline.leadlag.impulse_responses): how a source's weekly share moves in
+    the weeks after a one-standard-deviation surprise in the other's, each with its 95 % bootstrap
+    band. In points of share (the responses are in share units)."""
+    fig = go.Figure()
+    weeks = irf["periods"]
+    for key, colour, label in (("a_to_b", "#1f77b4", f"{name_b} after a surprise in {name_a}"),
+                               ("b_to_a", "#d62728", f"{name_a} after a surprise in {name_b}")):
+        r = irf[key]
+        pts = [100 * v for v in r["response"]]
+        lo, hi = [100 * v for v in r["low"]], [100 * v for v in r["high"]]
+        fig.add_trace(go.Scatter(x=weeks + weeks[::-1], y=hi + lo[::-1], mode="lines", fill="toself", fillcolor=colour,
+                                 opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                 name=f"{label}: 95 % band"))
+        fig.add_trace(go.Scatter(x=weeks, y=pts, mode="lines+markers", name=label, line=dict(color=colour),
+                                 customdata=list(zip(lo, hi)),
+                                 hovertemplate=f"{label}<br>week %{{x}}: %{{y:+.2f}} points "
+                                               "(95 %: %{customdata[0]:+.2f} to %{customdata[1]:+.2f})<extra></extra>"))
+    fig.add_hline(y=0, line_color="#7f7f7f", line_width=1)
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), yaxis_title="change in weekly share (points)",
+                      xaxis_title="weeks after the surprise", legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
 def ccf_figure(ccf: dict, name_a: str, name_b: str) -> go.Figure:
     """Prewhitened cross-correlation by lag (pipeline.leadlag), with its 95 % band."""
     lags, values = ccf["lags"], ccf["ccf"]

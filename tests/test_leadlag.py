@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import numpy as np
+import pytest
 
 from pipeline import leadlag, store
 from tests.conftest import run_cli
@@ -107,6 +108,9 @@ def test_lead_lag_page_shows_verdicts_the_caveat_and_the_cross_correlation(synth
     assert any("not \\\"causes\\\"" in w.value or "causes" in w.value for w in at.warning)
     assert at.selectbox(key="ll_topic").value == "migration"
     assert at.get("plotly_chart")
+    # The impulse responses the page computes are shown under the cross-correlation, with bands.
+    assert any(m.value == "**Impulse responses of migration**" for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2
     weeks = int(row["weeks"])
     # The sidebar's topics and dates apply: one topic, and only the weeks of the range.
     at.sidebar.multiselect(key="topics").set_value(["migration"]).run()
@@ -181,3 +185,19 @@ def test_impulse_response_bands_are_those_of_refitting_statsmodels_var_draw_by_d
         assert np.allclose(fast[key]["low"], np.percentile(draws, 2.5, axis=0)[:, j], atol=2e-6)
         assert np.allclose(fast[key]["high"], np.percentile(draws, 97.5, axis=0)[:, j], atol=2e-6)
         assert np.allclose(fast[key]["response"], res.ma_rep(leadlag.MAX_LAG)[:, 1 - j, j] * sd[j], atol=2e-6)
+
+
+def test_impulse_response_figure_shows_both_directions_in_points_with_bands():
+    from dashboard.figures import irf_figure
+
+    irf = {"periods": [0, 1, 2],
+           "a_to_b": {"response": [0.0, 0.02, 0.01], "low": [0.0, 0.005, -0.002], "high": [0.0, 0.035, 0.02]},
+           "b_to_a": {"response": [0.0, -0.001, 0.0], "low": [0.0, -0.01, -0.008], "high": [0.0, 0.009, 0.007]}}
+    fig = irf_figure(irf, "White House", "Mexican presidency").to_dict()
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    bands = [t for t in fig["data"] if t.get("fill") == "toself"]
+    assert [t["name"] for t in lines] == ["Mexican presidency after a surprise in White House",
+                                          "White House after a surprise in Mexican presidency"]
+    assert list(lines[0]["y"]) == pytest.approx([0.0, 2.0, 1.0])  # points of share
+    assert list(bands[0]["y"]) == pytest.approx([0.0, 3.5, 2.0, -0.2, 0.5, 0.0])  # high, then low reversed
+    assert fig["layout"]["yaxis"]["title"]["text"] == "change in weekly share (points)"

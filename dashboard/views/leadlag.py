@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis, data, state
-from dashboard.figures import ccf_figure
+from dashboard.figures import ccf_figure, irf_figure
 from dashboard.render import md_text
 from pipeline import leadlag
 
@@ -55,3 +55,9 @@ if tested:
     st.caption(f"Prewhitened with an AR({r['ccf']['ar_order']}) model of {md_text(a)}; dashed lines: 95 % band. "
                f"VAR({r['var_lags']}) + {r['d_max']} extra lag(s), {r['weeks']} weeks from {r['first_week']} to "
                f"{r['last_week']}.")
+    if r.get("irf"):
+        st.markdown(f"**Impulse responses of {md_text(topic)}**")
+        st.plotly_chart(irf_figure(r["irf"], a, b), key="irf_chart", width="stretch")
+        st.caption("How each source's weekly share moves in the weeks after an unusual week (a surprise of one "
+                   "standard deviation) in the other's, from the same VAR; shaded: 95 % band from 200 bootstrap "
+                   "draws. A band that holds 0 at every week: no response told apart from noise.")
