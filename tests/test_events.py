@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -110,6 +111,8 @@ def test_events_page_lists_events_newest_first_and_follows_the_filters(synthetic
     labels = [x.label for x in at.expander]
     assert len(labels) == 12 and labels == sorted(labels, reverse=True)
     assert labels[0].startswith(sc.spike_monday(sc.SPIKE_WEEKS[-1]).isoformat()) and "glimvarde" in labels[0]
+    # Each header says how big its spike is: the peak's share and the usual share.
+    assert all(re.search(r" · \d+\.\d% \(usual \d+\.\d%\) · ", x) for x in labels), labels[0]
     body = " ".join(str(m.value) for m in at.markdown) + " ".join(str(t.value) for t in at.text)
     assert "glimvarde" in body and "Speaker" in body  # the explanation's terms and statements with speakers
     at.sidebar.date_input(key="dates").set_value((dt.date(2024, 1, 1), dt.date(2025, 12, 31))).run()

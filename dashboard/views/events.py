@@ -21,7 +21,10 @@ if not shown:
     st.stop()
 st.write(f"{len(shown)} {'event' if len(shown) == 1 else 'events'}, newest first")
 for e in shown:
-    with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {e.get('label') or 'no distinctive term'}"):
+    # The header says how big the spike is, so the list can be scanned without opening each one.
+    size = f"{100 * e['share']:.1f}% (usual {100 * e['baseline_share']:.1f}%)"
+    with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {size} · "
+                     f"{e.get('label') or 'no distinctive term'}"):
         analysis.show_event(e)
 st.caption(md_text("Terms: weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), "
                    "event statements against the 26 weeks before, per language; top 15 with z >= 1.96."))
