@@ -24,8 +24,17 @@ from pipeline.readers import read_path
 from pipeline.readers.common import clean_line, clean_lines
 from pipeline.segment import segment
 from pipeline.tagger import load_model
-from pipeline.tagger.scoring import _first_word_regexes, _gram_columns, _start_flags
+from pipeline.tagger.scoring import (
+    _first_word_regexes,
+    _gram_columns,
+    _holds_words,
+    _KeyTable,
+    _pack,
+    _start_flags,
+    _unpack,
+)
 from pipeline.tagger.text import normalise
+from pipeline.tagger.topics import cue_regexes
 from tests.conftest import SEEDS, need_corpus, run_cli
 
 HOSTILE = [
@@ -255,3 +264,138 @@ def test_score_sums_and_histograms_are_their_definition(seed_store):
     mixed = [sc if i % 3 else {"security": sc["security"], "custom": 0.5} for i, sc in enumerate(scores)]
     assert _aggregates_agree(rows, bits, mixed) > 100
     assert store.score_aggregates([], bits) == ([], [])
+
+
+# -- the scoring core (session 24): hashing for bigrams, packed flags, cue words, unseen rows ---
+
+def _reference_proba(est, texts: list[str]) -> np.ndarray:
+    """The scoring core before its session-24 fast paths, written out: a binary search for each
+    bigram, one bincount per topic and flag, a tuple per unseen token, and the cue regexes on
+    every statement holding a token able to start a cue of the topic."""
+    norm = [_plain_normalise(t) for t in texts]
+    n, index = len(norm), est.token_index_
+    n_tok, k = len(index), len(est.topic_names_)
+    extra: dict[str, int] = {}
+    flat = [t for s in norm for t in s.split()]
+    ids = np.array([index[t] if t in index else extra.setdefault(t, n_tok + len(extra)) for t in flat],
+                   dtype=np.int64)
+    lens = np.array([len(s.split()) for s in norm], dtype=np.int64)
+    doc = np.repeat(np.arange(n), lens)
+    width = n_tok + len(extra)
+    d, t = np.divmod(np.unique(doc * width + ids), width)
+    known = t < n_tok
+    tk, dk = t[known], d[known]
+
+    def rowsum(rows, vals):
+        return np.column_stack([np.bincount(rows, weights=vals[:, c], minlength=n) for c in range(vals.shape[1])]
+                               ) if len(rows) else np.zeros((n, vals.shape[1]))
+
+    def binsum(rows, w):
+        return np.bincount(rows, weights=w, minlength=n).astype(np.float64)
+
+    wi = est.word_idf_[tk]
+    score_w, sq_w = rowsum(dk, est.w_tok_word_[tk]), binsum(dk, wi * wi)
+    ok = (doc[:-1] == doc[1:]) & (ids[:-1] < n_tok) & (ids[1:] < n_tok)
+    brow, bkey = doc[:-1][ok], ids[:-1][ok] * n_tok + ids[1:][ok]
+    keys = est.bigram_keys_
+    if len(bkey) and len(keys):
+        pos = np.searchsorted(keys, bkey)
+        pos[pos >= len(keys)] = 0
+        hit = keys[pos] == bkey
+        br, bp = np.divmod(np.unique(brow[hit] * len(keys) + pos[hit]), len(keys))
+        score_w += rowsum(br, est.w_bigram_[bp])
+        sq_w += binsum(br, est.bigram_idf_[bp] ** 2)
+    score = score_w / np.maximum(np.sqrt(sq_w), 1e-12)[:, None]
+    score_c, sq_c = rowsum(dk, est.w_tok_char_[tk]), binsum(dk, est.tok_char_sq_[tk])
+    keys_t = tuple(est._topic_keys())
+    cand = np.column_stack([binsum(dk, est.cue_start_[tk, c]) > 0 for c in range(2 * k)])
+    if extra:
+        names = list(extra)
+        r, c = (np.array(x, dtype=np.int64) for x in _plain_grams(names, *est.char_ngram, est.char_index_))
+        idf = est.char_idf_[c]
+        sc = np.column_stack([np.bincount(r, weights=est.w_char_[c, j] * idf, minlength=len(names)) for j in range(k)])
+        sq = np.bincount(r, weights=idf * idf, minlength=len(names)).astype(np.float64)
+        uflags = _plain_flags(names, keys_t)
+        tu, du = t[~known] - n_tok, d[~known]
+        score_c += rowsum(du, sc[tu])
+        sq_c += binsum(du, sq[tu])
+        cand |= np.column_stack([binsum(du, uflags[tu, c]) > 0 for c in range(2 * k)])
+    score += est.char_weight * score_c / np.maximum(np.sqrt(sq_c), 1e-12)[:, None]
+    counts = np.zeros((n, k))
+    for j, (cues, exclude) in enumerate(keys_t):
+        cue_re, ex_re = cue_regexes(cues, exclude)
+        for i in np.flatnonzero(cand[:, j]):
+            text = ex_re.sub(" ", norm[i]) if ex_re is not None and cand[i, k + j] else norm[i]
+            counts[i, j] = len(cue_re.findall(text))
+    score += est._cue_block(counts) @ est.w_cue_
+    s = score + est.intercept_
+    return 1.0 / (1.0 + np.exp(-(s * est.platt_a_ + est.platt_b_)))
+
+
+def _batches(texts: list[str]) -> list[list[str]]:
+    """Batches of many sizes, as the workers send them (a document each), and some odd ones."""
+    rng = random.Random(24)
+    out, i = [], 0
+    while i < len(texts):
+        size = rng.choice([1, 2, 7, 60, 300, 900])
+        out.append(texts[i:i + size])
+        i += size
+    return out + [[""], ["", "  "], ["zzqx qqzx"], ["narco-violencia seguridad social-x anti-t-mec"]]
+
+
+def _assert_scores_are_their_definition(est, texts: list[str]) -> int:
+    from pipeline.tagger import scoring
+
+    compared = 0
+    for words_after in (0, 10**12):  # the cue-word filter on from the start, and never on
+        scoring._UNSEEN.clear()
+        scoring._TABLES.clear()
+        scoring._SCORED.clear()
+        old = scoring._WORDS_AFTER
+        scoring._WORDS_AFTER = words_after
+        try:
+            for batch in _batches(texts):
+                assert np.array_equal(est.predict_proba(batch), _reference_proba(est, batch)), batch[:3]
+                compared += len(batch)
+        finally:
+            scoring._WORDS_AFTER = old
+    return compared
+
+
+def test_scores_are_their_definition_on_hostile_strings_and_seed_statements():
+    est = load_model().estimator
+    assert _assert_scores_are_their_definition(est, HOSTILE + _seed_texts()) > 2000
+
+
+def test_scores_are_their_definition_on_corpus_statements():
+    est = load_model().estimator
+    assert _assert_scores_are_their_definition(est, _corpus_texts()) >= 40000
+
+
+def test_key_table_finds_what_a_binary_search_finds():
+    rng = np.random.default_rng(24)
+    for n in (0, 1, 5, 1000, 100_000):
+        keys = np.unique(rng.integers(0, 2**40, size=n))
+        table = _KeyTable(keys)
+        queries = np.concatenate([keys, rng.integers(0, 2**40, size=3 * n + 3), keys[::-3] + 1]).astype(np.int64)
+        pos = np.searchsorted(keys, queries)
+        found = (pos < len(keys)) & (keys[np.minimum(pos, max(len(keys) - 1, 0))] == queries if len(keys) else False)
+        assert np.array_equal(table.find(queries), np.where(found, pos, -1))
+        assert table.find(np.zeros(0, dtype=np.int64)).shape == (0,)
+    with pytest.raises(ValueError):
+        _KeyTable(np.array([3, 1, 2]))
+
+
+def test_cue_words_held_and_packed_flags_are_their_definitions():
+    est = load_model().estimator
+    words = est._cue_words()
+    tokens = sorted({w for t in HOSTILE + _seed_texts()[:3000] for w in normalise(t).split()})
+    tokens += list(est.token_index_)[:5000]
+    want = np.array([[any(w in t for w in ws) for ws in words] for t in tokens], dtype=bool)
+    assert np.array_equal(_holds_words(tokens, words), want)
+    assert _holds_words([], words).shape == (0, len(words))
+    flags = np.random.default_rng(1).random((50, 130)) < 0.3
+    assert np.array_equal(_unpack(_pack(flags), 130), flags)
+    # every word of a cue of a topic is a word of one of that topic's cues
+    for (cues, _), ws in zip(est._topic_keys(), words):
+        assert all(any(w in normalise(c.rstrip("*")).split() for c in cues) for w in ws)
