@@ -31,6 +31,7 @@ from pipeline.tagger.scoring import (
     _KeyTable,
     _pack,
     _start_flags,
+    _token_words,
     _unpack,
 )
 from pipeline.tagger.text import normalise
@@ -383,7 +384,32 @@ def test_key_table_finds_what_a_binary_search_finds():
         assert np.array_equal(table.find(queries), np.where(found, pos, -1))
         assert table.find(np.zeros(0, dtype=np.int64)).shape == (0,)
     with pytest.raises(ValueError):
-        _KeyTable(np.array([3, 1, 2]))
+        _KeyTable(np.array([3, 1, 3]))
+    # keys of two columns (tokens' bytes): found at their place whatever their order
+    a = rng.integers(0, 50, size=5000).astype(np.uint64)
+    b = rng.integers(0, 2**64 - 1, size=5000, dtype=np.uint64, endpoint=True)
+    a, b = np.unique(np.stack([a, b]), axis=1)
+    perm = rng.permutation(len(a))
+    table = _KeyTable(a[perm], b[perm])
+    want = np.argsort(perm)
+    assert np.array_equal(table.find(a, b), want)
+    place = {(x, y): i for i, (x, y) in enumerate(zip(a[perm].tolist(), b[perm].tolist()))}
+    qa, qb = np.concatenate([a, a]), np.concatenate([b + np.uint64(1), b[::-1]])
+    assert table.find(qa, qb).tolist() == [place.get(q, -1) for q in zip(qa.tolist(), qb.tolist())]
+    with pytest.raises(ValueError):
+        _KeyTable(np.array([1, 1], dtype=np.uint64), np.array([2, 2], dtype=np.uint64))
+
+
+def test_token_words_are_the_tokens_bytes():
+    texts = [normalise(t) for t in HOSTILE + _seed_texts()[:2000]] + ["a" * 16 + " " + "b" * 17 + " x", "ñandú 中文 é"]
+    data = " ".join(texts).encode("utf-8")
+    starts, ends, w1, w2 = _token_words(data)
+    tokens = " ".join(texts).split()
+    assert [data[a:b].decode("utf-8") for a, b in zip(starts, ends)] == tokens
+    for t, x, y in zip(tokens, w1.tolist(), w2.tolist()):
+        raw = t.encode("utf-8")
+        if len(raw) <= 16:
+            assert (x, y) == (int.from_bytes(raw[:8], "little"), int.from_bytes(raw[8:16], "little"))
 
 
 def test_cue_words_held_and_packed_flags_are_their_definitions():

@@ -179,27 +179,35 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of ke
 
 
 class _KeyTable:
-    """Where each of many int64 keys sits in a sorted array of distinct keys (or -1), by hashing.
+    """Where each of many keys sits in the array of distinct keys the table was built from (or
+    -1), by hashing. A key is a row of one or more 64-bit integer columns.
 
-    Gives exactly ``np.searchsorted``'s index for every key present, in a few gathers over a
-    table that stays in cache, instead of a binary search of about 17 random reads per key
-    (the bigram search was an eighth of tagging). Open addressing with linear probing; a slot
-    holds the key's index, ``len(keys)`` when empty.
+    For sorted keys this is exactly ``np.searchsorted``'s index of every key present, in a few
+    gathers over a table that stays in cache instead of a binary search of about 17 random reads
+    per key (the bigram search was an eighth of tagging). Open addressing with linear probing: a
+    slot holds the index of a key, ``len(keys)`` when empty; a hit compares every column, so a
+    key is found only if it is one of the keys.
     """
 
-    def __init__(self, keys: np.ndarray) -> None:
-        keys = np.asarray(keys, dtype=np.int64)
-        if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):
-            raise ValueError("keys must be sorted and distinct")
-        bits = max(int(4 * len(keys)).bit_length(), 4)  # a quarter full at most: short probes
+    def __init__(self, *columns: np.ndarray) -> None:
+        cols = [np.ascontiguousarray(c).view(np.uint64) for c in columns]
+        n = len(cols[0])
+        if n > 1:
+            order = np.lexsort(cols[::-1])
+            same = np.ones(n - 1, dtype=bool)
+            for c in cols:
+                same &= c[order][1:] == c[order][:-1]
+            if same.any():
+                raise ValueError("keys must be distinct")
+        bits = max(int(4 * n).bit_length(), 4)  # a quarter full at most: short probes
         self.shift = np.uint64(64 - bits)
         self.mask = (1 << bits) - 1
-        n = len(keys)
-        # The keys and a sentinel no key equals (keys are never negative here: token ids).
-        self.keys = np.append(keys, np.int64(-1))
+        self.n = n
+        # One row more, never a hit (its index is the empty slot's): gathers need no bounds test.
+        self.cols = [np.append(c, np.uint64(0)) for c in cols]
         self.slots = np.full(1 << bits, n, dtype=np.int32 if n < 2**31 - 1 else np.int64)
         pending = np.arange(n)
-        home = self._slot(keys)
+        home = self._slot(cols)
         r = 0
         while len(pending):
             # Each round places, in every free slot wanted, the first key wanting it; the rest
@@ -213,26 +221,55 @@ class _KeyTable:
             pending = pending[~placed]
             r += 1
 
-    def _slot(self, keys: np.ndarray) -> np.ndarray:
-        return ((keys.view(np.uint64) * _GOLDEN) >> self.shift).view(np.intp)
+    def _slot(self, cols: list[np.ndarray]) -> np.ndarray:
+        h = cols[0] * _GOLDEN
+        for c in cols[1:]:
+            h = (h ^ c) * _GOLDEN
+        return (h >> self.shift).view(np.intp)
 
-    def find(self, keys: np.ndarray) -> np.ndarray:
-        """Index of each key in the sorted keys the table was built from; -1 if absent."""
-        keys = np.ascontiguousarray(keys, dtype=np.int64)
-        empty = len(self.keys) - 1
-        slot = self._slot(keys)
+    def _hit(self, idx: np.ndarray, cols: list[np.ndarray], live: np.ndarray | None) -> np.ndarray:
+        hit = idx != self.n
+        for mine, theirs in zip(self.cols, cols):
+            hit &= mine[idx] == (theirs if live is None else theirs[live])
+        return hit
+
+    def find(self, *columns: np.ndarray) -> np.ndarray:
+        """Index of each key (a row of the columns) among the keys of the table; -1 if absent."""
+        cols = [np.ascontiguousarray(c).view(np.uint64) for c in columns]
+        slot = self._slot(cols)
         idx = self.slots[slot]
-        hit = self.keys[idx] == keys
+        hit = self._hit(idx, cols, None)
         out = np.where(hit, idx, np.int64(-1))
-        live = np.flatnonzero(~hit & (idx != empty))
+        live = np.flatnonzero(~hit & (idx != self.n))
         while len(live):
             slot_l = (slot[live] + 1) & self.mask
             slot[live] = slot_l
             idx = self.slots[slot_l]
-            hit = self.keys[idx] == keys[live]
+            hit = self._hit(idx, cols, live)
             out[live[hit]] = idx[hit]
-            live = live[~hit & (idx != empty)]
+            live = live[~hit & (idx != self.n)]
         return out
+
+
+# Byte masks keeping the first 0..8 bytes of a little-endian 64-bit word.
+_BYTES = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], dtype=np.uint64)
+
+
+def _token_words(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Start, end and the first and second 8 bytes (as integers, zero beyond the token) of each
+    token of a text of tokens separated by spaces (a normalised text, UTF-8)."""
+    buf = data + bytes(16)
+    b = np.frombuffer(buf, dtype=np.uint8, count=len(data))
+    edges = np.diff((b != 32).view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)
+    length = ends - starts
+    # Every byte offset read as a little-endian 64-bit word (unaligned, no copy): a token of up
+    # to 16 bytes is exactly these two words, its bytes past the end masked to zero.
+    words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    w1 = words[starts] & _BYTES[np.minimum(length, 8)]
+    w2 = words[starts + 8] & _BYTES[np.clip(length - 8, 0, 8)]
+    return starts, ends, w1, w2
 
 
 # Per model (its cache key): the bigram table, and (under (key, name)) its cue words and flags.
@@ -279,23 +316,59 @@ class Scorer:
         feats[:, 1::2] = counts > 0
         return feats * self.cue_weight
 
-    def _doc_token_ids(self, norm: list[str], index: dict[str, int], extra: dict[str, int]):
+    def _doc_token_ids(self, norm: list[str], index: dict[str, int], extra: dict[str, int],
+                       table: tuple[_KeyTable, np.ndarray] | None = None):
         """Flat token ids of normalised texts (unknown tokens get ids from ``extra``, after the
-        known ones) and each text's number of tokens."""
-        n_known = len(index)
-        # A normalised text is its tokens joined by single spaces: one split of the whole batch
-        # and a count of spaces per text, rather than a list of tokens per text.
+        known ones, in the order they first come) and each text's number of tokens. ``table``
+        (``_token_table``) is ``index`` as a hash table of its tokens' bytes."""
+        # A normalised text is its tokens joined by single spaces: a count of spaces per text.
         lens = np.fromiter((s.count(" ") + 1 if s else 0 for s in norm), dtype=np.int64, count=len(norm))
-        flat = " ".join(norm).split()
-        ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
-        unknown = np.flatnonzero(ids < 0)
-        for p in unknown:
-            t = flat[p]
-            k = extra.get(t)
-            if k is None:
-                k = extra[t] = n_known + len(extra)
-            ids[p] = k
+        try:
+            data = " ".join(norm).encode("utf-8") if table is not None else b""
+        except UnicodeEncodeError:  # a lone surrogate (normalise never leaves one)
+            table = None
+        if table is None:
+            flat = " ".join(norm).split()
+            ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat))
+            todo = np.flatnonzero(ids < 0)
+            tokens = [flat[p] for p in todo.tolist()]
+        else:
+            # Tokens of up to 16 bytes (nearly all) are found as two integers in a hash table, in
+            # numpy: a dict lookup a token was a quarter of tagging. Longer tokens and those the
+            # table lacks are decoded and looked up as strings.
+            starts, ends, w1, w2 = _token_words(data)
+            keys, key_ids = table
+            at = keys.find(w1, w2)
+            ids = np.where((at >= 0) & (ends - starts <= 16), key_ids[at], -1)
+            todo = np.flatnonzero(ids < 0)
+            tokens = [data[a:b].decode("utf-8") for a, b in zip(starts[todo].tolist(), ends[todo].tolist())]
+        if len(todo):
+            n_known = len(index)
+            found = []
+            for t in tokens:
+                k = index.get(t)
+                if k is None:
+                    k = extra.get(t)
+                    if k is None:
+                        k = extra[t] = n_known + len(extra)
+                found.append(k)
+            ids[todo] = found
         return ids, lens
+
+    def _token_table(self) -> tuple[_KeyTable, np.ndarray] | None:
+        """The vocabulary's tokens of up to 16 bytes as a hash table of their two words
+        (``_token_words``), and the token id of each key of the table; built once per model."""
+        key = (self.cache_key_, "tokens")
+        table = _TABLES.get(key)
+        if table is None:
+            vocab = list(self.token_index_)
+            starts, ends, w1, w2 = _token_words(" ".join(vocab).encode("utf-8"))
+            short = ends - starts <= 16
+            if len(starts) != len(vocab) or not short.any():  # not tokens of normalised text
+                return None
+            ids = np.fromiter(self.token_index_.values(), dtype=np.int64, count=len(vocab))
+            table = _TABLES[key] = (_KeyTable(w1[short], w2[short]), ids[short])
+        return table
 
     def _bigram_keys(self, ids: np.ndarray, lens: np.ndarray, n_tok: int):
         """Row and key of each within-statement bigram of two known tokens."""
@@ -380,7 +453,7 @@ class Scorer:
         index = self.token_index_
         n_tok = len(index)
         extra: dict[str, int] = {}
-        ids, lens = self._doc_token_ids(norm, index, extra)
+        ids, lens = self._doc_token_ids(norm, index, extra, self._token_table())
         doc = np.repeat(np.arange(n), lens)
         # distinct (doc, token) pairs
         key = _sorted_unique(doc * (n_tok + len(extra)) + ids)
