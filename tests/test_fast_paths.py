@@ -34,7 +34,7 @@ from pipeline.tagger.scoring import (
     _token_words,
     _unpack,
 )
-from pipeline.tagger.text import normalise
+from pipeline.tagger.text import normalise, normalise_many
 from pipeline.tagger.topics import cue_regexes
 from tests.conftest import SEEDS, need_corpus, run_cli
 
@@ -88,6 +88,26 @@ def test_normalise_is_its_definition_on_hostile_strings_and_seed_statements():
 def test_normalise_is_its_definition_on_corpus_statements():
     texts = _corpus_texts()
     assert [normalise(t) for t in texts] == [_plain_normalise(t) for t in texts]
+
+
+def test_normalise_many_is_normalise_of_each_text():
+    # final sigma beside a newline and beside the quotes the batch path replaces early, marks
+    # opening a text, other scripts, links and tags, texts with newlines, empty texts
+    odd = ["ΟΔΟΣ", "Σ’Α", "Α’Σ", "ΑΣ’", "\u0301e", "e\u0301\u0316", "niño ß æ", "<b\n>x</b>", "http://x.y/z\nq", "",
+           "a\nb", "¿Qué?", "‘quote’ “dq” — – ―", "x\u00a0\u2009y", "\x1c\x1d", "tab\tx", "\u200bz", "www.a.b c"]
+    rng = random.Random(7)
+    for texts in (HOSTILE, odd, _seed_texts()[:3000], [""], ["", ""], ["   "], ["a"]):
+        assert normalise_many(texts) == [normalise(t) for t in texts]
+        for _ in range(30):
+            batch = rng.sample(texts + odd, min(len(texts + odd), rng.randint(1, 12)))
+            assert normalise_many(batch) == [normalise(t) for t in batch], batch
+    assert normalise_many([]) == []
+
+
+def test_normalise_many_is_normalise_on_corpus_statements():
+    texts = _corpus_texts()
+    for i in range(0, len(texts), 700):
+        assert normalise_many(texts[i:i + 700]) == [normalise(t) for t in texts[i:i + 700]]
 
 
 def test_text_key_and_clean_lines_are_their_definitions():

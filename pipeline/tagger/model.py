@@ -30,7 +30,7 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from pipeline.tagger.scoring import Scorer, _char_grams, _gram_columns, _sorted_unique, _start_flags
-from pipeline.tagger.text import normalise
+from pipeline.tagger.text import normalise_many
 from pipeline.workers import joblib_options
 
 
@@ -144,7 +144,7 @@ class TopicTagger(Scorer, ClassifierMixin, BaseEstimator):
 
     def _design(self, texts: list[str]):
         """Training design matrix and the pieces prediction will need."""
-        norm = [normalise(t) for t in texts]
+        norm = normalise_many(texts)
         toks = [n.split() for n in norm]
         self._fit_vocab(toks)
         index = self.token_index_

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.tagger.text import normalise
+from pipeline.tagger.text import normalise, normalise_many
 from pipeline.tagger.topics import cue_regexes, find_cues, trie_regex
 
 
@@ -501,7 +501,7 @@ class Scorer:
         return score + self.intercept_
 
     def decision_function(self, X: list[str]) -> np.ndarray:
-        return self._decision([normalise(t) for t in X])
+        return self._decision(normalise_many(X))
 
     def predict_proba(self, X: list[str]) -> np.ndarray:
         """Calibrated probability of each topic: shape (n, n_topics)."""
