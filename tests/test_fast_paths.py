@@ -138,11 +138,16 @@ def _plain_flags(tokens: list[str], keys: tuple) -> np.ndarray:
 def test_character_grams_and_cue_starts_of_unseen_tokens_are_their_definitions():
     est = load_model().estimator
     words = sorted({w for t in HOSTILE + _seed_texts()[:3000] for w in normalise(t).split()})
-    unseen = [w for w in words if w not in est.token_index_] + ["narco-violencia", "-x", "x-", "--", "seguridad-social"]
+    unseen = [w for w in words if w not in est.token_index_] + ["narco-violencia", "-x", "x-", "--", "seguridad-social",
+                                                                 "a", "ab", "x" * 40, "ñandú", "中文"]
     known = list(est.token_index_)[:3000]
     for tokens in (unseen, known, [], ["a"]):
+        want = _plain_grams(tokens, *est.char_ngram, est.char_index_)
         r, c = _gram_columns(tokens, *est.char_ngram, est.char_index_)
-        assert (r.tolist(), c.tolist()) == _plain_grams(tokens, *est.char_ngram, est.char_index_)
+        assert (r.tolist(), c.tolist()) == want
+        # the hash table of the model's ASCII grams, for ASCII tokens (the rest as above)
+        r, c = _gram_columns(tokens, *est.char_ngram, est.char_index_, est._gram_table())
+        assert (r.tolist(), c.tolist()) == want
         keys = tuple(est._topic_keys())
         assert np.array_equal(_start_flags(tokens, keys), _plain_flags(tokens, keys))
     # the cue starts of the vocabulary are the ones the model was saved with
@@ -368,18 +373,19 @@ def _assert_scores_are_their_definition(est, texts: list[str]) -> int:
     from pipeline.tagger import scoring
 
     compared = 0
-    for words_after in (0, 10**12):  # the cue-word filter on from the start, and never on
+    old = scoring._TABLES_AFTER, scoring._WORDS_AFTER
+    # hash tables and the cue-word filter from the start, never, and from some way in
+    for after in ((0, 0), (10**12, 10**12), (500, 2000)):
         scoring._UNSEEN.clear()
         scoring._TABLES.clear()
         scoring._SCORED.clear()
-        old = scoring._WORDS_AFTER
-        scoring._WORDS_AFTER = words_after
+        scoring._TABLES_AFTER, scoring._WORDS_AFTER = after
         try:
             for batch in _batches(texts):
                 assert np.array_equal(est.predict_proba(batch), _reference_proba(est, batch)), batch[:3]
                 compared += len(batch)
         finally:
-            scoring._WORDS_AFTER = old
+            scoring._TABLES_AFTER, scoring._WORDS_AFTER = old
     return compared
 
 
@@ -390,7 +396,7 @@ def test_scores_are_their_definition_on_hostile_strings_and_seed_statements():
 
 def test_scores_are_their_definition_on_corpus_statements():
     est = load_model().estimator
-    assert _assert_scores_are_their_definition(est, _corpus_texts()) >= 40000
+    assert _assert_scores_are_their_definition(est, _corpus_texts()) >= 60000
 
 
 def test_key_table_finds_what_a_binary_search_finds():

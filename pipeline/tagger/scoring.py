@@ -154,24 +154,70 @@ def _char_grams(token: str, lo: int, hi: int) -> list[str]:
     return out
 
 
-def _gram_columns(tokens: list[str], lo: int, hi: int, index: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def _gram_columns(tokens: list[str], lo: int, hi: int, index: dict[str, int],
+                  table: tuple[_KeyTable, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Row (the token's position) and column of each distinct character n-gram of each token that
     ``index`` knows, columns ascending within a row: what training's token x n-gram matrix and the
-    scores of unseen tokens are both built from."""
+    scores of unseen tokens are both built from. ``table`` (``Scorer._gram_table``) is ``index``'s
+    ASCII grams as a hash table of their bytes."""
     if not tokens:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    # All the grams of all the tokens in one list and one lookup; numpy then keeps the distinct
-    # (row, column) pairs in order. A set and a sort per token cost several times more.
-    padded = [" " + t + " " for t in tokens]
-    grams = [w[i:i + n] for w in padded for n in range(lo, hi + 1) for i in range(len(w) - n + 1)]
-    per_token = [sum(max(len(w) - n + 1, 0) for n in range(lo, hi + 1)) for w in padded]
-    cols = np.fromiter(map(index.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-    rows = np.repeat(np.arange(len(tokens), dtype=np.int64), per_token)
-    known = cols >= 0
     width = max(len(index), 1)
-    key = _sorted_unique(rows[known] * width + cols[known])
+    parts = []
+    rest = tokens
+    rest_rows: np.ndarray | None = None
+    if table is not None and hi <= 7:
+        ascii_ = np.fromiter(map(str.isascii, tokens), dtype=bool, count=len(tokens))
+        fast = np.flatnonzero(ascii_)
+        if len(fast):
+            parts.append(_ascii_gram_keys([tokens[i] for i in fast.tolist()], fast, lo, hi, table, width))
+            rest_rows = np.flatnonzero(~ascii_)
+            rest = [tokens[i] for i in rest_rows.tolist()]
+    if rest:
+        # All the grams of all the tokens in one list and one lookup; numpy then keeps the distinct
+        # (row, column) pairs in order. A set and a sort per token cost several times more.
+        padded = [" " + t + " " for t in rest]
+        grams = [w[i:i + n] for w in padded for n in range(lo, hi + 1) for i in range(len(w) - n + 1)]
+        per_token = [sum(max(len(w) - n + 1, 0) for n in range(lo, hi + 1)) for w in padded]
+        cols = np.fromiter(map(index.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+        rows = np.repeat(np.arange(len(rest), dtype=np.int64), per_token)
+        if rest_rows is not None:
+            rows = rest_rows[rows]
+        known = cols >= 0
+        parts.append(rows[known] * width + cols[known])
+    key = _sorted_unique(np.concatenate(parts))
     r, c = np.divmod(key, width)
     return r, c
+
+
+def _pack_grams(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The grams of ``data`` at ``starts`` (each at most 7 bytes long) as integers: their bytes,
+    little-endian, and their length in the top byte (one integer per gram, never two alike)."""
+    buf = data + bytes(8)
+    words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    return (words[starts] & _BYTES[lengths]) | (lengths.astype(np.uint64) << np.uint64(56))
+
+
+def _ascii_gram_keys(tokens: list[str], rows: np.ndarray, lo: int, hi: int, table: tuple[_KeyTable, np.ndarray],
+                     width: int) -> np.ndarray:
+    """``row * width + column`` of every known gram of every gram position of ASCII tokens (row:
+    ``rows`` of each token), found in numpy: the grams were a Python string each."""
+    keys, cols = table
+    padded = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens)) + 2
+    data = (" " + "  ".join(tokens) + " ").encode("ascii")
+    start = np.cumsum(padded) - padded
+    out = []
+    for n in range(lo, hi + 1):
+        count = np.maximum(padded - n + 1, 0)
+        total = int(count.sum())
+        if not total:
+            continue
+        r = np.repeat(np.arange(len(tokens)), count)
+        pos = start[r] + np.arange(total) - (np.cumsum(count) - count)[r]
+        at = keys.find(_pack_grams(data, pos, np.full(total, n)))
+        hit = at >= 0
+        out.append(rows[r[hit]] * width + cols[at[hit]])
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 # -- per-model lookup structures built on first use (module-level, like the caches above) ------
@@ -275,6 +321,11 @@ def _token_words(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 # Per model (its cache key): the bigram table, and (under (key, name)) its cue words and flags.
 _TABLES: dict = {}
 _SCORED: dict[str, int] = {}  # statements scored per model in this process
+# The hash tables cost about 0.05 s to build and the cue words of the vocabulary 0.06 s to find;
+# a process builds them once it has scored this many statements of a model (they pay back after a
+# few thousand and some twenty thousand statements), so a run of one new day does without them.
+# Without them scoring takes the plain paths, to the same scores.
+_TABLES_AFTER = 2_000
 _WORDS_AFTER = 20_000
 
 
@@ -355,6 +406,21 @@ class Scorer:
             ids[todo] = found
         return ids, lens
 
+    def _gram_table(self) -> tuple[_KeyTable, np.ndarray] | None:
+        """The character n-grams of the model that are ASCII (nearly all) as a hash table of
+        their bytes (``_pack_grams``), and the column of each key of the table."""
+        if self.char_ngram[1] > 7:
+            return None
+        key = (self.cache_key_, "grams")
+        table = _TABLES.get(key)
+        if table is None:
+            grams = [g for g in self.char_index_ if g.isascii()]
+            lengths = np.fromiter(map(len, grams), dtype=np.int64, count=len(grams))
+            codes = _pack_grams("".join(grams).encode("ascii"), np.cumsum(lengths) - lengths, lengths)
+            cols = np.fromiter(map(self.char_index_.__getitem__, grams), dtype=np.int64, count=len(grams))
+            table = _TABLES[key] = (_KeyTable(codes), cols)
+        return table
+
     def _token_table(self) -> tuple[_KeyTable, np.ndarray] | None:
         """The vocabulary's tokens of up to 16 bytes as a hash table of their two words
         (``_token_words``), and the token id of each key of the table; built once per model."""
@@ -376,8 +442,9 @@ class Scorer:
         ok = (doc[:-1] == doc[1:]) & (ids[:-1] < n_tok) & (ids[1:] < n_tok)
         return doc[:-1][ok], ids[:-1][ok] * n_tok + ids[1:][ok]
 
-    def _unseen_rows(self, tokens: list[str]) -> tuple[_UnseenCache, np.ndarray]:
-        """The cache of tokens unseen in training, holding ``tokens``, and their rows in it."""
+    def _unseen_rows(self, tokens: list[str], seen: int = 0) -> tuple[_UnseenCache, np.ndarray]:
+        """The cache of tokens unseen in training, holding ``tokens``, and their rows in it.
+        ``seen``: statements of the model scored so far in this process."""
         k = len(self.topic_names_)
         n_flags = 3 * k
         cache = _UNSEEN.get(self.cache_key_)
@@ -388,7 +455,8 @@ class Scorer:
         if todo:
             # One pass of Python over the grams, then one numpy pass for all tokens: a cold run
             # meets about a hundred thousand unseen tokens, and per-token numpy calls dominated.
-            r, c = _gram_columns(todo, *self.char_ngram, self.char_index_)
+            table = self._gram_table() if seen >= _TABLES_AFTER else None
+            r, c = _gram_columns(todo, *self.char_ngram, self.char_index_, table)
             idf = self.char_idf_[c]
             weighted = self.w_char_[c] * idf[:, None]
             sc = _rowsum(r, weighted, len(todo))
@@ -426,17 +494,15 @@ class Scorer:
             words = _TABLES[key] = words
         return words
 
-    def _flag_bits(self, n_statements: int) -> np.ndarray:
+    def _flag_bits(self, seen: int) -> np.ndarray:
         """Per known token, packed (``_pack``): can it start a cue of each topic, an exclusion of
         each topic (``cue_start_``), and does it hold one of each topic's cue words
         (``_cue_words``).
 
-        Finding the cue words in the vocabulary costs about 0.06 s, paid back after some twenty
-        thousand statements: until then (a run of one new day) every known token counts as
-        holding them, which filters nothing and so changes nothing either.
+        Until the cue words of the vocabulary are found (``_WORDS_AFTER``), every known token
+        counts as holding them, which filters nothing and so changes nothing either.
         """
         key = self.cache_key_
-        seen = _SCORED[key] = _SCORED.get(key, 0) + n_statements
         bits = _TABLES.get((key, "bits"))
         if bits is None or (seen >= _WORDS_AFTER and not _TABLES.get((key, "words held"))):
             k = len(self.topic_names_)
@@ -453,7 +519,9 @@ class Scorer:
         index = self.token_index_
         n_tok = len(index)
         extra: dict[str, int] = {}
-        ids, lens = self._doc_token_ids(norm, index, extra, self._token_table())
+        seen = _SCORED[self.cache_key_] = _SCORED.get(self.cache_key_, 0) + n
+        warm = seen >= _TABLES_AFTER
+        ids, lens = self._doc_token_ids(norm, index, extra, self._token_table() if warm else None)
         doc = np.repeat(np.arange(n), lens)
         # distinct (doc, token) pairs
         key = _sorted_unique(doc * (n_tok + len(extra)) + ids)
@@ -468,11 +536,16 @@ class Scorer:
         # word bigrams
         brow, bkey = self._bigram_keys(ids, lens, n_tok)
         if len(bkey) and len(self.bigram_keys_):
-            table = _TABLES.get(self.cache_key_)
-            if table is None:
-                table = _TABLES[self.cache_key_] = _KeyTable(self.bigram_keys_)
-            pos = table.find(bkey)
-            hit = pos >= 0
+            if warm:
+                table = _TABLES.get(self.cache_key_)
+                if table is None:
+                    table = _TABLES[self.cache_key_] = _KeyTable(self.bigram_keys_)
+                pos = table.find(bkey)
+                hit = pos >= 0
+            else:
+                pos = np.searchsorted(self.bigram_keys_, bkey)
+                pos[pos >= len(self.bigram_keys_)] = 0
+                hit = self.bigram_keys_[pos] == bkey
             pair = _sorted_unique(brow[hit] * len(self.bigram_keys_) + pos[hit])
             br, bp = np.divmod(pair, len(self.bigram_keys_))
             score_w += _rowsum(br, self.w_bigram_[bp], n)
@@ -481,10 +554,10 @@ class Scorer:
         # char n-grams pooled over distinct tokens
         score_c = _rowsum(dk, self.w_tok_char_[tk], n)
         sq_c = _binsum(dk, weights=self.tok_char_sq_[tk], minlength=n)
-        bits = self._flag_bits(n)
+        bits = self._flag_bits(seen)
         held = _or_rows(dk, bits[tk], n)
         if extra:
-            cache, rows = self._unseen_rows(list(extra))
+            cache, rows = self._unseen_rows(list(extra), seen)
             ur = rows[t[~known] - n_tok]
             du = d[~known]
             score_c += _rowsum(du, cache.scores[ur], n)
