@@ -113,9 +113,23 @@ def test_normalise_many_is_normalise_on_corpus_statements():
 def test_text_key_and_clean_lines_are_their_definitions():
     texts = HOSTILE + _seed_texts()[:2000]
     assert [text_key(t) for t in texts] == [re.sub(r"\s+", " ", t).strip().lower() for t in texts]
-    for t in texts + ["a  b\t\tc \u00a0 d\u2009e\u202f f", "  lead and trail  \n\u00a0x\u00a0"]:
+    raw = [p.read_text(encoding="utf-8") for p in sorted(SEEDS.rglob("*"))
+           if p.is_file() and p.suffix in (".txt", ".md")]
+    odd = ["a  b\t\tc \u00a0 d\u2009e\u202f f", "  lead and trail  \n\u00a0x\u00a0", "\t", " ", "\u00a0 \u00a0",
+           "x \t", "\u202f\u202fy", "a \u2009", "\t\n \n\u00a0"]
+    _assert_clean_lines(texts + raw + odd)
+
+
+def _assert_clean_lines(texts: list[str]) -> None:
+    for t in texts:
         plain = [re.sub(r"[ \t\u00a0\u2009\u202f]+", " ", x).strip() for x in t.split("\n")]
         assert clean_lines(t) == [clean_line(x) for x in t.split("\n")] == plain
+
+
+def test_clean_lines_is_its_definition_on_corpus_files():
+    corpus = need_corpus()
+    files = sorted(p for p in corpus.rglob("*") if p.is_file() and p.suffix in (".txt", ".md"))
+    _assert_clean_lines([p.read_text(encoding="utf-8") for p in random.Random(22).sample(files, 150)])
 
 
 def _plain_grams(tokens: list[str], lo: int, hi: int, index: dict[str, int]):
