@@ -5,12 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+from pipeline.colours import PALETTE, colour
+from pipeline.report import history_bars
+
 THIN = "thin period"
-
-
-def colour(topics: list[str], topic: str) -> str:
-    return PALETTE[sorted(topics).index(topic) % len(PALETTE)] if topic in topics else "#7f7f7f"
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -197,20 +195,39 @@ def cooccurrence_figure(df: pd.DataFrame) -> go.Figure:
 
 
 def weekly_figure(history: pd.DataFrame, week: str) -> go.Figure:
-    """A snapshot's weeks (week, topic, count, total) as grouped bars of share; the week in focus outlined."""
+    """A brief's weeks (week, topic, count, total and, when the brief has them, share_corrected,
+    ci_low, ci_high) as grouped bars: corrected shares with their 95 % intervals as error bars, or
+    shares as tagged without intervals for a brief that has none (``report.history_bars`` decides,
+    for the report page's chart too); the week in focus outlined."""
     fig = go.Figure()
-    topics = sorted(history["topic"].unique()) if len(history) else []
+    records = history.astype(object).where(history.notna(), None).to_dict("records") if len(history) else []
+    bars, corrected = history_bars(records)
+    topics = sorted({b["topic"] for b in bars})
     for t in topics:
-        d = history[history["topic"] == t].sort_values("week")
-        share = (d["count"] / d["total"].where(d["total"] > 0)).fillna(0)
+        d = sorted((b for b in bars if b["topic"] == t), key=lambda b: b["week"])
+        y = [b["value"] for b in d]
+        custom = [(b["count"], b["total"], -1.0 if b["tagged"] is None else b["tagged"],
+                   b["low"] if b["low"] is not None else -1.0, b["high"] if b["high"] is not None else -1.0)
+                  for b in d]
+        if corrected:
+            error_y = dict(type="data", symmetric=False, color="#222", thickness=1,
+                           array=[None if b["high"] is None or b["value"] is None else b["high"] - b["value"]
+                                  for b in d],
+                           arrayminus=[None if b["low"] is None or b["value"] is None else b["value"] - b["low"]
+                                       for b in d])
+            hover = (f"<b>{t}</b> %{{x}}<br>corrected %{{y:.1%}} (95 %: %{{customdata[3]:.1%}} to "
+                     "%{customdata[4]:.1%})<br>as tagged %{customdata[2]:.1%}: %{customdata[0]} of "
+                     "%{customdata[1]} statements<extra></extra>")
+        else:
+            error_y = None
+            hover = (f"<b>{t}</b> %{{x}}<br>%{{customdata[0]}} of %{{customdata[1]}} statements "
+                     "(%{y:.1%} as tagged, no interval)<extra></extra>")
         fig.add_trace(go.Bar(
-            x=d["week"].tolist(), y=share.tolist(), name=t, marker_color=colour(topics, t),
-            marker_line_width=[3 if w == week else 0 for w in d["week"]], marker_line_color="black",
-            customdata=list(zip(d["count"], d["total"])),
-            hovertemplate=f"<b>{t}</b> %{{x}}<br>%{{customdata[0]}} of %{{customdata[1]}} statements "
-                          "(%{y:.1%})<extra></extra>"))
+            x=[b["week"] for b in d], y=y, name=t, marker_color=colour(topics, t), error_y=error_y,
+            marker_line_width=[3 if b["week"] == week else 0 for b in d], marker_line_color="black",
+            customdata=custom, hovertemplate=hover))
     fig.update_layout(barmode="group", margin=dict(l=10, r=10, t=10, b=10), yaxis_tickformat=".0%",
-                      yaxis_title="share of statements")
+                      yaxis_title="corrected share (95 % interval)" if corrected else "share of statements as tagged")
     return fig
 
 
@@ -304,15 +321,15 @@ def irf_figure(irf: dict, name_a: str, name_b: str) -> go.Figure:
     band. In points of share (the responses are in share units)."""
     fig = go.Figure()
     weeks = irf["periods"]
-    for key, colour, label in (("a_to_b", "#1f77b4", f"{name_b} after a surprise in {name_a}"),
-                               ("b_to_a", "#d62728", f"{name_a} after a surprise in {name_b}")):
+    for key, hue, label in (("a_to_b", "#1f77b4", f"{name_b} after a surprise in {name_a}"),
+                            ("b_to_a", "#d62728", f"{name_a} after a surprise in {name_b}")):
         r = irf[key]
         pts = [100 * v for v in r["response"]]
         lo, hi = [100 * v for v in r["low"]], [100 * v for v in r["high"]]
-        fig.add_trace(go.Scatter(x=weeks + weeks[::-1], y=hi + lo[::-1], mode="lines", fill="toself", fillcolor=colour,
+        fig.add_trace(go.Scatter(x=weeks + weeks[::-1], y=hi + lo[::-1], mode="lines", fill="toself", fillcolor=hue,
                                  opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
                                  name=f"{label}: 95 % band"))
-        fig.add_trace(go.Scatter(x=weeks, y=pts, mode="lines+markers", name=label, line=dict(color=colour),
+        fig.add_trace(go.Scatter(x=weeks, y=pts, mode="lines+markers", name=label, line=dict(color=hue),
                                  customdata=list(zip(lo, hi)),
                                  hovertemplate=f"{label}<br>week %{{x}}: %{{y:+.2f}} points "
                                                "(95 %: %{customdata[0]:+.2f} to %{customdata[1]:+.2f})<extra></extra>"))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import html
 import json
 import os
 import re
@@ -23,8 +22,11 @@ from pathlib import Path
 
 from pipeline import queries, settings, store
 from pipeline.errors import SnapshotError, UsageError
+from pipeline.report import render_html
 
-SCHEMA_VERSION = 3  # 2: store_id and complete added; 3: corrected shares with intervals, events
+SCHEMA_VERSION = 4  # 2: store_id and complete added; 3: corrected shares with intervals, events;
+# 4: the history (the eight weeks before and the week) carries each week's corrected share and interval
+_NO_CORRECTION = {"share_corrected": None, "ci_low": None, "ci_high": None}
 # ASCII digits only, matched in full: \d would take full-width digits and $ a trailing newline.
 _WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 HISTORY_WEEKS = 8
@@ -116,7 +118,7 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
         }
     corrected = extras.get("corrected", {})
     for t in names:
-        per_topic[t].update(corrected.get((week, t), {"share_corrected": None, "ci_low": None, "ci_high": None}))
+        per_topic[t].update(corrected.get((week, t), _NO_CORRECTION))
     movers = sorted(names, key=lambda t: -abs(per_topic[t]["previous_8_weeks_mean"]["change_share"]))
     return {
         "schema_version": SCHEMA_VERSION, "week": week, "start": monday.isoformat(), "end": sunday.isoformat(),
@@ -124,7 +126,8 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
         "movers": [{"topic": t, "change_share_vs_8_week_mean": per_topic[t]["previous_8_weeks_mean"]["change_share"],
                     "change_count_vs_previous_week": per_topic[t]["previous_week"]["change_count"]} for t in movers],
         "history": [{"week": week_label(m), "topic": t, "count": counts.get(m, empty)[1][t],
-                     "total": counts.get(m, empty)[0]} for m in history + [monday] for t in names],
+                     "total": counts.get(m, empty)[0], **corrected.get((week_label(m), t), _NO_CORRECTION)}
+                    for m in history + [monday] for t in names],
         "model_versions": models, "topics_hash": topics_hash,
         "correction": extras.get("correction"),
         "events": extras.get("events", {}).get(week, []),
@@ -157,16 +160,7 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
                  "counts": queries.weekly_topic_counts(conn, None, None, store.topic_bits(conn)),
                  "facts": queries.week_facts(conn)}
     if au is not None:
-        first, last = min(mondays), max(mondays) + dt.timedelta(days=6)
-        df = queries.corrected_trend(conn, queries.Filters(date_from=first, date_to=last), au, "week")
-        for r in df.itertuples():
-            wk = week_label(r.period)
-            if wk in labels:
-                out["corrected"][(wk, r.topic)] = {
-                    "share_corrected": _r4(r.share_corrected), "ci_low": _r4(r.ci_low), "ci_high": _r4(r.ci_high)}
-        out["correction"] = {"method": "probabilistic adjusted classify-and-count, 95 % bootstrap interval",
-                             "model_version": au.model_version, "audit_statements": len(au.ids),
-                             "audit_coded_until": au.frame.get("coded_until", "")}
+        out.update(corrected_extras(conn, mondays, au))
     else:
         out["correction"] = {"unavailable": why}
     # Events: found once over the whole store, then each week keeps those that include it, cut at the
@@ -179,6 +173,25 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
             upto = [x for x in e["weeks"] if x <= w]
             cut = {**e, "weeks": upto, "end": (dt.date.fromisoformat(upto[-1]) + dt.timedelta(days=6)).isoformat()}
             out["events"].setdefault(wk, []).append(events_mod.explain(conn, cut))
+    return out
+
+
+def corrected_extras(conn: sqlite3.Connection, mondays: list[dt.date], au) -> dict:
+    """The corrected shares (95 % intervals) of the weeks of briefs starting on ``mondays`` and of
+    the eight weeks each charts before it, with the audit ``au``, as ``compute`` takes them in its
+    ``extras``: ``{"corrected": {(week, topic): {...}}, "correction": {...}}``."""
+    out: dict = {"corrected": {}, "correction": None}
+    if not mondays:
+        return out
+    first = min(mondays) - dt.timedelta(weeks=HISTORY_WEEKS)
+    last = max(mondays) + dt.timedelta(days=6)
+    df = queries.corrected_trend(conn, queries.Filters(date_from=first, date_to=last), au, "week")
+    for r in df.itertuples():
+        out["corrected"][(week_label(r.period), r.topic)] = {
+            "share_corrected": _r4(r.share_corrected), "ci_low": _r4(r.ci_low), "ci_high": _r4(r.ci_high)}
+    out["correction"] = {"method": "probabilistic adjusted classify-and-count, 95 % bootstrap interval",
+                         "model_version": au.model_version, "audit_statements": len(au.ids),
+                         "audit_coded_until": au.frame.get("coded_until", "")}
     return out
 
 
@@ -199,119 +212,6 @@ def _quotes(conn: sqlite3.Connection, monday: dt.date, sunday: dt.date, topic: s
         if len(out) == k:
             break
     return out
-
-
-def _svg_chart(summary: dict) -> str:
-    """A small grouped bar chart (share of statements per topic per week) as inline SVG."""
-    weeks = sorted({h["week"] for h in summary["history"]})
-    topics = list(summary["topics"])
-    colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
-    share = {(h["week"], h["topic"]): (h["count"] / h["total"] if h["total"] else 0) for h in summary["history"]}
-    top = max([v for v in share.values()] + [0.01])
-    w, h, left, bottom = 760, 260, 40, 40
-    gw = (w - left) / max(len(weeks), 1)
-    bw = gw * 0.8 / max(len(topics), 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 30}" role="img" '
-             f'aria-label="share of statements per topic, week by week">']
-    for i, wk in enumerate(weeks):
-        x0 = left + i * gw + gw * 0.1
-        for j, t in enumerate(topics):
-            v = share.get((wk, t), 0)
-            bh = (h - bottom) * v / top
-            parts.append(f'<rect x="{x0 + j * bw:.1f}" y="{h - bottom - bh:.1f}" width="{bw:.1f}" '
-                         f'height="{bh:.1f}" fill="{colours[j % len(colours)]}"><title>{html.escape(wk)} '
-                         f'{html.escape(t)}: {v:.1%}</title></rect>')
-        weight = "bold" if wk == summary["week"] else "normal"
-        parts.append(f'<text x="{x0 + gw * 0.4:.1f}" y="{h - bottom + 14}" font-size="10" text-anchor="middle" '
-                     f'font-weight="{weight}">{html.escape(wk[5:])}</text>')
-    parts.append(f'<text x="2" y="12" font-size="10">{top:.0%}</text>')
-    for j, t in enumerate(topics):
-        parts.append(f'<rect x="{left + j * 120}" y="{h + 10}" width="10" height="10" '
-                     f'fill="{colours[j % len(colours)]}"/>'
-                     f'<text x="{left + j * 120 + 14}" y="{h + 19}" font-size="11">{html.escape(t)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _link(url: str) -> str:
-    if not url or not url.startswith(("http://", "https://")):
-        return ""
-    return ' — <a href="' + html.escape(url) + '">source</a>'
-
-
-def _correction_note(summary: dict) -> str:
-    c = summary.get("correction") or {}
-    if not c:
-        return ""
-    if "unavailable" in c:
-        return f"Corrected shares unavailable: {c['unavailable']}."
-    return (f"Corrected share: the share of statements about the topic, corrected for the tagger's errors "
-            f"measured on {c['audit_statements']} audit statements (model {c['model_version']}); "
-            "the raw share counts the tagger's tags.")
-
-
-def _events_html(summary: dict) -> str:
-    evs = summary.get("events") or []
-    if not evs:
-        return ""
-    e = html.escape
-    items = []
-    for ev in evs:
-        terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5])
-        quotes = "".join(f"<li>{e(q.get('text', '')[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
-                         f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
-        items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "
-                     f"{e(ev['end'])}: share {ev['share']:.1%} against a usual {ev['baseline_share']:.1%} "
-                     f"(z = {ev['z']:.1f}). Terms: {e(terms)}<ul>{quotes}</ul></li>")
-    return "<h2>Spikes this week</h2><ul>" + "".join(items) + "</ul>"
-
-
-def render_html(summary: dict) -> str:
-    """One self-contained page: no script, no external resource; every text escaped."""
-    e = html.escape
-    rows = []
-    for t, v in summary["topics"].items():
-        pw, m8 = v["previous_week"], v["previous_8_weeks_mean"]
-        corr = v.get("share_corrected")
-        corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
-        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td>"
-                    f"<td>{pw['change_count']:+d} ({pw['change_share'] * 100:+.1f} pts)</td>"
-                    f"<td>{m8['change_count']:+.1f} ({m8['change_share'] * 100:+.1f} pts)</td></tr>")
-    quotes = []
-    for t, v in summary["topics"].items():
-        items = "".join(
-            f"<li><blockquote>{e(q['text'])}</blockquote><p class='who'>{e(q['speaker'] or q['source'])}, "
-            f"{e(q['date'])}{_link(q['url'])}</p></li>"
-            for q in v["quotes"]) or "<li>No statement on this topic this week.</li>"
-        quotes.append(f"<h3>{e(t)}</h3><ul>{items}</ul>")
-    movers = ", ".join(f"{e(m['topic'])} ({m['change_share_vs_8_week_mean'] * 100:+.1f} pts)"
-                       for m in summary["movers"][:3])
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>Weekly brief {e(summary['week'])}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;padding:0 1em;color:#222}}
-table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-style:italic}}
-.who{{color:#555;font-size:0.9em;margin:0 0 1em}}</style></head><body>
-<h1>Weekly brief: {e(summary['week'])}</h1>
-<p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
-{summary['documents']} documents · {summary['statements']} statements</p>
-<h2>Topics this week</h2>
-<table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th>
-<th>vs previous week</th><th>vs 8-week mean</th></tr>
-{''.join(rows)}</table>
-<p class="who">{e(_correction_note(summary))}</p>
-{_events_html(summary)}
-<p><strong>Biggest movers</strong> (share against the 8-week mean): {movers}</p>
-<h2>This week against the previous eight</h2>
-{_svg_chart(summary)}
-<h2>Quotes</h2>
-{''.join(quotes)}
-<p class="who">Model {e(', '.join(summary['model_versions']))} · topics file {e(summary['topics_hash'])} ·
-made {e(summary['made_at'])}. This brief is frozen: later runs do not change it.</p>
-</body></html>
-"""
 
 
 # -- writing: only completed weeks, once, atomically, into a folder of this store's own -----------

@@ -147,8 +147,23 @@ def test_grouped_cooccurrence_and_weekly_figures():
     assert list(hm["x"]) == ["security", "trade"] and [list(r) for r in hm["z"]] == [[9, 2], [2, 5]]
     hist = pd.DataFrame({"week": ["2026-W02", "2026-W03"], "topic": ["trade", "trade"], "count": [1, 4],
                          "total": [10, 20]})
-    wk = weekly_figure(hist, "2026-W03").to_dict()["data"][0]
-    assert list(wk["y"]) == pytest.approx([0.1, 0.2]) and list(wk["marker"]["line"]["width"]) == [0, 3]
+    wk = weekly_figure(hist, "2026-W03").to_dict()
+    bars = wk["data"][0]
+    assert list(bars["y"]) == pytest.approx([0.1, 0.2]) and list(bars["marker"]["line"]["width"]) == [0, 3]
+    assert "error_y" not in bars and wk["layout"]["yaxis"]["title"]["text"] == "share of statements as tagged"
+    # A brief with corrected shares: bars at the corrected share, error bars to the interval's ends;
+    # a week without statements is a gap with no error bar.
+    hist = pd.DataFrame({"week": ["2026-W01", "2026-W02", "2026-W03"], "topic": ["trade"] * 3, "count": [0, 1, 4],
+                         "total": [0, 10, 20], "share_corrected": [None, 0.08, 0.25],
+                         "ci_low": [None, 0.02, 0.2], "ci_high": [None, 0.15, 0.31]})
+    wk = weekly_figure(hist, "2026-W03").to_dict()
+    bars = wk["data"][0]
+    assert list(bars["y"])[0] is None and list(bars["y"])[1:] == pytest.approx([0.08, 0.25])
+    assert list(bars["error_y"]["array"])[1:] == pytest.approx([0.07, 0.06])
+    assert list(bars["error_y"]["arrayminus"])[1:] == pytest.approx([0.06, 0.05])
+    assert list(bars["error_y"]["array"])[0] is None
+    assert wk["layout"]["yaxis"]["title"]["text"] == "corrected share (95 % interval)"
+    assert "as tagged" in bars["hovertemplate"] and list(bars["customdata"][2])[2] == pytest.approx(0.2)
 
 
 def test_every_filter_narrows_the_chart_like_the_equivalent_sql(app, seed_store):
@@ -218,6 +233,23 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
         points = (v["count"] / this["statements"] - before["topics"][t]["count"] / before["statements"]) * 100
         assert shown.loc[t, "vs previous week (pts)"] == f"{points:+.1f}", t
         assert shown.loc[t, "vs previous week (statements)"] == f"{v['count'] - before['topics'][t]['count']:+d}"
+    # Live numbers (no brief frozen) say how sure they are like a brief: corrected shares with
+    # intervals in the table, and the chart's bars with error bars to those intervals.
+    assert any("live numbers" in c.value for c in at.caption)
+    assert all(cell != "—" and "–" in cell for cell in shown["corrected share (95 % interval)"])
+    import json
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    for trace in spec["data"]:
+        t = trace["name"]
+        this_week = list(trace["x"]).index("2026-W13")
+        low, high = (float(x.rstrip("%")) / 100 for x in shown.loc[t, "corrected share (95 % interval)"]
+                     .split("(")[1].rstrip(")").split("–"))
+        y = trace["y"][this_week]
+        assert y - trace["error_y"]["arrayminus"][this_week] == pytest.approx(low, abs=0.0006)
+        assert y + trace["error_y"]["array"][this_week] == pytest.approx(high, abs=0.0006)
+    assert spec["layout"]["yaxis"]["title"]["text"] == "corrected share (95 % interval)"
+    assert any("lines: their 95 % intervals" in c.value for c in at.caption)
 
 
 def test_weekly_page_says_when_the_store_changed_after_the_brief_was_frozen(seed_store_copy, tmp_path, monkeypatch):

@@ -269,11 +269,22 @@ def test_briefs_freeze_corrected_shares_with_intervals_and_the_weeks_events(seed
     assert len(written) > 30
     summaries = [_json.loads((w / "summary.json").read_text(encoding="utf-8")) for w in written]
     for s in summaries:
-        assert s["schema_version"] == 3
+        assert s["schema_version"] == 4
         assert s["correction"]["audit_statements"] >= 2000 and s["correction"]["model_version"]
         for t, v in s["topics"].items():
             if s["statements"]:
                 assert v["ci_low"] <= v["share_corrected"] <= v["ci_high"], (s["week"], t, v)
+        # Schema 4: every charted week with statements has its corrected share and interval, and the
+        # brief's own week in the chart is the table's number.
+        for h in s["history"]:
+            if h["total"]:
+                assert h["ci_low"] <= h["share_corrected"] <= h["ci_high"], (s["week"], h)
+            else:
+                assert h["share_corrected"] is None
+            if h["week"] == s["week"]:
+                v = s["topics"][h["topic"]]
+                assert (h["share_corrected"], h["ci_low"], h["ci_high"]) == (
+                    v["share_corrected"], v["ci_low"], v["ci_high"])
     with_events = [s for s in summaries if s["events"]]
     assert with_events, "the seed store has at least one spike"
     ev = with_events[0]["events"][0]
@@ -290,7 +301,47 @@ def test_briefs_freeze_corrected_shares_with_intervals_and_the_weeks_events(seed
     for v in old["topics"].values():
         for key in ("share_corrected", "ci_low", "ci_high"):
             v.pop(key)
+    for h in old["history"]:
+        for key in ("share_corrected", "ci_low", "ci_high"):
+            h.pop(key)
     assert "corrected share" in snap.render_html({**old, "made_at": "2026-01-01"})
+
+
+def test_the_report_chart_draws_intervals_in_the_dashboards_topic_colours(seed_store_copy, tmp_path):
+    """report.html's chart: bars of corrected shares with a whisker per interval, each topic in the
+    colour the dashboard gives it (one palette); a brief without corrected shares for its weeks
+    draws tagged shares without whiskers and says so."""
+    import json as _json
+    import re
+
+    from dashboard.figures import colour as dashboard_colour
+    from pipeline import report
+    from pipeline import snapshot as snap
+
+    out = tmp_path / "briefs"
+    written = snap.write_all(str(seed_store_copy), out)
+    busiest = max(written, key=lambda w: _json.loads((w / "summary.json").read_text(encoding="utf-8"))["statements"])
+    s = _json.loads((busiest / "summary.json").read_text(encoding="utf-8"))
+    page = (busiest / "report.html").read_text(encoding="utf-8")
+    svg = page[page.index("<svg"):page.index("</svg>")]
+    topics = list(s["topics"])
+    weeks_with_statements = len({h["week"] for h in s["history"] if h["total"]})
+    # One whisker per (week with statements, topic); bars and legend in the dashboard's colours.
+    assert svg.count("<path ") == weeks_with_statements * len(topics)
+    for t in topics:
+        assert f'fill="{dashboard_colour(topics, t)}"/><text' in svg  # the legend's swatch
+    own = s["topics"][topics[0]]
+    assert (f"{s['week']} {topics[0]}: corrected {own['share_corrected']:.1%} "
+            f"(95 % interval {own['ci_low']:.1%}–{own['ci_high']:.1%})") in svg
+    assert "lines: their 95 % intervals" in page
+    # The same brief without corrected history (frozen by schema 3): tagged shares, no whisker.
+    for h in s["history"]:
+        h["share_corrected"] = h["ci_low"] = h["ci_high"] = None
+    old_page = report.render_html(s)
+    old_svg = old_page[old_page.index("<svg"):old_page.index("</svg>")]
+    assert "<path " not in old_svg and "corrected" not in old_svg
+    assert re.search(r"as tagged [0-9.]+% \([0-9]+ of [0-9]+\)", old_svg)
+    assert "without intervals" in old_page
 
 
 def test_a_week_outside_the_stores_weeks_is_a_usage_error_and_writes_nothing(tmp_path):

@@ -11,6 +11,7 @@ from dashboard import data, state
 from dashboard.figures import weekly_figure
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import queries, settings, snapshot, store
+from pipeline.report import chart_note
 
 st.title("Weekly briefs")
 conn = data.connect()
@@ -25,17 +26,21 @@ if not weeks:
 snap_dir = settings.snapshots_dir(data.store_dir())
 store_version = data.version()  # one read per render: every cached call below is keyed on it
 facets = data.facets(store_version)
+audit_key = data.audit_key()
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def brief(version: tuple, week: str, folder: str, store_id: str | None) -> tuple[dict, bool]:
-    """The frozen summary when this store's snapshot exists, else the numbers computed now."""
+def brief(version: tuple, week: str, folder: str, store_id: str | None, audit: tuple | None) -> tuple[dict, bool]:
+    """The frozen summary when this store's snapshot exists, else the numbers computed now, with
+    corrected shares and their intervals as a frozen brief has them when there is an audit sample."""
     frozen = snapshot.read_brief(Path(folder), week, store_id)
     if frozen is not None:
         return frozen, True
+    au = data.audit_sample(audit) if audit else None
     c = data.connect()
     try:
-        return snapshot.compute(c, week), False
+        extras = snapshot.corrected_extras(c, [snapshot.parse_week(week)[0]], au) if au is not None else None
+        return snapshot.compute(c, week, extras), False
     finally:
         c.close()
 
@@ -64,7 +69,7 @@ def _when(stamp: str) -> str:
 
 
 def show(week: str, col) -> None:
-    s, frozen = brief(store_version, week, str(snap_dir), own_id)
+    s, frozen = brief(store_version, week, str(snap_dir), own_id, audit_key)
     col.subheader(week)
     col.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
                 + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else "live numbers: no snapshot yet "
@@ -90,8 +95,9 @@ def show(week: str, col) -> None:
     col.caption("share: statements tagged with the topic / all the week's statements, as tagged; corrected: "
                 "that share corrected for the tagger's errors measured on the audit sample, with its 95 % interval"
                 + ("" if any(v.get("share_corrected") is not None for v in s["topics"].values()) else
-                   " (computed when the brief is frozen; not in these live numbers)") + ".")
+                   f" (none here: {(s.get('correction') or {}).get('unavailable') or 'no audit sample'})") + ".")
     col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week), key=f"wk_{week}_{id(col)}")
+    col.caption(chart_note(s))
     for t, v in s["topics"].items():
         with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
             for q in v["quotes"]:

@@ -1,0 +1,181 @@
+"""A brief's report page: one self-contained HTML file (no script, no external resource) with
+its table, spikes, quotes and an inline SVG chart of the week against the eight before it.
+
+Rendering only; the numbers come from ``snapshot.compute``. The chart's bars are those the
+dashboard's weekly chart draws (``history_bars``) in the dashboard's topic colours.
+"""
+
+from __future__ import annotations
+
+import html
+
+from pipeline.colours import colour
+
+
+def history_bars(history: list[dict]) -> tuple[list[dict], bool]:
+    """What a brief's chart draws for each (week, topic) of its history: the share corrected for
+    the tagger's errors with its 95 % interval when the brief has them, else the share as tagged
+    (no interval). Rows ``{week, topic, count, total, tagged, value, low, high}`` (``value`` None
+    for a week without statements; ``low``/``high`` None without an interval) and whether the
+    values are corrected shares.
+
+    Briefs frozen before schema 4 keep corrected shares for their own week only: a chart mixing
+    the two measures would compare unlike numbers, so such a brief's chart shows tagged shares.
+    """
+    corrected = bool(history) and all(h.get("share_corrected") is not None for h in history if h["total"])
+    corrected = corrected and any(h["total"] for h in history)
+    out = []
+    for h in history:
+        tagged = h["count"] / h["total"] if h["total"] else None
+        if corrected:
+            value, low, high = h.get("share_corrected"), h.get("ci_low"), h.get("ci_high")
+        else:
+            value, low, high = tagged, None, None
+        out.append({"week": h["week"], "topic": h["topic"], "count": h["count"], "total": h["total"],
+                    "tagged": tagged, "value": value, "low": low, "high": high})
+    return out, corrected
+
+
+def _svg_chart(summary: dict) -> str:
+    """A small grouped bar chart of the brief's weeks (bars: shares; lines: their 95 % intervals)
+    as inline SVG, each bar's numbers in its tooltip."""
+    bars, corrected = history_bars(summary["history"])
+    weeks = sorted({b["week"] for b in bars})
+    topics = list(summary["topics"])
+    at = {(b["week"], b["topic"]): b for b in bars}
+    # The scale's top a little above the highest whisker, so that its cap is drawn whole.
+    top = 1.04 * max([b["high"] if b["high"] is not None else (b["value"] or 0) for b in bars] + [0.01])
+    w, h, left, bottom = 760, 260, 40, 40
+    gw = (w - left) / max(len(weeks), 1)
+    bw = gw * 0.8 / max(len(topics), 1)
+    what = "corrected share of statements with 95 % intervals" if corrected else "share of statements as tagged"
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h + 30}" role="img" '
+             f'aria-label="{what} per topic, week by week">']
+    e = html.escape
+    for i, wk in enumerate(weeks):
+        x0 = left + i * gw + gw * 0.1
+        for j, t in enumerate(topics):
+            b = at.get((wk, t))
+            if b is None:
+                continue
+            v = b["value"] or 0.0
+            bh = (h - bottom) * v / top
+            x = x0 + j * bw
+            tagged = ("no statements" if b["tagged"] is None else
+                      f"as tagged {b['tagged']:.1%} ({b['count']} of {b['total']})")
+            if corrected and b["value"] is not None:
+                label = f"corrected {v:.1%} (95 % interval {b['low']:.1%}–{b['high']:.1%}); {tagged}"
+            else:
+                label = tagged
+            parts.append(f'<rect x="{x:.1f}" y="{h - bottom - bh:.1f}" width="{bw:.1f}" height="{bh:.1f}" '
+                         f'fill="{colour(topics, t)}"><title>{e(wk)} {e(t)}: {e(label)}</title></rect>')
+            if b["low"] is not None and b["high"] is not None:
+                y_lo = h - bottom - (h - bottom) * b["low"] / top
+                y_hi = h - bottom - (h - bottom) * b["high"] / top
+                xm = x + bw / 2
+                parts.append(f'<path d="M{xm:.1f} {y_lo:.1f}V{y_hi:.1f}M{xm - bw / 4:.1f} {y_lo:.1f}h{bw / 2:.1f}'
+                             f'M{xm - bw / 4:.1f} {y_hi:.1f}h{bw / 2:.1f}" stroke="#222" stroke-width="1"/>')
+        weight = "bold" if wk == summary["week"] else "normal"
+        parts.append(f'<text x="{x0 + gw * 0.4:.1f}" y="{h - bottom + 14}" font-size="10" text-anchor="middle" '
+                     f'font-weight="{weight}">{e(wk[5:])}</text>')
+    parts.append(f'<text x="2" y="12" font-size="10">{top:.0%}</text>')
+    for j, t in enumerate(topics):
+        parts.append(f'<rect x="{left + j * 120}" y="{h + 10}" width="10" height="10" fill="{colour(topics, t)}"/>'
+                     f'<text x="{left + j * 120 + 14}" y="{h + 19}" font-size="11">{e(t)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def chart_note(summary: dict) -> str:
+    """What the chart of a brief's weeks shows, in a sentence (the report page's and the dashboard's)."""
+    _, corrected = history_bars(summary["history"])
+    if corrected:
+        return ("Bars: each week's share of statements about the topic, corrected for the tagger's errors; "
+                "lines: their 95 % intervals. A tooltip gives the share as tagged beside it.")
+    return ("Bars: each week's share of statements as tagged, without intervals (no corrected shares for these "
+            "weeks: no audit sample, or a brief frozen before briefs kept them); the table gives this week's "
+            "corrected share where there is one.")
+
+
+def _link(url: str) -> str:
+    if not url or not url.startswith(("http://", "https://")):
+        return ""
+    return ' — <a href="' + html.escape(url) + '">source</a>'
+
+
+def _correction_note(summary: dict) -> str:
+    c = summary.get("correction") or {}
+    if not c:
+        return ""
+    if "unavailable" in c:
+        return f"Corrected shares unavailable: {c['unavailable']}."
+    return (f"Corrected share: the share of statements about the topic, corrected for the tagger's errors "
+            f"measured on {c['audit_statements']} audit statements (model {c['model_version']}); "
+            "the raw share counts the tagger's tags.")
+
+
+def _events_html(summary: dict) -> str:
+    evs = summary.get("events") or []
+    if not evs:
+        return ""
+    e = html.escape
+    items = []
+    for ev in evs:
+        terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5])
+        quotes = "".join(f"<li>{e(q.get('text', '')[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
+                         f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
+        items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "
+                     f"{e(ev['end'])}: share {ev['share']:.1%} against a usual {ev['baseline_share']:.1%} "
+                     f"(z = {ev['z']:.1f}). Terms: {e(terms)}<ul>{quotes}</ul></li>")
+    return "<h2>Spikes this week</h2><ul>" + "".join(items) + "</ul>"
+
+
+def render_html(summary: dict) -> str:
+    """One self-contained page: no script, no external resource; every text escaped."""
+    e = html.escape
+    rows = []
+    for t, v in summary["topics"].items():
+        pw, m8 = v["previous_week"], v["previous_8_weeks_mean"]
+        corr = v.get("share_corrected")
+        corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
+        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td>"
+                    f"<td>{pw['change_count']:+d} ({pw['change_share'] * 100:+.1f} pts)</td>"
+                    f"<td>{m8['change_count']:+.1f} ({m8['change_share'] * 100:+.1f} pts)</td></tr>")
+    quotes = []
+    for t, v in summary["topics"].items():
+        items = "".join(
+            f"<li><blockquote>{e(q['text'])}</blockquote><p class='who'>{e(q['speaker'] or q['source'])}, "
+            f"{e(q['date'])}{_link(q['url'])}</p></li>"
+            for q in v["quotes"]) or "<li>No statement on this topic this week.</li>"
+        quotes.append(f"<h3>{e(t)}</h3><ul>{items}</ul>")
+    movers = ", ".join(f"{e(m['topic'])} ({m['change_share_vs_8_week_mean'] * 100:+.1f} pts)"
+                       for m in summary["movers"][:3])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>Weekly brief {e(summary['week'])}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-style:italic}}
+.who{{color:#555;font-size:0.9em;margin:0 0 1em}}</style></head><body>
+<h1>Weekly brief: {e(summary['week'])}</h1>
+<p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
+{summary['documents']} documents · {summary['statements']} statements</p>
+<h2>Topics this week</h2>
+<table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th>
+<th>vs previous week</th><th>vs 8-week mean</th></tr>
+{''.join(rows)}</table>
+<p class="who">{e(_correction_note(summary))}</p>
+{_events_html(summary)}
+<p><strong>Biggest movers</strong> (share against the 8-week mean): {movers}</p>
+<h2>This week against the previous eight</h2>
+{_svg_chart(summary)}
+<p class="who">{e(chart_note(summary))}</p>
+<h2>Quotes</h2>
+{''.join(quotes)}
+<p class="who">Model {e(', '.join(summary['model_versions']))} · topics file {e(summary['topics_hash'])} ·
+made {e(summary['made_at'])}. This brief is frozen: later runs do not change it.</p>
+</body></html>
+"""
+
+
