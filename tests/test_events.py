@@ -111,8 +111,12 @@ def test_events_page_lists_events_newest_first_and_follows_the_filters(synthetic
     labels = [x.label for x in at.expander]
     assert len(labels) == 12 and labels == sorted(labels, reverse=True)
     assert labels[0].startswith(sc.spike_monday(sc.SPIKE_WEEKS[-1]).isoformat()) and "glimvarde" in labels[0]
-    # Each header says how big its spike is: the peak's share and the usual share.
-    assert all(re.search(r" · \d+\.\d% \(usual \d+\.\d%\) · ", x) for x in labels), labels[0]
+    # Each header says how big its spike is and how sure that is: the peak's corrected share with
+    # its 95 % interval (or, without one, that it is the share as tagged) and the usual share.
+    with_ci = r" · \d+\.\d% \(95 %: \d+\.\d–\d+\.\d%; usual \d+\.\d%\) · "
+    tagged = r" · \d+\.\d% as tagged \(usual \d+\.\d%\) · "
+    corrected = any("corrected weekly share" in c.value for c in at.caption)  # the page says which measure
+    assert all(re.search(with_ci if corrected else tagged, x) for x in labels), (corrected, labels[0])
     body = " ".join(str(m.value) for m in at.markdown) + " ".join(str(t.value) for t in at.text)
     assert "glimvarde" in body and "Speaker" in body  # the explanation's terms and statements with speakers
     at.sidebar.date_input(key="dates").set_value((dt.date(2024, 1, 1), dt.date(2025, 12, 31))).run()
