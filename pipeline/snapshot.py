@@ -134,6 +134,27 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
     }
 
 
+def changes_since_frozen(conn: sqlite3.Connection, summary: dict) -> list[str]:
+    """What the store holds for a brief's week now that differs from what the brief froze: its
+    statements, its statements per topic (a re-tag by another model moves them with the total
+    unchanged) and the models that tagged them; an empty list when nothing did."""
+    monday, _ = parse_week(summary["week"])
+    bits = store.topic_bits(conn)
+    total, counts = queries.weekly_topic_counts(conn, monday, monday, bits).get(monday, (0, dict.fromkeys(bits, 0)))
+    models = queries.week_facts(conn, monday).get(monday, (0, [], [], ""))[2]
+    out = []
+    if total != summary["statements"]:
+        out.append(f"it now holds {total:,} statements, the brief {summary['statements']:,}")
+    moved = [f"{t} {counts.get(t, 0):,} (brief {v['count']:,})" for t, v in summary["topics"].items()
+             if counts.get(t, 0) != v["count"]]
+    if moved:
+        out.append("statements per topic now " + ", ".join(moved))
+    frozen = sorted(summary.get("model_versions") or [])
+    if frozen and models and sorted(models) != frozen:
+        out.append(f"its statements are now tagged by model {', '.join(models)}, the brief's by {', '.join(frozen)}")
+    return out
+
+
 def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: str | None = None) -> dict:
     """What a brief adds to the counts, computed once for many weeks: per (week, topic) the share
     corrected for the tagger's errors with its 95 % interval, and per week the events (spikes) that

@@ -216,8 +216,9 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     warnings = " ".join(w.value for w in at.warning)
     assert "Partial week" in warnings and "end on 2026-03-31" in warnings and "2 of its 7 days" in warnings
     table = at.dataframe[0].value
-    assert list(table.columns) == ["topic", "statements", "share", "corrected share (95 % interval)",
-                                   "vs previous week (pts)", "vs previous week (statements)", "vs 8-week mean (pts)"]
+    assert list(table.columns) == ["topic", "statements", "share as tagged", "corrected share (95 % interval)",
+                                   "vs previous week (pts, as tagged)", "vs previous week (statements)",
+                                   "vs 8-week mean (pts, as tagged)"]
     # A whole week has no such warning, and its change of share is the difference of the two shares.
     at.selectbox(key="week").set_value("2026-W13").run()
     assert not any("Partial week" in w.value for w in at.warning)
@@ -231,7 +232,7 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
         conn.close()
     for t, v in this["topics"].items():
         points = (v["count"] / this["statements"] - before["topics"][t]["count"] / before["statements"]) * 100
-        assert shown.loc[t, "vs previous week (pts)"] == f"{points:+.1f}", t
+        assert shown.loc[t, "vs previous week (pts, as tagged)"] == f"{points:+.1f}", t
         assert shown.loc[t, "vs previous week (statements)"] == f"{v['count'] - before['topics'][t]['count']:+d}"
     # Live numbers (no brief frozen) say how sure they are like a brief: corrected shares with
     # intervals in the table, and the chart's bars with error bars to those intervals.
@@ -282,6 +283,42 @@ def test_weekly_page_says_when_the_store_changed_after_the_brief_was_frozen(seed
     for t, v in brief["topics"].items():
         assert table.loc[t, "corrected share (95 % interval)"] == \
             f"{v['share_corrected']:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})"
+
+
+def test_weekly_page_says_when_the_weeks_statements_were_retagged_after_the_brief_was_frozen(
+        seed_store_copy, monkeypatch):
+    """A re-tag by another model leaves the week's total as it was and moves its topic counts: the
+    page says so (per topic, naming both models) instead of showing the brief as the store's."""
+    import sqlite3
+
+    from pipeline import store
+    from tests.conftest import run_cli
+
+    store_dir = str(seed_store_copy)
+    assert run_cli("snapshot", "--week", "2026-W13", "--store", store_dir).returncode == 0
+    bits = store.topic_bits(store.open_store(store_dir))
+    with sqlite3.connect(store.db_path(store_dir)) as c:
+        # What a re-tag does to the week: every statement's version, and some statements' tags.
+        served = c.execute("SELECT DISTINCT model_version FROM statements WHERE date BETWEEN '2026-03-23' AND "
+                           "'2026-03-29'").fetchall()
+        c.execute("UPDATE statements SET model_version = 'retagged0001' "
+                  "WHERE date BETWEEN '2026-03-23' AND '2026-03-29'")
+        flipped = c.execute(f"UPDATE statements SET topic_mask = topic_mask & ~{1 << bits['security']} WHERE sid IN "
+                            f"(SELECT sid FROM statements WHERE date BETWEEN '2026-03-23' AND '2026-03-29' AND "
+                            f"topic_mask & {1 << bits['security']} LIMIT 5)").rowcount
+    assert flipped == 5
+    store.rebuild_daily(store.open_store(store_dir))
+    monkeypatch.setenv("TOPICS_STORE", store_dir)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["week"] = "2026-W13"
+    at.run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    infos = " ".join(i.value for i in at.info)
+    security = at.dataframe[0].value.set_index("topic").loc["security", "statements"]
+    assert "holds" not in infos  # the total did not change
+    assert f"security {security - 5:,} (brief {security:,})" in infos
+    assert f"now tagged by model retagged0001, the brief's by {served[0][0]}" in infos
 
 
 def test_sidebar_says_where_its_filters_do_not_apply(app):

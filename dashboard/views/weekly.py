@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import data, state
 from dashboard.figures import weekly_figure
 from dashboard.render import highlight, md_link, md_text, readable
-from pipeline import queries, settings, snapshot, store
+from pipeline import settings, snapshot, store
 from pipeline.report import chart_note
 
 st.title("Weekly briefs")
@@ -46,12 +46,12 @@ def brief(version: tuple, week: str, folder: str, store_id: str | None, audit: t
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-def live_total(version: tuple, week: str) -> int:
-    """The statements the store holds for the week now (from the daily counts: milliseconds)."""
-    monday, _ = snapshot.parse_week(week)
+def changes(version: tuple, summary: dict) -> list[str]:
+    """What the store holds for a frozen brief's week now that the brief does not (milliseconds:
+    the daily counts and one week's models)."""
     c = data.connect()
     try:
-        return queries.weekly_topic_counts(c, monday, monday, {}).get(monday, (0, {}))[0]
+        return snapshot.changes_since_frozen(c, summary)
     finally:
         c.close()
 
@@ -74,25 +74,27 @@ def show(week: str, col) -> None:
     col.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
                 + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else "live numbers: no snapshot yet "
                    "(`python -m pipeline snapshot --week " + week + "`)"))
-    now = live_total(store_version, week) if frozen else s["statements"]
-    if now != s["statements"]:
-        # A brief is frozen on purpose; a document stored after it was made is not in it.
-        col.info(f"The store has changed for this week since the brief was frozen: it now holds {now:,} "
-                 f"statements, the brief {s['statements']:,}. `python -m pipeline snapshot --week {week} --force` "
-                 "freezes a new brief (the old one is kept beside it).")
+    moved = changes(store_version, s) if frozen else []
+    if moved:
+        # A brief is frozen on purpose: a document stored, or a re-tag by another model, after it
+        # was made is not in it. Said, so that its numbers are not cited as the store's.
+        col.info(f"The store has changed for this week since the brief was frozen: {'; '.join(moved)}. "
+                 f"`python -m pipeline snapshot --week {week} --force` freezes a new brief (the old one is kept "
+                 "beside it).")
     note = snapshot.partial_week_note(week, facets["date_min"], facets["date_max"])
     if note:
         col.warning(note)
     # A change of share is in points, a change of count in statements: each column says which,
     # since the two can point opposite ways when the week's total moves.
-    rows = [{"topic": t, "statements": v["count"], "share": f"{v['share']:.1%}",
+    rows = [{"topic": t, "statements": v["count"], "share as tagged": f"{v['share']:.1%}",
              "corrected share (95 % interval)": _corrected(v),
-             "vs previous week (pts)": f"{v['previous_week']['change_share'] * 100:+.1f}",
+             "vs previous week (pts, as tagged)": f"{v['previous_week']['change_share'] * 100:+.1f}",
              "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
-             "vs 8-week mean (pts)": f"{v['previous_8_weeks_mean']['change_share'] * 100:+.1f}"}
+             "vs 8-week mean (pts, as tagged)": f"{v['previous_8_weeks_mean']['change_share'] * 100:+.1f}"}
             for t, v in s["topics"].items()]
     col.dataframe(pd.DataFrame(rows), hide_index=True)
-    col.caption("share: statements tagged with the topic / all the week's statements, as tagged; corrected: "
+    col.caption("share as tagged: statements tagged with the topic / all the week's statements (the changes "
+                "compare these shares; the chart's bars are corrected shares); corrected: "
                 "that share corrected for the tagger's errors measured on the audit sample, with its 95 % interval"
                 + ("" if any(v.get("share_corrected") is not None for v in s["topics"].values()) else
                    f" (none here: {(s.get('correction') or {}).get('unavailable') or 'no audit sample'})") + ".")
