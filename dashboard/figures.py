@@ -43,7 +43,7 @@ def _band(periods: list, low: pd.Series, high: pd.Series, total: pd.Series) -> t
 
 def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, stacked: bool = False,
                  min_total: int = 0, title: str = "", drift: dict | None = None,
-                 warned: set[str] | frozenset = frozenset()) -> go.Figure:
+                 warned: set[str] | frozenset = frozenset(), palette: list[str] | None = None) -> go.Figure:
     """Topic frequency over time. ``df``: period, topic, count, total, share (queries.trend), plus
     share_corrected, ci_low and ci_high for measure 'corrected' (queries.corrected_trend).
 
@@ -54,7 +54,9 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
     ``min_total`` are drawn as hollow markers and named 'thin period' in the hover text.
     ``drift``: {period: reason} of periods in a source-quarter that no longer looks like the audit
     sample, hatched; ``warned``: topics whose correction the audit warns about (said on hover).
-    Stacking applies to counts and shares only.
+    ``palette``: every topic of the store, which the colours are keyed on (default: those in
+    ``df``), so that a topic keeps its colour whichever topics the filter shows. Stacking applies
+    to counts and shares only.
     """
     corrected = measure == "corrected"
     stacked = stacked and not corrected
@@ -62,7 +64,7 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
     topics = sorted(df["topic"].unique()) if len(df) else []
     for t in topics:
         d = df[df["topic"] == t].sort_values("period")
-        col = colour(topics, t)
+        col = colour(palette or topics, t)
         # A period with no statement at all is a gap in the record (no conference), not a zero.
         y = _gaps(d["share_corrected" if corrected else measure], d["total"], rolling)
         thin = (d["total"] < min_total) & (d["total"] > 0)

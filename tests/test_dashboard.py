@@ -462,3 +462,16 @@ def test_spike_labels_close_together_go_above_and_below_their_stars():
     long = "practices, semiconductors, market"
     assert label_positions([at(weeks[0], 0.5, long), at(weeks[52], 0.5, long)], 2555, 1.0) == \
         ["top center", "bottom center"]
+
+
+def test_a_topic_keeps_its_colour_whichever_topics_the_chart_shows():
+    """QA: with the topic filter on trade and sovereignty, Trends drew sovereignty in migration's blue
+    and trade in security's red; keyed on the store's topics, each keeps the colour of the other pages."""
+    from dashboard.figures import colour
+
+    everything = ["security", "trade", "migration", "sovereignty"]
+    df = pd.DataFrame({"period": [dt.date(2026, 1, 5)] * 2, "topic": ["trade", "sovereignty"], "count": [3, 1],
+                       "total": [10, 10], "share": [0.3, 0.1]})
+    lines = {t["name"]: t["line"]["color"] for t in trend_figure(df, palette=everything).to_dict()["data"]}
+    assert lines == {"trade": colour(everything, "trade"), "sovereignty": colour(everything, "sovereignty")}
+    assert lines["trade"] != lines["sovereignty"] and lines["trade"] != colour(["sovereignty", "trade"], "trade")

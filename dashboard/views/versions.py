@@ -103,11 +103,12 @@ finally:
 st.subheader("Trend lines, both versions")
 fig = go.Figure()
 topics = sorted(trend["topic"].unique()) if len(trend) else []
+palette = data.facets(data.version())["topics"]  # the store's topics: each keeps its colour of other pages
 for t in topics:
     for v, dash in ((before, "dot"), (after, "solid")):
         d = trend[(trend["topic"] == t) & (trend["version"] == v)]
         fig.add_trace(go.Scatter(x=d["period"], y=d["count"], name=f"{t} · {v}", mode="lines",
-                                 line=dict(color=colour(topics, t), dash=dash)))
+                                 line=dict(color=colour(list(palette), t), dash=dash)))
 fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="statements")
 st.plotly_chart(fig, key="versions_chart", width="stretch")
 st.caption(f"Dotted: {before}; solid: {after}.")
