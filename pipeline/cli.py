@@ -980,7 +980,7 @@ def cmd_events(args) -> int:
           f"{events.Z_THRESHOLD:g} robust standard deviations above the previous {events.BASELINE_WEEKS} weeks):")
     for e in found:
         print(f"{e['start']} to {e['end']}  {shown(e['topic'])} · {shown(e['source'])}  z {e['z']:.1f}  "
-              f"{100 * e['share']:.1f}% (usual {100 * e['baseline_share']:.1f}%)  {e['count']} statements")
+              f"{events.size_text(e)}  {e['count']} statements")
         for lang, terms in e["terms"].items():
             print(f"    {shown(lang)}: {shown(', '.join(t['term'] for t in terms)) or '(no distinctive term)'}")
         for st in e["statements"]:  # the events.TOP_STATEMENTS that carry the words most

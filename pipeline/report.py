@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from pipeline.colours import colour
+from pipeline.events import size_text
 
 
 def history_bars(history: list[dict]) -> tuple[list[dict], bool]:
@@ -125,7 +126,7 @@ def _events_html(summary: dict) -> str:
         quotes = "".join(f"<li>{e(q.get('text', '')[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
                          f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
         items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "
-                     f"{e(ev['end'])}: share {ev['share']:.1%} against a usual {ev['baseline_share']:.1%} "
+                     f"{e(ev['end'])}: share {e(size_text(ev))} "
                      f"(z = {ev['z']:.1f}). Terms: {e(terms)}<ul>{quotes}</ul></li>")
     return "<h2>Spikes this week</h2><ul>" + "".join(items) + "</ul>"
 

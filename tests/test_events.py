@@ -81,6 +81,13 @@ def test_cli_events_text_filters_and_errors(synthetic_store):
     assert r.returncode == 0, r.stderr
     assert "2 events, newest first" in r.stdout and ("corrected weekly shares" in r.stdout or "raw" in r.stdout)
     assert "trazzeno" in r.stdout and "glimvarde" in r.stdout and "zorblat" not in r.stdout
+    # Each event's size says how sure it is, as on the Events page: the 95 % interval of its
+    # corrected peak share, or that the share is as tagged.
+    sizes = re.findall(r"  z \d+\.\d  (.*?)  \d+ statements", r.stdout)
+    corrected = "corrected weekly shares" in r.stdout
+    pattern = r"\d+\.\d% \(95 %: \d+\.\d–\d+\.\d%; usual \d+\.\d%\)" if corrected else \
+        r"\d+\.\d% as tagged \(usual \d+\.\d%\)"
+    assert len(sizes) == 2 and all(re.fullmatch(pattern, x) for x in sizes), sizes
     r = run_cli("events", "--store", str(synthetic_store), "--topic", "weather")
     assert r.returncode == 2 and "--topic: 'weather' not in the store" in r.stderr
     r = run_cli("events", "--store", str(synthetic_store), "--since", "yesterday")

@@ -22,11 +22,7 @@ if not shown:
 st.write(f"{len(shown)} {'event' if len(shown) == 1 else 'events'}, newest first")
 for e in shown:
     # The header says how big the spike is, so the list can be scanned without opening each one.
-    ci = e.get("share_ci")
-    usual = f"usual {100 * e['baseline_share']:.1f}%"
-    size = (f"{100 * e['share']:.1f}% (95 %: {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%; {usual})" if ci else
-            f"{100 * e['share']:.1f}% as tagged ({usual})")
-    with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {size} · "
+    with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {events.size_text(e)} · "
                      f"{e.get('label') or 'no distinctive term'}"):
         analysis.show_event(e)
 st.caption(md_text("Terms: weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), "
