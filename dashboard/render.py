@@ -11,6 +11,8 @@ import html
 import re
 from urllib.parse import quote, urlsplit
 
+from pipeline.display import readable  # noqa: F401 - the views take it from here with the rest
+
 _VARIANTS = {"a": "aáàäâ", "e": "eéèëê", "i": "iíìïî", "o": "oóòöô", "u": "uúùüû", "n": "nñ", "c": "cç"}
 # Every ASCII punctuation character that can start or close Markdown (links, images, emphasis,
 # code, HTML, headings, lists, tables, maths, Streamlit's :colour[...] directives). CommonMark
@@ -61,29 +63,9 @@ def _term_pattern(term: str) -> str:
     return "".join(out)
 
 
-# Formatting the White House pages carry into their paragraphs: harmless tags (a <script> or any
-# other tag is left alone, so it shows as written), Markdown links to web pages and bold (an image's
-# Markdown is no word of the statement: it shows as written).
-_FORMAT_TAG = re.compile(r"</?(?:span|sup|sub|strong|em|b|i|u|p|div|a|font)(?:\s[^<>]{0,300})?/?>|<br\s*/?>", re.I)
-_MD_LINK = re.compile(r"(?<!!)\[([^\[\]\n]{1,300})\]\((?:https?://|/)[^()\s]{1,2000}\)")
-_MD_BOLD = re.compile(r"\*\*(?=\S)(.{1,300}?)(?<=\S)\*\*")
-
-
 def head(text: str, chars: int) -> str:
     """The start of a long text, at most ``chars`` characters, cut at a space (not inside a word)."""
     return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0]
-
-
-def readable(text: str) -> str:
-    """A statement as a reader wants it: formatting tags, Markdown links (their words kept) and
-    bold marks taken out. For display only; the store and its exports keep the text as read."""
-    if "<" in text:
-        text = _FORMAT_TAG.sub("", text)
-    if "](" in text:
-        text = _MD_LINK.sub(r"\1", text)
-    if "**" in text:
-        text = _MD_BOLD.sub(r"\1", text)
-    return text
 
 
 def highlight(text: str, terms: list[str]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from pipeline.colours import colour
+from pipeline.display import readable
 from pipeline.events import size_text
 
 
@@ -123,7 +124,7 @@ def _events_html(summary: dict) -> str:
     items = []
     for ev in evs:
         terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5])
-        quotes = "".join(f"<li>{e(q.get('text', '')[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
+        quotes = "".join(f"<li>{e(readable(q.get('text', ''))[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
                          f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
         items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "
                      f"{e(ev['end'])}: share {e(size_text(ev))} "
@@ -145,7 +146,7 @@ def render_html(summary: dict) -> str:
     quotes = []
     for t, v in summary["topics"].items():
         items = "".join(
-            f"<li><blockquote>{e(q['text'])}</blockquote><p class='who'>{e(q['speaker'] or q['source'])}, "
+            f"<li><blockquote>{e(readable(q['text']))}</blockquote><p class='who'>{e(q['speaker'] or q['source'])}, "
             f"{e(q['date'])}{_link(q['url'])}</p></li>"
             for q in v["quotes"]) or "<li>No statement on this topic this week.</li>"
         quotes.append(f"<h3>{e(t)}</h3><ul>{items}</ul>")

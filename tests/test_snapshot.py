@@ -87,6 +87,23 @@ def test_report_escapes_statement_text(tmp_path):
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
 
 
+def test_report_quotes_show_white_house_formatting_as_the_dashboard_does(tmp_path):
+    """QA: report.html showed a White House paragraph's '<span style=...>' and '**' as text; it now
+    takes them out like the dashboard (the store and statements.csv keep the text as read)."""
+    raw = ('<span style="text-decoration: underline">Sec. 2. Tariffs.</span> **New tariffs** on Mexican steel '
+           "and aluminum imports, [the proclamation](https://www.whitehouse.gov/x) says, under the trade deal.")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "x.jsonl").write_text(json.dumps({"date": "2025-03-04", "source": "Test", "text": raw}) + "\n")
+    st_dir = tmp_path / "store"
+    assert run_cli("run", "--input", str(inbox), "--store", str(st_dir), "--no-snapshots").returncode == 0
+    folder = snapshot.write_week(str(st_dir), tmp_path / "snaps", "2025-W10")
+    page = (folder / "report.html").read_text()
+    assert "Sec. 2. Tariffs. New tariffs on Mexican steel and aluminum imports, the proclamation says" in page
+    assert "span style" not in page and "**" not in page
+    assert raw.replace('"', '""') in (folder / "statements.csv").read_text(encoding="utf-8")
+
+
 def test_trend_query_matches_plain_sql(seed_store):
     conn = store.open_readonly(seed_store)
     df = queries.trend(conn, queries.Filters(sources=("White House",)), "month")

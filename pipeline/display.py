@@ -1,0 +1,27 @@
+"""How a stored statement is shown to a reader, on the dashboard and in the briefs' report pages.
+
+The store and its exports keep the text as read; these only change what is displayed.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Formatting the White House pages carry into their paragraphs: harmless tags (a <script> or any
+# other tag is left alone, so it shows as written), Markdown links to web pages and bold (an image's
+# Markdown is no word of the statement: it shows as written).
+_FORMAT_TAG = re.compile(r"</?(?:span|sup|sub|strong|em|b|i|u|p|div|a|font)(?:\s[^<>]{0,300})?/?>|<br\s*/?>", re.I)
+_MD_LINK = re.compile(r"(?<!!)\[([^\[\]\n]{1,300})\]\((?:https?://|/)[^()\s]{1,2000}\)")
+_MD_BOLD = re.compile(r"\*\*(?=\S)(.{1,300}?)(?<=\S)\*\*")
+
+
+def readable(text: str) -> str:
+    """A statement as a reader wants it: formatting tags, Markdown links (their words kept) and
+    bold marks taken out. For display only; the store and its exports keep the text as read."""
+    if "<" in text:
+        text = _FORMAT_TAG.sub("", text)
+    if "](" in text:
+        text = _MD_LINK.sub(r"\1", text)
+    if "**" in text:
+        text = _MD_BOLD.sub(r"\1", text)
+    return text
