@@ -14,6 +14,12 @@ from pipeline.display import readable
 from pipeline.events import size_text
 
 
+def points(change: float | None) -> str:
+    """A change of share in points, or a dash where there is none (the week compared with had no
+    statements)."""
+    return "—" if change is None else f"{change * 100:+.1f} pts"
+
+
 def history_bars(history: list[dict]) -> tuple[list[dict], bool]:
     """What a brief's chart draws for each (week, topic) of its history: the share corrected for
     the tagger's errors with its 95 % interval when the brief has them, else the share as tagged
@@ -141,8 +147,8 @@ def render_html(summary: dict) -> str:
         corr = v.get("share_corrected")
         corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
         rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td>"
-                    f"<td>{pw['change_count']:+d} ({pw['change_share'] * 100:+.1f} pts)</td>"
-                    f"<td>{m8['change_count']:+.1f} ({m8['change_share'] * 100:+.1f} pts)</td></tr>")
+                    f"<td>{pw['change_count']:+d} ({points(pw['change_share'])})</td>"
+                    f"<td>{m8['change_count']:+.1f} ({points(m8['change_share'])})</td></tr>")
     quotes = []
     for t, v in summary["topics"].items():
         items = "".join(
@@ -150,8 +156,8 @@ def render_html(summary: dict) -> str:
             f"{e(q['date'])}{_link(q['url'])}</p></li>"
             for q in v["quotes"]) or "<li>No statement on this topic this week.</li>"
         quotes.append(f"<h3>{e(t)}</h3><ul>{items}</ul>")
-    movers = ", ".join(f"{e(m['topic'])} ({m['change_share_vs_8_week_mean'] * 100:+.1f} pts)"
-                       for m in summary["movers"][:3])
+    movers = ", ".join(f"{e(m['topic'])} ({points(m['change_share_vs_8_week_mean'])})"
+                       for m in summary["movers"][:3] if m["change_share_vs_8_week_mean"] is not None) or "none"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">

@@ -102,24 +102,27 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
         count = this[t]
         share = count / total if total else 0.0
         p_count = prev[t]
-        p_share = p_count / p_total if p_total else 0.0
-        # Weeks with no statements at all (holidays) count as zero in the eight-week mean.
+        # A week without statements (no conference) has no share: a change against it, or a mean
+        # counting it as 0 %, would be an artefact (null, shown as a dash). Its count is a true 0,
+        # so weeks with no statements (holidays) count as zero in the eight-week mean count.
+        p_share = p_count / p_total if p_total else None
+        before = [counts[m][1][t] / counts[m][0] for m in history if m in counts and counts[m][0]]
+        mean_share = sum(before) / len(before) if before else None
         mean_count = sum(counts.get(m, empty)[1][t] for m in history) / HISTORY_WEEKS
-        mean_share = sum((counts[m][1][t] / counts[m][0]) for m in history
-                         if m in counts and counts[m][0]) / HISTORY_WEEKS
         per_topic[t] = {
             "count": count, "share": round(share, 4),
-            "previous_week": {"count": p_count, "share": round(p_share, 4),
-                              "change_count": count - p_count, "change_share": round(share - p_share, 4)},
-            "previous_8_weeks_mean": {"count": round(mean_count, 2), "share": round(mean_share, 4),
+            "previous_week": {"count": p_count, "share": _r4(p_share), "change_count": count - p_count,
+                              "change_share": _r4(share - p_share) if total and p_share is not None else None},
+            "previous_8_weeks_mean": {"count": round(mean_count, 2), "share": _r4(mean_share),
                                       "change_count": round(count - mean_count, 2),
-                                      "change_share": round(share - mean_share, 4)},
+                                      "change_share": _r4(share - mean_share) if total and before else None},
             "quotes": _quotes(conn, monday, sunday, t),
         }
     corrected = extras.get("corrected", {})
     for t in names:
         per_topic[t].update(corrected.get((week, t), _NO_CORRECTION))
-    movers = sorted(names, key=lambda t: -abs(per_topic[t]["previous_8_weeks_mean"]["change_share"]))
+    # Topics with no change to rank (no week with statements before) come last.
+    movers = sorted(names, key=lambda t: -abs(per_topic[t]["previous_8_weeks_mean"]["change_share"] or 0.0))
     return {
         "schema_version": SCHEMA_VERSION, "week": week, "start": monday.isoformat(), "end": sunday.isoformat(),
         "sources": sources, "documents": int(docs), "statements": total, "topics": per_topic,

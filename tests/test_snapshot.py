@@ -402,3 +402,27 @@ def test_a_brief_folder_can_be_read_by_whoever_can_read_the_snapshot_folder(seed
     r = run_cli("snapshot", "--week", "2026-W03", "--store", str(seed_store), "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert (out / "2026-W03").stat().st_mode & 0o777 == 0o755  # mkdtemp alone gave 0o700
+
+
+def test_a_change_against_a_week_without_statements_is_no_change(tmp_path):
+    """QA: a brief compared its share with 0 % for a week without statements (+14 points out of
+    nothing) and averaged its eight-week mean share over weeks that had none. A week without
+    statements has no share: the change against it is null (a dash), and the mean share is that
+    of the weeks that had statements; a count is still a count (0 in an empty week)."""
+    from pipeline import report
+
+    st_dir = tmp_path / "store"
+    rows = [("2025-03-04", TRADE), ("2025-03-04", MIGRATION), ("2025-03-05", MIGRATION), ("2025-03-06", MIGRATION),
+            ("2025-03-18", TRADE), ("2025-03-19", MIGRATION)]
+    assert _records_store(st_dir, rows, "--no-snapshots").returncode == 0
+    folder = snapshot.write_week(str(st_dir), tmp_path / "snaps", "2025-W12")
+    s = _summary(folder)
+    trade = s["topics"]["trade"]
+    assert trade["share"] == 0.5
+    assert trade["previous_week"] == {"count": 0, "share": None, "change_count": 1, "change_share": None}
+    mean = trade["previous_8_weeks_mean"]
+    assert mean["share"] == 0.25 and mean["change_share"] == 0.25  # W10 only: 1 of 4, not 1 of 4 / 8
+    assert mean["count"] == 0.12 and mean["change_count"] == 0.88  # counts: 1 statement in eight weeks
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<td>+1 (—)</td>" in page and "(+25.0 pts)" in page
+    assert report.points(None) == "—"

@@ -56,6 +56,11 @@ def changes(version: tuple, summary: dict) -> list[str]:
         c.close()
 
 
+def _pts(change: float | None) -> str:
+    """A change of share in points; a dash where the week compared with had no statements."""
+    return "—" if change is None else f"{change * 100:+.1f}"
+
+
 def _corrected(v: dict) -> str:
     """A brief's corrected share of a topic with its interval, or a dash where it has none."""
     if v.get("share_corrected") is None or v.get("ci_low") is None:
@@ -88,9 +93,9 @@ def show(week: str, col) -> None:
     # since the two can point opposite ways when the week's total moves.
     rows = [{"topic": t, "statements": v["count"], "share as tagged": f"{v['share']:.1%}",
              "corrected share (95 % interval)": _corrected(v),
-             "vs previous week (pts, as tagged)": f"{v['previous_week']['change_share'] * 100:+.1f}",
+             "vs previous week (pts, as tagged)": _pts(v["previous_week"]["change_share"]),
              "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
-             "vs 8-week mean (pts, as tagged)": f"{v['previous_8_weeks_mean']['change_share'] * 100:+.1f}"}
+             "vs 8-week mean (pts, as tagged)": _pts(v["previous_8_weeks_mean"]["change_share"])}
             for t, v in s["topics"].items()]
     col.dataframe(pd.DataFrame(rows), hide_index=True)
     col.caption("share as tagged: statements tagged with the topic / all the week's statements (the changes "
