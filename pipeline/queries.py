@@ -244,6 +244,12 @@ def _top_speakers(conn: sqlite3.Connection, n: int = 300) -> list[str]:
     return [r[0] for r in rows]
 
 
+def day_span(conn: sqlite3.Connection) -> tuple[dt.date | None, dt.date | None]:
+    """The dates of the store's first and last statements (None, None when it has none)."""
+    lo, hi = conn.execute("SELECT MIN(day), MAX(day) FROM daily").fetchone()
+    return (from_day(lo) if lo is not None else None, from_day(hi) if hi is not None else None)
+
+
 def facets(conn: sqlite3.Connection) -> dict:
     """The values the filters offer: sources, languages, roles, top speakers, date range."""
     # The count tables kept by every write answer in milliseconds at any store size.

@@ -138,6 +138,11 @@ def _events_html(summary: dict) -> str:
     return "<h2>Spikes this week</h2><ul>" + "".join(items) + "</ul>"
 
 
+def _partial_html(summary: dict) -> str:
+    note = summary.get("partial_note")
+    return f'<p class="warn"><strong>{html.escape(note)}</strong></p>\n' if note else ""
+
+
 def render_html(summary: dict) -> str:
     """One self-contained page: no script, no external resource; every text escaped."""
     e = html.escape
@@ -169,7 +174,7 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 <h1>Weekly brief: {e(summary['week'])}</h1>
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
 {summary['documents']} documents · {summary['statements']} statements</p>
-<h2>Topics this week</h2>
+{_partial_html(summary)}<h2>Topics this week</h2>
 <table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th>
 <th>vs previous week</th><th>vs 8-week mean</th></tr>
 {''.join(rows)}</table>

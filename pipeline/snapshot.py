@@ -97,6 +97,9 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
     if facts is None:
         facts = queries.week_facts(conn, monday)
     docs, sources, models, topics_hash = facts.get(monday, (0, [], [], ""))
+    span = extras.get("span")
+    if span is None:
+        span = queries.day_span(conn)
     per_topic = {}
     for t in names:
         count = this[t]
@@ -131,6 +134,9 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
         "history": [{"week": week_label(m), "topic": t, "count": counts.get(m, empty)[1][t],
                      "total": counts.get(m, empty)[0], **corrected.get((week_label(m), t), _NO_CORRECTION)}
                     for m in history + [monday] for t in names],
+        # Frozen with the brief: whether the store's statements started or ended inside the week
+        # when it was made (a later run may fill the week; this brief stays partial).
+        "partial_note": partial_week_note(week, *span),
         "model_versions": models, "topics_hash": topics_hash,
         "correction": extras.get("correction"),
         "events": extras.get("events", {}).get(week, []),
@@ -182,7 +188,7 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
     # Counts and facts of every week in one pass over the count tables, for all the briefs at once.
     out: dict = {"corrected": {}, "events": {}, "correction": None,
                  "counts": queries.weekly_topic_counts(conn, None, None, store.topic_bits(conn)),
-                 "facts": queries.week_facts(conn)}
+                 "facts": queries.week_facts(conn), "span": queries.day_span(conn)}
     if au is not None:
         out.update(corrected_extras(conn, mondays, au))
     else:

@@ -426,3 +426,19 @@ def test_a_change_against_a_week_without_statements_is_no_change(tmp_path):
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert "<td>+1 (—)</td>" in page and "(+25.0 pts)" in page
     assert report.points(None) == "—"
+
+
+def test_a_brief_of_a_partial_week_says_so_and_keeps_saying_so(tmp_path):
+    """QA: report.html of a week the store held one day of said nothing of it, and the dashboard's
+    note described the store now, not the brief. The note is frozen with the brief."""
+    st_dir = tmp_path / "store"
+    import html
+
+    rows = [("2025-03-06", TRADE), ("2025-03-12", MIGRATION), ("2025-03-20", TRADE)]
+    assert _records_store(st_dir, rows, "--no-snapshots").returncode == 0
+    folder = snapshot.write_week(str(st_dir), tmp_path / "snaps", "2025-W10")
+    note = _summary(folder)["partial_note"]
+    assert "start on 2025-03-06" in note and "4 of its 7 days" in note
+    assert html.escape(note) in (folder / "report.html").read_text(encoding="utf-8")
+    whole = snapshot.write_week(str(st_dir), tmp_path / "snaps", "2025-W11")
+    assert _summary(whole)["partial_note"] is None

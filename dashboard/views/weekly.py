@@ -86,7 +86,10 @@ def show(week: str, col) -> None:
         col.info(f"The store has changed for this week since the brief was frozen: {'; '.join(moved)}. "
                  f"`python -m pipeline snapshot --week {week} --force` freezes a new brief (the old one is kept "
                  "beside it).")
-    note = snapshot.partial_week_note(week, facets["date_min"], facets["date_max"])
+    # A brief says whether it was partial when frozen; one frozen before briefs said so (schema < 4)
+    # and live numbers get the store's dates now.
+    note = s["partial_note"] if "partial_note" in s else snapshot.partial_week_note(week, facets["date_min"],
+                                                                                      facets["date_max"])
     if note:
         col.warning(note)
     # A change of share is in points, a change of count in statements: each column says which,
