@@ -49,7 +49,7 @@ def _svg_chart(summary: dict) -> str:
     as inline SVG, each bar's numbers in its tooltip."""
     bars, corrected = history_bars(summary["history"])
     weeks = sorted({b["week"] for b in bars})
-    topics = list(summary["topics"])
+    topics = sorted(summary["topics"])  # the dashboard's order (and colours)
     at = {(b["week"], b["topic"]): b for b in bars}
     # The scale's top a little above the highest whisker, so that its cap is drawn whole.
     top = 1.04 * max([b["high"] if b["high"] is not None else (b["value"] or 0) for b in bars] + [0.01])
@@ -85,8 +85,13 @@ def _svg_chart(summary: dict) -> str:
                              f'M{xm - bw / 4:.1f} {y_hi:.1f}h{bw / 2:.1f}" stroke="#222" stroke-width="1"/>')
         weight = "bold" if wk == summary["week"] else "normal"
         parts.append(f'<text x="{x0 + gw * 0.4:.1f}" y="{h - bottom + 14}" font-size="10" text-anchor="middle" '
-                     f'font-weight="{weight}">{e(wk[5:])}</text>')
-    parts.append(f'<text x="2" y="12" font-size="10">{top:.0%}</text>')
+                     f'font-weight="{weight}">{e(wk)}</text>')
+    # The scale: 0 at the base, the top and half of it, with light gridlines (behind the bars).
+    for frac in (0.0, 0.5, 1.0):
+        y = h - bottom - (h - bottom) * frac
+        parts.insert(1, f'<line x1="{left}" x2="{w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" stroke-width="1"/>'
+                     f'<text x="{left - 4}" y="{max(y + 4, 10):.1f}" font-size="10" '
+                     f'text-anchor="end">{top * frac:.0%}</text>')
     for j, t in enumerate(topics):
         parts.append(f'<rect x="{left + j * 120}" y="{h + 10}" width="10" height="10" fill="{colour(topics, t)}"/>'
                      f'<text x="{left + j * 120 + 14}" y="{h + 19}" font-size="11">{e(t)}</text>')
