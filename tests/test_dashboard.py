@@ -253,6 +253,17 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     assert any("lines: their 95 % intervals" in c.value for c in at.caption)
 
 
+def _weekly_page(store_dir: str, week: str, monkeypatch) -> AppTest:
+    """The Weekly page of ``store_dir`` at ``week``, rendered without an exception."""
+    monkeypatch.setenv("TOPICS_STORE", store_dir)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["week"] = week
+    at.run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_weekly_page_says_when_the_store_changed_after_the_brief_was_frozen(seed_store_copy, tmp_path, monkeypatch):
     from tests.conftest import run_cli
 
@@ -263,12 +274,7 @@ def test_weekly_page_says_when_the_store_changed_after_the_brief_was_frozen(seed
     late.write_text('{"date": "2026-03-25", "source": "Mexican presidency", "text": "Hablamos de aranceles."}\n')
     r = run_cli("run", "--input", str(late), "--store", store_dir, "--no-snapshots")
     assert r.returncode == 0, r.stderr
-    monkeypatch.setenv("TOPICS_STORE", store_dir)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["week"] = "2026-W13"
-    at.run()
-    at.switch_page("views/weekly.py").run()
-    assert not at.exception, at.exception
+    at = _weekly_page(store_dir, "2026-W13", monkeypatch)
     frozen = next(c.value for c in at.caption if "frozen snapshot made" in c.value)
     brief_total = int(frozen.split(" statements")[0].split("·")[-1].replace(",", ""))
     infos = " ".join(i.value for i in at.info)
@@ -308,12 +314,7 @@ def test_weekly_page_says_when_the_weeks_statements_were_retagged_after_the_brie
                             f"topic_mask & {1 << bits['security']} LIMIT 5)").rowcount
     assert flipped == 5
     store.rebuild_daily(store.open_store(store_dir))
-    monkeypatch.setenv("TOPICS_STORE", store_dir)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["week"] = "2026-W13"
-    at.run()
-    at.switch_page("views/weekly.py").run()
-    assert not at.exception, at.exception
+    at = _weekly_page(store_dir, "2026-W13", monkeypatch)
     infos = " ".join(i.value for i in at.info)
     security = at.dataframe[0].value.set_index("topic").loc["security", "statements"]
     assert "holds" not in infos  # the total did not change
