@@ -101,6 +101,11 @@ def corrected_audit() -> tuple | None:
         st.warning("The corrected measure needs the tagger model, which could not be loaded (the server's log "
                    "says why): showing the raw share.")
         return None
+    from pipeline import audit
+
+    note = audit.model_mismatch(data.audit_sample(key).model_version, data.tagging_models(data.version()))
+    if note:
+        st.warning(md_text(note))
     return key
 
 

@@ -50,6 +50,11 @@ def facets(version: tuple) -> dict:
     return _with_conn(queries.facets)
 
 
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def tagging_models(version: tuple) -> dict[str, int]:
+    return _with_conn(queries.tagging_models)
+
+
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def trend(version: tuple, f: queries.Filters, granularity: str, group_by: str | None = None) -> pd.DataFrame:
     return _with_conn(queries.trend, f, granularity, group_by)

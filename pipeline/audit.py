@@ -34,6 +34,23 @@ def text_key(text: str) -> str:
 
 
 
+def model_mismatch(audit_model: str, tagging: dict[str, int]) -> str | None:
+    """A warning when statements of the store were tagged by another model than the one whose audit
+    rates correct their shares (``tagging``: ``queries.tagging_models``); None when they all were.
+
+    The correction assumes the scores it adds up come from the model measured on the audit sample;
+    another model's scores make the corrected shares and their intervals off by an amount nothing
+    here measures."""
+    other = {v: n for v, n in tagging.items() if v != audit_model}
+    if not other:
+        return None
+    total = sum(tagging.values())
+    names = ", ".join(f"{v or 'unknown'} ({n:,})" for v, n in other.items())
+    return (f"{sum(other.values()):,} of {total:,} statements were tagged by another model than {audit_model}, whose "
+            f"audit rates correct the shares: {names}. Their corrected shares and intervals are not the audit's; "
+            "`python -m pipeline run` re-tags them with the configured model (TOPICS_MODEL).")
+
+
 def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
     # The label log's file last: its labels replace the shipped ones of the same text.
     return sorted(Path(labels_dir).glob("*.jsonl"), key=lambda p: (p.name == "corrections.jsonl", p.name))

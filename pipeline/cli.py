@@ -852,6 +852,7 @@ def cmd_trend(args) -> int:
     f = queries.Filters(date_from=args.since, date_to=args.until, sources=tuple(args.source), topics=tuple(args.topic))
     if args.corrected:
         _, audit = _audit(args.model)
+        _warn_mismatch(conn, audit)
         df = queries.corrected_trend(conn, f, audit, args.by)
     else:
         df = queries.trend(conn, f, args.by)
@@ -946,14 +947,26 @@ def cmd_settings(args) -> int:
     return EXIT_OK
 
 
-def _optional_audit(model_path: str, raw: bool):
-    """The audit sample when there is one and ``raw`` is not asked for; else None (raw shares)."""
+def _optional_audit(model_path: str, raw: bool, conn=None):
+    """The audit sample when there is one and ``raw`` is not asked for; else None (raw shares).
+    With ``conn``, warns on stderr when the store was tagged by another model."""
     if raw:
         return None
     from pipeline import audit
     from pipeline.tagger import load_model
 
-    return audit.load(load_model(model_path))
+    found = audit.load(load_model(model_path))
+    if found is not None and conn is not None:
+        _warn_mismatch(conn, found)
+    return found
+
+
+def _warn_mismatch(conn, found) -> None:
+    from pipeline import audit, queries
+
+    note = audit.model_mismatch(found.model_version, queries.tagging_models(conn))
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
 
 
 def _check_known(flag: str, values, have: list[str]) -> None:
@@ -969,7 +982,7 @@ def cmd_events(args) -> int:
     known = queries.facets(conn)
     _check_known("--topic", args.topic, known["topics"])
     _check_known("--source", args.source, known["sources"])
-    audit = _optional_audit(args.model, args.raw)
+    audit = _optional_audit(args.model, args.raw, conn)
     found = events.find(conn, audit, topics=args.topic, sources=args.source, since=args.since)
     measure = "corrected" if audit is not None else "raw"
     if args.json:
@@ -1001,7 +1014,7 @@ def cmd_leadlag(args) -> int:
         raise UsageError("--a and --b must be two different sources")
     if args.bootstrap < 0:
         raise UsageError("--bootstrap must be 0 or more")
-    audit = _optional_audit(args.model, args.raw)
+    audit = _optional_audit(args.model, args.raw, conn)
     out = leadlag.run(conn, audit, topics=args.topic, source_a=args.a, source_b=args.b, irf_reps=args.bootstrap)
     if args.json:
         print(_json_text(out))

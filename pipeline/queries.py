@@ -244,6 +244,12 @@ def _top_speakers(conn: sqlite3.Connection, n: int = 300) -> list[str]:
     return [r[0] for r in rows]
 
 
+def tagging_models(conn: sqlite3.Connection) -> dict[str, int]:
+    """The model versions that tagged the store's statements, with how many each tagged."""
+    return {v or "": n for v, n in conn.execute(
+        "SELECT model_version, COUNT(*) FROM statements GROUP BY model_version ORDER BY 2 DESC")}
+
+
 def day_span(conn: sqlite3.Connection) -> tuple[dt.date | None, dt.date | None]:
     """The dates of the store's first and last statements (None, None when it has none)."""
     lo, hi = conn.execute("SELECT MIN(day), MAX(day) FROM daily").fetchone()

@@ -181,3 +181,36 @@ def test_reliability_text_card_has_per_source_rates_and_the_last_audit():
             said = f"{source} {rates['t']:.2f} / {rates['f']:.2f} ({rates['positives']} positives"
             assert said + ("; t̂ of all sources)" if rates["pooled"] else ")") in per_source, (said, per_source)
     assert any(r["pooled"] for c in card["topics"].values() for r in c["rates"].values())  # the mark is tested
+
+
+def test_corrected_shares_warn_when_the_store_was_tagged_by_another_model(seed_store_copy, monkeypatch):
+    """The audit's rates correct the scores of the model measured on the audit sample. A store
+    tagged (in part) by another model gets a warning naming it and how many statements it tagged,
+    on the command line and on the dashboard; a store tagged by the audit's model gets none."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import data
+
+    assert audit.model_mismatch("m1", {"m1": 10}) is None
+    note = audit.model_mismatch("m1", {"m1": 7, "old": 3})
+    assert note.startswith("3 of 10 statements were tagged by another model than m1") and "old (3)" in note
+
+    args = ("trend", "--store", str(seed_store_copy), "--by", "month", "--topic", "trade", "--corrected")
+    r = run_cli(*args)
+    assert r.returncode == 0 and "warning" not in r.stderr, r.stderr
+    with sqlite3.connect(store.db_path(seed_store_copy)) as c:
+        moved = c.execute("UPDATE statements SET model_version = 'older0model1' WHERE date < '2026-01-15'").rowcount
+        total = c.execute("SELECT COUNT(*) FROM statements").fetchone()[0]
+    assert 0 < moved < total
+    for cmd in (args, ("events", "--store", str(seed_store_copy))):
+        r = run_cli(*cmd)
+        assert r.returncode == 0, r.stderr
+        assert f"warning: {moved:,} of {total:,} statements were tagged by another model than" in r.stderr
+        assert f"older0model1 ({moved:,})" in r.stderr
+    monkeypatch.setenv("TOPICS_STORE", str(seed_store_copy))
+    data.facets.clear()
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=120)
+    at.query_params["measure"] = "corrected"
+    at.run()
+    assert not at.exception, at.exception
+    assert any(f"{moved:,} of {total:,} statements were tagged by another model" in w.value for w in at.warning)
