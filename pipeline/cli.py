@@ -947,16 +947,16 @@ def cmd_settings(args) -> int:
     return EXIT_OK
 
 
-def _optional_audit(model_path: str, raw: bool, conn=None):
+def _optional_audit(model_path: str, raw: bool, conn):
     """The audit sample when there is one and ``raw`` is not asked for; else None (raw shares).
-    With ``conn``, warns on stderr when the store was tagged by another model."""
+    Warns on stderr when the store (``conn``) was tagged by another model."""
     if raw:
         return None
     from pipeline import audit
     from pipeline.tagger import load_model
 
     found = audit.load(load_model(model_path))
-    if found is not None and conn is not None:
+    if found is not None:
         _warn_mismatch(conn, found)
     return found
 

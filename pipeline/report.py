@@ -30,8 +30,8 @@ def history_bars(history: list[dict]) -> tuple[list[dict], bool]:
     Briefs frozen before schema 4 keep corrected shares for their own week only: a chart mixing
     the two measures would compare unlike numbers, so such a brief's chart shows tagged shares.
     """
-    corrected = bool(history) and all(h.get("share_corrected") is not None for h in history if h["total"])
-    corrected = corrected and any(h["total"] for h in history)
+    corrected = (any(h["total"] for h in history)
+                 and all(h.get("share_corrected") is not None for h in history if h["total"]))
     out = []
     for h in history:
         tagged = h["count"] / h["total"] if h["total"] else None
@@ -145,7 +145,7 @@ def _events_html(summary: dict) -> str:
 
 def _partial_html(summary: dict) -> str:
     note = summary.get("partial_note")
-    return f'<p class="warn"><strong>{html.escape(note)}</strong></p>\n' if note else ""
+    return f'<p><strong>{html.escape(note)}</strong></p>\n' if note else ""
 
 
 def render_html(summary: dict) -> str:

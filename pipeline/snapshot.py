@@ -25,7 +25,8 @@ from pipeline.errors import SnapshotError, UsageError
 from pipeline.report import render_html
 
 SCHEMA_VERSION = 4  # 2: store_id and complete added; 3: corrected shares with intervals, events;
-# 4: the history (the eight weeks before and the week) carries each week's corrected share and interval
+# 4: the history (the eight weeks before and the week) carries each week's corrected share and interval,
+# partial_note is frozen, and a change of share against a week without statements is null
 _NO_CORRECTION = {"share_corrected": None, "ci_low": None, "ci_high": None}
 # ASCII digits only, matched in full: \d would take full-width digits and $ a trailing newline.
 _WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")

@@ -48,7 +48,7 @@ if corrected:
     warned = topic_warnings(key, shown, charted or f.sources or tuple(data.facets(v)["sources"]))
     flagged = audit.flagged_periods(by_source, data.drift(v, key), granularity, topics=shown)
 fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total,
-                   drift=flagged, warned=warned, palette=list(data.facets(v)["topics"]))
+                   drift=flagged, warned=warned, palette=data.facets(v)["topics"])
 fig, placed, no_stars = analysis.mark_events(fig, df, f, measure)
 event = st.plotly_chart(fig, key="trend_chart", on_select="rerun", selection_mode="points", width="stretch")
 thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()

@@ -108,7 +108,7 @@ for t in topics:
     for v, dash in ((before, "dot"), (after, "solid")):
         d = trend[(trend["topic"] == t) & (trend["version"] == v)]
         fig.add_trace(go.Scatter(x=d["period"], y=d["count"], name=f"{t} · {v}", mode="lines",
-                                 line=dict(color=colour(list(palette), t), dash=dash)))
+                                 line=dict(color=colour(palette, t), dash=dash)))
 fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), yaxis_title="statements")
 st.plotly_chart(fig, key="versions_chart", width="stretch")
 st.caption(f"Dotted: {before}; solid: {after}.")
