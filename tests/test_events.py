@@ -109,6 +109,26 @@ def _app(store_dir, monkeypatch):
     return AppTest.from_file(APP, default_timeout=120)
 
 
+def test_events_follow_the_audit_the_corrected_measure_uses(synthetic_store, monkeypatch, tmp_path):
+    # The Events page and the Trends stars use the audit the corrected measure uses, keyed like it on
+    # the model and the sample's files: when the sample goes (or is recoded, or the model retrained),
+    # the spikes are found anew, not served from the audit the server first loaded.
+    from streamlit.testing.v1 import AppTest
+
+    from pipeline import audit
+
+    def caption(at) -> str:
+        at.query_params["source"] = ["Synthetic desk"]
+        at.run()
+        at.switch_page("views/events.py").run()
+        assert not at.exception, at.exception
+        return " ".join(c.value for c in at.caption)
+
+    assert "corrected weekly share" in caption(_app(synthetic_store, monkeypatch))
+    monkeypatch.setattr(audit, "SAMPLE_FILE", tmp_path / "no-audit.jsonl")
+    assert "raw weekly share" in caption(AppTest.from_file(APP, default_timeout=120))
+
+
 def test_events_page_lists_events_newest_first_and_follows_the_filters(synthetic_store, monkeypatch):
     at = _app(synthetic_store, monkeypatch)
     at.query_params["source"] = ["Synthetic desk"]

@@ -465,3 +465,48 @@ def test_cue_words_held_and_packed_flags_are_their_definitions():
     # every word of a cue of a topic is a word of one of that topic's cues
     for (cues, _), ws in zip(est._topic_keys(), words):
         assert all(any(w in normalise(c.rstrip("*")).split() for c in cues) for w in ws)
+
+
+def test_audit_rates_replicates_are_their_definition():
+    # fit_rates multiplies per statement before gathering the bootstrap replicates; the definition
+    # gathers scores, weights and verdicts first and multiplies per replicate. Bit for bit the same,
+    # pooled and per stratum, with weights and without.
+    from pipeline import correction
+
+    rng = np.random.default_rng(7)
+    n = 900
+    scores = rng.random(n)
+    gold = rng.random(n) < scores  # positives score higher, as a calibrated tagger's do
+    strata = rng.choice(np.array(["Mexican presidency", "White House", "labelled"]), n)
+    for weights in (None, rng.uniform(0.5, 3.0, n)):
+        w = np.ones(n) if weights is None else weights
+        boot = correction.bootstrap_indices(strata, 200, seed=3)
+        got = correction.fit_rates(scores, gold, strata, weights=weights, boot=boot)
+        for name, r in got.items():
+            sel = np.arange(n) if name == correction.POOLED else np.flatnonzero(strata == name)
+            b = boot if name == correction.POOLED else boot[:, np.isin(boot[0], sel)]
+            bs, bg, bw = scores[b], gold[b], w[b]
+            t_def = (bs * bw * bg).sum(1) / (bw * bg).sum(1)
+            f_def = (bs * bw * ~bg).sum(1) / (bw * ~bg).sum(1)
+            assert np.array_equal(r.f_reps, f_def)
+            if not r.pooled_fallback:
+                assert np.array_equal(r.t_reps, t_def)
+
+
+def test_sampled_texts_are_their_definition(seed_store):
+    # The drift table's sample is picked on the index and only its texts read: the same texts in
+    # the same order as sorting every text of the period.
+    import datetime as dt
+
+    conn = store.open_readonly(seed_store)
+    try:
+        for source in ("Mexican presidency", "White House"):
+            first, last = dt.date(2019, 1, 1), dt.date(2026, 12, 31)
+            want = [r[0] for r in conn.execute(
+                "SELECT text FROM statements WHERE source = ? AND day BETWEEN ? AND ? "
+                "ORDER BY (sid * 2654435761) % 4294967291 LIMIT 40",
+                (source, queries.day_number(first), queries.day_number(last)))]
+            assert len(want) == 40
+            assert queries.sample_texts(conn, source, first, last, 40) == want
+    finally:
+        conn.close()

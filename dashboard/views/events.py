@@ -10,7 +10,7 @@ from pipeline import events
 
 f = st.session_state["filters"]
 st.title("Events")
-found, measure = analysis.all_events(data.version())
+found, measure = analysis.all_events(data.version(), data.audit_key())
 shown = analysis.filtered(found, f)
 st.caption(f"A week is a spike when a topic's {measure} weekly share for a source is {events.Z_THRESHOLD:g} robust "
            f"standard deviations above the previous {events.BASELINE_WEEKS} weeks (logit scale) and the topic has "

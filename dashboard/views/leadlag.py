@@ -25,7 +25,7 @@ if a == b:
     st.info("Choose two different sources.")
     st.stop()
 f = st.session_state["filters"]
-out = analysis.lead_lag(data.version(), a, b, f.topics, f.date_from, f.date_to)
+out = analysis.lead_lag(data.version(), data.audit_key(), a, b, f.topics, f.date_from, f.date_to)
 st.caption(f"Weekly series of each source from {f.date_from} to {f.date_to}, topics from the sidebar; the other "
            "filters do not apply (a source's whole weekly share is compared).")
 st.warning(md_text(out["caveat"]))

@@ -49,10 +49,10 @@ class LoadedModel:
     def unseen_share(self, texts: list[str]) -> float:
         """The share of the texts' words (after normalisation) that training never saw: when it
         grows, the tagger reads a vocabulary it has not learnt (drift)."""
-        from pipeline.tagger.text import normalise
+        from pipeline.tagger.text import normalise_many
 
         index = self.estimator.token_index_
-        tokens = [t for text in texts for t in normalise(text).split()]
+        tokens = [t for text in normalise_many(list(texts)) for t in text.split()]
         return sum(t not in index for t in tokens) / len(tokens) if tokens else 0.0
 
 
