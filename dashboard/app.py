@@ -67,6 +67,8 @@ if not ready:
 # The page is resolved first: a URL correction reruns the script, and the rerun must open the
 # same page (before st.navigation it would open the default one).
 page = st.navigation(PAGES)
+# The default page is served at "/": a link to it (a citation's, ``state.current_url``) has no path.
+st.session_state["page_path"] = "" if page.url_path == PAGES[0].url_path else page.url_path
 facets = data.facets(data.version())
 for notice in state.check_url(facets):
     st.warning(md_text(notice))  # notices quote the URL: text, never Markdown

@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, state
 from dashboard.render import head, highlight, md_link, md_text, readable
 from pipeline import queries, settings
 from pipeline.csvsafe import frame_to_csv
@@ -127,3 +127,16 @@ def topic_warnings(key: tuple, topics: list[str], sources: tuple[str, ...] = ())
         st.warning("The corrected share is less certain for these topics (its interval says how much):\n"
                    + "\n".join(lines))
     return warned
+
+
+def cite(what: str, f: queries.Filters, key: tuple | None = None) -> None:
+    """'Cite this': a citation of the numbers shown (``pipeline.provenance.citation``): the filters,
+    the store's state, the models, the audit when ``key`` (corrected numbers), and the page's link."""
+    from pipeline import provenance
+
+    text = provenance.citation(data.provenance(data.version(), key), what=what, f=f, url=state.current_url())
+    with st.expander("Cite this"):
+        st.code(text, language=None, wrap_lines=True)
+        st.caption("The store grows with every run: the citation names the state these numbers come from (its "
+                   "id, size and last run) and the link reopens the page with these settings. For numbers that "
+                   "never change, cite a weekly brief (Weekly page), frozen when its week was complete.")

@@ -156,3 +156,12 @@ def drift(version: tuple, key: tuple) -> list[dict]:
     from pipeline import audit
 
     return _with_conn(audit.drift, audit_sample(key), model(key[0]))
+
+
+@st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
+def provenance(version: tuple, key: tuple | None):
+    """The store's provenance (``pipeline.provenance.gather``), with the audit's when ``key`` (the
+    corrected measure's ``audit_key``) is given: once per store version and audit."""
+    from pipeline import provenance as provenance_mod
+
+    return _with_conn(provenance_mod.gather, audit_sample(key) if key else None, tagging_models(version))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -217,3 +218,22 @@ def sidebar_filters(facets: dict) -> queries.Filters:
         date_from=date_from, date_to=date_to, sources=tuple(sources), langs=tuple(langs), roles=tuple(roles),
         speakers=tuple(speakers), search=used, topics=tuple(topics),
     )
+
+
+def page_url(base: str | None, page_path: str, params: Mapping[str, list[str]]) -> str | None:
+    """The link that reopens a page as it is shown: the app's address, the page's path and the
+    query parameters (the widgets bound to the URL and the sidebar's filters); None without an
+    address (a script run outside a browser)."""
+    if not base:
+        return None
+    base = base.rstrip("/")
+    if page_path and base.endswith("/" + page_path):  # Streamlit leaves some page paths in its address
+        base = base[:-len(page_path) - 1]
+    query = urlencode([(k, v) for k, values in params.items() for v in values])
+    return base + "/" + page_path + ("?" + query if query else "")
+
+
+def current_url() -> str | None:
+    """``page_url`` of the page this script run shows (its path as the app's entry point noted it)."""
+    qp = st.query_params
+    return page_url(st.context.url, st.session_state.get("page_path", ""), {k: qp.get_all(k) for k in qp})

@@ -485,6 +485,13 @@ def has_statements(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is not None
 
 
+def last_finished_run(conn: sqlite3.Connection) -> str | None:
+    """When the store's last run ended (its ``finished_at``, UTC; whatever its status: an interrupted
+    run keeps the batches it committed), or None before any run ended."""
+    row = conn.execute("SELECT MAX(finished_at) FROM runs").fetchone()
+    return row[0] if row else None
+
+
 def store_version(conn: sqlite3.Connection) -> tuple:
     """Changes whenever a run commits, a retrain swaps its tags in or stored titles are decoded: the last
     statement id, the number of runs, the last run's end, the last swap, the titles' repair."""

@@ -241,6 +241,9 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     elif int(row[0]) != SCHEMA_VERSION:
         raise StoreError(f"{path}: store schema {row[0]}, this version reads {SCHEMA_VERSION}")
+    # Every store has its identity from its first run (citations name it; briefs record it). A store
+    # made before this gets it at its next run or brief; OR IGNORE keeps the one it has.
+    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
     if conn.execute("SELECT 1 FROM statements_fts_config WHERE k = 'automerge'").fetchone() is None:
         # Merge index segments 8 at a time instead of 4: a cold run's bulk inserts spend a
         # quarter less time in FTS; searches stay in tens of milliseconds (BENCHMARKS.md).
@@ -396,8 +399,9 @@ def read_store_id(conn: sqlite3.Connection) -> str | None:
 
 
 def ensure_store_id(store: str | os.PathLike) -> str:
-    """The store's identity, made on first use; weekly snapshots record it, so that a snapshot
-    folder is never taken for that of another store. A copy of the store folder is the same store."""
+    """The store's identity (made when a run first opens the store, or here for a store no run has
+    opened since); weekly snapshots record it, so that a snapshot folder is never taken for that of
+    another store. A copy of the store folder is the same store."""
     conn = open_readonly(store)
     try:
         found = read_store_id(conn)

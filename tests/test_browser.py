@@ -63,3 +63,23 @@ def test_weekly_report_renders_with_no_network_request(page, seed_store, tmp_pat
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "weekly-report.png"), full_page=True)
     assert [u for u in requests if not u.startswith("file://")] == []
+
+
+def test_a_citations_link_reopens_the_chart_as_it_was_shown(page, dashboard_server):
+    # The link in "Cite this" is the address the browser shows, with the page and every setting:
+    # opened, it gives the same chart.
+    page.goto(dashboard_server + "/trends?topics=trade&measure=share&granularity=month")
+    _wait_chart(page)
+    page.get_by_text("Cite this").click()
+    code = page.locator("[data-testid='stExpander'] code").first
+    code.wait_for(timeout=30000)
+    text = " ".join(code.inner_text().split())
+    assert text.startswith("Monthly share of statements on each topic, as tagged. Filters: dates ")
+    link = next(w for w in text.split() if w.startswith("http"))
+    assert link.startswith(dashboard_server + "/trends?") and {"topics=trade", "measure=share",
+                                                             "granularity=month"} <= set(link.split("?")[1].split("&"))
+    page.goto(link)
+    _wait_chart(page)
+    legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
+    assert legend == ["trade"]
+    assert page.get_by_role("radio", name="month").is_checked() or "granularity=month" in page.url

@@ -7,7 +7,7 @@ import logging
 import streamlit as st
 
 from dashboard import data
-from dashboard.components import corrected_audit, statements_list, topic_warnings
+from dashboard.components import cite, corrected_audit, statements_list, topic_warnings
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure
 from dashboard.render import md_text
 from pipeline import queries
@@ -57,6 +57,9 @@ else:
                "interval" + (" (also in the hover)." if hover else "."))
 st.download_button("Download chart data (CSV)", frame_to_csv(agg),
                    file_name=f"topics-by-{group}.csv", mime="text/csv")
+cite(f"Statements on each topic by {GROUP_NAMES.get(group, group)}, "
+     + {"count": "number as tagged", "share": "share as tagged",
+        "corrected": "share corrected for the tagger's errors"}[measure], f, key if measure == "corrected" else None)
 points = (event.selection.points if event and event.selection else []) or []
 if points:
     topic, value = points[0]["customdata"][0], points[0]["customdata"][1]

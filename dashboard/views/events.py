@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis, data
+from dashboard.components import cite
 from dashboard.render import md_text
-from pipeline import events
+from pipeline import events, queries
 
 f = st.session_state["filters"]
 st.title("Events")
@@ -20,6 +21,10 @@ if not shown:
     st.info(f"No event matches these filters ({len(found)} in the store).")
     st.stop()
 st.write(f"{len(shown)} {'event' if len(shown) == 1 else 'events'}, newest first")
+# Events follow only the topics, sources and dates: the citation names only those.
+cite(f"Spikes in the {measure} weekly share of topics per source",
+     queries.Filters(date_from=f.date_from, date_to=f.date_to, sources=f.sources, topics=f.topics),
+     data.audit_key() if measure == "corrected" else None)
 for e in shown:
     # The header says how big the spike is, so the list can be scanned without opening each one.
     with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {events.size_text(e)} · "

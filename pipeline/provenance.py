@@ -1,0 +1,119 @@
+"""Where a number comes from: what a citation of a chart or a table needs so that a reader can check
+it later (the store and its state, the models that tagged it, the audit that corrected it, the
+filters, the link), and the citation text itself.
+
+A live store changes with every run; the citation says which state it describes. For a copy that
+never changes, the weekly briefs (``snapshot``) are the thing to cite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from pipeline import queries
+
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def software() -> str:
+    """The project's name and version, as ``pyproject.toml`` declares them."""
+    try:
+        meta = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+        return f"{meta['name']} {meta['version']}"
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "topic-tracker"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """The state of the store (and of the audit) a number was computed from."""
+
+    store_id: str | None
+    statements: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    last_run: str | None  # when the store's last run ended (UTC), None before any
+    models: dict[str, int] = field(default_factory=dict)  # model version -> statements it tagged
+    audit: dict | None = None  # model_version, statements, last_audit: only for corrected numbers
+    software: str = ""
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["first_date"] = self.first_date.isoformat() if self.first_date else None
+        d["last_date"] = self.last_date.isoformat() if self.last_date else None
+        return d
+
+
+def gather(conn: sqlite3.Connection, audit=None, models: dict[str, int] | None = None) -> Provenance:
+    """The store's provenance; ``audit`` (``pipeline.audit.Audit``) when the numbers are corrected,
+    ``models`` when the caller already has ``queries.tagging_models`` (a scan of every statement)."""
+    from pipeline.store import read_store_id
+
+    first, last = queries.day_span(conn)
+    models = queries.tagging_models(conn) if models is None else models
+    audited = None
+    if audit is not None:
+        audited = {"model_version": audit.model_version, "statements": len(audit.ids),
+                   "last_audit": max(audit.frame.get("coded_until", ""), audit.frame.get("drawn_at", "")) or None}
+    return Provenance(store_id=read_store_id(conn), statements=sum(models.values()), first_date=first,
+                      last_date=last, last_run=queries.last_finished_run(conn), models=dict(models),
+                      audit=audited, software=software())
+
+
+def filters_text(f: queries.Filters) -> str:
+    """The filters in words, in the order the sidebar shows them; 'all statements' when none."""
+    parts = []
+    if f.date_from or f.date_to:
+        parts.append(f"dates {f.date_from.isoformat() if f.date_from else 'the first'} to "
+                     f"{f.date_to.isoformat() if f.date_to else 'the last'}")
+    for label, values in (("topics", f.topics), ("sources", f.sources), ("languages", f.langs),
+                          ("roles", f.roles), ("speakers", f.speakers)):
+        if values:
+            parts.append(f"{label} {', '.join(values)}")
+    if f.search:
+        parts.append(f"search '{f.search}'")
+    return "; ".join(parts) if parts else "all statements"
+
+
+def _utc(stamp: str) -> str:
+    """'2026-12-07 11:18 UTC' from a run's ISO time stamp (as stored when it is not one)."""
+    try:
+        t = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if t.tzinfo is not None:
+        t = t.astimezone(dt.UTC)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _models_text(models: dict[str, int]) -> str:
+    if not models:
+        return "no model (empty store)"
+    if len(models) == 1:
+        return f"model {next(iter(models)) or 'unknown'}"
+    return "models " + ", ".join(f"{v or 'unknown'} ({n:,} statements)" for v, n in models.items())
+
+
+def citation(p: Provenance, *, what: str, f: queries.Filters, url: str | None = None,
+             accessed: dt.date | None = None) -> str:
+    """A citation of ``what`` (e.g. 'Weekly corrected share of statements per topic') as computed
+    from the store in state ``p`` with filters ``f``: enough to find the same numbers again."""
+    accessed = accessed or dt.date.today()
+    span = (f"dated {p.first_date.isoformat()} to {p.last_date.isoformat()}" if p.first_date and p.last_date
+            else "no dates")
+    run = f"; last run ended {_utc(p.last_run)}" if p.last_run else ""
+    text = (f"{what}. Filters: {filters_text(f)}. Computed by {p.software or software()} from store "
+            f"{p.store_id or '(no id)'} ({p.statements:,} statements {span}{run}), tagged by "
+            f"{_models_text(p.models)}.")
+    if p.audit:
+        last = f", last coded {p.audit['last_audit']}" if p.audit.get("last_audit") else ""
+        text += (f" Corrected for the tagger's errors with the audit sample ({p.audit['statements']:,} "
+                 f"statements coded with the codebook{last}; its scores from model {p.audit['model_version']}); "
+                 "intervals are 95 %.")
+    if url:
+        text += f" {url}"
+    return text + f" (accessed {accessed.isoformat()})."

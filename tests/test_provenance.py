@@ -1,0 +1,88 @@
+"""Citations: what a number shown by the dashboard was computed from, enough to find it again."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from streamlit.testing.v1 import AppTest
+
+from dashboard.state import page_url
+from pipeline import audit, provenance, queries, store
+from tests.conftest import ROOT
+
+APP = str(ROOT / "dashboard" / "app.py")
+
+
+def test_a_citation_names_the_stores_state_the_models_the_audit_and_the_filters(seed_store):
+    conn = store.open_readonly(seed_store)
+    try:
+        status = queries.status(conn)
+        store_id = store.read_store_id(conn)
+        models = queries.tagging_models(conn)
+        plain = provenance.gather(conn)
+        from pipeline.tagger import load_model
+
+        corrected = provenance.gather(conn, audit.load(load_model()))
+    finally:
+        conn.close()
+    f = queries.Filters(date_from=dt.date(2025, 1, 1), date_to=dt.date(2025, 6, 30), topics=("trade",),
+                        sources=("White House",), search='"steel tariffs"')
+    text = provenance.citation(plain, what="Weekly share of statements on each topic, as tagged", f=f,
+                               url="http://localhost:8501/trends?topics=trade", accessed=dt.date(2026, 12, 7))
+    assert text.startswith("Weekly share of statements on each topic, as tagged. Filters: dates 2025-01-01 to "
+                           "2025-06-30; topics trade; sources White House; search '\"steel tariffs\"'.")
+    assert store_id and store_id in text
+    # The store's size and dates are those the Store page gives; the models those that tagged it.
+    assert f"({status['statements']:,} statements dated {status['first_date']} to {status['last_date']};" in text
+    assert re.search(r"last run ended \d{4}-\d\d-\d\d \d\d:\d\d UTC", text)
+    assert all(v in text for v in models) and "audit" not in text
+    assert text.endswith("http://localhost:8501/trends?topics=trade (accessed 2026-12-07).")
+    # Corrected numbers also name the audit sample they were corrected with.
+    with_audit = provenance.citation(corrected, what="x", f=queries.Filters())
+    assert "Filters: all statements." in with_audit
+    assert re.search(r"audit sample \([\d,]+ statements coded with the codebook, last coded \d{4}-\d\d-\d\d; its "
+                     r"scores from model \w+\); intervals are 95 %", with_audit)
+
+
+def test_a_store_tagged_by_two_models_is_cited_with_both():
+    p = provenance.Provenance(store_id="abc", statements=30, first_date=dt.date(2025, 1, 6),
+                              last_date=dt.date(2025, 1, 9), last_run=None, models={"m1": 20, "m2": 10},
+                              software="topic-tracker 0.1.0")
+    text = provenance.citation(p, what="x", f=queries.Filters())
+    assert "tagged by models m1 (20 statements), m2 (10 statements)." in text and "last run" not in text
+
+
+def test_the_link_reopens_the_page_with_its_settings():
+    params = {"topics": ["security", "trade"], "measure": ["corrected"], "q": ["a b&c"]}
+    assert page_url("http://localhost:8501/", "trends", params) == \
+        "http://localhost:8501/trends?topics=security&topics=trade&measure=corrected&q=a+b%26c"
+    assert page_url("http://localhost:8501", "", {}) == "http://localhost:8501/"
+    assert page_url("http://localhost:8501/trends", "trends", {}) == "http://localhost:8501/trends"
+    assert page_url(None, "trends", params) is None  # no browser, no address
+
+
+def test_chart_pages_offer_a_citation_of_what_they_show(seed_store, monkeypatch):
+    monkeypatch.setenv("TOPICS_STORE", str(seed_store))
+    from dashboard import data
+
+    data.facets.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params["topics"] = ["trade"]
+    at.query_params["measure"] = "corrected"
+    at.query_params["granularity"] = "month"
+    at.run()
+    assert not at.exception, at.exception
+    conn = store.open_readonly(seed_store)
+    store_id = store.read_store_id(conn)
+    conn.close()
+    (trends,) = [c.value for c in at.code]
+    assert trends.startswith("Monthly share of statements on each topic, corrected for the tagger's errors. "
+                             "Filters: dates ")
+    assert "topics trade" in trends and store_id in trends and "audit sample" in trends
+    at.switch_page("views/compare.py").run()
+    (compare,) = [c.value for c in at.code]
+    assert compare.startswith("Statements on each topic by source, share as tagged.") and "audit" not in compare
+    at.switch_page("views/events.py").run()
+    codes = [c.value for c in at.code]
+    assert len(codes) == 1 and codes[0].startswith("Spikes in the ") and store_id in codes[0]
