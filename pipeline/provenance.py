@@ -117,3 +117,25 @@ def citation(p: Provenance, *, what: str, f: queries.Filters, url: str | None = 
     if url:
         text += f" {url}"
     return text + f" (accessed {accessed.isoformat()})."
+
+
+def brief_citation(summary: dict, digest: str | None = None) -> str:
+    """A citation of a frozen weekly brief (``snapshot``), from its summary: the week and what it
+    holds, when and from which store and models it was made, the audit that corrected it, and the
+    SHA-256 of its summary.json (``digest``), with which a reader can check that the copy they
+    hold is the one cited."""
+    corr = summary.get("correction") or {}
+    made = f"made {_utc(summary['made_at'])}" if summary.get("made_at") else "made"
+    by = f" by {summary['software']}" if summary.get("software") else ""
+    models = summary.get("model_versions") or []
+    text = (f"Weekly brief {summary['week']} ({summary['start']} to {summary['end']}: {summary['statements']:,} "
+            f"statements from {summary['documents']:,} documents; sources {', '.join(summary['sources']) or 'none'}), "
+            f"{made}{by} from store {summary.get('store_id') or '(no id)'}, tagged by "
+            f"{'model' if len(models) == 1 else 'models'} {', '.join(models) or 'unknown'}.")
+    if corr.get("audit_statements"):
+        last = f", last coded {corr['audit_coded_until']}" if corr.get("audit_coded_until") else ""
+        text += (f" Corrected shares with the audit sample ({corr['audit_statements']:,} statements coded with "
+                 f"the codebook{last}; its scores from model {corr.get('model_version')}); intervals are 95 %.")
+    if digest:
+        text += f" summary.json SHA-256 {digest}."
+    return text

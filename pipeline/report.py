@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 
+from pipeline import provenance
 from pipeline.colours import colour
 from pipeline.display import readable
 from pipeline.events import size_text
@@ -148,8 +149,9 @@ def _partial_html(summary: dict) -> str:
     return f'<p><strong>{html.escape(note)}</strong></p>\n' if note else ""
 
 
-def render_html(summary: dict) -> str:
-    """One self-contained page: no script, no external resource; every text escaped."""
+def render_html(summary: dict, digest: str | None = None) -> str:
+    """One self-contained page: no script, no external resource; every text escaped. ``digest``:
+    the SHA-256 of the brief's summary.json, quoted in its citation."""
     e = html.escape
     rows = []
     for t, v in summary["topics"].items():
@@ -175,7 +177,8 @@ def render_html(summary: dict) -> str:
 <style>body{{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}}
 td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-style:italic}}
-.who{{color:#555;font-size:0.9em;margin:0 0 1em}}</style></head><body>
+.who{{color:#555;font-size:0.9em;margin:0 0 1em}}
+.cite{{font-family:ui-monospace,monospace;font-size:0.85em;background:#f4f4f4;padding:0.6em}}</style></head><body>
 <h1>Weekly brief: {e(summary['week'])}</h1>
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
 {summary['documents']} documents · {summary['statements']} statements</p>
@@ -193,6 +196,8 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 {''.join(quotes)}
 <p class="who">Model {e(', '.join(summary['model_versions']))} · topics file {e(summary['topics_hash'])} ·
 made {e(summary['made_at'])}. This brief is frozen: later runs do not change it.</p>
+<h2>Cite this brief</h2>
+<p class="cite">{e(provenance.brief_citation(summary, digest))}</p>
 </body></html>
 """
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from pipeline import queries, settings, store
+from pipeline import provenance, queries, settings, store
 from pipeline.errors import SnapshotError, UsageError
 from pipeline.report import render_html
 
@@ -429,9 +430,11 @@ def _finish(conn: sqlite3.Connection, out_dir: Path, week: str, tmp: Path, force
         summary["store_id"] = store_id
         summary["complete"] = True
         summary["made_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
-        (tmp / "report.html").write_text(render_html(summary), encoding="utf-8")
+        summary["software"] = provenance.software()
+        body = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        (tmp / "summary.json").write_bytes(body)
+        # The report cites the brief with its summary's digest: a reader can check the copy they hold.
+        (tmp / "report.html").write_text(render_html(summary, hashlib.sha256(body).hexdigest()), encoding="utf-8")
         return out_dir / week, _install(tmp, out_dir / week, force, store_id, summary["made_at"])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # gone already when it was renamed into place

@@ -86,3 +86,28 @@ def test_chart_pages_offer_a_citation_of_what_they_show(seed_store, monkeypatch)
     at.switch_page("views/events.py").run()
     codes = [c.value for c in at.code]
     assert len(codes) == 1 and codes[0].startswith("Spikes in the ") and store_id in codes[0]
+
+
+def test_a_briefs_report_cites_it_with_its_summarys_digest(seed_store, tmp_path):
+    # The digest in report.html's citation is the SHA-256 of the summary.json beside it: a reader
+    # holding a copy can check it is the brief cited; a changed number changes the digest.
+    import hashlib
+    import html
+    import json
+
+    from pipeline import snapshot
+
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2026-W03")
+    body = (folder / "summary.json").read_bytes()
+    summary = json.loads(body)
+    page = html.unescape((folder / "report.html").read_text(encoding="utf-8"))
+    cite = re.search(r'<p class="cite">([^<]*)</p>', page).group(1)
+    assert cite == provenance.brief_citation(summary, hashlib.sha256(body).hexdigest())
+    assert cite.startswith(f"Weekly brief 2026-W03 (2026-01-12 to 2026-01-18: {summary['statements']:,} statements")
+    assert summary["store_id"] in cite and summary["model_versions"][0] in cite and "audit sample" in cite
+    assert cite.endswith(f"summary.json SHA-256 {hashlib.sha256(body).hexdigest()}.")
+    assert summary["software"] == provenance.software()
+    # A brief frozen before briefs named their software is still cited, without it.
+    older = {k: v for k, v in summary.items() if k != "software"}
+    assert f"made {summary['made_at'][:10]}" in provenance.brief_citation(older) and " by " not in \
+        provenance.brief_citation(older).split(" from store ")[0]
