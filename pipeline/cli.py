@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add share_corrected, ci_low and ci_high (needs the audit sample)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--json", action="store_true", help="print JSON (one list of rows)")
+    p.add_argument("--cite", action="store_true",
+                   help="also print a citation of these numbers (store, models, audit, filters) on stderr")
 
     p = sub.add_parser("reliability", help="how far each topic's numbers can be trusted: the audit sample's "
                                            "precision, recall, F1, calibration, and drift per source and quarter")
@@ -858,6 +860,14 @@ def cmd_trend(args) -> int:
         df = queries.trend(conn, f, args.by)
         for col in ("share_corrected", "ci_low", "ci_high"):
             df[col] = None
+    if args.cite:  # on stderr: the table (or the JSON) on stdout stays as it is for whatever reads it
+        from pipeline import provenance
+
+        what = {"day": "Daily", "week": "Weekly", "month": "Monthly"}[args.by] + (
+            " share of statements on each topic, corrected for the tagger's errors" if args.corrected
+            else " number and share of statements on each topic, as tagged")
+        print(provenance.citation(provenance.gather(conn, audit if args.corrected else None), what=what, f=f),
+              file=sys.stderr)
     rows = [{"period": r.period.isoformat(), "topic": r.topic, "count": int(r.count), "total": int(r.total),
              "share": _round(r.share), "share_corrected": _round(r.share_corrected), "ci_low": _round(r.ci_low),
              "ci_high": _round(r.ci_high)} for r in df.itertuples()]

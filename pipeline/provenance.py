@@ -67,9 +67,10 @@ def gather(conn: sqlite3.Connection, audit=None, models: dict[str, int] | None =
 def filters_text(f: queries.Filters) -> str:
     """The filters in words, in the order the sidebar shows them; 'all statements' when none."""
     parts = []
-    if f.date_from or f.date_to:
-        parts.append(f"dates {f.date_from.isoformat() if f.date_from else 'the first'} to "
-                     f"{f.date_to.isoformat() if f.date_to else 'the last'}")
+    if f.date_from and f.date_to:
+        parts.append(f"dates {f.date_from.isoformat()} to {f.date_to.isoformat()}")
+    elif f.date_from or f.date_to:
+        parts.append(f"dates from {f.date_from.isoformat()}" if f.date_from else f"dates up to {f.date_to.isoformat()}")
     for label, values in (("topics", f.topics), ("sources", f.sources), ("languages", f.langs),
                           ("roles", f.roles), ("speakers", f.speakers)):
         if values:

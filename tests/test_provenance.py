@@ -111,3 +111,22 @@ def test_a_briefs_report_cites_it_with_its_summarys_digest(seed_store, tmp_path)
     older = {k: v for k, v in summary.items() if k != "software"}
     assert f"made {summary['made_at'][:10]}" in provenance.brief_citation(older) and " by " not in \
         provenance.brief_citation(older).split(" from store ")[0]
+
+
+def test_trend_cite_prints_the_citation_on_stderr_and_leaves_the_json_as_it_is(seed_store):
+    import json
+
+    from tests.conftest import run_cli
+
+    args = ("trend", "--store", str(seed_store), "--by", "month", "--topic", "trade", "--since", "2026-01-01",
+            "--corrected", "--json")
+    plain = run_cli(*args)
+    cited = run_cli(*args, "--cite")
+    assert cited.returncode == 0 and json.loads(cited.stdout) == json.loads(plain.stdout)
+    conn = store.open_readonly(seed_store)
+    store_id = store.read_store_id(conn)
+    conn.close()
+    line = cited.stderr.strip().splitlines()[-1]
+    assert line.startswith("Monthly share of statements on each topic, corrected for the tagger's errors. "
+                           "Filters: dates from 2026-01-01; topics trade. Computed by topic-tracker")
+    assert store_id in line and "audit sample" in line
