@@ -429,40 +429,81 @@ def test_a_very_long_statement_shows_its_start_and_the_rest_on_request(seed_stor
     assert any("The whole statement" in e.label for e in at.expander)
 
 
-def test_spike_labels_close_together_go_above_and_below_their_stars():
-    from dashboard.figures import add_event_markers
+def _label_boxes(fig: dict, width: float) -> tuple[list[tuple], list[tuple]]:
+    """The spike labels' boxes and the stars' boxes in pixels of a plot area ``width`` wide, from the
+    figure as Plotly gets it: an 11 px character is at most 4.8 px wide in Chromium, a label 18 px high."""
+    from dashboard.figures import EVENT_TRACE, LABEL_PLOT_PX
 
-    # Six years of weeks, one topic; three spikes: two a month apart at about the same height (as
-    # the White House's trade spikes of 2023-11-27 and 2023-12-25 on the full corpus), one far off.
-    weeks = pd.date_range("2020-01-06", periods=312, freq="7D").date
-    df = pd.DataFrame({"period": weeks, "topic": "trade", "count": 10, "total": 100, "share": 0.1})
-    df.loc[100, ["count", "share"]] = [90, 0.9]
-    df.loc[104, ["count", "share"]] = [91, 0.91]
-    df.loc[250, ["count", "share"]] = [92, 0.92]
+    height = LABEL_PLOT_PX[1]
+    (x0, x1), (y0, y1) = [pd.Timestamp(v) for v in fig["layout"]["xaxis"]["range"]], fig["layout"]["yaxis"]["range"]
 
-    def spike(i: int, week) -> dict:
-        return {"id": i, "topic": "trade", "peak_week": str(week), "label": f"terms of spike {i}",
-                "source": "White House", "start": str(week), "end": str(week), "z": 4.0}
+    def px(x, y) -> tuple[float, float]:
+        return (pd.Timestamp(x) - x0) / (x1 - x0) * width, (y - y0) / (y1 - y0) * height
 
-    fig = add_event_markers(trend_figure(df, measure="share"), df,
-                            [spike(1, weeks[100]), spike(2, weeks[104]), spike(3, weeks[250])], measure="share")
-    stars = fig.to_dict()["data"][-1]
-    where = dict(zip(stars["text"], stars["textposition"]))
-    assert where == {"terms of spike 1": "top center", "terms of spike 2": "bottom center",
-                     "terms of spike 3": "top center"}
-    # Far apart in height (two lines), the same weeks keep their labels above; so do short labels
-    # far apart across; long labels a year apart on a seven-year chart do not fit side by side.
-    from dashboard.figures import label_positions
+    labels = []
+    for a in fig["layout"].get("annotations", []):
+        x, y = px(a["x"], a["y"])
+        x, y = x + a.get("xshift", 0), y + a.get("yshift", 0)
+        wide = len(a["text"]) * 4.8
+        left = x - {"left": 0, "center": wide / 2, "right": wide}[a["xanchor"]]
+        bottom = y - {"bottom": 0, "middle": 9, "top": 18}[a["yanchor"]]
+        labels.append((left, bottom, left + wide, bottom + 18))
+    stars = next(t for t in fig["data"] if t["name"] == EVENT_TRACE)
+    points = [px(x, y) for x, y in zip(stars["x"], stars["y"])]
+    return labels, [(x - 7, y - 7, x + 7, y + 7) for x, y in points]
 
-    def at(week, y: float, label: str) -> tuple:
-        return (week, y, {"label": label})
 
-    assert label_positions([at(weeks[100], 0.9, "a, b, c"), at(weeks[104], 0.1, "d, e, f")], 2000, 1.0) == \
-        ["top center"] * 2
-    assert label_positions([at(weeks[0], 0.5, "a, b"), at(weeks[52], 0.5, "c, d")], 2555, 1.0) == ["top center"] * 2
-    long = "practices, semiconductors, market"
-    assert label_positions([at(weeks[0], 0.5, long), at(weeks[52], 0.5, long)], 2555, 1.0) == \
-        ["top center", "bottom center"]
+def _meet(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_spike_labels_never_write_over_each_other_however_close_the_spikes():
+    """QA: on the full corpus's Trends chart (trade and sovereignty, or the corrected measure) the labels
+    of the spikes around 2024 ("steel, united, articles", "supply, chain, critical", ...) were drawn
+    over each other. Labels now take free rows above or below their stars, or give way to larger spikes."""
+    from dashboard.figures import add_event_markers, unlabelled
+
+    # Seven years of weeks, two topics; seven spikes within four months at much the same heights, as
+    # on the full corpus around 2024, and one far off.
+    weeks = pd.date_range("2019-04-29", periods=360, freq="7D").date
+    rows = [{"period": w, "topic": t, "count": 10, "total": 100, "share": 0.1} for w in weeks
+            for t in ("trade", "sovereignty")]
+    df = pd.DataFrame(rows)
+    spikes = [(240, "trade", 0.55), (241, "sovereignty", 0.25), (244, "trade", 0.6), (247, "sovereignty", 0.3),
+              (250, "trade", 0.2), (252, "trade", 0.45), (256, "sovereignty", 0.5), (320, "trade", 0.9)]
+    found = []
+    for i, (w, topic, share) in enumerate(spikes):
+        df.loc[(df["period"] == weeks[w]) & (df["topic"] == topic), ["count", "share"]] = [int(share * 100), share]
+        found.append({"id": i, "topic": topic, "peak_week": str(weeks[w]), "source": "White House",
+                      "label": ["steel, united, articles", "supply, chain, critical", "steel, china, american",
+                                "practices, semiconductors, market", "fentanyl, illicit, drug",
+                                "sustancias, candidatos, químicas", "articles, proclamation, aluminum",
+                                "tariffs, reciprocal, trade"][i],
+                      "start": str(weeks[w]), "end": str(weeks[w]), "z": 3.0 + share})
+    fig = add_event_markers(trend_figure(df, measure="share"), df, found, measure="share")
+    out = fig.to_dict()
+    for width in (600, 740, 1200):  # a wider chart moves labels apart across only
+        labels, stars = _label_boxes(out, width)
+        assert len(labels) >= 5
+        assert not [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:] if _meet(a, b)], width
+        assert not [(a, s) for a in labels for s in stars if _meet(a, s)], width  # nor over a star
+    # Every spike is starred; a spike whose label gave way is named under the chart, and it is a
+    # smaller one than every labelled spike near it.
+    left = unlabelled(fig, [(None, None, e) for e in found])
+    assert len(labels) + len(left) == len(found) and len(out["data"][-1]["x"]) == len(found)
+    assert {a["text"] for a in out["layout"]["annotations"]} >= {"tariffs, reciprocal, trade",
+                                                                  "steel, china, american"}
+
+
+def test_the_spikes_whose_labels_gave_way_are_the_ones_without_an_annotation():
+    import plotly.graph_objects as go
+
+    from dashboard.figures import unlabelled
+
+    fig = go.Figure()
+    fig.add_annotation(x=0, y=0, text="a", name="spike 1")
+    spikes = [(None, None, {"id": 1, "topic": "trade"}), (None, None, {"id": 2, "topic": "trade"})]
+    assert [e["id"] for e in unlabelled(fig, spikes)] == [2]
 
 
 def test_a_topic_keeps_its_colour_whichever_topics_the_chart_shows():

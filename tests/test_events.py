@@ -141,7 +141,8 @@ def test_trends_chart_marks_events_with_their_top_terms(synthetic_store):
     fig = add_event_markers(trend_figure(df, measure="share"), df, found, measure="share").to_dict()
     marks = [t for t in fig["data"] if t["name"] == EVENT_TRACE]
     assert len(marks) == 1 and len(marks[0]["x"]) == 12
-    assert marks[0]["textfont"]["shadow"] == "auto"  # a halo: the labels sit on the topics' lines
+    # The labels are annotations on a light box: they sit on the topics' lines.
+    assert fig["layout"]["annotations"][-1]["bgcolor"].startswith("rgba(255,255,255")
     assert sc.TOKENS[0] in marks[0]["text"][-1] and list(marks[0]["customdata"][0])[0] == "event"
     first = str(marks[0]["x"][-1])[:7]
     assert first == sc.spike_monday(sc.SPIKE_WEEKS[0]).isoformat()[:7]  # the month of the first spike
