@@ -196,15 +196,26 @@ def cooccurrence_figure(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def weekly_figure(history: pd.DataFrame, week: str) -> go.Figure:
+def weekly_top(history: pd.DataFrame) -> float:
+    """The top of a brief's chart scale: a little above its highest bar or error bar (the scale two
+    briefs compared side by side share)."""
+    records = history.astype(object).where(history.notna(), None).to_dict("records") if len(history) else []
+    bars, _ = history_bars(records)
+    return 1.05 * max([b["high"] if b["high"] is not None else (b["value"] or 0.0) for b in bars] + [0.01])
+
+
+def weekly_figure(history: pd.DataFrame, week: str, *, top: float | None = None) -> go.Figure:
     """A brief's weeks (week, topic, count, total and, when the brief has them, share_corrected,
     ci_low, ci_high) as grouped bars: corrected shares with their 95 % intervals as error bars, or
     shares as tagged without intervals for a brief that has none (``report.history_bars`` decides,
-    for the report page's chart too); the week in focus outlined."""
+    for the report page's chart too). The week in focus stands on a shaded band with its label in
+    bold (an outline on bars this narrow hid their colour and error bars). ``top``: the scale's top
+    (default ``weekly_top``), so that two briefs side by side share one scale."""
     fig = go.Figure()
     records = history.astype(object).where(history.notna(), None).to_dict("records") if len(history) else []
     bars, corrected = history_bars(records)
     topics = sorted({b["topic"] for b in bars})
+    weeks = sorted({b["week"] for b in bars})
     for t in topics:
         d = sorted((b for b in bars if b["topic"] == t), key=lambda b: b["week"])
         y = [b["value"] for b in d]
@@ -224,11 +235,16 @@ def weekly_figure(history: pd.DataFrame, week: str) -> go.Figure:
             error_y = None
             hover = (f"<b>{t}</b> %{{x}}<br>%{{customdata[0]}} of %{{customdata[1]}} statements "
                      "(%{y:.1%} as tagged, no interval)<extra></extra>")
-        fig.add_trace(go.Bar(
-            x=[b["week"] for b in d], y=y, name=t, marker_color=colour(topics, t), error_y=error_y,
-            marker_line_width=[3 if b["week"] == week else 0 for b in d], marker_line_color="black",
-            customdata=custom, hovertemplate=hover))
+        fig.add_trace(go.Bar(x=[b["week"] for b in d], y=y, name=t, marker_color=colour(topics, t), error_y=error_y,
+                             customdata=custom, hovertemplate=hover))
+    if week in weeks:
+        # On a category axis the i-th week spans i - 0.5 to i + 0.5.
+        i = weeks.index(week)
+        fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor="rgba(120,120,120,0.16)", line_width=0, layer="below")
     fig.update_layout(barmode="group", margin=dict(l=10, r=10, t=10, b=10), yaxis_tickformat=".0%",
+                      yaxis_range=[0, top if top is not None else weekly_top(history)],
+                      xaxis=dict(type="category", categoryorder="array", categoryarray=weeks, tickvals=weeks,
+                                 ticktext=[f"<b>{w}</b>" if w == week else w for w in weeks]),
                       yaxis_title="corrected share (95 % interval)" if corrected else "share of statements as tagged")
     return fig
 

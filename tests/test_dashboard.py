@@ -149,7 +149,7 @@ def test_grouped_cooccurrence_and_weekly_figures():
                          "total": [10, 20]})
     wk = weekly_figure(hist, "2026-W03").to_dict()
     bars = wk["data"][0]
-    assert list(bars["y"]) == pytest.approx([0.1, 0.2]) and list(bars["marker"]["line"]["width"]) == [0, 3]
+    assert list(bars["y"]) == pytest.approx([0.1, 0.2])
     assert "error_y" not in bars and wk["layout"]["yaxis"]["title"]["text"] == "share of statements as tagged"
     # A brief with corrected shares: bars at the corrected share, error bars to the interval's ends;
     # a week without statements is a gap with no error bar.
@@ -164,6 +164,47 @@ def test_grouped_cooccurrence_and_weekly_figures():
     assert list(bars["error_y"]["array"])[0] is None
     assert wk["layout"]["yaxis"]["title"]["text"] == "corrected share (95 % interval)"
     assert "as tagged" in bars["hovertemplate"] and list(bars["customdata"][2])[2] == pytest.approx(0.2)
+
+
+def test_the_weekly_chart_marks_its_week_without_hiding_bars_or_error_bars():
+    """QA: a 3 px black outline on the selected week's narrow bars made them look black and hid their
+    error bars. The week now stands on a shaded band with its label in bold; its bars keep their colour."""
+    hist = pd.DataFrame({"week": ["2026-W01", "2026-W02", "2026-W03"] * 2, "topic": ["trade"] * 3 + ["security"] * 3,
+                         "count": [2, 1, 4, 5, 6, 7], "total": [10, 10, 20, 10, 10, 20],
+                         "share_corrected": [0.2, 0.08, 0.25, 0.5, 0.6, 0.35],
+                         "ci_low": [0.1, 0.02, 0.2, 0.4, 0.5, 0.3], "ci_high": [0.3, 0.15, 0.31, 0.6, 0.7, 0.4]})
+    wk = weekly_figure(hist, "2026-W02").to_dict()
+    for bars in wk["data"]:
+        assert (bars.get("marker", {}).get("line") or {}).get("width") in (None, 0)  # no outline
+        assert bars["error_y"]["array"][1] > 0  # the week's error bars are there
+    band = [s for s in wk["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(band) == 1 and (band[0]["x0"], band[0]["x1"]) == (0.5, 1.5)  # the second week, on the category axis
+    assert band[0]["layer"] == "below"  # behind the bars
+    ticks = dict(zip(wk["layout"]["xaxis"]["tickvals"], wk["layout"]["xaxis"]["ticktext"]))
+    assert ticks["2026-W02"] == "<b>2026-W02</b>" and ticks["2026-W01"] == "2026-W01"
+
+
+def test_two_weekly_charts_on_one_scale(app):
+    """QA: compared side by side, 2025-W06's chart ran to 20 % and 2024-W40's to 16 %, so equal
+    heights were different shares. Both charts now share the higher of their two scales."""
+    import json
+
+    app.query_params["week"] = "2026-W13"
+    app.query_params["vs"] = "2026-W03"
+    at = app.run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 2
+    ranges = [c["layout"]["yaxis"]["range"] for c in charts]
+    assert ranges[0] == ranges[1]
+    tops = [max(y + (e or 0) for t in c["data"] for y, e in zip(t["y"], t["error_y"]["array"]) if y is not None)
+            for c in charts]
+    assert ranges[0][0] == 0 and ranges[0][1] >= max(tops) and tops[0] != pytest.approx(tops[1])
+    # The tables are one under the other across the page, every column in reach: each week's
+    # numbers, then its changes.
+    assert len(at.dataframe) == 4
+    assert [len(d.value.columns) for d in at.dataframe] == [4, 4, 4, 4]
 
 
 def test_every_filter_narrows_the_chart_like_the_equivalent_sql(app, seed_store):
@@ -215,14 +256,14 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     assert at.selectbox(key="week").value == "2026-W14"
     warnings = " ".join(w.value for w in at.warning)
     assert "Partial week" in warnings and "end on 2026-03-31" in warnings and "2 of its 7 days" in warnings
-    table = at.dataframe[0].value
-    assert list(table.columns) == ["topic", "statements", "share as tagged", "corrected share (95 % interval)",
-                                   "vs previous week (pts, as tagged)", "vs previous week (statements)",
-                                   "vs 8-week mean (pts, as tagged)"]
+    assert list(at.dataframe[0].value.columns) == ["topic", "statements", "share as tagged",
+                                                    "corrected share (95 % interval)"]
+    assert list(at.dataframe[1].value.columns) == ["topic", "vs previous week (pts, as tagged)",
+                                                    "vs previous week (statements)", "vs 8-week mean (pts, as tagged)"]
     # A whole week has no such warning, and its change of share is the difference of the two shares.
     at.selectbox(key="week").set_value("2026-W13").run()
     assert not any("Partial week" in w.value for w in at.warning)
-    shown = at.dataframe[0].value.set_index("topic")
+    shown = at.dataframe[0].value.merge(at.dataframe[1].value, on="topic").set_index("topic")
     from pipeline import snapshot, store
 
     conn = store.open_readonly(str(seed_store))
