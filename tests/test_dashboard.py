@@ -363,6 +363,31 @@ def test_weekly_page_says_when_the_weeks_statements_were_retagged_after_the_brie
     assert f"now tagged by model retagged0001, the brief's by {served[0][0]}" in infos
 
 
+def test_weekly_page_lists_the_briefs_spikes_with_their_intervals(seed_store_copy, monkeypatch):
+    """QA: summary.json and report.html list a week's spikes with their 95 % interval; the Weekly page
+    did not show them. It lists them, each headed as on the Events page, and explains one when opened."""
+    import json
+
+    from pipeline import settings, snapshot
+    from pipeline.events import size_text
+
+    store_dir = str(seed_store_copy)
+    written = snapshot.write_all(store_dir, settings.snapshots_dir(store_dir))
+    briefs = [json.loads((w / "summary.json").read_text(encoding="utf-8")) for w in written]
+    spiky = next(b for b in briefs if b["events"])
+    calm = next(b for b in briefs if not b["events"] and b["statements"])
+    at = _weekly_page(store_dir, spiky["week"], monkeypatch)
+    labels = [e.label.replace("\\", "") for e in at.expander]  # as shown: Markdown escapes are not
+    for ev in spiky["events"]:
+        heading = next(x for x in labels if ev["topic"] in x and ev["source"] in x and ev["start"] in x)
+        assert ev["share_ci"] and size_text(ev) in heading and "(95 %: " in heading
+    assert any(f"Spikes this week** ({len(spiky['events'])})" in m.value for m in at.markdown)
+    body = " ".join(str(m.value) for m in at.markdown)
+    assert "Terms that set it apart" in body  # the explanation, as on the Events page
+    at = _weekly_page(store_dir, calm["week"], monkeypatch)
+    assert any(c.value == "No spike this week." for c in at.caption)
+
+
 def test_sidebar_says_where_its_filters_do_not_apply(app):
     at = app.run()
     notes = lambda: " ".join(c.value for c in at.sidebar.caption)  # noqa: E731

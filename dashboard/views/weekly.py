@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, state
+from dashboard import analysis, data, state
 from dashboard.figures import weekly_figure, weekly_top
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import settings, snapshot, store
@@ -73,6 +73,24 @@ def _when(stamp: str) -> str:
     return f"{stamp[:10]} {stamp[11:16]} UTC" if len(stamp) >= 16 else stamp
 
 
+def spikes(s: dict, frozen: bool, col) -> None:
+    """The brief's spikes (as its report.html lists them), each headed by its size and 95 % interval
+    like on the Events page, and explained when opened."""
+    found = s.get("events")
+    if not frozen or found is None:
+        # Live numbers, and briefs older than schema 3, hold no spikes: the Events page has them all.
+        col.caption("Spikes: " + ("live numbers have none; " if not frozen else "this brief predates spikes; ")
+                    + "see the Events page.")
+        return
+    if not found:
+        col.caption("No spike this week.")
+        return
+    col.markdown(f"**Spikes this week** ({len(found)})")
+    for e in found:
+        with col.expander(md_text(analysis.event_heading(e))):
+            analysis.show_event(e)
+
+
 def show(week: str, col, table=None, below=None, top: float | None = None) -> None:
     """A week's brief: its heading and notes in ``col``, its table in ``table`` and its chart,
     quotes and files in ``below`` (both default ``col``), the chart's scale topped at ``top``
@@ -120,6 +138,7 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
         col.markdown(f"**{week}**")
     col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week, top=top), key=f"wk_{week}_{id(col)}")
     col.caption(chart_note(s))
+    spikes(s, frozen, col)
     for t, v in s["topics"].items():
         with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
             for q in v["quotes"]:
