@@ -67,6 +67,11 @@ if not ready:
 # The page is resolved first: a URL correction reruns the script, and the rerun must open the
 # same page (before st.navigation it would open the default one).
 page = st.navigation(PAGES)
+# An unknown page path (/status) runs the default page without a word from Streamlit.
+lost = state.page_notice(st.context.url, [p.url_path for p in PAGES if p.url_path != "trends"], page.title,
+                         st.get_option("server.baseUrlPath"))
+if lost:
+    st.warning(md_text(lost))
 facets = data.facets(data.version())
 for notice in state.check_url(facets):
     st.warning(md_text(notice))  # notices quote the URL: text, never Markdown

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 import streamlit as st
 
@@ -158,6 +159,22 @@ def check_url(facets: dict) -> list[str]:
     """Correct the URL's parameters before the widgets read them; the notices to show."""
     qp = st.query_params
     return _settle(*review({k: qp.get_all(k) for k in qp.keys()}, facets))
+
+
+def page_notice(url: str | None, paths: list[str], shown: str, base: str = "") -> str | None:
+    """The notice for a URL whose page path names no page (``/status``): Streamlit then runs the
+    default page, ``shown``, and says nothing. ``paths``: the pages' URL paths; ``base``: the
+    server's base URL path, which comes before them."""
+    if not url:
+        return None
+    path = unquote(urlsplit(url).path).strip("/")
+    base = base.strip("/")
+    if base and (path == base or path.startswith(base + "/")):
+        path = path[len(base):].strip("/")
+    if not path or path in paths:
+        return None
+    return (f"There is no page {_shown('/' + path)}: showing {shown} instead. The pages are "
+            + ", ".join(f"/{p}" for p in paths) + ".")
 
 
 def check_choices(choices: Mapping[str, tuple[list[str], str]]) -> list[str]:
