@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pipeline.colours import PALETTE, colour
+from pipeline.display import counted
 from pipeline.report import history_bars
 
 THIN = "thin period"
@@ -68,7 +69,7 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
         # A period with no statement at all is a gap in the record (no conference), not a zero.
         y = _gaps(d["share_corrected" if corrected else measure], d["total"], rolling)
         thin = (d["total"] < min_total) & (d["total"] > 0)
-        hover = [f"{THIN}: only {tot} statements" if th else "" for tot, th in zip(d["total"], thin)]
+        hover = [f"{THIN}: only {counted(tot, 'statement')}" if th else "" for tot, th in zip(d["total"], thin)]
         periods = d["period"].tolist()
         common = dict(
             x=periods, y=y, name=t, legendgroup=t,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 from pipeline.colours import colour
-from pipeline.display import readable
+from pipeline.display import counted, readable
 from pipeline.events import size_text
 
 
@@ -178,7 +178,7 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 .who{{color:#555;font-size:0.9em;margin:0 0 1em}}</style></head><body>
 <h1>Weekly brief: {e(summary['week'])}</h1>
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
-{summary['documents']} documents · {summary['statements']} statements</p>
+{counted(summary['documents'], 'document')} · {counted(summary['statements'], 'statement')}</p>
 {_partial_html(summary)}<h2>Topics this week</h2>
 <table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th>
 <th>vs previous week</th><th>vs 8-week mean</th></tr>

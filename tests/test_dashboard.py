@@ -388,6 +388,26 @@ def test_weekly_page_lists_the_briefs_spikes_with_their_intervals(seed_store_cop
     assert any(c.value == "No spike this week." for c in at.caption)
 
 
+def test_one_document_and_one_quote_are_singular_on_the_weekly_page_and_in_report_html(seed_store, monkeypatch):
+    """QA: "1 quotes", "0 quotes", "1 documents". 2025-W27 of the seed store holds one document; its
+    topics have one quote or none."""
+    from pipeline import report, snapshot, store
+
+    at = _weekly_page(str(seed_store), "2025-W27", monkeypatch)
+    head = next(c.value for c in at.caption if "2025-06-30" in c.value)
+    assert " · 1 document · 189 statements · " in head
+    quotes = [e.label for e in at.expander]
+    assert "security: 1 quote" in quotes and "trade: 0 quotes" in quotes and "migration: 1 quote" in quotes
+    conn = store.open_readonly(str(seed_store))
+    try:
+        summary = snapshot.compute(conn, "2025-W27")
+    finally:
+        conn.close()
+    summary["made_at"] = "2026-12-07T00:00:00+00:00"
+    page = report.render_html(summary)
+    assert "1 document · 189 statements" in page and "1 documents" not in page
+
+
 def test_sidebar_says_where_its_filters_do_not_apply(app):
     at = app.run()
     notes = lambda: " ".join(c.value for c in at.sidebar.caption)  # noqa: E731

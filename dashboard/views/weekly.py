@@ -11,6 +11,7 @@ from dashboard import analysis, data, state
 from dashboard.figures import weekly_figure, weekly_top
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import settings, snapshot, store
+from pipeline.display import counted
 from pipeline.report import chart_note
 
 st.title("Weekly briefs")
@@ -99,7 +100,8 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
     s, frozen = brief(store_version, week, str(snap_dir), own_id, audit_key)
     head, table, col = col, table or col, below or col
     head.subheader(week)
-    head.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
+    head.caption(f"{s['start']} – {s['end']} · {counted(s['documents'], 'document')} · "
+                 f"{counted(s['statements'], 'statement')} · "
                  + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else
                     "live numbers: no snapshot yet (`python -m pipeline snapshot --week " + week + "`)"))
     moved = changes(store_version, s) if frozen else []
@@ -140,7 +142,7 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
     col.caption(chart_note(s))
     spikes(s, frozen, col)
     for t, v in s["topics"].items():
-        with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
+        with col.expander(f"{md_text(t)}: {counted(len(v['quotes']), 'quote')}"):
             for q in v["quotes"]:
                 # Escaped HTML, not markdown: a transcript's '*' or '<script>' shows as written.
                 st.markdown(f"<blockquote>{highlight(readable(q['text']), [])}</blockquote>", unsafe_allow_html=True)
