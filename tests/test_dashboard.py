@@ -204,7 +204,7 @@ def test_two_weekly_charts_on_one_scale(app):
     # The tables are one under the other across the page, every column in reach: each week's
     # numbers, then its changes.
     assert len(at.dataframe) == 4
-    assert [len(d.value.columns) for d in at.dataframe] == [4, 4, 4, 4]
+    assert [len(d.value.columns) for d in at.dataframe] == [4, 5, 4, 5]
 
 
 def test_every_filter_narrows_the_chart_like_the_equivalent_sql(app, seed_store):
@@ -259,7 +259,8 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     assert list(at.dataframe[0].value.columns) == ["topic", "statements", "share as tagged",
                                                     "corrected share (95 % interval)"]
     assert list(at.dataframe[1].value.columns) == ["topic", "vs previous week (pts, as tagged)",
-                                                    "vs previous week (statements)", "vs 8-week mean (pts, as tagged)"]
+                                                    "vs previous week (statements)", "vs 8-week mean (pts, as tagged)",
+                                                    "vs 8-week mean (statements)"]
     # A whole week has no such warning, and its change of share is the difference of the two shares.
     at.selectbox(key="week").set_value("2026-W13").run()
     assert not any("Partial week" in w.value for w in at.warning)
@@ -275,6 +276,8 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
         points = (v["count"] / this["statements"] - before["topics"][t]["count"] / before["statements"]) * 100
         assert shown.loc[t, "vs previous week (pts, as tagged)"] == f"{points:+.1f}", t
         assert shown.loc[t, "vs previous week (statements)"] == f"{v['count'] - before['topics'][t]['count']:+d}"
+        # The README's change against the 8-week mean in statements, as report.html gives it.
+        assert shown.loc[t, "vs 8-week mean (statements)"] == f"{v['previous_8_weeks_mean']['change_count']:+.1f}"
     # Live numbers (no brief frozen) say how sure they are like a brief: corrected shares with
     # intervals in the table, and the chart's bars with error bars to those intervals.
     assert any("live numbers" in c.value for c in at.caption)

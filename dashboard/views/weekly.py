@@ -62,6 +62,11 @@ def _pts(change: float | None) -> str:
     return "—" if change is None else f"{change * 100:+.1f}"
 
 
+def _count(change: float | None) -> str:
+    """A change of count against the 8-week mean (a mean: one decimal), as report.html gives it."""
+    return "—" if change is None else f"{change:+.1f}"
+
+
 def _corrected(v: dict) -> str:
     """A brief's corrected share of a topic with its interval, or a dash where it has none."""
     if v.get("share_corrected") is None or v.get("ci_low") is None:
@@ -125,7 +130,8 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
                 "corrected share (95 % interval)": _corrected(v)} for t, v in s["topics"].items()]
     moves = [{"topic": t, "vs previous week (pts, as tagged)": _pts(v["previous_week"]["change_share"]),
               "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
-              "vs 8-week mean (pts, as tagged)": _pts(v["previous_8_weeks_mean"]["change_share"])}
+              "vs 8-week mean (pts, as tagged)": _pts(v["previous_8_weeks_mean"]["change_share"]),
+              "vs 8-week mean (statements)": _count(v["previous_8_weeks_mean"].get("change_count"))}
              for t, v in s["topics"].items()]
     if table is not head:
         table.markdown(f"**{week}**")
