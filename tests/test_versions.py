@@ -152,3 +152,18 @@ def test_the_versions_page_says_why_two_models_are_not_two_versions_to_compare(r
     info = " ".join(i.value for i in at.info)
     assert "keeps the tags of 0 versions" in info and "The Store page lists 2 models" in info
     assert "`python -m pipeline run` with another model replaces the old tags" in info
+
+
+def test_the_store_page_shows_what_a_run_re_tagged(run_retagged, monkeypatch):
+    """QA: a run that re-tagged all 676,172 statements under another model showed as "0 statements
+    added". The run log gives the re-tagged statements and the model, beside those added."""
+    import sqlite3
+
+    from pipeline import store
+
+    with sqlite3.connect(store.db_path(run_retagged)) as c:
+        n, model = c.execute("SELECT statements_retagged, model_version FROM runs ORDER BY run_id DESC").fetchone()
+    at = _page(run_retagged, "views/status.py", monkeypatch)
+    runs = [m.value for m in at.markdown if m.value.startswith("**Run ")]
+    assert f"0 statements added, {n:,} re-tagged by model {model}" in runs[0]
+    assert "re-tagged" not in runs[1]  # the first run only added
