@@ -91,6 +91,13 @@ def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str) -> tupl
     return draw_event_points(fig, placed), placed, note
 
 
+def event_heading(e: dict) -> str:
+    """An event in one line, how big it is and how sure that is (``events.size_text``), so that a list
+    of them can be scanned without opening each: the Events page's and the Weekly page's headers."""
+    return (f"{e['start']} · {e['topic']} · {e['source']} · {events_mod.size_text(e)} · "
+            f"{e.get('label') or 'no distinctive term'}")
+
+
 SPIKE_TEXT_CHARS = 1200
 
 

@@ -69,6 +69,11 @@ if not ready:
 page = st.navigation(PAGES)
 # The default page is served at "/": a link to it (a citation's, ``state.current_url``) has no path.
 st.session_state["page_path"] = "" if page.url_path == PAGES[0].url_path else page.url_path
+# An unknown page path (/status) runs the default page without a word from Streamlit.
+lost = state.page_notice(st.context.url, [p.url_path for p in PAGES if p.url_path != "trends"], page.title,
+                         st.get_option("server.baseUrlPath"), hidden=("trends",))
+if lost:
+    st.warning(md_text(lost))
 facets = data.facets(data.version())
 for notice in state.check_url(facets):
     st.warning(md_text(notice))  # notices quote the URL: text, never Markdown

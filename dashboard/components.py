@@ -10,6 +10,7 @@ from dashboard import data, state
 from dashboard.render import head, highlight, md_link, md_text, readable
 from pipeline import queries, settings
 from pipeline.csvsafe import frame_to_csv
+from pipeline.display import counted
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 20
@@ -33,7 +34,7 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
     page = st.session_state.get(f"{key}_page", 1)
     df, total = data.statements(v, f, topic, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
-    st.caption(f"{total} statements" + (f" tagged **{md_text(topic)}**" if topic else "") +
+    st.caption(counted(total, "statement") + (f" tagged **{md_text(topic)}**" if topic else "") +
                (f" · page {page} of {pages}" if total else ""))
     if pages > 1:
         st.number_input("Page", min_value=1, max_value=pages, value=min(page, pages), step=1, key=f"{key}_page")

@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from pipeline.colours import PALETTE, colour
+from pipeline.display import counted
 from pipeline.report import history_bars
 
 THIN = "thin period"
@@ -68,7 +69,7 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
         # A period with no statement at all is a gap in the record (no conference), not a zero.
         y = _gaps(d["share_corrected" if corrected else measure], d["total"], rolling)
         thin = (d["total"] < min_total) & (d["total"] > 0)
-        hover = [f"{THIN}: only {tot} statements" if th else "" for tot, th in zip(d["total"], thin)]
+        hover = [f"{THIN}: only {counted(tot, 'statement')}" if th else "" for tot, th in zip(d["total"], thin)]
         periods = d["period"].tolist()
         common = dict(
             x=periods, y=y, name=t, legendgroup=t,
@@ -196,15 +197,26 @@ def cooccurrence_figure(df: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def weekly_figure(history: pd.DataFrame, week: str) -> go.Figure:
+def weekly_top(history: pd.DataFrame) -> float:
+    """The top of a brief's chart scale: a little above its highest bar or error bar (the scale two
+    briefs compared side by side share)."""
+    records = history.astype(object).where(history.notna(), None).to_dict("records") if len(history) else []
+    bars, _ = history_bars(records)
+    return 1.05 * max([b["high"] if b["high"] is not None else (b["value"] or 0.0) for b in bars] + [0.01])
+
+
+def weekly_figure(history: pd.DataFrame, week: str, *, top: float | None = None) -> go.Figure:
     """A brief's weeks (week, topic, count, total and, when the brief has them, share_corrected,
     ci_low, ci_high) as grouped bars: corrected shares with their 95 % intervals as error bars, or
     shares as tagged without intervals for a brief that has none (``report.history_bars`` decides,
-    for the report page's chart too); the week in focus outlined."""
+    for the report page's chart too). The week in focus stands on a shaded band with its label in
+    bold (an outline on bars this narrow hid their colour and error bars). ``top``: the scale's top
+    (default ``weekly_top``), so that two briefs side by side share one scale."""
     fig = go.Figure()
     records = history.astype(object).where(history.notna(), None).to_dict("records") if len(history) else []
     bars, corrected = history_bars(records)
     topics = sorted({b["topic"] for b in bars})
+    weeks = sorted({b["week"] for b in bars})
     for t in topics:
         d = sorted((b for b in bars if b["topic"] == t), key=lambda b: b["week"])
         y = [b["value"] for b in d]
@@ -224,11 +236,16 @@ def weekly_figure(history: pd.DataFrame, week: str) -> go.Figure:
             error_y = None
             hover = (f"<b>{t}</b> %{{x}}<br>%{{customdata[0]}} of %{{customdata[1]}} statements "
                      "(%{y:.1%} as tagged, no interval)<extra></extra>")
-        fig.add_trace(go.Bar(
-            x=[b["week"] for b in d], y=y, name=t, marker_color=colour(topics, t), error_y=error_y,
-            marker_line_width=[3 if b["week"] == week else 0 for b in d], marker_line_color="black",
-            customdata=custom, hovertemplate=hover))
+        fig.add_trace(go.Bar(x=[b["week"] for b in d], y=y, name=t, marker_color=colour(topics, t), error_y=error_y,
+                             customdata=custom, hovertemplate=hover))
+    if week in weeks:
+        # On a category axis the i-th week spans i - 0.5 to i + 0.5.
+        i = weeks.index(week)
+        fig.add_vrect(x0=i - 0.5, x1=i + 0.5, fillcolor="rgba(120,120,120,0.16)", line_width=0, layer="below")
     fig.update_layout(barmode="group", margin=dict(l=10, r=10, t=10, b=10), yaxis_tickformat=".0%",
+                      yaxis_range=[0, top if top is not None else weekly_top(history)],
+                      xaxis=dict(type="category", categoryorder="array", categoryarray=weeks, tickvals=weeks,
+                                 ticktext=[f"<b>{w}</b>" if w == week else w for w in weeks]),
                       yaxis_title="corrected share (95 % interval)" if corrected else "share of statements as tagged")
     return fig
 
@@ -266,54 +283,151 @@ def add_event_markers(fig: go.Figure, df: pd.DataFrame, events: list[dict], *, m
     return draw_event_points(fig, event_points(df, events, measure=measure))
 
 
-def label_positions(placed: list[tuple], x_span: float, y_span: float, *, plot_px: tuple[int, int] = (600, 400),
-                    char_px: float = 6.5, line_px: float = 18) -> list[str]:
-    """Where each spike's label goes, above or below its star, so that labels do not write over
-    each other: a label goes below when, above, it would overlap a label already placed there
-    (two labels overlap when their stars are closer than half their two widths across and a line
-    of text up or down). Widths are estimated from the characters at 11 px on a plot of about
-    ``plot_px`` pixels (x in days). Positions in the order of ``placed``."""
-    days_px = max(x_span, 1.0) / plot_px[0]
-    dy = max(y_span, 1e-9) / plot_px[1] * line_px
-    taken: dict[str, list[tuple[float, float, float]]] = {"top center": [], "bottom center": []}
-    out = ["top center"] * len(placed)
-    order = sorted(range(len(placed)), key=lambda i: (pd.Timestamp(placed[i][0]), -placed[i][1]))
-    for i in order:
-        period, y, e = placed[i]
-        x = pd.Timestamp(period).value / 86_400e9
-        half = len(e.get("label") or e.get("topic", "")) * char_px / 2 * days_px
-        for pos in taken:
-            if not any(abs(x - a) < half + h and abs(y - b) < dy for a, b, h in taken[pos]):
-                out[i] = pos
-                break
-        taken[out[i]].append((x, y, half))
+# Spike labels are placed for a plot area of at least this many pixels (width, height; 740 x 415 in
+# a 1400 px wide window, measured in Chromium): the chart's height is fixed (TREND_HEIGHT), and a
+# wider chart only moves labels further apart across.
+LABEL_PLOT_PX = (600, 415)
+TREND_HEIGHT = 460
+LABEL_FONT_PX = 11
+LABEL_CHAR_PX = 5.2  # mean width of an 11 px character, with room (measured in Chromium: 4.4-4.8)
+LABEL_LINE_PX = 18  # a label's box: a line of text and its padding
+STAR_PX = 14
+_GAP_PX = 2
+
+
+def label_box(x_px: float, y_px: float, text: str, slot: tuple[str, str, float, float]) -> tuple:
+    """A label's box (left, bottom, right, top) in pixels of the plot area (y up), for a label at
+    ``slot`` (x anchor, y anchor, x shift, y shift, as in a Plotly annotation) of its point."""
+    xanchor, yanchor, dx, dy = slot
+    width = len(text) * LABEL_CHAR_PX + 4
+    left = x_px + dx - {"left": 0, "center": width / 2, "right": width}[xanchor]
+    bottom = y_px + dy - {"bottom": 0, "middle": LABEL_LINE_PX / 2, "top": LABEL_LINE_PX}[yanchor]
+    return (left, bottom, left + width, bottom + LABEL_LINE_PX)
+
+
+def _meets(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] + _GAP_PX and b[0] < a[2] + _GAP_PX and a[1] < b[3] + _GAP_PX and b[1] < a[3] + _GAP_PX
+
+
+# Where a label may go, tried in this order: above its star on the first, second and third row
+# (a spike is a peak, so above it its own line is out of the way), right or left of it, then below.
+_NEAR = STAR_PX / 2 + 2
+_SLOTS = [("center", "bottom", 0.0, _NEAR + row * LABEL_LINE_PX) for row in range(3)] + \
+         [("left", "middle", _NEAR, 0.0), ("right", "middle", -_NEAR, 0.0)] + \
+         [("center", "top", 0.0, -(_NEAR + row * LABEL_LINE_PX)) for row in range(2)]
+
+
+def place_labels(points: list[tuple[float, float, str]], *, plot_px: tuple[int, int] = LABEL_PLOT_PX) -> list:
+    """Where each spike's label goes so that no two labels, and no label and another's star, meet.
+
+    ``points``: (x px, y px, label) of each star in the plot area, most important first (a later
+    label gives way). Each label takes the first free slot of ``_SLOTS``, kept inside the plot
+    area across (shifted) and up and down; a label with no free slot is left out (None): its star
+    stays, with the label on hover. Returns (x anchor, y anchor, x shift, y shift) or None per point."""
+    width, height = plot_px
+    taken = [(x - STAR_PX / 2, y - STAR_PX / 2, x + STAR_PX / 2, y + STAR_PX / 2) for x, y, _ in points]
+    out: list = []
+    for x, y, text in points:
+        chosen = None
+        for xanchor, yanchor, dx, dy in _SLOTS:
+            box = label_box(x, y, text, (xanchor, yanchor, dx, dy))
+            if xanchor == "center":  # kept inside the plot area across
+                fit = max(0.0, -box[0]) - max(0.0, box[2] - width)
+                box, dx = (box[0] + fit, box[1], box[2] + fit, box[3]), dx + fit
+            if box[0] < 0 or box[2] > width or box[1] < 0 or box[3] > height or any(_meets(box, t) for t in taken):
+                continue
+            chosen = (xanchor, yanchor, dx, dy)
+            taken.append(box)
+            break
+        out.append(chosen)
     return out
 
 
-def _spans(fig: go.Figure) -> tuple[float, float]:
-    """Width (days) and height of what the figure's traces show: the scale labels are spaced by."""
-    xs = [pd.Timestamp(x).value / 86_400e9 for t in fig.data if t.x is not None for x in t.x]
-    ys = [float(y) for t in fig.data if t.y is not None for y in t.y if y is not None and y == y]
-    return (max(xs) - min(xs) if xs else 0.0), (max(ys) - min(ys) if ys else 0.0)
+def _data_ranges(fig: go.Figure) -> tuple[list, list] | None:
+    """The x range (dates) and y range the figure shows, padded, starting at zero: fixed on the
+    figure so that labels placed in pixels stay where they were placed."""
+    lows, highs, tops = [], [], []
+    stacks: pd.Series | None = None
+    for t in fig.data:
+        if t.x is None or t.y is None:
+            continue
+        x = pd.to_datetime(pd.Series(list(t.x)), errors="coerce")
+        y = pd.to_numeric(pd.Series(list(t.y)), errors="coerce")
+        lows.append(x.min())
+        highs.append(x.max())
+        tops += [y.min(), y.max()]
+        if fig.layout.barmode == "stack" and t.type == "bar":  # the stack's height, not a bar's
+            part = y.fillna(0).groupby(x).sum()
+            stacks = part if stacks is None else stacks.add(part, fill_value=0)
+    if stacks is not None:
+        tops.append(stacks.max())
+    lows, highs, tops = [v for v in lows if pd.notna(v)], [v for v in highs if pd.notna(v)], \
+        [float(v) for v in tops if pd.notna(v)]
+    if not lows or not tops:
+        return None
+    x0, x1 = min(lows), max(highs)
+    pad = max((x1 - x0) * 0.02, pd.Timedelta(days=3))
+    lo, hi = min(0.0, min(tops)), max(tops) or 1.0
+    # Room above the highest star for two rows of labels.
+    return [x0 - pad, x1 + pad], [lo, hi + (hi - lo) * 0.14]
+
+
+def spike_labels(fig: go.Figure, placed: list[tuple]) -> list[dict]:
+    """The spikes' labels as layout annotations that do not meet (``place_labels``), the largest
+    spikes (by z) placed first; fixes the figure's axis ranges and height they were placed for."""
+    ranges = _data_ranges(fig)
+    if not ranges or not placed:
+        return []
+    (x0, x1), (y0, y1) = ranges
+    width, height = LABEL_PLOT_PX
+    span = (x1 - x0).value
+    order = sorted(range(len(placed)), key=lambda i: (-float(placed[i][2].get("z") or 0), -placed[i][1]))
+    points = [((pd.Timestamp(placed[i][0]) - x0).value / span * width, (placed[i][1] - y0) / (y1 - y0) * height,
+               _label(placed[i][2])) for i in order]
+    slots = place_labels(points)
+    fig.update_layout(height=TREND_HEIGHT, xaxis_range=[x0, x1], yaxis_range=[y0, y1])
+    notes = []
+    for i, slot in zip(order, slots):
+        if slot is None:
+            continue
+        period, y, e = placed[i]
+        xanchor, yanchor, dx, dy = slot
+        notes.append(dict(x=period, y=y, xref="x", yref="y", text=_label(e), showarrow=False, xanchor=xanchor,
+                          yanchor=yanchor, xshift=dx, yshift=dy, name=f"spike {e['id']}",
+                          font=dict(size=LABEL_FONT_PX, color="#333"), bgcolor="rgba(255,255,255,0.8)",
+                          borderpad=1, hovertext=_hover(e)))
+    return notes
+
+
+def unlabelled(fig: go.Figure, placed: list[tuple]) -> list[dict]:
+    """The spikes on ``fig`` whose label was left out for want of room (in the order of ``placed``)."""
+    named = {a.name for a in fig.layout.annotations}
+    return [e for _, _, e in placed if f"spike {e['id']}" not in named]
+
+
+def _label(e: dict) -> str:
+    return e.get("label") or e["topic"]
+
+
+def _hover(e: dict) -> str:
+    return (f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
+            f"<br>{e.get('label', '')}")
 
 
 def draw_event_points(fig: go.Figure, placed: list[tuple]) -> go.Figure:
-    """The stars of ``event_points``' (period, y, event) on the figure (``add_event_markers``)."""
-    xs = [p for p, _, _ in placed]
-    ys = [y for _, y, _ in placed]
-    where = label_positions(placed, *_spans(fig)) if placed else []
-    labels = [e.get("label") or e["topic"] for _, _, e in placed]
-    data = [["event", e["id"]] for _, _, e in placed]
-    hover = [f"<b>{e['topic']}</b> spike · {e['source']}<br>{e['start']} to {e['end']}, z {e['z']:.1f}"
-             f"<br>{e.get('label', '')}" for _, _, e in placed]
-    if xs:
-        # Out of the legend: the legend lists topics (the stars explain themselves on hover). The
-        # labels sit on the topics' lines: a halo in the background colour keeps them readable.
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name=EVENT_TRACE, text=labels, showlegend=False,
-                                 textposition=where, textfont=dict(size=11, shadow="auto"),
-                                 customdata=data, hovertext=hover,
-                                 hovertemplate="%{hovertext}<extra></extra>",
-                                 marker=dict(symbol="star", size=14, color="black")))
+    """The stars of ``event_points``' (period, y, event) on the figure (``add_event_markers``),
+    with their labels (``spike_labels``)."""
+    if not placed:
+        return fig
+    # Out of the legend: the legend lists topics (the stars explain themselves on hover). The
+    # labels are annotations on a light box: they sit on the topics' lines.
+    fig.add_trace(go.Scatter(x=[p for p, _, _ in placed], y=[y for _, y, _ in placed], mode="markers",
+                             name=EVENT_TRACE, text=[_label(e) for _, _, e in placed], showlegend=False,
+                             customdata=[["event", e["id"]] for _, _, e in placed],
+                             hovertext=[_hover(e) for _, _, e in placed], hovertemplate="%{hovertext}<extra></extra>",
+                             marker=dict(symbol="star", size=STAR_PX, color="black")))
+    for note in spike_labels(fig, placed):
+        fig.add_annotation(**note)
     return fig
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 import streamlit as st
 
@@ -161,6 +161,24 @@ def check_url(facets: dict) -> list[str]:
     return _settle(*review({k: qp.get_all(k) for k in qp.keys()}, facets))
 
 
+def page_notice(url: str | None, paths: list[str], shown: str, base: str = "",
+                hidden: tuple[str, ...] = ()) -> str | None:
+    """The notice for a URL whose page path names no page (``/status``): Streamlit then runs the
+    default page, ``shown``, and says nothing. ``paths``: the pages' URL paths (named in the
+    notice); ``hidden``: paths that are pages too but not listed (``/trends``, Trends again);
+    ``base``: the server's base URL path, which comes before them."""
+    if not url:
+        return None
+    path = unquote(urlsplit(url).path).strip("/")
+    base = base.strip("/")
+    if base and (path == base or path.startswith(base + "/")):
+        path = path[len(base):].strip("/")
+    if not path or path in paths or path in hidden:
+        return None
+    return (f"There is no page {_shown('/' + path)}: showing {shown} instead. The pages are "
+            + ", ".join(f"/{p}" for p in paths) + ".")
+
+
 def check_choices(choices: Mapping[str, tuple[list[str], str]]) -> list[str]:
     """Like :func:`check_url` for a page's own choice parameters (``{key: (options, default)}``)."""
     qp = st.query_params
@@ -227,13 +245,19 @@ def page_url(base: str | None, page_path: str, params: Mapping[str, list[str]]) 
     if not base:
         return None
     base = base.rstrip("/")
-    if page_path and base.endswith("/" + page_path):  # Streamlit leaves some page paths in its address
-        base = base[:-len(page_path) - 1]
     query = urlencode([(k, v) for k, values in params.items() for v in values])
     return base + "/" + page_path + ("?" + query if query else "")
 
 
 def current_url() -> str | None:
-    """``page_url`` of the page this script run shows (its path as the app's entry point noted it)."""
+    """``page_url`` of the page this script run shows (its path as the app's entry point noted it).
+    The app's root is taken from the browser's address and the server's base path: Streamlit
+    leaves some page paths in ``st.context.url`` (a hidden page's, an unknown one's)."""
     qp = st.query_params
-    return page_url(st.context.url, st.session_state.get("page_path", ""), {k: qp.get_all(k) for k in qp})
+    url = st.context.url
+    if not url:
+        return None
+    parts = urlsplit(url)
+    prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
+    root = f"{parts.scheme}://{parts.netloc}" + (f"/{prefix}" if prefix else "")
+    return page_url(root, st.session_state.get("page_path", ""), {k: qp.get_all(k) for k in qp})

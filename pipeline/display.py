@@ -15,6 +15,12 @@ _MD_LINK = re.compile(r"(?<!!)\[([^\[\]\n]{1,300})\]\((?:https?://|/)[^()\s]{1,2
 _MD_BOLD = re.compile(r"\*\*(?=\S)(.{1,300}?)(?<=\S)\*\*")
 
 
+def counted(n: int, noun: str, plural: str | None = None, fmt: str = "") -> str:
+    """``n`` and its noun, singular for one ('1 quote', '0 quotes', '2 documents'); ``fmt`` formats
+    the number (',' for thousands separators)."""
+    return f"{n:{fmt}} {noun if n == 1 else plural or noun + 's'}"
+
+
 def readable(text: str) -> str:
     """A statement as a reader wants it: formatting tags, Markdown links (their words kept) and
     bold marks taken out. For display only; the store and its exports keep the text as read."""

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pipeline import queries
+from pipeline.display import counted
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
@@ -129,8 +130,10 @@ def brief_citation(summary: dict, digest: str | None = None) -> str:
     made = f"made {_utc(summary['made_at'])}" if summary.get("made_at") else "made"
     by = f" by {summary['software']}" if summary.get("software") else ""
     models = summary.get("model_versions") or []
-    text = (f"Weekly brief {summary['week']} ({summary['start']} to {summary['end']}: {summary['statements']:,} "
-            f"statements from {summary['documents']:,} documents; sources {', '.join(summary['sources']) or 'none'}), "
+    text = (f"Weekly brief {summary['week']} ({summary['start']} to {summary['end']}: "
+            f"{counted(summary['statements'], 'statement', fmt=',')} from "
+            f"{counted(summary['documents'], 'document', fmt=',')}; "
+            f"sources {', '.join(summary['sources']) or 'none'}), "
             f"{made}{by} from store {summary.get('store_id') or '(no id)'}, tagged by "
             f"{'model' if len(models) == 1 else 'models'} {', '.join(models) or 'unknown'}.")
     if corr.get("audit_statements"):

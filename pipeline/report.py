@@ -11,7 +11,7 @@ import html
 
 from pipeline import provenance
 from pipeline.colours import colour
-from pipeline.display import readable
+from pipeline.display import counted, readable
 from pipeline.events import size_text
 
 
@@ -181,7 +181,7 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 .cite{{font-family:ui-monospace,monospace;font-size:0.85em;background:#f4f4f4;padding:0.6em}}</style></head><body>
 <h1>Weekly brief: {e(summary['week'])}</h1>
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
-{summary['documents']} documents · {summary['statements']} statements</p>
+{counted(summary['documents'], 'document')} · {counted(summary['statements'], 'statement')}</p>
 {_partial_html(summary)}<h2>Topics this week</h2>
 <table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th>
 <th>vs previous week</th><th>vs 8-week mean</th></tr>

@@ -70,6 +70,8 @@ def test_a_citations_link_reopens_the_chart_as_it_was_shown(page, dashboard_serv
     # opened, it gives the same chart.
     page.goto(dashboard_server + "/trends?topics=trade&measure=share&granularity=month")
     _wait_chart(page)
+    warnings = page.locator("[data-testid='stAlertContentWarning']").all_inner_texts()
+    assert warnings == [], warnings  # /trends is a page
     page.get_by_text("Cite this").click()
     code = page.locator("[data-testid='stExpander'] code").first
     code.wait_for(timeout=30000)

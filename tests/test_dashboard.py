@@ -149,7 +149,7 @@ def test_grouped_cooccurrence_and_weekly_figures():
                          "total": [10, 20]})
     wk = weekly_figure(hist, "2026-W03").to_dict()
     bars = wk["data"][0]
-    assert list(bars["y"]) == pytest.approx([0.1, 0.2]) and list(bars["marker"]["line"]["width"]) == [0, 3]
+    assert list(bars["y"]) == pytest.approx([0.1, 0.2])
     assert "error_y" not in bars and wk["layout"]["yaxis"]["title"]["text"] == "share of statements as tagged"
     # A brief with corrected shares: bars at the corrected share, error bars to the interval's ends;
     # a week without statements is a gap with no error bar.
@@ -164,6 +164,47 @@ def test_grouped_cooccurrence_and_weekly_figures():
     assert list(bars["error_y"]["array"])[0] is None
     assert wk["layout"]["yaxis"]["title"]["text"] == "corrected share (95 % interval)"
     assert "as tagged" in bars["hovertemplate"] and list(bars["customdata"][2])[2] == pytest.approx(0.2)
+
+
+def test_the_weekly_chart_marks_its_week_without_hiding_bars_or_error_bars():
+    """QA: a 3 px black outline on the selected week's narrow bars made them look black and hid their
+    error bars. The week now stands on a shaded band with its label in bold; its bars keep their colour."""
+    hist = pd.DataFrame({"week": ["2026-W01", "2026-W02", "2026-W03"] * 2, "topic": ["trade"] * 3 + ["security"] * 3,
+                         "count": [2, 1, 4, 5, 6, 7], "total": [10, 10, 20, 10, 10, 20],
+                         "share_corrected": [0.2, 0.08, 0.25, 0.5, 0.6, 0.35],
+                         "ci_low": [0.1, 0.02, 0.2, 0.4, 0.5, 0.3], "ci_high": [0.3, 0.15, 0.31, 0.6, 0.7, 0.4]})
+    wk = weekly_figure(hist, "2026-W02").to_dict()
+    for bars in wk["data"]:
+        assert (bars.get("marker", {}).get("line") or {}).get("width") in (None, 0)  # no outline
+        assert bars["error_y"]["array"][1] > 0  # the week's error bars are there
+    band = [s for s in wk["layout"]["shapes"] if s["type"] == "rect"]
+    assert len(band) == 1 and (band[0]["x0"], band[0]["x1"]) == (0.5, 1.5)  # the second week, on the category axis
+    assert band[0]["layer"] == "below"  # behind the bars
+    ticks = dict(zip(wk["layout"]["xaxis"]["tickvals"], wk["layout"]["xaxis"]["ticktext"]))
+    assert ticks["2026-W02"] == "<b>2026-W02</b>" and ticks["2026-W01"] == "2026-W01"
+
+
+def test_two_weekly_charts_on_one_scale(app):
+    """QA: compared side by side, 2025-W06's chart ran to 20 % and 2024-W40's to 16 %, so equal
+    heights were different shares. Both charts now share the higher of their two scales."""
+    import json
+
+    app.query_params["week"] = "2026-W13"
+    app.query_params["vs"] = "2026-W03"
+    at = app.run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 2
+    ranges = [c["layout"]["yaxis"]["range"] for c in charts]
+    assert ranges[0] == ranges[1]
+    tops = [max(y + (e or 0) for t in c["data"] for y, e in zip(t["y"], t["error_y"]["array"]) if y is not None)
+            for c in charts]
+    assert ranges[0][0] == 0 and ranges[0][1] >= max(tops) and tops[0] != pytest.approx(tops[1])
+    # The tables are one under the other across the page, every column in reach: each week's
+    # numbers, then its changes.
+    assert len(at.dataframe) == 4
+    assert [len(d.value.columns) for d in at.dataframe] == [4, 5, 4, 5]
 
 
 def test_every_filter_narrows_the_chart_like_the_equivalent_sql(app, seed_store):
@@ -215,14 +256,15 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     assert at.selectbox(key="week").value == "2026-W14"
     warnings = " ".join(w.value for w in at.warning)
     assert "Partial week" in warnings and "end on 2026-03-31" in warnings and "2 of its 7 days" in warnings
-    table = at.dataframe[0].value
-    assert list(table.columns) == ["topic", "statements", "share as tagged", "corrected share (95 % interval)",
-                                   "vs previous week (pts, as tagged)", "vs previous week (statements)",
-                                   "vs 8-week mean (pts, as tagged)"]
+    assert list(at.dataframe[0].value.columns) == ["topic", "statements", "share as tagged",
+                                                    "corrected share (95 % interval)"]
+    assert list(at.dataframe[1].value.columns) == ["topic", "vs previous week (pts, as tagged)",
+                                                    "vs previous week (statements)", "vs 8-week mean (pts, as tagged)",
+                                                    "vs 8-week mean (statements)"]
     # A whole week has no such warning, and its change of share is the difference of the two shares.
     at.selectbox(key="week").set_value("2026-W13").run()
     assert not any("Partial week" in w.value for w in at.warning)
-    shown = at.dataframe[0].value.set_index("topic")
+    shown = at.dataframe[0].value.merge(at.dataframe[1].value, on="topic").set_index("topic")
     from pipeline import snapshot, store
 
     conn = store.open_readonly(str(seed_store))
@@ -234,6 +276,8 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
         points = (v["count"] / this["statements"] - before["topics"][t]["count"] / before["statements"]) * 100
         assert shown.loc[t, "vs previous week (pts, as tagged)"] == f"{points:+.1f}", t
         assert shown.loc[t, "vs previous week (statements)"] == f"{v['count'] - before['topics'][t]['count']:+d}"
+        # The README's change against the 8-week mean in statements, as report.html gives it.
+        assert shown.loc[t, "vs 8-week mean (statements)"] == f"{v['previous_8_weeks_mean']['change_count']:+.1f}"
     # Live numbers (no brief frozen) say how sure they are like a brief: corrected shares with
     # intervals in the table, and the chart's bars with error bars to those intervals.
     assert any("live numbers" in c.value for c in at.caption)
@@ -320,6 +364,51 @@ def test_weekly_page_says_when_the_weeks_statements_were_retagged_after_the_brie
     assert "holds" not in infos  # the total did not change
     assert f"security {security - 5:,} (brief {security:,})" in infos
     assert f"now tagged by model retagged0001, the brief's by {served[0][0]}" in infos
+
+
+def test_weekly_page_lists_the_briefs_spikes_with_their_intervals(seed_store_copy, monkeypatch):
+    """QA: summary.json and report.html list a week's spikes with their 95 % interval; the Weekly page
+    did not show them. It lists them, each headed as on the Events page, and explains one when opened."""
+    import json
+
+    from pipeline import settings, snapshot
+    from pipeline.events import size_text
+
+    store_dir = str(seed_store_copy)
+    written = snapshot.write_all(store_dir, settings.snapshots_dir(store_dir))
+    briefs = [json.loads((w / "summary.json").read_text(encoding="utf-8")) for w in written]
+    spiky = next(b for b in briefs if b["events"])
+    calm = next(b for b in briefs if not b["events"] and b["statements"])
+    at = _weekly_page(store_dir, spiky["week"], monkeypatch)
+    labels = [e.label.replace("\\", "") for e in at.expander]  # as shown: Markdown escapes are not
+    for ev in spiky["events"]:
+        heading = next(x for x in labels if ev["topic"] in x and ev["source"] in x and ev["start"] in x)
+        assert ev["share_ci"] and size_text(ev) in heading and "(95 %: " in heading
+    assert any(f"Spikes this week** ({len(spiky['events'])})" in m.value for m in at.markdown)
+    body = " ".join(str(m.value) for m in at.markdown)
+    assert "Terms that set it apart" in body  # the explanation, as on the Events page
+    at = _weekly_page(store_dir, calm["week"], monkeypatch)
+    assert any(c.value == "No spike this week." for c in at.caption)
+
+
+def test_one_document_and_one_quote_are_singular_on_the_weekly_page_and_in_report_html(seed_store, monkeypatch):
+    """QA: "1 quotes", "0 quotes", "1 documents". 2025-W27 of the seed store holds one document; its
+    topics have one quote or none."""
+    from pipeline import report, snapshot, store
+
+    at = _weekly_page(str(seed_store), "2025-W27", monkeypatch)
+    head = next(c.value for c in at.caption if "2025-06-30" in c.value)
+    assert " · 1 document · 189 statements · " in head
+    quotes = [e.label for e in at.expander]
+    assert "security: 1 quote" in quotes and "trade: 0 quotes" in quotes and "migration: 1 quote" in quotes
+    conn = store.open_readonly(str(seed_store))
+    try:
+        summary = snapshot.compute(conn, "2025-W27")
+    finally:
+        conn.close()
+    summary["made_at"] = "2026-12-07T00:00:00+00:00"
+    page = report.render_html(summary)
+    assert "1 document · 189 statements" in page and "1 documents" not in page
 
 
 def test_sidebar_says_where_its_filters_do_not_apply(app):
@@ -429,40 +518,81 @@ def test_a_very_long_statement_shows_its_start_and_the_rest_on_request(seed_stor
     assert any("The whole statement" in e.label for e in at.expander)
 
 
-def test_spike_labels_close_together_go_above_and_below_their_stars():
-    from dashboard.figures import add_event_markers
+def _label_boxes(fig: dict, width: float) -> tuple[list[tuple], list[tuple]]:
+    """The spike labels' boxes and the stars' boxes in pixels of a plot area ``width`` wide, from the
+    figure as Plotly gets it: an 11 px character is at most 4.8 px wide in Chromium, a label 18 px high."""
+    from dashboard.figures import EVENT_TRACE, LABEL_PLOT_PX
 
-    # Six years of weeks, one topic; three spikes: two a month apart at about the same height (as
-    # the White House's trade spikes of 2023-11-27 and 2023-12-25 on the full corpus), one far off.
-    weeks = pd.date_range("2020-01-06", periods=312, freq="7D").date
-    df = pd.DataFrame({"period": weeks, "topic": "trade", "count": 10, "total": 100, "share": 0.1})
-    df.loc[100, ["count", "share"]] = [90, 0.9]
-    df.loc[104, ["count", "share"]] = [91, 0.91]
-    df.loc[250, ["count", "share"]] = [92, 0.92]
+    height = LABEL_PLOT_PX[1]
+    (x0, x1), (y0, y1) = [pd.Timestamp(v) for v in fig["layout"]["xaxis"]["range"]], fig["layout"]["yaxis"]["range"]
 
-    def spike(i: int, week) -> dict:
-        return {"id": i, "topic": "trade", "peak_week": str(week), "label": f"terms of spike {i}",
-                "source": "White House", "start": str(week), "end": str(week), "z": 4.0}
+    def px(x, y) -> tuple[float, float]:
+        return (pd.Timestamp(x) - x0) / (x1 - x0) * width, (y - y0) / (y1 - y0) * height
 
-    fig = add_event_markers(trend_figure(df, measure="share"), df,
-                            [spike(1, weeks[100]), spike(2, weeks[104]), spike(3, weeks[250])], measure="share")
-    stars = fig.to_dict()["data"][-1]
-    where = dict(zip(stars["text"], stars["textposition"]))
-    assert where == {"terms of spike 1": "top center", "terms of spike 2": "bottom center",
-                     "terms of spike 3": "top center"}
-    # Far apart in height (two lines), the same weeks keep their labels above; so do short labels
-    # far apart across; long labels a year apart on a seven-year chart do not fit side by side.
-    from dashboard.figures import label_positions
+    labels = []
+    for a in fig["layout"].get("annotations", []):
+        x, y = px(a["x"], a["y"])
+        x, y = x + a.get("xshift", 0), y + a.get("yshift", 0)
+        wide = len(a["text"]) * 4.8
+        left = x - {"left": 0, "center": wide / 2, "right": wide}[a["xanchor"]]
+        bottom = y - {"bottom": 0, "middle": 9, "top": 18}[a["yanchor"]]
+        labels.append((left, bottom, left + wide, bottom + 18))
+    stars = next(t for t in fig["data"] if t["name"] == EVENT_TRACE)
+    points = [px(x, y) for x, y in zip(stars["x"], stars["y"])]
+    return labels, [(x - 7, y - 7, x + 7, y + 7) for x, y in points]
 
-    def at(week, y: float, label: str) -> tuple:
-        return (week, y, {"label": label})
 
-    assert label_positions([at(weeks[100], 0.9, "a, b, c"), at(weeks[104], 0.1, "d, e, f")], 2000, 1.0) == \
-        ["top center"] * 2
-    assert label_positions([at(weeks[0], 0.5, "a, b"), at(weeks[52], 0.5, "c, d")], 2555, 1.0) == ["top center"] * 2
-    long = "practices, semiconductors, market"
-    assert label_positions([at(weeks[0], 0.5, long), at(weeks[52], 0.5, long)], 2555, 1.0) == \
-        ["top center", "bottom center"]
+def _meet(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_spike_labels_never_write_over_each_other_however_close_the_spikes():
+    """QA: on the full corpus's Trends chart (trade and sovereignty, or the corrected measure) the labels
+    of the spikes around 2024 ("steel, united, articles", "supply, chain, critical", ...) were drawn
+    over each other. Labels now take free rows above or below their stars, or give way to larger spikes."""
+    from dashboard.figures import add_event_markers, unlabelled
+
+    # Seven years of weeks, two topics; seven spikes within four months at much the same heights, as
+    # on the full corpus around 2024, and one far off.
+    weeks = pd.date_range("2019-04-29", periods=360, freq="7D").date
+    rows = [{"period": w, "topic": t, "count": 10, "total": 100, "share": 0.1} for w in weeks
+            for t in ("trade", "sovereignty")]
+    df = pd.DataFrame(rows)
+    spikes = [(240, "trade", 0.55), (241, "sovereignty", 0.25), (244, "trade", 0.6), (247, "sovereignty", 0.3),
+              (250, "trade", 0.2), (252, "trade", 0.45), (256, "sovereignty", 0.5), (320, "trade", 0.9)]
+    found = []
+    for i, (w, topic, share) in enumerate(spikes):
+        df.loc[(df["period"] == weeks[w]) & (df["topic"] == topic), ["count", "share"]] = [int(share * 100), share]
+        found.append({"id": i, "topic": topic, "peak_week": str(weeks[w]), "source": "White House",
+                      "label": ["steel, united, articles", "supply, chain, critical", "steel, china, american",
+                                "practices, semiconductors, market", "fentanyl, illicit, drug",
+                                "sustancias, candidatos, químicas", "articles, proclamation, aluminum",
+                                "tariffs, reciprocal, trade"][i],
+                      "start": str(weeks[w]), "end": str(weeks[w]), "z": 3.0 + share})
+    fig = add_event_markers(trend_figure(df, measure="share"), df, found, measure="share")
+    out = fig.to_dict()
+    for width in (600, 740, 1200):  # a wider chart moves labels apart across only
+        labels, stars = _label_boxes(out, width)
+        assert len(labels) >= 5
+        assert not [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:] if _meet(a, b)], width
+        assert not [(a, s) for a in labels for s in stars if _meet(a, s)], width  # nor over a star
+    # Every spike is starred; a spike whose label gave way is named under the chart, and it is a
+    # smaller one than every labelled spike near it.
+    left = unlabelled(fig, [(None, None, e) for e in found])
+    assert len(labels) + len(left) == len(found) and len(out["data"][-1]["x"]) == len(found)
+    assert {a["text"] for a in out["layout"]["annotations"]} >= {"tariffs, reciprocal, trade",
+                                                                  "steel, china, american"}
+
+
+def test_the_spikes_whose_labels_gave_way_are_the_ones_without_an_annotation():
+    import plotly.graph_objects as go
+
+    from dashboard.figures import unlabelled
+
+    fig = go.Figure()
+    fig.add_annotation(x=0, y=0, text="a", name="spike 1")
+    spikes = [(None, None, {"id": 1, "topic": "trade"}), (None, None, {"id": 2, "topic": "trade"})]
+    assert [e["id"] for e in unlabelled(fig, spikes)] == [2]
 
 
 def test_a_topic_keeps_its_colour_whichever_topics_the_chart_shows():

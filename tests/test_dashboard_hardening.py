@@ -379,6 +379,25 @@ def test_unknown_choices_fall_back_with_a_notice_naming_what_is_used(seed_app, k
     assert f"URL parameter '{key}'" in notices and repr(value) in notices and used in notices, notices
 
 
+def test_an_unknown_page_path_gets_a_notice_naming_the_pages():
+    """QA: /status (the page is /store) showed Trends with no word in the page (Streamlit's own
+    "Page not found" dialog names no page); the page now says which path it did not know."""
+    from dashboard.state import page_notice
+
+    paths = ["overview", "statements", "store", "weekly"]
+    notice = page_notice("http://127.0.0.1:8501/status", paths, "Trends")
+    assert notice and "no page '/status'" in notice and "showing Trends" in notice and "/store" in notice
+    for url in ("http://127.0.0.1:8501/", "http://127.0.0.1:8501", "http://h/store", "http://h/weekly/", None):
+        assert page_notice(url, paths, "Trends") is None, url
+    # Behind a base URL path, the page is what follows it.
+    assert page_notice("http://h/topics/store", paths, "Trends", "topics") is None
+    assert page_notice("http://h/topics", paths, "Trends", "/topics/") is None
+    assert "'/stats'" in page_notice("http://h/topics/stats", paths, "Trends", "topics")
+    # /trends is Trends again (a hidden page): no notice, and not listed among the pages.
+    assert page_notice("http://h/trends", paths, "Trends", hidden=("trends",)) is None
+    assert "/trends" not in page_notice("http://h/status", paths, "Trends", hidden=("trends",))
+
+
 def test_compared_week_is_kept_in_the_url(seed_app):
     seed_app.query_params["vs"] = "2026-W02"
     at = seed_app.switch_page("views/weekly.py").run()

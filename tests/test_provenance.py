@@ -58,7 +58,6 @@ def test_the_link_reopens_the_page_with_its_settings():
     assert page_url("http://localhost:8501/", "trends", params) == \
         "http://localhost:8501/trends?topics=security&topics=trade&measure=corrected&q=a+b%26c"
     assert page_url("http://localhost:8501", "", {}) == "http://localhost:8501/"
-    assert page_url("http://localhost:8501/trends", "trends", {}) == "http://localhost:8501/trends"
     assert page_url(None, "trends", params) is None  # no browser, no address
 
 

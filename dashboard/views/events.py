@@ -27,8 +27,7 @@ cite(f"Spikes in the {measure} weekly share of topics per source",
      data.audit_key() if measure == "corrected" else None)
 for e in shown:
     # The header says how big the spike is, so the list can be scanned without opening each one.
-    with st.expander(f"{e['start']} · {e['topic']} · {e['source']} · {events.size_text(e)} · "
-                     f"{e.get('label') or 'no distinctive term'}"):
+    with st.expander(analysis.event_heading(e)):
         analysis.show_event(e)
 st.caption(md_text("Terms: weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), "
                    "event statements against the 26 weeks before, per language; top 15 with z >= 1.96."))

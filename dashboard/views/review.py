@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import corrections, data
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import labelling, settings
+from pipeline.display import counted
 from pipeline.errors import StoreError, UsageError
 from pipeline.tagger import model_info
 
@@ -29,7 +30,8 @@ try:
     batch = labelling.queue(conn, topic, thresholds[topic], labelling.BATCH)
 finally:
     conn.close()
-st.caption(f"Threshold for **{md_text(topic)}**: {thresholds[topic]:.3f} · {len(batch)} statements in this batch")
+st.caption(f"Threshold for **{md_text(topic)}**: {thresholds[topic]:.3f} · "
+           f"{counted(len(batch), 'statement')} in this batch")
 for item in batch:
     sid = item["statement_id"]
     link = md_link(item["url"], item["title"] or "source") if item["url"] or item["title"] else ""

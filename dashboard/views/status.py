@@ -7,6 +7,16 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.render import md_text
+from pipeline.display import counted
+
+
+def retagged(r: dict) -> str:
+    """What a run re-tagged: a run under another model re-tags the stored statements and may add none."""
+    n = r.get("statements_retagged") or 0
+    if not n:
+        return ""
+    return f", {n:,} re-tagged" + (f" by model {md_text(r['model_version'])}" if r.get("model_version") else "")
+
 
 info = data.status(data.version())
 st.title("Store")
@@ -26,6 +36,6 @@ for r in info["runs"]:
     st.markdown(f"**Run {r['run_id']}** · {md_text(r['started_at'])} · {md_text(r['status'])} · {r['files_new']} new, "
                 f"{r['files_changed']} changed, {r['files_unchanged']} unchanged, {r['files_duplicate']} duplicate, "
                 f"{r['files_refused']} refused · "
-                f"{r['statements_added']} statements added")
+                f"{counted(r['statements_added'] or 0, 'statement', fmt=',')} added" + retagged(r))
     if r["refused"]:
         st.dataframe(pd.DataFrame(r["refused"]), hide_index=True)

@@ -8,10 +8,11 @@ import streamlit as st
 
 from dashboard import analysis, data
 from dashboard.components import cite, corrected_audit, statements_list, topic_warnings
-from dashboard.figures import trend_figure
+from dashboard.figures import trend_figure, unlabelled
 from dashboard.render import md_text
 from pipeline import audit, settings
 from pipeline.csvsafe import frame_to_csv
+from pipeline.display import counted
 
 f = st.session_state["filters"]
 st.title("Topics over time")
@@ -53,9 +54,15 @@ fig, placed, no_stars = analysis.mark_events(fig, df, f, measure)
 event = st.plotly_chart(fig, key="trend_chart", on_select="rerun", selection_mode="points", width="stretch")
 thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
-st.caption(f"{with_data} {granularity}s with statements · hollow markers: periods with fewer than {min_total} "
+st.caption(f"{counted(with_data, granularity)} with statements · hollow markers: periods with fewer than {min_total} "
            f"statements ({thin}), where shares are unreliable. Click a point to read its statements"
            + (", a star for its spike." if placed else ".") + (f" {no_stars}" if no_stars else ""))
+crowded = unlabelled(fig, placed)
+if crowded:
+    # Labels that would write over others are left out, the larger spikes keep theirs: these stars
+    # are named here (and on hover).
+    st.caption("Stars without a label (no room beside larger spikes): " + "; ".join(
+        f"{md_text(e['topic'])} {e['start']}: {md_text(e.get('label') or '')}" for e in crowded) + ".")
 if corrected:
     band = ("shaded band: its 95 % interval (the audit sample's uncertainty and the period's own)" if rolling == 1
             else f"no band with a rolling mean: the mean of {int(rolling)} periods' intervals is not an interval of "

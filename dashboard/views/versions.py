@@ -15,6 +15,7 @@ from dashboard import data
 from dashboard.figures import colour
 from dashboard.render import highlight, md_text, readable
 from pipeline import labelling, settings
+from pipeline.display import counted
 
 ROOT = data.__file__.rsplit("/dashboard/", 1)[0]
 st.title("Model versions")
@@ -84,8 +85,17 @@ try:
 finally:
     conn.close()
 if len(vs) < 2:
-    st.info("Before/after needs two model versions in the store: retrain once (above, or "
-            "`python -m pipeline retrain`).")
+    # The Store page lists every model that ever tagged statements here; before/after needs the tags
+    # of two kept side by side, which only a retrain keeps (a `run` with another model replaces them).
+    kept = f" ({', '.join(v['version'] for v in vs)})" if vs else ""
+    used = len(data.status(data.version())["models"])
+    st.info(f"Before/after compares the tags two model versions gave the same statements, and this store keeps "
+            f"the tags of {counted(len(vs), 'version')}{kept}."
+            + (f" The Store page lists {counted(used, 'model')}: each tagged statements here at one time, but a "
+               "re-tag by `python -m pipeline run` with another model replaces the old tags without keeping them."
+               if used >= 2 else "")
+            + " Retrain (above, or `python -m pipeline retrain`) keeps the served tags and the new model's side "
+              "by side.")
     st.stop()
 names = [v["version"] + (" (served)" if v["served"] else "") for v in vs]
 c1, c2, c3 = st.columns(3)

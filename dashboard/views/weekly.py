@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, state
-from dashboard.figures import weekly_figure
+from dashboard import analysis, data, state
+from dashboard.figures import weekly_figure, weekly_top
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import settings, snapshot, store
+from pipeline.display import counted
 from pipeline.report import chart_note
 
 st.title("Weekly briefs")
@@ -61,6 +62,11 @@ def _pts(change: float | None) -> str:
     return "—" if change is None else f"{change * 100:+.1f}"
 
 
+def _count(change: float | None) -> str:
+    """A change of count against the 8-week mean (a mean: one decimal), as report.html gives it."""
+    return "—" if change is None else f"{change:+.1f}"
+
+
 def _corrected(v: dict) -> str:
     """A brief's corrected share of a topic with its interval, or a dash where it has none."""
     if v.get("share_corrected") is None or v.get("ci_low") is None:
@@ -73,43 +79,76 @@ def _when(stamp: str) -> str:
     return f"{stamp[:10]} {stamp[11:16]} UTC" if len(stamp) >= 16 else stamp
 
 
-def show(week: str, col) -> None:
+def spikes(s: dict, frozen: bool, col) -> None:
+    """The brief's spikes (as its report.html lists them), each headed by its size and 95 % interval
+    like on the Events page, and explained when opened."""
+    found = s.get("events")
+    if not frozen or found is None:
+        # Live numbers, and briefs older than schema 3, hold no spikes: the Events page has them all.
+        col.caption("Spikes: " + ("live numbers have none; " if not frozen else "this brief predates spikes; ")
+                    + "see the Events page.")
+        return
+    if not found:
+        col.caption("No spike this week.")
+        return
+    col.markdown(f"**Spikes this week** ({len(found)})")
+    for e in found:
+        with col.expander(md_text(analysis.event_heading(e))):
+            analysis.show_event(e)
+
+
+def show(week: str, col, table=None, below=None, top: float | None = None) -> None:
+    """A week's brief: its heading and notes in ``col``, its table in ``table`` and its chart,
+    quotes and files in ``below`` (both default ``col``), the chart's scale topped at ``top``
+    (default its own). Two weeks compared put their tables one under the other at full width,
+    where all their columns fit, and their charts side by side on one scale."""
     s, frozen = brief(store_version, week, str(snap_dir), own_id, audit_key)
-    col.subheader(week)
-    col.caption(f"{s['start']} – {s['end']} · {s['documents']} documents · {s['statements']} statements · "
-                + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else "live numbers: no snapshot yet "
-                   "(`python -m pipeline snapshot --week " + week + "`)"))
+    head, table, col = col, table or col, below or col
+    head.subheader(week)
+    head.caption(f"{s['start']} – {s['end']} · {counted(s['documents'], 'document')} · "
+                 f"{counted(s['statements'], 'statement')} · "
+                 + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else
+                    "live numbers: no snapshot yet (`python -m pipeline snapshot --week " + week + "`)"))
     moved = changes(store_version, s) if frozen else []
     if moved:
         # A brief is frozen on purpose: a document stored, or a re-tag by another model, after it
         # was made is not in it. Said, so that its numbers are not cited as the store's.
-        col.info(f"The store has changed for this week since the brief was frozen: {'; '.join(moved)}. "
-                 f"`python -m pipeline snapshot --week {week} --force` freezes a new brief (the old one is kept "
-                 "beside it).")
+        head.info(f"The store has changed for this week since the brief was frozen: {'; '.join(moved)}. "
+                  f"`python -m pipeline snapshot --week {week} --force` freezes a new brief (the old one is kept "
+                  "beside it).")
     # A brief says whether it was partial when frozen; one frozen before briefs said so (schema < 4)
     # and live numbers get the store's dates now.
     note = s["partial_note"] if "partial_note" in s else snapshot.partial_week_note(week, facets["date_min"],
                                                                                       facets["date_max"])
     if note:
-        col.warning(note)
-    # A change of share is in points, a change of count in statements: each column says which,
-    # since the two can point opposite ways when the week's total moves.
-    rows = [{"topic": t, "statements": v["count"], "share as tagged": f"{v['share']:.1%}",
-             "corrected share (95 % interval)": _corrected(v),
-             "vs previous week (pts, as tagged)": _pts(v["previous_week"]["change_share"]),
-             "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
-             "vs 8-week mean (pts, as tagged)": _pts(v["previous_8_weeks_mean"]["change_share"])}
-            for t, v in s["topics"].items()]
-    col.dataframe(pd.DataFrame(rows), hide_index=True)
-    col.caption("share as tagged: statements tagged with the topic / all the week's statements (the changes "
-                "compare these shares; the chart's bars are corrected shares); corrected: "
-                "that share corrected for the tagger's errors measured on the audit sample, with its 95 % interval"
-                + ("" if any(v.get("share_corrected") is not None for v in s["topics"].values()) else
-                   f" (none here: {(s.get('correction') or {}).get('unavailable') or 'no audit sample'})") + ".")
-    col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week), key=f"wk_{week}_{id(col)}")
+        head.warning(note)
+    # Two tables, the week's numbers and its changes, so that every column fits the page's width
+    # (seven in one needed scrolling across). A change of share is in points, a change of count in
+    # statements: each column says which, since the two can point opposite ways when the week's
+    # total moves.
+    numbers = [{"topic": t, "statements": v["count"], "share as tagged": f"{v['share']:.1%}",
+                "corrected share (95 % interval)": _corrected(v)} for t, v in s["topics"].items()]
+    moves = [{"topic": t, "vs previous week (pts, as tagged)": _pts(v["previous_week"]["change_share"]),
+              "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
+              "vs 8-week mean (pts, as tagged)": _pts(v["previous_8_weeks_mean"]["change_share"]),
+              "vs 8-week mean (statements)": _count(v["previous_8_weeks_mean"].get("change_count"))}
+             for t, v in s["topics"].items()]
+    if table is not head:
+        table.markdown(f"**{week}**")
+    table.dataframe(pd.DataFrame(numbers), hide_index=True)
+    table.caption("share as tagged: statements tagged with the topic / all the week's statements (the changes "
+                  "below compare these shares; the chart's bars are corrected shares); corrected: "
+                  "that share corrected for the tagger's errors measured on the audit sample, with its 95 % interval"
+                  + ("" if any(v.get("share_corrected") is not None for v in s["topics"].values()) else
+                     f" (none here: {(s.get('correction') or {}).get('unavailable') or 'no audit sample'})") + ".")
+    table.dataframe(pd.DataFrame(moves), hide_index=True)
+    if col is not head:
+        col.markdown(f"**{week}**")
+    col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week, top=top), key=f"wk_{week}_{id(col)}")
     col.caption(chart_note(s))
+    spikes(s, frozen, col)
     for t, v in s["topics"].items():
-        with col.expander(f"{md_text(t)}: {len(v['quotes'])} quotes"):
+        with col.expander(f"{md_text(t)}: {counted(len(v['quotes']), 'quote')}"):
             for q in v["quotes"]:
                 # Escaped HTML, not markdown: a transcript's '*' or '<script>' shows as written.
                 st.markdown(f"<blockquote>{highlight(readable(q['text']), [])}</blockquote>", unsafe_allow_html=True)
@@ -134,6 +173,11 @@ other = c2.selectbox("Compare with", ["—"] + weeks, index=0, key="vs", bind="q
 if other == "—":
     show(week, st.container())
 else:
+    # One scale for both charts: equal heights are equal shares.
+    top = max(weekly_top(pd.DataFrame(brief(store_version, w, str(snap_dir), own_id, audit_key)[0]["history"]))
+              for w in (week, other))
+    heads = st.columns(2)
+    tables = st.container()
     left, right = st.columns(2)
-    show(week, left)
-    show(other, right)
+    show(week, heads[0], tables, left, top)
+    show(other, heads[1], tables, right, top)
