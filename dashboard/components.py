@@ -130,13 +130,14 @@ def topic_warnings(key: tuple, topics: list[str], sources: tuple[str, ...] = ())
     return warned
 
 
-def cite(what: str, f: queries.Filters, key: tuple | None = None) -> None:
-    """'Cite this': a citation of the numbers shown (``pipeline.provenance.citation``): the filters,
-    the store's state, the models, the audit when ``key`` (corrected numbers), and the page's link."""
+def cite(what: str, f: queries.Filters, key: tuple | None = None, where=st) -> None:
+    """'Cite this' (in ``where``, a container): a citation of the numbers shown
+    (``pipeline.provenance.citation``): the filters, the store's state, the models, the audit when
+    ``key`` (corrected numbers), and the page's link."""
     from pipeline import provenance
 
     text = provenance.citation(data.provenance(data.version(), key), what=what, f=f, url=state.current_url())
-    with st.expander("Cite this"):
+    with where.expander("Cite this"):
         st.code(text, language=None, wrap_lines=True)
         st.caption("The store grows with every run: the citation names the state these numbers come from (its "
                    "id, size and last run) and the link reopens the page with these settings. For numbers that "

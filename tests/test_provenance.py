@@ -129,3 +129,31 @@ def test_trend_cite_prints_the_citation_on_stderr_and_leaves_the_json_as_it_is(s
     assert line.startswith("Monthly share of statements on each topic, corrected for the tagger's errors. "
                            "Filters: dates from 2026-01-01; topics trade. Computed by topic-tracker")
     assert store_id in line and "audit sample" in line
+
+
+def test_the_weekly_page_cites_a_frozen_brief_with_its_digest_and_live_numbers_as_the_stores(
+        seed_store_copy, monkeypatch):
+    import hashlib
+
+    from pipeline import settings, snapshot
+
+    store_dir = str(seed_store_copy)
+    folder = snapshot.write_week(store_dir, settings.snapshots_dir(store_dir), "2026-W03")
+    digest = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
+    monkeypatch.setenv("TOPICS_STORE", store_dir)
+    from dashboard import data
+
+    data.facets.clear()
+    for week, frozen in (("2026-W03", True), ("2026-W04", False)):
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.query_params["week"] = week
+        at.run()
+        at.switch_page("views/weekly.py").run()
+        assert not at.exception, at.exception
+        (code,) = [c.value for c in at.code]
+        if frozen:
+            assert code.startswith("Weekly brief 2026-W03 (2026-01-12 to 2026-01-18: ")
+            assert code.endswith(f"summary.json SHA-256 {digest}.")
+        else:
+            assert code.startswith("Topics of the week 2026-W04, live numbers (no frozen brief). Filters: dates "
+                                   "2026-01-19 to 2026-01-25.")

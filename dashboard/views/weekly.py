@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, data, state
+from dashboard.components import cite
 from dashboard.figures import weekly_figure, weekly_top
 from dashboard.render import highlight, md_link, md_text, readable
-from pipeline import settings, snapshot, store
+from pipeline import provenance, queries, settings, snapshot, store
 from pipeline.display import counted
 from pipeline.report import chart_note
 
@@ -155,14 +157,27 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
                 link = md_link(q.get("url"), q.get("title")) if q.get("url") or q.get("title") else ""
                 who = md_text(q["speaker"] or q["source"])
                 st.caption(f"{who}, {md_text(q['date'])}" + (f" · {link}" if link else ""))
-    if frozen:
-        folder = snap_dir / week
-        for name, mime in (("report.html", "text/html"), ("summary.json", "application/json"),
-                           ("statements.csv", "text/csv")):
-            path = Path(folder / name)
-            if path.exists():
-                col.download_button(f"Download {name}", path.read_bytes(), file_name=f"{week}-{name}", mime=mime,
-                                    key=f"dl_{week}_{name}_{id(col)}")
+    if not frozen:
+        # Live numbers change with the next run: cited as the store's state, with the week's dates.
+        first, last = snapshot.parse_week(week)
+        cite(f"Topics of the week {week}, live numbers (no frozen brief)",
+             queries.Filters(date_from=first, date_to=last), audit_key, where=col)
+        return
+    folder = snap_dir / week
+    for name, mime in (("report.html", "text/html"), ("summary.json", "application/json"),
+                       ("statements.csv", "text/csv")):
+        path = Path(folder / name)
+        if path.exists():
+            col.download_button(f"Download {name}", path.read_bytes(), file_name=f"{week}-{name}", mime=mime,
+                                key=f"dl_{week}_{name}_{id(col)}")
+    try:
+        digest = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    with col.expander("Cite this brief"):
+        st.code(provenance.brief_citation(s, digest), language=None, wrap_lines=True)
+        st.caption("A frozen brief never changes: the digest is the SHA-256 of its summary.json, so whoever holds "
+                   "a copy can check (`sha256sum summary.json`) that it is the brief cited.")
 
 
 for notice in state.check_choices({"week": (weeks, weeks[0]), "vs": (["—"] + weeks, "—")}):
