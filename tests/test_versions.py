@@ -167,3 +167,8 @@ def test_the_store_page_shows_what_a_run_re_tagged(run_retagged, monkeypatch):
     runs = [m.value for m in at.markdown if m.value.startswith("**Run ")]
     assert f"0 statements added, {n:,} re-tagged by model {model}" in runs[0]
     assert "re-tagged" not in runs[1]  # the first run only added
+    # The Models table says which model's tags the statements carry now: all the re-tagging one's.
+    models = at.dataframe[3].value
+    now = dict(zip(models["version"], models["statements tagged now"]))
+    total = sum(now.values())
+    assert now[model] == total == n and len(now) == 2 and sorted(now.values()) == [0, n]

@@ -30,7 +30,15 @@ cols = st.columns(3)
 for col, key in zip(cols, ("by_source", "by_lang", "by_topic")):
     col.dataframe(pd.DataFrame(list(info[key].items()), columns=[key[3:], "statements"]), hide_index=True)
 st.subheader("Models")
-st.dataframe(pd.DataFrame(info["models"]), hide_index=True)
+# Every model a run has used, and how many of the stored statements each one's tags are (a re-tag by
+# another model leaves the first with none): which model the store's numbers come from.
+tagged = data.tagging_models(data.version())
+models = pd.DataFrame(info["models"], columns=["version", "topics_hash", "first_used"])
+models.insert(1, "statements tagged now", models["version"].map(lambda v: tagged.get(v, 0)).astype(int))
+st.dataframe(models, hide_index=True)
+st.caption("statements tagged now: the stored statements whose tags that model gave; the dashboard's numbers come "
+           "from these tags." + (" Several models: the store holds tags of each, see Model versions." if
+                                  sum(1 for n in tagged.values() if n) > 1 else ""))
 st.subheader("Last runs")
 for r in info["runs"]:
     st.markdown(f"**Run {r['run_id']}** · {md_text(r['started_at'])} · {md_text(r['status'])} · {r['files_new']} new, "
