@@ -84,6 +84,14 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
             continue
         symbols = ["circle-open" if th else "circle" for th in thin]
         if not corrected:
+            if "share_corrected" in d and rolling == 1:
+                # Counts and shares are as tagged; where the audit gives it, the hover adds the
+                # period's corrected share and its interval (how sure the tagged number is).
+                sure = [f"<br>corrected share {v:.1%} (95 %: {lo:.1%}–{hi:.1%})" if v == v and lo == lo else ""
+                        for v, lo, hi in zip(d["share_corrected"], d["ci_low"], d["ci_high"])]
+                common["customdata"] = [c + (x,) for c, x in zip(common["customdata"], sure)]
+                common["hovertemplate"] = common["hovertemplate"].replace("<br>%{customdata[4]}",
+                                                                            "%{customdata[6]}<br>%{customdata[4]}")
             fig.add_trace(go.Scatter(mode="lines+markers", line=dict(color=col, width=2), marker_symbol=symbols,
                                      **common))
             continue

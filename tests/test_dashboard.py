@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -127,6 +128,27 @@ def test_trend_figure_counts_shares_and_thin_periods():
     stacked = trend_figure(_trend_df(), measure="share", stacked=True).to_dict()
     assert stacked["layout"]["barmode"] == "stack" and stacked["data"][0]["type"] == "bar"
     assert stacked["layout"]["yaxis"]["title"]["text"] == "topic shares, stacked"  # overlapping topics add up
+
+
+def test_tagged_counts_say_how_sure_they_are_in_the_hover_and_the_caption(app):
+    # A count or share as tagged carries, on hover, the period's corrected share and its 95 %
+    # interval (where the audit gives one): how far the tagged number can be trusted.
+    df = _trend_df().assign(share_corrected=[0.2, 0.1, float("nan"), 0.3, 0.2, 0.1],
+                            ci_low=[0.1, 0.05, float("nan"), 0.2, 0.1, 0.05],
+                            ci_high=[0.3, 0.2, float("nan"), 0.4, 0.3, 0.2])
+    fig = trend_figure(df, measure="count").to_dict()
+    sec = [t for t in fig["data"] if t["name"] == "security"][0]
+    assert "%{customdata[6]}" in sec["hovertemplate"]
+    row = df[df["topic"] == "security"].sort_values("period").iloc[0]
+    assert sec["customdata"][0][6] == (f"<br>corrected share {row.share_corrected:.1%} "
+                                       f"(95 %: {row.ci_low:.1%}–{row.ci_high:.1%})")
+    assert any(c[6] == "" for t in fig["data"] for c in t["customdata"])  # no interval: nothing said
+    at = app.run()
+    assert not at.exception, at.exception
+    assert any("as tagged, with the tagger's errors" in c.value and "also in the hover" in c.value
+               for c in at.caption)
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert any("corrected share" in str(c[6]) for t in chart["data"] if t.get("customdata") for c in t["customdata"])
 
 
 def test_weeks_without_statements_are_gaps_not_zeros():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import streamlit as st
 
@@ -14,6 +15,7 @@ from pipeline import audit, settings
 from pipeline.csvsafe import frame_to_csv
 from pipeline.display import counted
 
+log = logging.getLogger(__name__)
 f = st.session_state["filters"]
 st.title("Topics over time")
 c1, c2, c3, c4 = st.columns([1.2, 1.6, 1, 1])
@@ -34,7 +36,16 @@ v = data.version()
 key = corrected_audit() if corrected else None
 if corrected and key is None:
     measure, corrected = "share", False  # corrected_audit() said why
-df = data.corrected_trend(v, f, granularity, key) if corrected else data.trend(v, f, granularity)
+if corrected:
+    df = data.corrected_trend(v, f, granularity, key)
+else:
+    df = data.trend(v, f, granularity)
+    quiet = data.audit_key() if int(rolling) == 1 and not stacked else None
+    if quiet is not None:
+        try:  # the hover's corrected share beside the tagged number, as on Compare
+            df = data.corrected_trend(v, f, granularity, quiet)
+        except Exception:  # noqa: BLE001 - a help for counts and shares; the log says why
+            log.exception("corrected shares unavailable for the Trends hover")
 min_total = int(settings.get("min_statements"))
 if df.empty:
     st.info("No statement matches these filters.")
@@ -56,7 +67,11 @@ thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
 st.caption(f"{counted(with_data, granularity)} with statements · hollow markers: periods with fewer than {min_total} "
            f"statements ({thin}), where shares are unreliable. Click a point to read its statements"
-           + (", a star for its spike." if placed else ".") + (f" {no_stars}" if no_stars else ""))
+           + (", a star for its spike." if placed else ".") + (f" {no_stars}" if no_stars else "")
+           + ("" if corrected else " Counts and shares are as tagged, with the tagger's errors; the measure "
+              "*corrected* gives each share corrected for them with its 95 % interval"
+              + (" (also in the hover)." if "share_corrected" in df and df["share_corrected"].notna().any()
+                 else ".")))
 crowded = unlabelled(fig, placed)
 if crowded:
     # Labels that would write over others are left out, the larger spikes keep theirs: these stars
