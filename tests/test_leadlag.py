@@ -111,6 +111,9 @@ def test_lead_lag_page_shows_verdicts_the_caveat_and_the_cross_correlation(synth
     # The impulse responses the page computes are shown under the cross-correlation, with bands.
     assert any(m.value == "**Impulse responses of migration**" for m in at.markdown)
     assert len(at.get("plotly_chart")) == 2
+    # It can be cited: the sources, the tests, the store it ran on.
+    (cite,) = [c.value for c in at.code]
+    assert cite.startswith("Lead and lag of weekly topic shares between Desk A and Desk B (Toda-Yamamoto")
     weeks = int(row["weeks"])
     # The sidebar's topics and dates apply: one topic, and only the weeks of the range.
     at.sidebar.multiselect(key="topics").set_value(["migration"]).run()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import analysis, data, state
+from dashboard.components import cite
 from dashboard.figures import ccf_figure, irf_figure
 from dashboard.render import md_text
-from pipeline import leadlag
+from pipeline import leadlag, queries
 
 st.title("Lead & lag")
 sources = data.facets(data.version())["sources"]
@@ -61,3 +62,7 @@ if tested:
         st.caption("How each source's weekly share moves in the weeks after an unusual week (a surprise of one "
                    "standard deviation) in the other's, from the same VAR; shaded: 95 % band from 200 bootstrap "
                    "draws. A band that holds 0 at every week: no response told apart from noise.")
+# Lead & lag follows only the topics and dates: the citation names only those.
+cite(f"Lead and lag of weekly topic shares between {a} and {b} (Toda-Yamamoto Granger tests, "
+     "Benjamini-Hochberg adjusted)", queries.Filters(date_from=f.date_from, date_to=f.date_to, topics=f.topics),
+     data.audit_key() if any(r.get("measure") == "corrected" for r in out["topics"]) else None)
