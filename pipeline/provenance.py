@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import queries
@@ -41,12 +41,6 @@ class Provenance:
     models: dict[str, int] = field(default_factory=dict)  # model version -> statements it tagged
     audit: dict | None = None  # model_version, statements, last_audit: only for corrected numbers
     software: str = ""
-
-    def as_dict(self) -> dict:
-        d = asdict(self)
-        d["first_date"] = self.first_date.isoformat() if self.first_date else None
-        d["last_date"] = self.last_date.isoformat() if self.last_date else None
-        return d
 
 
 def gather(conn: sqlite3.Connection, audit=None, models: dict[str, int] | None = None) -> Provenance:
