@@ -28,7 +28,9 @@ c[3].metric("Last date", info["last_date"] or "—")
 st.subheader("Per source, language and topic")
 cols = st.columns(3)
 for col, key in zip(cols, ("by_source", "by_lang", "by_topic")):
-    col.dataframe(pd.DataFrame(list(info[key].items()), columns=[key[3:], "statements"]), hide_index=True)
+    # Topics are the tagger's: their counts are as tagged (Trends' corrected measure says how sure).
+    count = "statements tagged" if key == "by_topic" else "statements"
+    col.dataframe(pd.DataFrame(list(info[key].items()), columns=[key[3:], count]), hide_index=True)
 st.subheader("Models")
 # Every model a run has used, and how many of the stored statements each one's tags are (a re-tag by
 # another model leaves the first with none): which model the store's numbers come from.
