@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -180,7 +180,16 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
     try:
         r = _start(conn, summary, [str(x) for x in inputs], str(model_path), topics_path, workers)
         plan = _plan(r, [str(x) for x in inputs], fmt, source, rehash)
-        _store_files(r, plan, progress)
+        deferred = bool(plan.jobs) and st.defer_indexes(conn)
+        try:
+            _store_files(r, plan, progress)
+        except BaseException:
+            if deferred:  # leave the store as readers expect it; failing that, the next open builds them
+                with suppress(sqlite3.Error):
+                    st.restore_indexes(conn)
+            raise
+        if deferred:
+            st.restore_indexes(conn)  # before the re-tag and the gold refresh, which query by them
         _remember_twins(r, plan)
         _retag_stale(r)
         _refresh_gold(r)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import time
 import urllib.parse
@@ -615,6 +616,38 @@ class FileWrite:
 def is_empty(conn: sqlite3.Connection) -> bool:
     """No statement stored yet."""
     return conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is None
+
+
+# The statements' secondary indexes (the UNIQUE index on statement_id stays: it is a constraint).
+SECONDARY_INDEXES = ("statements_agg", "statements_doc", "statements_speaker", "statements_model")
+
+
+def defer_indexes(conn: sqlite3.Connection) -> bool:
+    """Drop the statements' secondary indexes when the store holds no statement yet (a cold run),
+    so that ``restore_indexes`` builds each in one sort after the bulk load: cheaper than keeping
+    four B-trees up to date row by row (storing the corpus's rows: 17 s of CPU instead of 19-25 s,
+    BENCHMARKS.md, session 26).
+    Nothing a run does while it stores files needs them. Kill-safe: SCHEMA creates them when
+    missing, so the next ``open_store`` builds them should the run be killed before it does.
+    Returns whether they were dropped."""
+    with transaction(conn):
+        if not is_empty(conn):
+            return False
+        for name in SECONDARY_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+    return True
+
+
+def restore_indexes(conn: sqlite3.Connection) -> None:
+    """Build the secondary indexes ``defer_indexes`` dropped (SCHEMA's own statements)."""
+    with transaction(conn):
+        for name in SECONDARY_INDEXES:
+            conn.execute(_index_sql(name))
+
+
+def _index_sql(name: str) -> str:
+    """The ``CREATE INDEX IF NOT EXISTS`` statement of ``name`` in SCHEMA."""
+    return re.search(rf"CREATE INDEX IF NOT EXISTS {name}\b[^;]*", SCHEMA).group(0)
 
 
 def _last_sid(conn: sqlite3.Connection) -> int:
