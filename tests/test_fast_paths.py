@@ -511,12 +511,16 @@ def test_indexes_left_unbuilt_by_a_killed_cold_run_are_built_by_the_next_open(tm
     conn = store.open_store(tmp_path / "s")
     try:
         assert store.defer_indexes(conn)
+        hashsize = conn.execute("SELECT v FROM statements_fts_config WHERE k = 'hashsize'").fetchone()
+        assert hashsize == (store.BULK_FTS_HASH,)
     finally:
         conn.close()  # killed before restore_indexes
     conn = store.open_store(tmp_path / "s")
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert set(store.SECONDARY_INDEXES) <= names
+        assert conn.execute("SELECT k FROM statements_fts_config ORDER BY k").fetchall() == [
+            ("automerge",), ("version",)]  # the bulk load's buffer setting is gone
         conn.execute("INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, role, "
                      "position, text) VALUES ('s', 'd', '2026-01-12', 0, 0, 0, 'x', 'es', 'other', 0, 't')")
         assert not store.defer_indexes(conn)  # a store that holds statements keeps its indexes
