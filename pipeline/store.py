@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import time
 import urllib.parse
@@ -244,10 +245,14 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     # Every store has its identity from its first run (citations name it; briefs record it). A store
     # made before this gets it at its next run or brief; OR IGNORE keeps the one it has.
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex,))
-    if conn.execute("SELECT 1 FROM statements_fts_config WHERE k = 'automerge'").fetchone() is None:
+    fts_config = {k for (k,) in conn.execute("SELECT k FROM statements_fts_config "
+                                             "WHERE k IN ('automerge', 'hashsize')")}
+    if "automerge" not in fts_config:
         # Merge index segments 8 at a time instead of 4: a cold run's bulk inserts spend a
         # quarter less time in FTS; searches stay in tens of milliseconds (BENCHMARKS.md).
         conn.execute("INSERT INTO statements_fts(statements_fts, rank) VALUES ('automerge', 8)")
+    if "hashsize" in fts_config:  # a cold run killed before restore_indexes: the default buffer again
+        conn.execute("DELETE FROM statements_fts_config WHERE k = 'hashsize'")
     cols = {r[1] for r in conn.execute("PRAGMA table_info(files)")}
     for col in ("size", "mtime_ns"):  # stores written before files kept their stat
         if col not in cols:
@@ -619,6 +624,47 @@ class FileWrite:
 def is_empty(conn: sqlite3.Connection) -> bool:
     """No statement stored yet."""
     return conn.execute("SELECT 1 FROM statements LIMIT 1").fetchone() is None
+
+
+# The full-text index's in-memory buffer during a cold run (FTS5's undocumented 'hashsize', 1 MB
+# by default): a batch's terms then make one index segment, not one a megabyte, so there are
+# fewer to merge. Kept for the bulk load only; see restore_indexes.
+BULK_FTS_HASH = 64 << 20
+# The statements' secondary indexes (the UNIQUE index on statement_id stays: it is a constraint).
+SECONDARY_INDEXES = ("statements_agg", "statements_doc", "statements_speaker", "statements_model")
+
+
+def defer_indexes(conn: sqlite3.Connection) -> bool:
+    """Drop the statements' secondary indexes when the store holds no statement yet (a cold run),
+    so that ``restore_indexes`` builds each in one sort after the bulk load: cheaper than keeping
+    four B-trees up to date row by row (storing the corpus's rows: 17 s of CPU instead of 19-25 s,
+    BENCHMARKS.md, session 26); and give the full-text index a larger buffer meanwhile.
+    Nothing a run does while it stores files needs the indexes. Kill-safe: SCHEMA creates them
+    when missing and ``open_store`` drops the buffer setting, so the next open puts the store
+    back as it was should the run be killed before ``restore_indexes``. Returns whether the
+    indexes were dropped."""
+    with transaction(conn):
+        if not is_empty(conn):
+            return False
+        for name in SECONDARY_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute(f"INSERT INTO statements_fts(statements_fts, rank) VALUES ('hashsize', {BULK_FTS_HASH})")
+    return True
+
+
+def restore_indexes(conn: sqlite3.Connection) -> None:
+    """Build the secondary indexes ``defer_indexes`` dropped (SCHEMA's own statements) and give
+    the full-text index back its default buffer (the setting's row deleted, as a store that never
+    had it: this connection keeps the larger buffer, and it has no more text to index)."""
+    with transaction(conn):
+        for name in SECONDARY_INDEXES:
+            conn.execute(_index_sql(name))
+        conn.execute("DELETE FROM statements_fts_config WHERE k = 'hashsize'")
+
+
+def _index_sql(name: str) -> str:
+    """The ``CREATE INDEX IF NOT EXISTS`` statement of ``name`` in SCHEMA."""
+    return re.search(rf"CREATE INDEX IF NOT EXISTS {name}\b[^;]*", SCHEMA).group(0)
 
 
 def _last_sid(conn: sqlite3.Connection) -> int:

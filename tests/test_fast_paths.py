@@ -510,3 +510,66 @@ def test_sampled_texts_are_their_definition(seed_store):
             assert queries.sample_texts(conn, source, first, last, 40) == want
     finally:
         conn.close()
+
+
+def _store_contents(db) -> dict:
+    """What a store holds, run log aside: its schema, statements, count and score tables, files and
+    documents (their run ids and times aside), the search index's settings and what searches find."""
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        def rows(sql: str) -> list:
+            return c.execute(sql).fetchall()
+
+        return {
+            "schema": sorted(rows("SELECT type, name, tbl_name, sql FROM sqlite_master")),
+            "statements": rows("SELECT * FROM statements ORDER BY sid"),
+            **{t: sorted(rows(f"SELECT * FROM {t}")) for t in ("daily", "daily_scores", "score_hist", "speakers")},
+            "documents": rows("SELECT doc_id, file_hash, path, format, date, source, lang, title, url, n_statements "
+                              "FROM documents ORDER BY 1"),
+            "files": rows("SELECT path, file_hash, format, size, mtime_ns FROM files ORDER BY 1"),
+            "fts_config": rows("SELECT * FROM statements_fts_config ORDER BY 1"),
+            "search": [rows("SELECT rowid FROM statements_fts WHERE statements_fts MATCH "
+                            f"'{q}' ORDER BY rank, rowid") for q in ("seguridad", "\"la frontera\"", "border OR tariff",
+                                                                      "migra*", "NEAR(mexico security, 5)")],
+        }
+
+
+def test_a_cold_run_that_builds_its_indexes_at_the_end_stores_what_the_plain_run_stores(tmp_path, monkeypatch):
+    from pipeline import ingest
+
+    fast, plain = tmp_path / "fast", tmp_path / "plain"
+    deferred = []
+    real = store.defer_indexes
+    monkeypatch.setattr(store, "defer_indexes", lambda conn: deferred.append(real(conn)) or deferred[-1])
+    ingest.run([str(SEEDS)], str(fast), workers=1)
+    assert deferred == [True]  # the fast path was taken
+    monkeypatch.setattr(store, "defer_indexes", lambda conn: False)  # the plain path: indexes kept up to date
+    ingest.run([str(SEEDS)], str(plain), workers=1)
+    got, want = _store_contents(store.db_path(fast)), _store_contents(store.db_path(plain))
+    assert got["statements"] and all(got["search"])
+    assert got == want
+    assert {n for (t, n, _, _) in got["schema"] if t == "index"} >= set(store.SECONDARY_INDEXES)
+
+
+def test_indexes_left_unbuilt_by_a_killed_cold_run_are_built_by_the_next_open(tmp_path):
+    conn = store.open_store(tmp_path / "s")
+    try:
+        assert store.defer_indexes(conn)
+        hashsize = conn.execute("SELECT v FROM statements_fts_config WHERE k = 'hashsize'").fetchone()
+        assert hashsize == (store.BULK_FTS_HASH,)
+    finally:
+        conn.close()  # killed before restore_indexes
+    conn = store.open_store(tmp_path / "s")
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert set(store.SECONDARY_INDEXES) <= names
+        assert conn.execute("SELECT k FROM statements_fts_config ORDER BY k").fetchall() == [
+            ("automerge",), ("version",)]  # the bulk load's buffer setting is gone
+        conn.execute("INSERT INTO statements(statement_id, doc_id, date, day, week, month, source, lang, role, "
+                     "position, text) VALUES ('s', 'd', '2026-01-12', 0, 0, 0, 'x', 'es', 'other', 0, 't')")
+        assert not store.defer_indexes(conn)  # a store that holds statements keeps its indexes
+        assert set(store.SECONDARY_INDEXES) <= {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    finally:
+        conn.close()
