@@ -93,9 +93,14 @@ def start_worker(line: Lifeline | _ReceivedLifeline) -> None:
     """Initializer of every worker process.
 
     Ctrl-C on a terminal reaches every process of the job; the workers leave it to the run,
-    which stops them itself (and so no worker prints a traceback of its own).
+    which stops them itself (and so no worker prints a traceback of its own). SIGTERM ends a
+    worker at once, as the system's default: a forked worker would otherwise keep the command's
+    handler, which raises ``Terminated``, and the pool terminates a worker still in this
+    initializer when its sibling has ended (a cut lifeline): "Exception in initializer" and a
+    traceback went to the terminal of a Ctrl-C pressed while the workers started.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if hasattr(signal, "pthread_sigmask"):  # forked while the starter held them back (_start_workers)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     line.hold()
