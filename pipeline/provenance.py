@@ -13,9 +13,12 @@ import sqlite3
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline import queries
 from pipeline.display import counted
+
+if TYPE_CHECKING:  # queries imports pandas: not for a run, whose briefs' reports cite themselves
+    from pipeline import queries
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
@@ -46,6 +49,7 @@ class Provenance:
 def gather(conn: sqlite3.Connection, audit=None, models: dict[str, int] | None = None) -> Provenance:
     """The store's provenance; ``audit`` (``pipeline.audit.Audit``) when the numbers are corrected,
     ``models`` when the caller already has ``queries.tagging_models`` (a scan of every statement)."""
+    from pipeline import queries
     from pipeline.store import read_store_id
 
     first, last = queries.day_span(conn)
