@@ -31,3 +31,15 @@ def readable(text: str) -> str:
     if "**" in text:
         text = _MD_BOLD.sub(r"\1", text)
     return text
+
+
+def size_text(e: dict) -> str:
+    """How big an event is and how sure that is, in a few words: the peak's share with its 95 %
+    interval (or that it is the share as tagged, when there is none) and the usual share. What the
+    Events page's headers, the `events` command and the briefs' report pages print (here, not
+    in ``events``, which needs pandas: a run's reports are written without it)."""
+    usual = f"usual {100 * e['baseline_share']:.1f}%"
+    ci = e.get("share_ci")
+    if ci:
+        return f"{100 * e['share']:.1f}% (95 %: {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%; {usual})"
+    return f"{100 * e['share']:.1f}% as tagged ({usual})"

@@ -27,6 +27,7 @@ import pandas as pd
 
 from pipeline import queries
 from pipeline.audit import text_key
+from pipeline.display import size_text  # noqa: F401 - the events' own words, kept where callers look
 from pipeline.store import day_number
 
 BASELINE_WEEKS = 26
@@ -68,17 +69,6 @@ class Weekly:
     source: str
     frame: pd.DataFrame  # week, count, total, share (the measure used), share_raw
     measure: str  # "corrected" or "raw"
-
-
-def size_text(e: dict) -> str:
-    """How big an event is and how sure that is, in a few words: the peak's share with its 95 %
-    interval (or that it is the share as tagged, when there is none) and the usual share. What the
-    Events page's headers, the `events` command and the briefs' report pages print."""
-    usual = f"usual {100 * e['baseline_share']:.1f}%"
-    ci = e.get("share_ci")
-    if ci:
-        return f"{100 * e['share']:.1f}% (95 %: {100 * ci[0]:.1f}–{100 * ci[1]:.1f}%; {usual})"
-    return f"{100 * e['share']:.1f}% as tagged ({usual})"
 
 
 def logit_shares(count: np.ndarray, total: np.ndarray, share: np.ndarray) -> np.ndarray:

@@ -11,8 +11,7 @@ import html
 
 from pipeline import provenance
 from pipeline.colours import colour
-from pipeline.display import counted, readable
-from pipeline.events import size_text
+from pipeline.display import counted, readable, size_text
 
 
 def points(change: float | None) -> str:
