@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--cite", action="store_true",
+                   help="also print a citation of these events (store, models, audit, filters) on stderr")
 
     p = sub.add_parser("leadlag", help="does one source raise a topic before the other? cross-correlation, "
                                        "Toda-Yamamoto Granger tests and impulse responses on weekly shares")
@@ -860,14 +862,10 @@ def cmd_trend(args) -> int:
         df = queries.trend(conn, f, args.by)
         for col in ("share_corrected", "ci_low", "ci_high"):
             df[col] = None
-    if args.cite:  # on stderr: the table (or the JSON) on stdout stays as it is for whatever reads it
-        from pipeline import provenance
-
-        what = {"day": "Daily", "week": "Weekly", "month": "Monthly"}[args.by] + (
+    if args.cite:
+        _cite(conn, {"day": "Daily", "week": "Weekly", "month": "Monthly"}[args.by] + (
             " share of statements on each topic, corrected for the tagger's errors" if args.corrected
-            else " number and share of statements on each topic, as tagged")
-        print(provenance.citation(provenance.gather(conn, audit if args.corrected else None), what=what, f=f),
-              file=sys.stderr)
+            else " number and share of statements on each topic, as tagged"), f, audit if args.corrected else None)
     rows = [{"period": r.period.isoformat(), "topic": r.topic, "count": int(r.count), "total": int(r.total),
              "share": _round(r.share), "share_corrected": _round(r.share_corrected), "ci_low": _round(r.ci_low),
              "ci_high": _round(r.ci_high)} for r in df.itertuples()]
@@ -882,6 +880,14 @@ def cmd_trend(args) -> int:
             line += f" {_pct(r['share_corrected']):>9} {_pct(r['ci_low']):>8}-{_pct(r['ci_high']):<8}"
         print(line)
     return EXIT_OK
+
+
+def _cite(conn, what: str, f, audit=None) -> None:
+    """``--cite``: the numbers' citation (``pipeline.provenance``) on stderr, so that the table or
+    the JSON on stdout stays as it is for whatever reads it."""
+    from pipeline import provenance
+
+    print(provenance.citation(provenance.gather(conn, audit), what=what, f=f), file=sys.stderr)
 
 
 def _round(x) -> float | None:
@@ -995,6 +1001,9 @@ def cmd_events(args) -> int:
     audit = _optional_audit(args.model, args.raw, conn)
     found = events.find(conn, audit, topics=args.topic, sources=args.source, since=args.since)
     measure = "corrected" if audit is not None else "raw"
+    if args.cite:
+        _cite(conn, f"Spikes in the {measure} weekly share of topics per source",
+              queries.Filters(date_from=args.since, sources=tuple(args.source), topics=tuple(args.topic)), audit)
     if args.json:
         print(_json_text({"measure": measure, "events": found}))
         return EXIT_OK

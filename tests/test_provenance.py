@@ -129,6 +129,13 @@ def test_trend_cite_prints_the_citation_on_stderr_and_leaves_the_json_as_it_is(s
     assert line.startswith("Monthly share of statements on each topic, corrected for the tagger's errors. "
                            "Filters: dates from 2026-01-01; topics trade. Computed by topic-tracker")
     assert store_id in line and "audit sample" in line
+    # events --cite likewise: its filters (topics, sources, since), the JSON untouched.
+    args = ("events", "--store", str(seed_store), "--topic", "trade", "--source", "White House", "--json")
+    plain, cited = run_cli(*args), run_cli(*args, "--cite")
+    assert cited.returncode == 0 and json.loads(cited.stdout) == json.loads(plain.stdout)
+    line = cited.stderr.strip().splitlines()[-1]
+    assert line.startswith("Spikes in the corrected weekly share of topics per source. Filters: topics trade; "
+                           "sources White House. Computed by topic-tracker") and store_id in line
 
 
 def test_the_weekly_page_cites_a_frozen_brief_with_its_digest_and_live_numbers_as_the_stores(
