@@ -468,16 +468,17 @@ def cmd_status(args) -> int:
 
     conn = store.open_readonly(args.store)
     info = queries.status(conn)
+    info["store_id"] = store.read_store_id(conn)  # what citations and briefs name the store by
     info["reliability"], why = _reliability_summary()
     if why:
         info["reliability_unavailable"] = why
     if args.json:
         print(_json_text(info))
         return EXIT_OK
-    print(f"store: {shown(store.db_path(args.store))}")
+    print(f"store: {shown(store.db_path(args.store))}" + (f"   id: {info['store_id']}" if info["store_id"] else ""))
     dates = f"{info['first_date']} .. {info['last_date']}" if info["first_date"] else "none yet"
     print(f"documents: {info['documents']}   statements: {info['statements']}   dates: {dates}")
-    for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic")):
+    for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic (as tagged)")):
         print(f"{title}: " + (", ".join(f"{k} {v}" for k, v in info[key].items()) or "none"))
     for m in info["models"]:
         print(f"model {m['version']} (topics {m['topics_hash']}) first used {m['first_used']}")

@@ -132,6 +132,12 @@ def test_usage_errors_exit_2(tmp_path):
 def test_status_and_export(seed_store, tmp_path):
     r = run_cli("status", "--store", str(seed_store))
     assert r.returncode == 0 and "documents: 372" in r.stdout
+    # The store's id, as citations and briefs name it, and topic counts said to be as tagged.
+    conn = store.open_readonly(seed_store)
+    store_id = store.read_store_id(conn)
+    conn.close()
+    assert f"   id: {store_id}" in r.stdout.splitlines()[0] and "per topic (as tagged): " in r.stdout
+    assert json.loads(run_cli("status", "--store", str(seed_store), "--json").stdout)["store_id"] == store_id
     total = _count(seed_store)
     out = tmp_path / "all.jsonl"
     assert run_cli("export", "--store", str(seed_store), "--output", str(out)).returncode == 0
