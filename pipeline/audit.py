@@ -192,6 +192,11 @@ class Audit:
         if self.boot is None:  # one resampling for every topic, so that replicates line up
             self.boot = correction.bootstrap_indices(self.sources, correction.N_BOOT, seed=self.frame.get("seed", 0))
 
+    @property
+    def last_audit(self) -> str:
+        """The date of the last audit: when the sample was last coded, or drawn ('' when unknown)."""
+        return max(self.frame.get("coded_until", ""), self.frame.get("drawn_at", ""))
+
     def rates(self, topic: str) -> dict[str, correction.Rates]:
         """The topic's audit rates per source (pooled where a source has too few positives)."""
         if topic not in self._rates:
@@ -211,7 +216,7 @@ class Audit:
         pooled = rates[correction.POOLED]
         out["warnings"] = warnings_for(rates)
         out["t"], out["f"] = _r(pooled.t), _r(pooled.f)
-        out["last_audit"] = max(self.frame.get("coded_until", ""), self.frame.get("drawn_at", ""))
+        out["last_audit"] = self.last_audit
         out["model_version"] = self.model_version
         return out
 
@@ -386,6 +391,5 @@ def summary(audit: Audit) -> dict:
         c = audit.card(t)
         topics[t] = {"f1": c["f1"], "audit_positives": c["audit_positives"], "t": c["t"], "f": c["f"],
                      "warnings": c["warnings"]}
-    last = max(audit.frame.get("coded_until", ""), audit.frame.get("drawn_at", ""))
-    return {"model_version": audit.model_version, "audit_statements": len(audit.ids), "last_audit": last,
+    return {"model_version": audit.model_version, "audit_statements": len(audit.ids), "last_audit": audit.last_audit,
             "topics": topics}

@@ -864,9 +864,10 @@ def cmd_trend(args) -> int:
         for col in ("share_corrected", "ci_low", "ci_high"):
             df[col] = None
     if args.cite:
-        _cite(conn, {"day": "Daily", "week": "Weekly", "month": "Monthly"}[args.by] + (
-            " share of statements on each topic, corrected for the tagger's errors" if args.corrected
-            else " number and share of statements on each topic, as tagged"), f, audit if args.corrected else None)
+        from pipeline import provenance
+
+        _cite(conn, provenance.trend_what(args.by, "corrected" if args.corrected else "tagged"), f,
+              audit if args.corrected else None)
     rows = [{"period": r.period.isoformat(), "topic": r.topic, "count": int(r.count), "total": int(r.total),
              "share": _round(r.share), "share_corrected": _round(r.share_corrected), "ci_low": _round(r.ci_low),
              "ci_high": _round(r.ci_high)} for r in df.itertuples()]
@@ -1003,7 +1004,9 @@ def cmd_events(args) -> int:
     found = events.find(conn, audit, topics=args.topic, sources=args.source, since=args.since)
     measure = "corrected" if audit is not None else "raw"
     if args.cite:
-        _cite(conn, f"Spikes in the {measure} weekly share of topics per source",
+        from pipeline import provenance
+
+        _cite(conn, provenance.events_what(measure),
               queries.Filters(date_from=args.since, sources=tuple(args.source), topics=tuple(args.topic)), audit)
     if args.json:
         print(_json_text({"measure": measure, "events": found}))

@@ -9,6 +9,7 @@ never changes, the weekly briefs (``snapshot``) are the thing to cite.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 import tomllib
 from dataclasses import dataclass, field
@@ -23,8 +24,10 @@ if TYPE_CHECKING:  # queries imports pandas: not for a run, whose briefs' report
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 
+@functools.cache
 def software() -> str:
-    """The project's name and version, as ``pyproject.toml`` declares them."""
+    """The project's name and version, as ``pyproject.toml`` declares them (read once: a cold run
+    writes hundreds of briefs, each naming it)."""
     try:
         meta = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
         return f"{meta['name']} {meta['version']}"
@@ -37,13 +40,17 @@ class Provenance:
     """The state of the store (and of the audit) a number was computed from."""
 
     store_id: str | None
-    statements: int
     first_date: dt.date | None
     last_date: dt.date | None
     last_run: str | None  # when the store's last run ended (UTC), None before any
     models: dict[str, int] = field(default_factory=dict)  # model version -> statements it tagged
     audit: dict | None = None  # model_version, statements, last_audit: only for corrected numbers
     software: str = ""
+
+    @property
+    def statements(self) -> int:
+        """The store's statements: every one carries one model's tags."""
+        return sum(self.models.values())
 
 
 def gather(conn: sqlite3.Connection, audit=None, models: dict[str, int] | None = None) -> Provenance:
@@ -57,10 +64,28 @@ def gather(conn: sqlite3.Connection, audit=None, models: dict[str, int] | None =
     audited = None
     if audit is not None:
         audited = {"model_version": audit.model_version, "statements": len(audit.ids),
-                   "last_audit": max(audit.frame.get("coded_until", ""), audit.frame.get("drawn_at", "")) or None}
-    return Provenance(store_id=read_store_id(conn), statements=sum(models.values()), first_date=first,
-                      last_date=last, last_run=queries.last_finished_run(conn), models=dict(models),
-                      audit=audited, software=software())
+                   "last_audit": audit.last_audit or None}
+    return Provenance(store_id=read_store_id(conn), first_date=first, last_date=last,
+                      last_run=queries.last_finished_run(conn), models=dict(models), audit=audited,
+                      software=software())
+
+
+PERIODLY = {"day": "Daily", "week": "Weekly", "month": "Monthly"}
+MEASURES = {"count": "number of statements on each topic, as tagged",
+            "share": "share of statements on each topic, as tagged",
+            "tagged": "number and share of statements on each topic, as tagged",
+            "corrected": "share of statements on each topic, corrected for the tagger's errors"}
+
+
+def trend_what(granularity: str, measure: str) -> str:
+    """What a trend's numbers are, for its citation: 'Weekly share of statements on each topic, as
+    tagged' (``measure``: a key of ``MEASURES``)."""
+    return f"{PERIODLY[granularity]} {MEASURES[measure]}"
+
+
+def events_what(measure: str) -> str:
+    """What a list of spikes is, for its citation (``measure``: 'corrected' or 'raw')."""
+    return f"Spikes in the {measure} weekly share of topics per source"
 
 
 def filters_text(f: queries.Filters) -> str:
@@ -79,7 +104,7 @@ def filters_text(f: queries.Filters) -> str:
     return "; ".join(parts) if parts else "all statements"
 
 
-def _utc(stamp: str) -> str:
+def utc_text(stamp: str) -> str:
     """'2026-12-07 11:18 UTC' from a run's ISO time stamp (as stored when it is not one)."""
     try:
         t = dt.datetime.fromisoformat(stamp)
@@ -105,7 +130,7 @@ def citation(p: Provenance, *, what: str, f: queries.Filters, url: str | None = 
     accessed = accessed or dt.date.today()
     span = (f"dated {p.first_date.isoformat()} to {p.last_date.isoformat()}" if p.first_date and p.last_date
             else "no dates")
-    run = f"; last run ended {_utc(p.last_run)}" if p.last_run else ""
+    run = f"; last run ended {utc_text(p.last_run)}" if p.last_run else ""
     text = (f"{what}. Filters: {filters_text(f)}. Computed by {p.software or software()} from store "
             f"{p.store_id or '(no id)'} ({p.statements:,} statements {span}{run}), tagged by "
             f"{_models_text(p.models)}.")
@@ -125,7 +150,7 @@ def brief_citation(summary: dict, digest: str | None = None) -> str:
     SHA-256 of its summary.json (``digest``), with which a reader can check that the copy they
     hold is the one cited."""
     corr = summary.get("correction") or {}
-    made = f"made {_utc(summary['made_at'])}" if summary.get("made_at") else "made"
+    made = f"made {utc_text(summary['made_at'])}" if summary.get("made_at") else "made"
     by = f" by {summary['software']}" if summary.get("software") else ""
     models = summary.get("model_versions") or []
     text = (f"Weekly brief {summary['week']} ({summary['start']} to {summary['end']}: "

@@ -46,7 +46,7 @@ def test_a_citation_names_the_stores_state_the_models_the_audit_and_the_filters(
 
 
 def test_a_store_tagged_by_two_models_is_cited_with_both():
-    p = provenance.Provenance(store_id="abc", statements=30, first_date=dt.date(2025, 1, 6),
+    p = provenance.Provenance(store_id="abc", first_date=dt.date(2025, 1, 6),
                               last_date=dt.date(2025, 1, 9), last_run=None, models={"m1": 20, "m2": 10},
                               software="topic-tracker 0.1.0")
     text = provenance.citation(p, what="x", f=queries.Filters())

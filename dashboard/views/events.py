@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import analysis, data
 from dashboard.components import cite
 from dashboard.render import md_text
-from pipeline import events, queries
+from pipeline import events, provenance, queries
 
 f = st.session_state["filters"]
 st.title("Events")
@@ -22,7 +22,7 @@ if not shown:
     st.stop()
 st.write(f"{len(shown)} {'event' if len(shown) == 1 else 'events'}, newest first")
 # Events follow only the topics, sources and dates: the citation names only those.
-cite(f"Spikes in the {measure} weekly share of topics per source",
+cite(provenance.events_what(measure),
      queries.Filters(date_from=f.date_from, date_to=f.date_to, sources=f.sources, topics=f.topics),
      data.audit_key() if measure == "corrected" else None)
 for e in shown:

@@ -11,7 +11,7 @@ from dashboard import analysis, data
 from dashboard.components import cite, corrected_audit, statements_list, topic_warnings
 from dashboard.figures import trend_figure, unlabelled
 from dashboard.render import md_text
-from pipeline import audit, settings
+from pipeline import audit, provenance, settings
 from pipeline.csvsafe import frame_to_csv
 from pipeline.display import counted
 
@@ -95,12 +95,8 @@ if corrected:
     out = df.assign(drift=df["period"].map(lambda p: flagged.get(p, "")))
 st.download_button("Download chart data (CSV)", frame_to_csv(out),
                    file_name=f"topics-by-{granularity}{'-corrected' if corrected else ''}.csv", mime="text/csv")
-PERIODLY = {"day": "Daily", "week": "Weekly", "month": "Monthly"}
-cite(f"{PERIODLY[granularity]} "
-     + {"count": "number of statements on each topic, as tagged",
-        "share": "share of statements on each topic, as tagged",
-        "corrected": "share of statements on each topic, corrected for the tagger's errors"}[measure]
-     + (f", mean of {int(rolling)} {granularity}s" if rolling > 1 else ""), f, key)
+cite(provenance.trend_what(granularity, measure) + (f", mean of {int(rolling)} {granularity}s" if rolling > 1 else ""),
+     f, key)
 
 # A clicked spike star, or the topic's point it sits on, shows the spike's explanation; a topic's
 # point also drills down (a drift mark or a band is no topic).

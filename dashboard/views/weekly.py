@@ -76,11 +76,6 @@ def _corrected(v: dict) -> str:
     return f"{v['share_corrected']:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})"
 
 
-def _when(stamp: str) -> str:
-    """'2026-12-07T03:30:29+00:00' -> '2026-12-07 03:30 UTC' (snapshots are stamped in UTC)."""
-    return f"{stamp[:10]} {stamp[11:16]} UTC" if len(stamp) >= 16 else stamp
-
-
 def spikes(s: dict, frozen: bool, col) -> None:
     """The brief's spikes (as its report.html lists them), each headed by its size and 95 % interval
     like on the Events page, and explained when opened."""
@@ -109,7 +104,7 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
     head.subheader(week)
     head.caption(f"{s['start']} – {s['end']} · {counted(s['documents'], 'document')} · "
                  f"{counted(s['statements'], 'statement')} · "
-                 + ("frozen snapshot made " + _when(s.get("made_at", "")) if frozen else
+                 + ("frozen snapshot made " + provenance.utc_text(s.get("made_at", "")) if frozen else
                     "live numbers: no snapshot yet (`python -m pipeline snapshot --week " + week + "`)"))
     moved = changes(store_version, s) if frozen else []
     if moved:
@@ -164,16 +159,16 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
              queries.Filters(date_from=first, date_to=last), audit_key, where=col)
         return
     folder = snap_dir / week
+    digest = None
     for name, mime in (("report.html", "text/html"), ("summary.json", "application/json"),
                        ("statements.csv", "text/csv")):
         path = Path(folder / name)
         if path.exists():
-            col.download_button(f"Download {name}", path.read_bytes(), file_name=f"{week}-{name}", mime=mime,
+            body = path.read_bytes()
+            if name == "summary.json":  # the citation's digest: of the very bytes offered for download
+                digest = hashlib.sha256(body).hexdigest()
+            col.download_button(f"Download {name}", body, file_name=f"{week}-{name}", mime=mime,
                                 key=f"dl_{week}_{name}_{id(col)}")
-    try:
-        digest = hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest()
-    except OSError:
-        digest = None
     with col.expander("Cite this brief"):
         st.code(provenance.brief_citation(s, digest), language=None, wrap_lines=True)
         st.caption("A frozen brief never changes: the digest is the SHA-256 of its summary.json, so whoever holds "
