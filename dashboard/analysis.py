@@ -14,6 +14,7 @@ from dashboard.render import head, md_link, md_text, readable
 from pipeline import events as events_mod
 from pipeline import leadlag as leadlag_mod
 from pipeline import queries
+from pipeline.display import size_text
 
 
 def audit(key: tuple | None):
@@ -92,9 +93,9 @@ def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str) -> tupl
 
 
 def event_heading(e: dict) -> str:
-    """An event in one line, how big it is and how sure that is (``events.size_text``), so that a list
+    """An event in one line, how big it is and how sure that is (``display.size_text``), so that a list
     of them can be scanned without opening each: the Events page's and the Weekly page's headers."""
-    return (f"{e['start']} · {e['topic']} · {e['source']} · {events_mod.size_text(e)} · "
+    return (f"{e['start']} · {e['topic']} · {e['source']} · {size_text(e)} · "
             f"{e.get('label') or 'no distinctive term'}")
 
 

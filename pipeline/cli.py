@@ -995,6 +995,7 @@ def _check_known(flag: str, values, have: list[str]) -> None:
 
 def cmd_events(args) -> int:
     from pipeline import events, queries, store
+    from pipeline.display import size_text
 
     conn = store.open_readonly(args.store)
     known = queries.facets(conn)
@@ -1016,7 +1017,7 @@ def cmd_events(args) -> int:
           f"{events.Z_THRESHOLD:g} robust standard deviations above the previous {events.BASELINE_WEEKS} weeks):")
     for e in found:
         print(f"{e['start']} to {e['end']}  {shown(e['topic'])} · {shown(e['source'])}  z {e['z']:.1f}  "
-              f"{events.size_text(e)}  {e['count']} statements")
+              f"{size_text(e)}  {e['count']} statements")
         for lang, terms in e["terms"].items():
             print(f"    {shown(lang)}: {shown(', '.join(t['term'] for t in terms)) or '(no distinctive term)'}")
         for st in e["statements"]:  # the events.TOP_STATEMENTS that carry the words most

@@ -27,7 +27,6 @@ import pandas as pd
 
 from pipeline import queries
 from pipeline.audit import text_key
-from pipeline.display import size_text  # noqa: F401 - the events' own words, kept where callers look
 from pipeline.store import day_number
 
 BASELINE_WEEKS = 26

@@ -394,7 +394,7 @@ def test_weekly_page_lists_the_briefs_spikes_with_their_intervals(seed_store_cop
     import json
 
     from pipeline import settings, snapshot
-    from pipeline.events import size_text
+    from pipeline.display import size_text
 
     store_dir = str(seed_store_copy)
     written = snapshot.write_all(store_dir, settings.snapshots_dir(store_dir))

@@ -309,7 +309,7 @@ def test_briefs_freeze_corrected_shares_with_intervals_and_the_weeks_events(seed
     assert ev["statements"] and any(ev["terms"].values())
     page = (out / with_events[0]["week"] / "report.html").read_text(encoding="utf-8")
     assert "corrected share" in page and "Spikes this week" in page
-    from pipeline.events import size_text
+    from pipeline.display import size_text
 
     assert ev["share_ci"] and f"share {size_text(ev)} " in page  # the spike's interval, as on the Events page
     assert ev["statements"][0]["text"][:40].replace("&", "&amp;") in page or ev["topic"] in page
