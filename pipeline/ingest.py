@@ -28,9 +28,11 @@ RETAG_BATCH = 5000
 # Files are committed together until this many statements or seconds have gathered: large
 # enough to keep the full-text index fast, small enough that readers see progress. 60,000 rather
 # than 20,000: a cold run's writer spends 1-2 s of CPU less (fewer index segments to merge, fewer
-# pages written again at each commit) and the batch holds about 70 MB more (BENCHMARKS.md).
+# pages written again at each commit; BENCHMARKS.md). Each file is stored as it comes (in the
+# batch's open transaction), so the batch holds no rows in memory.
 COMMIT_STATEMENTS = 60000
 COMMIT_SECONDS = 2.0
+AHEAD_TASKS = 32  # tasks of four files handed to each worker ahead of the writer
 
 
 @dataclass
@@ -337,45 +339,61 @@ def _remember_twins(r: _Run, plan: _Plan) -> None:
 
 
 class _Batch:
-    """Read files waiting to be committed together: until this many statements or seconds have
-    gathered, so that the full-text index is not flushed once per file."""
+    """Files stored as they come, committed together: until this many statements or seconds have
+    gathered, so that the full-text index is not flushed once per file. What each file stored is
+    kept as counts only (its rows are in the store), and added to the run's summary at the commit."""
 
     def __init__(self, r: _Run, plan: _Plan, statements: int) -> None:
         self.r, self.plan, self.limit = r, plan, statements
-        self.files: list[st.FileWrite] = []
+        self.writer = st.FileBatch(r.conn, r.summary.run_id)
+        self.pending = RunSummary()  # what the files stored since the last commit add to the summary
         self.n, self.last = 0, time.time()
 
     def add(self, fw: st.FileWrite) -> None:
-        self.files.append(fw)
+        added, removed, docs = self.writer.add(fw)
+        p = self.pending
+        p.statements_added += added
+        p.statements_removed += removed
+        _count_topics(p, docs, self.r.bits)  # what was stored, not what was read
+        if fw.path in self.plan.changed:
+            p.files_changed += 1
+        elif fw.documents and not docs:  # every document of it was stored already
+            p.files_duplicate += 1
+        else:
+            p.files_new += 1
         self.n += sum(len(dw.rows) for dw in fw.documents)
         if self.n >= self.limit or time.time() - self.last >= COMMIT_SECONDS:
             self.commit()
 
     def commit(self) -> None:
-        summary = self.r.summary
-        if self.files:
-            def counts(stored: list[tuple[int, int, list[st.DocumentWrite]]]) -> dict[str, int]:
-                # The run's counts with this batch, written in the batch's transaction: a run
-                # stopped (or killed) later still says what it stored. A copy: the summary itself
-                # is counted once the batch is committed.
-                after = replace(summary, topics_added={})
-                self._count(after, stored)
-                return after.counts()
+        if self.writer.open:
+            # The run's counts with this batch, written in the batch's transaction: a run stopped
+            # (or killed) later still says what it stored. The summary itself counts the batch
+            # once it is committed.
+            after = _plus(self.r.summary, self.pending)
+            self.writer.commit(after.counts())
+            _plus_into(self.r.summary, self.pending)
+        self.pending, self.n, self.last = RunSummary(), 0, time.time()
 
-            self._count(summary, st.write_files(self.r.conn, self.files, run_id=summary.run_id, counts=counts))
-        self.files, self.n, self.last = [], 0, time.time()
+    def rollback(self) -> None:
+        self.writer.rollback()
 
-    def _count(self, summary: RunSummary, stored: list[tuple[int, int, list[st.DocumentWrite]]]) -> None:
-        for fw, (added, removed, docs) in zip(self.files, stored):
-            summary.statements_added += added
-            summary.statements_removed += removed
-            _count_topics(summary, docs, self.r.bits)  # what was stored, not what was read
-            if fw.path in self.plan.changed:
-                summary.files_changed += 1
-            elif fw.documents and not docs:  # every document of it was stored already
-                summary.files_duplicate += 1
-            else:
-                summary.files_new += 1
+
+_ADDED = ("statements_added", "statements_removed", "files_changed", "files_duplicate", "files_new")
+
+
+def _plus_into(summary: RunSummary, more: RunSummary) -> None:
+    """Add the stored files' counts in ``more`` to ``summary``."""
+    for name in _ADDED:
+        setattr(summary, name, getattr(summary, name) + getattr(more, name))
+    for topic, n in more.topics_added.items():
+        summary.topics_added[topic] = summary.topics_added.get(topic, 0) + n
+
+
+def _plus(summary: RunSummary, more: RunSummary) -> RunSummary:
+    out = replace(summary, topics_added=dict(summary.topics_added))
+    _plus_into(out, more)
+    return out
 
 
 def _refuse_file(r: _Run, known: str | None, path: str, reason: str, line: int | None = None) -> None:
@@ -407,6 +425,9 @@ def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
                 summary.lines_refused += 1
             batch.add(st.FileWrite(path, result.file_hash, result.format, docs, plan.stats.get(path)))
         batch.commit()
+    except BaseException:
+        batch.rollback()  # the files of the open batch were not stored; the run says so when it stops
+        raise
     finally:
         results.close()  # Ctrl-C, SIGTERM or an error while storing: the workers end now
 
@@ -507,9 +528,12 @@ def _results(jobs: list[tuple], workers: int):
     # cancels the futures still queued behind the pool's back, and Python 3.11's pool then trips
     # over them while it ends (a traceback from its thread). Unsubmitted jobs need no cancelling.
     # Four files to a task, as map's chunks were: one file per task costs a tenth more time.
+    # Up to 32 tasks a worker ahead (about 28,000 statements each): enough to keep the workers busy
+    # while the writer commits a batch (8 left them waiting 1.5 s of a cold run's 20, 32 0.3 s),
+    # and no more memory than the batch of rows the writer used to hold until its commit.
     chunks = (jobs[i:i + 4] for i in range(0, len(jobs), 4))
     with worker_pool(workers) as pool:
-        for outcomes in bounded_map(pool, _work_all, chunks, ahead=8 * workers):
+        for outcomes in bounded_map(pool, _work_all, chunks, ahead=AHEAD_TASKS * workers):
             yield from outcomes
 
 

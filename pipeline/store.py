@@ -20,7 +20,7 @@ import urllib.parse
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -680,14 +680,62 @@ def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int
     stored already). ``counts``, given that list, returns the run's counts to log in the same
     transaction.
     """
-    with transaction(conn):
-        first = _last_sid(conn)
-        out = [_write_file(conn, f, run_id) for f in files]
-        conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements WHERE sid > ?",
-                     (first,))
-        if counts is not None:
-            _set_counts(conn, run_id, counts(out))
-        return out
+    batch = FileBatch(conn, run_id)
+    out = [batch.add(f) for f in files]
+    batch.commit(counts(out) if counts is not None else None)
+    return out
+
+
+class FileBatch:
+    """Files stored one at a time in one open transaction, committed together.
+
+    A run stores each file as its worker hands it over, so the writer's work is spread over the
+    run instead of coming in bursts that leave the workers waiting for it; the full-text index
+    is filled and the transaction committed once per batch. Whole files, or none of the batch:
+    any error (or Ctrl-C) while adding or committing rolls the batch back.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, run_id: int) -> None:
+        self.conn, self.run_id = conn, run_id
+        self._first: int | None = None  # the last sid before the batch; None: no transaction open
+
+    @property
+    def open(self) -> bool:
+        return self._first is not None
+
+    def add(self, f: FileWrite) -> tuple[int, int, list[DocumentWrite]]:
+        """Store ``f`` (not yet committed): (added, removed, the documents stored)."""
+        if self._first is None:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._first = _last_sid(self.conn)
+        try:
+            return _write_file(self.conn, f, self.run_id)
+        except BaseException:
+            self.rollback()
+            raise
+
+    def commit(self, counts: dict | None = None) -> None:
+        """Index the batch's statements for full-text search, log the run's ``counts`` with them,
+        and commit."""
+        if self._first is None:
+            return
+        try:
+            self.conn.execute("INSERT INTO statements_fts(rowid, text) SELECT sid, text FROM statements "
+                              "WHERE sid > ?", (self._first,))
+            if counts is not None:
+                _set_counts(self.conn, self.run_id, counts)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        self._first = None
+
+    def rollback(self) -> None:
+        """Drop what the batch stored since its last commit (nothing when none is open)."""
+        if self._first is not None:
+            self._first = None
+            with suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
 
 def count_aggregates(rows: list[tuple]) -> tuple[list[tuple], list[tuple]]:

@@ -465,3 +465,44 @@ def test_a_stored_file_later_emptied_is_refused_saying_its_statements_are_kept(t
     conn = store.open_readonly(s)
     assert queries.status(conn)["statements"] == before
     conn.close()
+
+
+def test_a_batch_stores_files_as_they_come_and_keeps_none_of_them_when_rolled_back(tmp_path):
+    # A run stores each file as its worker hands it over, in a transaction committed once per batch:
+    # until the commit, other connections see nothing of the batch, and a batch rolled back (an error
+    # or Ctrl-C while storing) leaves no statement, document, file or search entry behind.
+    from pipeline.ingest import process_file
+    from pipeline.settings import get as setting
+
+    conn = store.open_store(tmp_path / "s")
+    bits = store.ensure_topics(conn, [("security", ""), ("trade", ""), ("migration", ""), ("sovereignty", "")])
+    run_id = store.start_run(conn, ["seeds"], "test")
+    files = []
+    for path in (CONF_0112, SEED_FILE):
+        result, docs = process_file(str(path), path.read_bytes(), "auto", None, str(setting("model")), bits)
+        files.append(store.FileWrite(str(path), result.file_hash, result.format, docs, None))
+    expected = sum(len(dw.rows) for fw in files for dw in fw.documents)
+    assert expected > 300
+
+    def stored() -> tuple[int, int, int, int]:
+        with sqlite3.connect(store.db_path(tmp_path / "s")) as other:
+            return tuple(other.execute(sql).fetchone()[0] for sql in (
+                "SELECT COUNT(*) FROM statements", "SELECT COUNT(*) FROM documents", "SELECT COUNT(*) FROM files",
+                "SELECT COUNT(*) FROM statements_fts WHERE statements_fts MATCH 'trump'"))
+
+    batch = store.FileBatch(conn, run_id)
+    assert [batch.add(fw)[0] for fw in files] == [sum(len(dw.rows) for dw in fw.documents) for fw in files]
+    assert stored() == (0, 0, 0, 0)  # not committed: invisible to readers
+    batch.rollback()
+    assert not batch.open and stored() == (0, 0, 0, 0)
+    with sqlite3.connect(store.db_path(tmp_path / "s")) as other:
+        assert other.execute("SELECT COUNT(*) FROM daily").fetchone()[0] == 0
+
+    for fw in files:
+        batch.add(fw)
+    batch.commit({"statements_added": expected})
+    n, docs, nfiles, hits = stored()
+    assert (n, docs, nfiles) == (expected, 2, 2) and hits > 0
+    with sqlite3.connect(store.db_path(tmp_path / "s")) as other:
+        assert other.execute("SELECT SUM(n) FROM daily").fetchone()[0] == expected
+    conn.close()
