@@ -36,12 +36,15 @@ def changes_note(summary: dict) -> str:
     topics = summary["topics"].values()
     if not any(v["previous_week"].get("change_share_corrected") is not None
                or v["previous_8_weeks_mean"].get("change_share_corrected") is not None for v in topics):
-        if any("change_share_corrected" in v["previous_week"] for v in topics):
-            c = summary.get("correction") or {}
-            why = (c.get("unavailable") or ("no audit sample" if not c else "no statements this week"
-                                            if not summary["statements"] else "no earlier week with statements"))
-        else:
+        c = summary.get("correction") or {}
+        if not any("change_share_corrected" in v["previous_week"] for v in topics):
             why = "this brief was frozen before briefs carried them (schema 5)"
+        elif not c or "unavailable" in c:
+            why = c.get("unavailable") or "no audit sample"
+        elif not summary["statements"]:
+            why = "no statements this week"
+        else:
+            why = "no earlier week with statements"
         return f"Changes of share as tagged only (no corrected changes: {why})."
     return ("Changes in points of share. Corrected: the change of the share corrected for the tagger's errors, "
             "with its 95 % interval, from the same bootstrap replicates as the weeks' own intervals: the audit's "

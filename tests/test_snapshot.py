@@ -538,3 +538,25 @@ def test_a_schema_4_brief_still_renders_on_the_weekly_page_and_in_report_html(se
     assert moves.loc["security", "vs previous week (pts, as tagged)"] == \
         f"{sec['previous_week']['change_share'] * 100:+.1f}"
     assert any("frozen before briefs carried them (schema 5)" in c.value for c in at.caption)
+
+
+def test_numbers_without_an_audit_sample_have_no_corrected_changes_and_say_why(seed_store):
+    """The live week's numbers without an audit sample (``compute`` without extras): the corrected
+    changes are null, movers rank by the change as tagged, and the note says why."""
+    from pipeline import report
+
+    conn = store.open_readonly(seed_store)
+    try:
+        s = snapshot.compute(conn, "2026-W13")
+    finally:
+        conn.close()
+    for v in s["topics"].values():
+        for against in ("previous_week", "previous_8_weeks_mean"):
+            assert v[against]["change_share"] is not None
+            assert v[against]["change_share_corrected"] is v[against]["change_ci_low"] is None
+            assert report.corrected_points(v[against]) == "—"
+    assert s["movers_ranked_by"] == "change_share"
+    ranked = [abs(m["change_share_vs_8_week_mean"]) for m in s["movers"]]
+    assert ranked == sorted(ranked, reverse=True)
+    assert report.changes_note(s) == "Changes of share as tagged only (no corrected changes: no audit sample)."
+    assert "(share as tagged against the 8-week mean)" in report.movers_text(s)
