@@ -18,6 +18,7 @@ variance of a mean of n draws with replacement is the scores' variance over n).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,16 +134,80 @@ def adjust(mean_score, t, f):
 
 @dataclass
 class Corrected:
-    """Corrected shares of a series of periods: point estimates and interval bounds (arrays)."""
+    """Corrected shares of a series of periods (or changes of them): point estimates and interval
+    bounds (arrays)."""
 
     share: np.ndarray
     low: np.ndarray
     high: np.ndarray
 
 
-def corrected_shares(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates], *,
-                     seed: int = 1, level: float = LEVEL) -> Corrected:
-    """Corrected share and percentile interval per period.
+@dataclass
+class Replicates:
+    """A series of periods' corrected shares and their bootstrap replicates.
+
+    ``point``: shape (periods,); ``reps``: shape (replicates, periods). Replicate k of every period
+    uses the same audit replicate (``t_reps[k]``, ``f_reps[k]``) and its own draw of the period's
+    mean score, so a difference of two periods' replicates is paired: the audit's uncertainty, which
+    moves every period alike, largely cancels in it. ``empty``: periods without statements (NaN
+    point and replicates).
+    """
+
+    point: np.ndarray
+    reps: np.ndarray
+    empty: np.ndarray
+
+    def shares(self, level: float = LEVEL) -> Corrected:
+        """Each period's corrected share with its percentile interval (NaN without statements)."""
+        low, high = _percentiles(self.reps, ~self.empty, level)
+        return Corrected(np.where(self.empty, np.nan, self.point), low, high)
+
+    def changes(self, bases: Sequence[Sequence[int]], level: float = LEVEL) -> Corrected:
+        """Each period's change of corrected share against the mean corrected share of the periods
+        ``bases[i]`` (row indices), with the percentile interval of the paired replicates' changes.
+
+        NaN where the period has no statements or no base period does; base periods without
+        statements are left out of the mean (an empty period has no share to average).
+        """
+        periods = len(self.point)
+        if len(bases) != periods:
+            raise ValueError(f"bases: one list per period ({periods}), not {len(bases)}")
+        width = max((len(b) for b in bases), default=0)
+        # The bases as a padded index matrix (periods, width) and a mask of the real entries, so the
+        # means of every period's bases, for every replicate, are one gather and one sum: no Python
+        # loop over periods or replicates.
+        idx = np.zeros((periods, max(width, 1)), dtype=np.int64)
+        use = np.zeros(idx.shape, dtype=bool)
+        for i, b in enumerate(bases):
+            b = np.asarray(b, dtype=np.int64)
+            idx[i, :len(b)] = b
+            use[i, :len(b)] = True
+        use &= ~self.empty[idx]
+        k = use.sum(1)
+        ok = (k > 0) & ~self.empty
+        weight = np.where(use, 1.0, 0.0) / np.maximum(k, 1)[:, None]
+        point = np.nan_to_num(self.point)
+        reps = np.nan_to_num(self.reps)  # empty periods' NaN replicates carry weight 0, never NaN
+        change = point - (point[idx] * weight).sum(1)
+        change_reps = reps - (reps[:, idx] * weight[None]).sum(2)
+        low, high = _percentiles(change_reps, ok, level)
+        return Corrected(np.where(ok, change, np.nan), low, high)
+
+
+def _percentiles(reps: np.ndarray, valid: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval bounds per column of ``reps``; NaN for the columns not ``valid``."""
+    alpha = (1 - level) / 2
+    low = np.full(reps.shape[1], np.nan)
+    high = np.full(reps.shape[1], np.nan)
+    # The valid columns have no NaN, so the plain quantile gives them what nanquantile did, at a
+    # fraction of its cost (one sort, not one Python-level call per period).
+    if valid.any():
+        low[valid], high[valid] = np.quantile(reps[:, valid], [alpha, 1 - alpha], axis=0)
+    return low, high
+
+
+def replicates(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates], *, seed: int = 1) -> Replicates:
+    """Corrected shares of a series of periods and their bootstrap replicates (``Replicates``).
 
     ``n``, ``s1``, ``s2``: arrays of shape (periods, strata) — statements, sum of scores and sum of
     squared scores of each period in each stratum; ``rates``: the audit rates of each stratum
@@ -166,16 +231,35 @@ def corrected_shares(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[
         m_reps = m[None] + rng.standard_normal((b, *m.shape)) * np.sqrt(np.where(n > 0, var / n, 0.0))[None]
         p_reps = adjust(np.clip(m_reps, 0.0, 1.0), t_reps[:, None, :], f_reps[:, None, :])
         reps = (n[None] * np.nan_to_num(p_reps)).sum(2) / total[None]
-        alpha = (1 - level) / 2
-        # Periods without statements have no replicates (NaN bounds); the others have no NaN, so the
-        # plain quantile gives them what nanquantile did, at a fraction of its cost (one sort, not
-        # one Python-level call per period).
-        empty = total == 0
-        low = np.full(len(total), np.nan)
-        high = np.full(len(total), np.nan)
-        if (~empty).any():
-            low[~empty], high[~empty] = np.quantile(reps[:, ~empty], [alpha, 1 - alpha], axis=0)
-    return Corrected(np.where(empty, np.nan, point), np.where(empty, np.nan, low), np.where(empty, np.nan, high))
+    return Replicates(point, reps, total == 0)
+
+
+def corrected_shares(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates], *,
+                     seed: int = 1, level: float = LEVEL) -> Corrected:
+    """Corrected share and percentile interval per period (``replicates`` for the arguments)."""
+    return replicates(n, s1, s2, rates, seed=seed).shares(level)
+
+
+def corrected_changes(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates],
+                      bases: Sequence[Sequence[int]], *, seed: int = 1, level: float = LEVEL) -> Corrected:
+    """Change of each period's corrected share against the mean corrected share of the periods
+    ``bases[i]``, with a percentile interval from the same, paired replicates as the shares'
+    (``replicates`` for the other arguments, ``Replicates.changes`` for the bases)."""
+    return replicates(n, s1, s2, rates, seed=seed).changes(bases, level)
+
+
+def previous_bases(periods: Sequence, step, window: int) -> tuple[list[list[int]], list[list[int]]]:
+    """For a sorted series of periods (those with statements), each period's row of the period one
+    ``step`` before it, and rows of the ``window`` periods before it (``step`` apart) that are in the
+    series: the bases of a change against the previous period and against the mean of the window.
+    Periods missing from the series (no statements) are no base."""
+    row = {p: i for i, p in enumerate(periods)}
+    previous, recent = [], []
+    for p in periods:
+        before = [row[q] for q in (p - step * k for k in range(1, window + 1)) if q in row]
+        previous.append([row[p - step]] if p - step in row else [])
+        recent.append(before)
+    return previous, recent
 
 
 # -- the reliability card --------------------------------------------------------------------------

@@ -401,12 +401,28 @@ def score_sums(conn: sqlite3.Connection, f: Filters, granularity: str = "week",
     return df[df["topic"].isin(names)].reset_index(drop=True)
 
 
+# Columns ``corrected_trend`` adds with ``change_window``: the change of corrected share against the
+# previous period and against the mean of the window's periods before it, each with its 95 % interval.
+CHANGE_COLUMNS = ("change_prev", "change_prev_low", "change_prev_high",
+                  "change_mean", "change_mean_low", "change_mean_high")
+
+
 def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: str = "week",
-                    group_by: str | None = None) -> pd.DataFrame:
+                    group_by: str | None = None, change_window: int = 0) -> pd.DataFrame:
     """``trend`` plus share_corrected, ci_low and ci_high (95 %): each period's share corrected for
-    the tagger's errors with the audit sample's rates (``pipeline.audit.Audit``), per source."""
+    the tagger's errors with the audit sample's rates (``pipeline.audit.Audit``), per source.
+
+    ``change_window`` > 0 (weekly or daily periods) adds ``CHANGE_COLUMNS``: each period's change of
+    corrected share against the period before it and against the mean corrected share of the
+    ``change_window`` periods before it that have statements, with 95 % intervals from the same
+    (paired) replicates as the shares'. Only periods inside the filtered dates are bases, so a caller
+    wanting whole windows starts the dates that many periods earlier.
+    """
+    if change_window and granularity == "month":
+        raise ValueError("changes of corrected shares are for weekly or daily periods")
+    extra = CHANGE_COLUMNS if change_window else ()
     base = trend(conn, f, granularity, group_by)
-    for col in ("share_corrected", "ci_low", "ci_high"):
+    for col in ("share_corrected", "ci_low", "ci_high", *extra):
         base[col] = float("nan")
     if base.empty or audit is None:
         return base
@@ -415,17 +431,23 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
         return base
     sums["period"] = sums["period"].map(from_day)
     keys = ["period"] + ([group_by] if group_by else [])
-    corr = _corrected_by_topic(sums, keys, audit)
+    step = dt.timedelta(days=7 if granularity == "week" else 1)
+    corr = _corrected_by_topic(sums, keys, audit, (step, change_window) if change_window else None)
     if corr is None:
         return base
-    merged = base.drop(columns=["share_corrected", "ci_low", "ci_high"]).merge(corr, on=keys + ["topic"], how="left")
+    merged = base.drop(columns=["share_corrected", "ci_low", "ci_high", *extra]).merge(
+        corr, on=keys + ["topic"], how="left")
     return merged
 
 
-def _corrected_by_topic(sums, keys: list[str], audit):
+def _corrected_by_topic(sums, keys: list[str], audit, changes: tuple[dt.timedelta, int] | None = None):
     """Per ``keys`` and topic, the share corrected with the audit's rates (each stratum's own, the
     labelled set's exact) and its 95 % interval, from ``score_sums`` rows; None when no topic of the
-    sums is in the audit. What the corrected trend and the corrected totals share."""
+    sums is in the audit. What the corrected trend and the corrected totals share.
+
+    ``changes`` (step between periods, window): also ``CHANGE_COLUMNS``, each period's changes
+    against earlier periods of its group, from the same bootstrap replicates as the shares.
+    """
     import pandas as pd
 
     from pipeline import correction
@@ -437,14 +459,39 @@ def _corrected_by_topic(sums, keys: list[str], audit):
         rates = audit.rates(topic)
         strata = sorted(d["stratum"].unique())
         wide = d.pivot_table(index=keys, columns="stratum", values=["n", "s1", "s2"], aggfunc="sum", fill_value=0)
-        out = correction.corrected_shares(
+        reps = correction.replicates(
             wide["n"][strata].to_numpy(), wide["s1"][strata].to_numpy(), wide["s2"][strata].to_numpy(),
             [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED]) for s in strata])
+        out = reps.shares()
         res = wide.index.to_frame(index=False)
         res["topic"] = topic
         res["share_corrected"], res["ci_low"], res["ci_high"] = out.share, out.low, out.high
+        if changes is not None:
+            previous, recent = _change_bases(res, keys, *changes)
+            for name, bases in (("change_prev", previous), ("change_mean", recent)):
+                ch = reps.changes(bases)
+                res[name], res[f"{name}_low"], res[f"{name}_high"] = ch.share, ch.low, ch.high
         parts.append(res)
     return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _change_bases(rows, keys: list[str], step: dt.timedelta, window: int) -> tuple[list[list[int]], list[list[int]]]:
+    """``correction.previous_bases`` of the rows' periods, within each group of the other ``keys``
+    (a source's change is against the same source's earlier weeks)."""
+    import numpy as np
+
+    from pipeline import correction
+
+    previous: list[list[int]] = [[] for _ in range(len(rows))]
+    recent: list[list[int]] = [[] for _ in range(len(rows))]
+    groups = rows.groupby(keys[1:], sort=False).indices if len(keys) > 1 else {None: np.arange(len(rows))}
+    for members in groups.values():
+        members = members[np.argsort(rows["period"].to_numpy()[members], kind="stable")]
+        prev, rec = correction.previous_bases(list(rows["period"].to_numpy()[members]), step, window)
+        for i, row in enumerate(members):
+            previous[row] = [int(members[j]) for j in prev[i]]
+            recent[row] = [int(members[j]) for j in rec[i]]
+    return previous, recent
 
 
 def score_histograms(conn: sqlite3.Connection) -> pd.DataFrame:

@@ -20,6 +20,39 @@ def points(change: float | None) -> str:
     return "—" if change is None else f"{change * 100:+.1f} pts"
 
 
+def corrected_points(change: dict, unit: str = " pts") -> str:
+    """A change of corrected share with its 95 % interval, in points (``+1.2 pts (-0.3 to +2.6)``),
+    from a brief's ``previous_week`` or ``previous_8_weeks_mean``; a dash where it has none (no
+    audit sample, no week with statements to compare with, or a brief frozen before schema 5)."""
+    c, lo, hi = (change.get(k) for k in ("change_share_corrected", "change_ci_low", "change_ci_high"))
+    if c is None or lo is None or hi is None:
+        return "—"
+    return f"{c * 100:+.1f}{unit} ({lo * 100:+.1f} to {hi * 100:+.1f})"
+
+
+def changes_note(summary: dict) -> str:
+    """What a brief's changes of share are, in a sentence, and why a corrected one is missing when
+    the brief has none (the report page's and the dashboard's)."""
+    topics = summary["topics"].values()
+    if not any(v["previous_week"].get("change_share_corrected") is not None
+               or v["previous_8_weeks_mean"].get("change_share_corrected") is not None for v in topics):
+        c = summary.get("correction") or {}
+        if not any("change_share_corrected" in v["previous_week"] for v in topics):
+            why = "this brief was frozen before briefs carried them (schema 5)"
+        elif not c or "unavailable" in c:
+            why = c.get("unavailable") or "no audit sample"
+        elif not summary["statements"]:
+            why = "no statements this week"
+        else:
+            why = "no earlier week with statements"
+        return f"Changes of share as tagged only (no corrected changes: {why})."
+    return ("Changes in points of share. Corrected: the change of the share corrected for the tagger's errors, "
+            "with its 95 % interval, from the same bootstrap replicates as the weeks' own intervals: the audit's "
+            "uncertainty moves both weeks alike and largely cancels, so a change is known better than the two "
+            "intervals side by side suggest. As tagged: the change of the tagged share (and of the count). The "
+            "8-week mean is over the weeks with statements.")
+
+
 def history_bars(history: list[dict]) -> tuple[list[dict], bool]:
     """What a brief's chart draws for each (week, topic) of its history: the share corrected for
     the tagger's errors with its 95 % interval when the brief has them, else the share as tagged
@@ -148,18 +181,35 @@ def _partial_html(summary: dict) -> str:
     return f'<p><strong>{html.escape(note)}</strong></p>\n' if note else ""
 
 
+def movers_text(summary: dict, k: int = 3) -> str:
+    """The brief's top ``k`` movers against the 8-week mean, with the measure they are ranked by:
+    the corrected change with its 95 % interval when the brief ranks by it (schema 5), else the
+    change of share as tagged. Escaped HTML."""
+    e = html.escape
+    if summary.get("movers_ranked_by") == "change_share_corrected":
+        fields = ("change_share_corrected", "change_ci_low", "change_ci_high")
+        found = [f"{e(m['topic'])} {corrected_points({f: m.get(f'{f}_vs_8_week_mean') for f in fields})}"
+                 for m in summary["movers"][:k] if m.get("change_share_corrected_vs_8_week_mean") is not None]
+        return "(corrected share against the 8-week mean, 95 % interval): " + (", ".join(found) or "none")
+    found = [f"{e(m['topic'])} ({points(m['change_share_vs_8_week_mean'])})"
+             for m in summary["movers"][:k] if m["change_share_vs_8_week_mean"] is not None]
+    return "(share as tagged against the 8-week mean): " + (", ".join(found) or "none")
+
+
 def render_html(summary: dict, digest: str | None = None) -> str:
     """One self-contained page: no script, no external resource; every text escaped. ``digest``:
     the SHA-256 of the brief's summary.json, quoted in its citation."""
     e = html.escape
-    rows = []
+    rows, moves = [], []
     for t, v in summary["topics"].items():
         pw, m8 = v["previous_week"], v["previous_8_weeks_mean"]
         corr = v.get("share_corrected")
         corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
-        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td>"
-                    f"<td>{pw['change_count']:+d} ({points(pw['change_share'])})</td>"
-                    f"<td>{m8['change_count']:+.1f} ({points(m8['change_share'])})</td></tr>")
+        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td></tr>")
+        # Two tables, so that each fits the page: a change with its interval is a wide cell.
+        moves.append(f"<tr><td>{e(t)}</td><td>{corrected_points(pw)}</td><td>{corrected_points(m8)}</td>"
+                     f"<td>{pw['change_count']:+d} ({points(pw['change_share'])})</td>"
+                     f"<td>{m8['change_count']:+.1f} ({points(m8['change_share'])})</td></tr>")
     quotes = []
     for t, v in summary["topics"].items():
         items = "".join(
@@ -167,14 +217,14 @@ def render_html(summary: dict, digest: str | None = None) -> str:
             f"{e(q['date'])}{_link(q['url'])}</p></li>"
             for q in v["quotes"]) or "<li>No statement on this topic this week.</li>"
         quotes.append(f"<h3>{e(t)}</h3><ul>{items}</ul>")
-    movers = ", ".join(f"{e(m['topic'])} ({points(m['change_share_vs_8_week_mean'])})"
-                       for m in summary["movers"][:3] if m["change_share_vs_8_week_mean"] is not None) or "none"
+    movers = movers_text(summary)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>Weekly brief {e(summary['week'])}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:820px;margin:2em auto;padding:0 1em;color:#222}}
 table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:right}}
+td{{white-space:nowrap}}
 td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-style:italic}}
 .who{{color:#555;font-size:0.9em;margin:0 0 1em}}
 .cite{{font-family:ui-monospace,monospace;font-size:0.85em;background:#f4f4f4;padding:0.6em}}</style></head><body>
@@ -182,12 +232,17 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
 {counted(summary['documents'], 'document')} · {counted(summary['statements'], 'statement')}</p>
 {_partial_html(summary)}<h2>Topics this week</h2>
-<table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th>
-<th>vs previous week</th><th>vs 8-week mean</th></tr>
+<table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th></tr>
 {''.join(rows)}</table>
 <p class="who">{e(_correction_note(summary))}</p>
+<h2>Changes</h2>
+<table><tr><th>topic</th><th>vs previous week, corrected (95 % interval)</th>
+<th>vs 8-week mean, corrected (95 % interval)</th><th>vs previous week, as tagged: statements (share)</th>
+<th>vs 8-week mean, as tagged: statements (share)</th></tr>
+{''.join(moves)}</table>
+<p class="who">{e(changes_note(summary))}</p>
 {_events_html(summary)}
-<p><strong>Biggest movers</strong> (share against the 8-week mean): {movers}</p>
+<p><strong>Biggest movers</strong> {movers}</p>
 <h2>This week against the previous eight</h2>
 {_svg_chart(summary)}
 <p class="who">{e(chart_note(summary))}</p>

@@ -25,10 +25,13 @@ from pipeline import provenance, queries, settings, store
 from pipeline.errors import SnapshotError, UsageError
 from pipeline.report import render_html
 
-SCHEMA_VERSION = 4  # 2: store_id and complete added; 3: corrected shares with intervals, events;
+SCHEMA_VERSION = 5  # 2: store_id and complete added; 3: corrected shares with intervals, events;
 # 4: the history (the eight weeks before and the week) carries each week's corrected share and interval,
-# partial_note is frozen, and a change of share against a week without statements is null
+# partial_note is frozen, and a change of share against a week without statements is null;
+# 5: previous_week and previous_8_weeks_mean carry the change of corrected share with its 95 % interval
+# (change_share_corrected, change_ci_low, change_ci_high), and movers rank by it when there is one
 _NO_CORRECTION = {"share_corrected": None, "ci_low": None, "ci_high": None}
+_NO_CHANGE = {"change_share_corrected": None, "change_ci_low": None, "change_ci_high": None}
 # ASCII digits only, matched in full: \d would take full-width digits and $ a trailing newline.
 _WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
 HISTORY_WEEKS = 8
@@ -124,15 +127,20 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
             "quotes": _quotes(conn, monday, sunday, t),
         }
     corrected = extras.get("corrected", {})
+    changes = extras.get("changes", {})
     for t in names:
         per_topic[t].update(corrected.get((week, t), _NO_CORRECTION))
-    # Topics with no change to rank (no week with statements before) come last.
-    movers = sorted(names, key=lambda t: -abs(per_topic[t]["previous_8_weeks_mean"]["change_share"] or 0.0))
+        for against in ("previous_week", "previous_8_weeks_mean"):
+            per_topic[t][against].update(changes.get((week, t), {}).get(against, _NO_CHANGE))
+    measure = movers_measure(per_topic)
     return {
         "schema_version": SCHEMA_VERSION, "week": week, "start": monday.isoformat(), "end": sunday.isoformat(),
         "sources": sources, "documents": int(docs), "statements": total, "topics": per_topic,
         "movers": [{"topic": t, "change_share_vs_8_week_mean": per_topic[t]["previous_8_weeks_mean"]["change_share"],
-                    "change_count_vs_previous_week": per_topic[t]["previous_week"]["change_count"]} for t in movers],
+                    **{f"{k}_vs_8_week_mean": per_topic[t]["previous_8_weeks_mean"][k] for k in _NO_CHANGE},
+                    "change_count_vs_previous_week": per_topic[t]["previous_week"]["change_count"]}
+                   for t in sorted(names, key=lambda t: -abs(per_topic[t]["previous_8_weeks_mean"][measure] or 0.0))],
+        "movers_ranked_by": measure,
         "history": [{"week": week_label(m), "topic": t, "count": counts.get(m, empty)[1][t],
                      "total": counts.get(m, empty)[0], **corrected.get((week_label(m), t), _NO_CORRECTION)}
                     for m in history + [monday] for t in names],
@@ -143,6 +151,18 @@ def compute(conn: sqlite3.Connection, week: str, extras: dict | None = None) -> 
         "correction": extras.get("correction"),
         "events": extras.get("events", {}).get(week, []),
     }
+
+
+def movers_measure(topics: dict) -> str:
+    """The change a brief ranks its movers by: the corrected change against the 8-week mean
+    (``change_share_corrected``) when every topic that has a change of share as tagged has a
+    corrected one too, else the change as tagged (``change_share``) for all, so that one ranking
+    never mixes the two. Topics with no change to rank (no week with statements before) come last."""
+    moves = [v["previous_8_weeks_mean"] for v in topics.values()]
+    if any(m.get("change_share_corrected") is not None for m in moves) and all(
+            m.get("change_share_corrected") is not None for m in moves if m["change_share"] is not None):
+        return "change_share_corrected"
+    return "change_share"
 
 
 def changes_since_frozen(conn: sqlite3.Connection, summary: dict) -> list[str]:
@@ -210,17 +230,31 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
 
 def corrected_extras(conn: sqlite3.Connection, mondays: list[dt.date], au) -> dict:
     """The corrected shares (95 % intervals) of the weeks of briefs starting on ``mondays`` and of
-    the eight weeks each charts before it, with the audit ``au``, as ``compute`` takes them in its
-    ``extras``: ``{"corrected": {(week, topic): {...}}, "correction": {...}}``."""
-    out: dict = {"corrected": {}, "correction": None}
+    the eight weeks each charts before it, and the briefs' weeks' changes of corrected share against
+    the previous week and the 8-week mean (95 % intervals), with the audit ``au``, as ``compute``
+    takes them in its ``extras``: ``{"corrected": {(week, topic): {...}}, "changes": {(week, topic):
+    {"previous_week": {...}, "previous_8_weeks_mean": {...}}}, "correction": {...}}``."""
+    out: dict = {"corrected": {}, "changes": {}, "correction": None}
     if not mondays:
         return out
+    # From eight weeks before the first brief: every brief's 8-week window is inside the dates.
     first = min(mondays) - dt.timedelta(weeks=HISTORY_WEEKS)
     last = max(mondays) + dt.timedelta(days=6)
-    df = queries.corrected_trend(conn, queries.Filters(date_from=first, date_to=last), au, "week")
+    # One bootstrap for all weeks: shares and changes come from the same replicates (paired).
+    df = queries.corrected_trend(conn, queries.Filters(date_from=first, date_to=last), au, "week",
+                                 change_window=HISTORY_WEEKS)
+    briefs = set(mondays)
     for r in df.itertuples():
-        out["corrected"][(week_label(r.period), r.topic)] = {
+        key = (week_label(r.period), r.topic)
+        out["corrected"][key] = {
             "share_corrected": _r4(r.share_corrected), "ci_low": _r4(r.ci_low), "ci_high": _r4(r.ci_high)}
+        if r.period in briefs:
+            out["changes"][key] = {
+                "previous_week": {"change_share_corrected": _r4(r.change_prev), "change_ci_low": _r4(r.change_prev_low),
+                                  "change_ci_high": _r4(r.change_prev_high)},
+                "previous_8_weeks_mean": {"change_share_corrected": _r4(r.change_mean),
+                                          "change_ci_low": _r4(r.change_mean_low),
+                                          "change_ci_high": _r4(r.change_mean_high)}}
     out["correction"] = {"method": "probabilistic adjusted classify-and-count, 95 % bootstrap interval",
                          "model_version": au.model_version, "audit_statements": len(au.ids),
                          "audit_coded_until": au.frame.get("coded_until", "")}

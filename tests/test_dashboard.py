@@ -224,9 +224,9 @@ def test_two_weekly_charts_on_one_scale(app):
             for c in charts]
     assert ranges[0][0] == 0 and ranges[0][1] >= max(tops) and tops[0] != pytest.approx(tops[1])
     # The tables are one under the other across the page, every column in reach: each week's
-    # numbers, then its changes.
-    assert len(at.dataframe) == 4
-    assert [len(d.value.columns) for d in at.dataframe] == [4, 5, 4, 5]
+    # numbers, then its changes against the previous week and against the 8-week mean.
+    assert len(at.dataframe) == 6
+    assert [len(d.value.columns) for d in at.dataframe] == [4] * 6
 
 
 def test_every_filter_narrows_the_chart_like_the_equivalent_sql(app, seed_store):
@@ -280,13 +280,15 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     assert "Partial week" in warnings and "end on 2026-03-31" in warnings and "2 of its 7 days" in warnings
     assert list(at.dataframe[0].value.columns) == ["topic", "statements", "share as tagged",
                                                     "corrected share (95 % interval)"]
-    assert list(at.dataframe[1].value.columns) == ["topic", "vs previous week (pts, as tagged)",
-                                                    "vs previous week (statements)", "vs 8-week mean (pts, as tagged)",
-                                                    "vs 8-week mean (statements)"]
+    # The changes, one table per week compared with (every column in reach): corrected first.
+    for table, name in ((1, "vs previous week"), (2, "vs 8-week mean")):
+        assert list(at.dataframe[table].value.columns) == [
+            "topic", f"{name} (pts, corrected, 95 % interval)", f"{name} (pts, as tagged)", f"{name} (statements)"]
     # A whole week has no such warning, and its change of share is the difference of the two shares.
     at.selectbox(key="week").set_value("2026-W13").run()
     assert not any("Partial week" in w.value for w in at.warning)
-    shown = at.dataframe[0].value.merge(at.dataframe[1].value, on="topic").set_index("topic")
+    shown = (at.dataframe[0].value.merge(at.dataframe[1].value, on="topic").merge(at.dataframe[2].value, on="topic")
+             .set_index("topic"))
     from pipeline import snapshot, store
 
     conn = store.open_readonly(str(seed_store))
@@ -317,6 +319,23 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
         assert y + trace["error_y"]["array"][this_week] == pytest.approx(high, abs=0.0006)
     assert spec["layout"]["yaxis"]["title"]["text"] == "corrected share (95 % interval)"
     assert any("lines: their 95 % intervals" in c.value for c in at.caption)
+    # Live numbers have corrected changes too: each within its interval, and the change against the
+    # previous week is the difference of the two weeks' corrected shares the chart draws.
+    import re
+
+    for trace in spec["data"]:
+        t = trace["name"]
+        cell = shown.loc[t, "vs previous week (pts, corrected, 95 % interval)"]
+        m = re.fullmatch(r"([+-][0-9.]+) \(([+-][0-9.]+) to ([+-][0-9.]+)\)", cell)
+        assert m, cell
+        change, low, high = map(float, m.groups())
+        assert low <= change <= high
+        weeks = list(trace["x"])
+        drawn = (trace["y"][weeks.index("2026-W13")] - trace["y"][weeks.index("2026-W12")]) * 100
+        assert change == pytest.approx(drawn, abs=0.06), t
+        assert re.fullmatch(r"[+-][0-9.]+ \([+-][0-9.]+ to [+-][0-9.]+\)",
+                            shown.loc[t, "vs 8-week mean (pts, corrected, 95 % interval)"])
+    assert any("from the same bootstrap replicates" in c.value for c in at.caption)
 
 
 def _weekly_page(store_dir: str, week: str, monkeypatch) -> AppTest:

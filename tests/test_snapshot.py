@@ -286,7 +286,7 @@ def test_briefs_freeze_corrected_shares_with_intervals_and_the_weeks_events(seed
     assert len(written) > 30
     summaries = [_json.loads((w / "summary.json").read_text(encoding="utf-8")) for w in written]
     for s in summaries:
-        assert s["schema_version"] == 4
+        assert s["schema_version"] == 5
         assert s["correction"]["audit_statements"] >= 2000 and s["correction"]["model_version"]
         for t, v in s["topics"].items():
             if s["statements"]:
@@ -419,9 +419,13 @@ def test_a_change_against_a_week_without_statements_is_no_change(tmp_path):
     s = _summary(folder)
     trade = s["topics"]["trade"]
     assert trade["share"] == 0.5
-    assert trade["previous_week"] == {"count": 0, "share": None, "change_count": 1, "change_share": None}
+    assert trade["previous_week"] == {"count": 0, "share": None, "change_count": 1, "change_share": None,
+                                      "change_share_corrected": None, "change_ci_low": None, "change_ci_high": None}
     mean = trade["previous_8_weeks_mean"]
     assert mean["share"] == 0.25 and mean["change_share"] == 0.25  # W10 only: 1 of 4, not 1 of 4 / 8
+    # Corrected likewise: against W10's corrected share alone (the empty W11 is no part of the mean).
+    w10 = next(h for h in s["history"] if h["week"] == "2025-W10" and h["topic"] == "trade")
+    assert mean["change_share_corrected"] == pytest.approx(trade["share_corrected"] - w10["share_corrected"], abs=2e-4)
     assert mean["count"] == 0.12 and mean["change_count"] == 0.88  # counts: 1 statement in eight weeks
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert "<td>+1 (—)</td>" in page and "(+25.0 pts)" in page
@@ -442,3 +446,117 @@ def test_a_brief_of_a_partial_week_says_so_and_keeps_saying_so(tmp_path):
     assert html.escape(note) in (folder / "report.html").read_text(encoding="utf-8")
     whole = snapshot.write_week(str(st_dir), tmp_path / "snaps", "2025-W11")
     assert _summary(whole)["partial_note"] is None
+
+
+def test_briefs_give_corrected_changes_with_intervals_consistent_with_their_weeks(seed_store_copy, tmp_path):
+    """Schema 5: per topic, the change of corrected share against the previous week and against the
+    mean corrected share of the eight weeks before (those with statements), each with its 95 %
+    interval; the point is the difference of the weeks' corrected shares that the brief gives (its
+    own and its history's), up to rounding. Movers rank by the corrected change."""
+    out = tmp_path / "briefs"
+    written = snapshot.write_all(str(seed_store_copy), out)
+    briefs = {s["week"]: s for s in (_summary(w) for w in written)}
+    checked = {"previous_week": 0, "previous_8_weeks_mean": 0}
+    for week, s in briefs.items():
+        assert s["schema_version"] == 5
+        shares = {(h["week"], h["topic"]): h["share_corrected"] for h in s["history"] if h["total"]}
+        weeks = sorted({h["week"] for h in s["history"]})
+        previous, before = weeks[-2], weeks[:-1]
+        for t, v in s["topics"].items():
+            for against, base in (("previous_week", [previous]), ("previous_8_weeks_mean", before)):
+                m = v[against]
+                assert {"change_share", "change_share_corrected", "change_ci_low", "change_ci_high"} <= set(m)
+                bases = [shares[(b, t)] for b in base if (b, t) in shares]
+                if not s["statements"] or not bases:
+                    assert m["change_share_corrected"] is m["change_ci_low"] is m["change_ci_high"] is None
+                    assert m["change_share"] is None  # the same weeks have no change as tagged
+                    continue
+                assert m["change_ci_low"] <= m["change_share_corrected"] <= m["change_ci_high"], (week, t, m)
+                expected = v["share_corrected"] - sum(bases) / len(bases)
+                assert m["change_share_corrected"] == pytest.approx(expected, abs=2e-4), (week, t, against)
+                checked[against] += 1
+        ranked = [abs(x["change_share_corrected_vs_8_week_mean"] or 0) for x in s["movers"]]
+        if s["movers_ranked_by"] == "change_share_corrected":
+            assert ranked == sorted(ranked, reverse=True)
+        else:  # only briefs with nothing to compare have nothing to rank by
+            assert all(x["change_share_vs_8_week_mean"] is None for x in s["movers"])
+    assert min(checked.values()) > 100, checked
+    # The brief of a week and the brief of the week before agree on the change (each froze the
+    # earlier week's corrected share itself), and the report shows the change with its interval.
+    week, prev = "2026-W13", briefs["2026-W12"]
+    sec = briefs[week]["topics"]["security"]
+    assert sec["previous_week"]["change_share_corrected"] == pytest.approx(
+        sec["share_corrected"] - prev["topics"]["security"]["share_corrected"], abs=2e-4)
+    page = (out / week / "report.html").read_text(encoding="utf-8")
+    from pipeline.report import corrected_points
+
+    assert f"<td>{corrected_points(sec['previous_week'])}</td>" in page
+    assert "vs previous week, corrected (95 % interval)" in page and "corrected share against the 8-week mean" in page
+
+
+def _as_schema_4(summary: dict) -> dict:
+    """A brief as a version before corrected changes froze it (schema 4): no change_share_corrected,
+    change_ci_low or change_ci_high, movers ranked by the change as tagged."""
+    old = json.loads(json.dumps(summary))
+    old["schema_version"] = 4
+    for v in old["topics"].values():
+        for against in ("previous_week", "previous_8_weeks_mean"):
+            for key in ("change_share_corrected", "change_ci_low", "change_ci_high"):
+                del v[against][key]
+    old.pop("movers_ranked_by")
+    old["movers"] = [{k: m[k] for k in ("topic", "change_share_vs_8_week_mean", "change_count_vs_previous_week")}
+                     for m in old["movers"]]
+    return old
+
+
+def test_a_schema_4_brief_still_renders_on_the_weekly_page_and_in_report_html(seed_store_copy, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from pipeline import report, settings
+
+    store_dir = str(seed_store_copy)
+    folder = snapshot.write_week(store_dir, settings.snapshots_dir(store_dir), "2026-W13")
+    old = _as_schema_4(_summary(folder))
+    (folder / "summary.json").write_text(json.dumps(old, indent=2), encoding="utf-8")
+    page = report.render_html(old)
+    sec = old["topics"]["security"]
+    assert "<td>security</td><td>—</td><td>—</td>" in page  # no corrected change: dashes
+    assert f"({report.points(sec['previous_week']['change_share'])})</td>" in page  # as tagged, as before
+    assert "share as tagged against the 8-week mean" in page
+    assert "frozen before briefs carried them (schema 5)" in page
+    monkeypatch.setenv("TOPICS_STORE", store_dir)
+    monkeypatch.delenv("TOPICS_SNAPSHOTS", raising=False)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=60)
+    at.query_params["week"] = "2026-W13"
+    at.run()
+    at.switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    assert any("frozen snapshot" in c.value for c in at.caption)
+    moves = at.dataframe[1].value.merge(at.dataframe[2].value, on="topic").set_index("topic")
+    assert set(moves["vs previous week (pts, corrected, 95 % interval)"]) == {"—"}
+    assert set(moves["vs 8-week mean (pts, corrected, 95 % interval)"]) == {"—"}
+    assert moves.loc["security", "vs previous week (pts, as tagged)"] == \
+        f"{sec['previous_week']['change_share'] * 100:+.1f}"
+    assert any("frozen before briefs carried them (schema 5)" in c.value for c in at.caption)
+
+
+def test_numbers_without_an_audit_sample_have_no_corrected_changes_and_say_why(seed_store):
+    """The live week's numbers without an audit sample (``compute`` without extras): the corrected
+    changes are null, movers rank by the change as tagged, and the note says why."""
+    from pipeline import report
+
+    conn = store.open_readonly(seed_store)
+    try:
+        s = snapshot.compute(conn, "2026-W13")
+    finally:
+        conn.close()
+    for v in s["topics"].values():
+        for against in ("previous_week", "previous_8_weeks_mean"):
+            assert v[against]["change_share"] is not None
+            assert v[against]["change_share_corrected"] is v[against]["change_ci_low"] is None
+            assert report.corrected_points(v[against]) == "—"
+    assert s["movers_ranked_by"] == "change_share"
+    ranked = [abs(m["change_share_vs_8_week_mean"]) for m in s["movers"]]
+    assert ranked == sorted(ranked, reverse=True)
+    assert report.changes_note(s) == "Changes of share as tagged only (no corrected changes: no audit sample)."
+    assert "(share as tagged against the 8-week mean)" in report.movers_text(s)

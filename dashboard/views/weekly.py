@@ -14,7 +14,7 @@ from dashboard.figures import weekly_figure, weekly_top
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import provenance, queries, settings, snapshot, store
 from pipeline.display import counted
-from pipeline.report import chart_note
+from pipeline.report import changes_note, chart_note, corrected_points
 
 st.title("Weekly briefs")
 conn = data.connect()
@@ -119,26 +119,29 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
                                                                                       facets["date_max"])
     if note:
         head.warning(note)
-    # Two tables, the week's numbers and its changes, so that every column fits the page's width
-    # (seven in one needed scrolling across). A change of share is in points, a change of count in
-    # statements: each column says which, since the two can point opposite ways when the week's
-    # total moves.
+    # Three tables, the week's numbers and its changes against each of the two weeks compared with,
+    # so that every column fits the page's width (the changes in one table needed scrolling across).
+    # A change of share is in points, a change of count in statements: each column says which, since
+    # the two can point opposite ways when the week's total moves. The corrected change, with its
+    # interval, leads; the changes as tagged follow (a brief frozen before schema 5, or numbers without
+    # an audit sample, have only those: the corrected column shows dashes).
     numbers = [{"topic": t, "statements": v["count"], "share as tagged": f"{v['share']:.1%}",
                 "corrected share (95 % interval)": _corrected(v)} for t, v in s["topics"].items()]
-    moves = [{"topic": t, "vs previous week (pts, as tagged)": _pts(v["previous_week"]["change_share"]),
-              "vs previous week (statements)": f"{v['previous_week']['change_count']:+d}",
-              "vs 8-week mean (pts, as tagged)": _pts(v["previous_8_weeks_mean"]["change_share"]),
-              "vs 8-week mean (statements)": _count(v["previous_8_weeks_mean"].get("change_count"))}
-             for t, v in s["topics"].items()]
+    moves = [[{"topic": t, f"vs {name} (pts, corrected, 95 % interval)": corrected_points(v[key], ""),
+               f"vs {name} (pts, as tagged)": _pts(v[key]["change_share"]),
+               f"vs {name} (statements)": count(v[key].get("change_count"))} for t, v in s["topics"].items()]
+             for key, name, count in (("previous_week", "previous week", lambda c: f"{c:+d}"),
+                                      ("previous_8_weeks_mean", "8-week mean", _count))]
     if table is not head:
         table.markdown(f"**{week}**")
     table.dataframe(pd.DataFrame(numbers), hide_index=True)
-    table.caption("share as tagged: statements tagged with the topic / all the week's statements (the changes "
-                  "below compare these shares; the chart's bars are corrected shares); corrected: "
+    table.caption("share as tagged: statements tagged with the topic / all the week's statements; corrected: "
                   "that share corrected for the tagger's errors measured on the audit sample, with its 95 % interval"
                   + ("" if any(v.get("share_corrected") is not None for v in s["topics"].values()) else
                      f" (none here: {(s.get('correction') or {}).get('unavailable') or 'no audit sample'})") + ".")
-    table.dataframe(pd.DataFrame(moves), hide_index=True)
+    for rows in moves:
+        table.dataframe(pd.DataFrame(rows), hide_index=True)
+    table.caption(changes_note(s))
     if col is not head:
         col.markdown(f"**{week}**")
     col.plotly_chart(weekly_figure(pd.DataFrame(s["history"]), week, top=top), key=f"wk_{week}_{id(col)}")
