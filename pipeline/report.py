@@ -207,7 +207,7 @@ def render_html(summary: dict, digest: str | None = None) -> str:
         corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
         rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td></tr>")
         # Two tables, so that each fits the page: a change with its interval is a wide cell.
-        moves.append(f"<tr><td>{e(t)}</td><td>{corrected_points(pw)}</td><td>{corrected_points(m8)}</td>"
+        moves.append(f"<tr><td>{e(t)}</td><td>{corrected_points(pw, '')}</td><td>{corrected_points(m8, '')}</td>"
                      f"<td>{pw['change_count']:+d} ({points(pw['change_share'])})</td>"
                      f"<td>{m8['change_count']:+.1f} ({points(m8['change_share'])})</td></tr>")
     quotes = []
@@ -236,8 +236,8 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 {''.join(rows)}</table>
 <p class="who">{e(_correction_note(summary))}</p>
 <h2>Changes</h2>
-<table><tr><th>topic</th><th>vs previous week, corrected (95 % interval)</th>
-<th>vs 8-week mean, corrected (95 % interval)</th><th>vs previous week, as tagged: statements (share)</th>
+<table><tr><th>topic</th><th>vs previous week, corrected: pts (95 % interval)</th>
+<th>vs 8-week mean, corrected: pts (95 % interval)</th><th>vs previous week, as tagged: statements (share)</th>
 <th>vs 8-week mean, as tagged: statements (share)</th></tr>
 {''.join(moves)}</table>
 <p class="who">{e(changes_note(summary))}</p>
