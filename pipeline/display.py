@@ -21,6 +21,17 @@ def counted(n: int, noun: str, plural: str | None = None, fmt: str = "") -> str:
     return f"{n:{fmt}} {noun if n == 1 else plural or noun + 's'}"
 
 
+def signed(x: float, digits: int = 1) -> str:
+    """``x`` with its sign, to ``digits`` decimals. A value that rounds to zero gets one decimal
+    more when that shows its direction ("-0.04", not "-0.0"), and no sign when even that rounds to
+    zero ("0.0", not "+0.0" or "-0.0": a reader takes a sign for a direction)."""
+    for d in (digits, digits + 1):
+        text = f"{x:+.{d}f}"
+        if float(text) != 0:
+            return text
+    return f"{0:.{digits}f}"
+
+
 def readable(text: str) -> str:
     """A statement as a reader wants it: formatting tags, Markdown links (their words kept) and
     bold marks taken out. For display only; the store and its exports keep the text as read."""

@@ -11,13 +11,13 @@ import html
 
 from pipeline import provenance
 from pipeline.colours import colour
-from pipeline.display import counted, readable, size_text
+from pipeline.display import counted, readable, signed, size_text
 
 
 def points(change: float | None) -> str:
     """A change of share in points, or a dash where there is none (the week compared with had no
     statements)."""
-    return "—" if change is None else f"{change * 100:+.1f} pts"
+    return "—" if change is None else f"{signed(change * 100)} pts"
 
 
 def corrected_points(change: dict, unit: str = " pts") -> str:
@@ -27,7 +27,7 @@ def corrected_points(change: dict, unit: str = " pts") -> str:
     c, lo, hi = (change.get(k) for k in ("change_share_corrected", "change_ci_low", "change_ci_high"))
     if c is None or lo is None or hi is None:
         return "—"
-    return f"{c * 100:+.1f}{unit} ({lo * 100:+.1f} to {hi * 100:+.1f})"
+    return f"{signed(c * 100)}{unit} ({signed(lo * 100)} to {signed(hi * 100)})"
 
 
 def changes_note(summary: dict) -> str:
@@ -209,7 +209,7 @@ def render_html(summary: dict, digest: str | None = None) -> str:
         # Two tables, so that each fits the page: a change with its interval is a wide cell.
         moves.append(f"<tr><td>{e(t)}</td><td>{corrected_points(pw, '')}</td><td>{corrected_points(m8, '')}</td>"
                      f"<td>{pw['change_count']:+d} ({points(pw['change_share'])})</td>"
-                     f"<td>{m8['change_count']:+.1f} ({points(m8['change_share'])})</td></tr>")
+                     f"<td>{signed(m8['change_count'])} ({points(m8['change_share'])})</td></tr>")
     quotes = []
     for t, v in summary["topics"].items():
         items = "".join(

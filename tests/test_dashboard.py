@@ -290,6 +290,7 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     shown = (at.dataframe[0].value.merge(at.dataframe[1].value, on="topic").merge(at.dataframe[2].value, on="topic")
              .set_index("topic"))
     from pipeline import snapshot, store
+    from pipeline.display import signed
 
     conn = store.open_readonly(str(seed_store))
     try:
@@ -298,10 +299,10 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
         conn.close()
     for t, v in this["topics"].items():
         points = (v["count"] / this["statements"] - before["topics"][t]["count"] / before["statements"]) * 100
-        assert shown.loc[t, "vs previous week (pts, as tagged)"] == f"{points:+.1f}", t
+        assert shown.loc[t, "vs previous week (pts, as tagged)"] == signed(points), t
         assert shown.loc[t, "vs previous week (statements)"] == f"{v['count'] - before['topics'][t]['count']:+d}"
         # The README's change against the 8-week mean in statements, as report.html gives it.
-        assert shown.loc[t, "vs 8-week mean (statements)"] == f"{v['previous_8_weeks_mean']['change_count']:+.1f}"
+        assert shown.loc[t, "vs 8-week mean (statements)"] == signed(v["previous_8_weeks_mean"]["change_count"])
     # Live numbers (no brief frozen) say how sure they are like a brief: corrected shares with
     # intervals in the table, and the chart's bars with error bars to those intervals.
     assert any("live numbers" in c.value for c in at.caption)

@@ -491,7 +491,8 @@ def test_briefs_give_corrected_changes_with_intervals_consistent_with_their_week
     from pipeline.report import corrected_points
 
     assert f"<td>{corrected_points(sec['previous_week'], '')}</td>" in page
-    assert "vs previous week, corrected: pts (95 % interval)" in page and "corrected share against the 8-week mean" in page
+    assert "vs previous week, corrected: pts (95 % interval)" in page
+    assert "corrected share against the 8-week mean" in page
 
 
 def _as_schema_4(summary: dict) -> dict:
@@ -560,3 +561,16 @@ def test_numbers_without_an_audit_sample_have_no_corrected_changes_and_say_why(s
     assert ranked == sorted(ranked, reverse=True)
     assert report.changes_note(s) == "Changes of share as tagged only (no corrected changes: no audit sample)."
     assert "(share as tagged against the 8-week mean)" in report.movers_text(s)
+
+
+def test_changes_that_round_to_zero_keep_their_direction_or_show_no_sign():
+    # "-0.0" and "+0.0" read as a direction and a size of nothing: a change or bound that rounds to
+    # zero at one decimal shows one more ("-0.04"), and a true nothing shows "0.0" without a sign.
+    from pipeline.display import signed
+    from pipeline.report import corrected_points, points
+
+    assert [signed(x) for x in (1.26, -1.24, -0.04, 0.04, -0.004, 0.0, -0.0)] == \
+        ["+1.3", "-1.2", "-0.04", "+0.04", "0.0", "0.0", "0.0"]
+    assert points(-0.0004) == "-0.04 pts" and points(0.0) == "0.0 pts"
+    assert corrected_points({"change_share_corrected": -0.0042, "change_ci_low": -0.0081,
+                             "change_ci_high": -0.0004}, "") == "-0.4 (-0.8 to -0.04)"

@@ -13,7 +13,7 @@ from dashboard.components import cite
 from dashboard.figures import weekly_figure, weekly_top
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import provenance, queries, settings, snapshot, store
-from pipeline.display import counted
+from pipeline.display import counted, signed
 from pipeline.report import changes_note, chart_note, corrected_points
 
 st.title("Weekly briefs")
@@ -61,12 +61,12 @@ def changes(version: tuple, summary: dict) -> list[str]:
 
 def _pts(change: float | None) -> str:
     """A change of share in points; a dash where the week compared with had no statements."""
-    return "—" if change is None else f"{change * 100:+.1f}"
+    return "—" if change is None else signed(change * 100)
 
 
 def _count(change: float | None) -> str:
     """A change of count against the 8-week mean (a mean: one decimal), as report.html gives it."""
-    return "—" if change is None else f"{change:+.1f}"
+    return "—" if change is None else signed(change)
 
 
 def _corrected(v: dict) -> str:
