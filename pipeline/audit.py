@@ -29,6 +29,13 @@ FRAME_FILE = AUDIT_DIR / "frame.json"
 
 def text_key(text: str) -> str:
     """What makes two statements 'the same text' for the disjointness rule: case and spacing aside."""
+    # A text already spaced the way the key spaces it (single spaces between words, none at the
+    # ends, no other whitespace) is its own lower case: every statement the readers make is, and
+    # a run looks each of them up in the labelled set. Every whitespace character but the space is
+    # unprintable (Unicode's Cc, Zs, Zl, Zp), so isprintable() rules them out in one C loop: 1.7 s
+    # -> 1.0 s over the corpus's statements, the same keys (tests/test_fast_paths.py).
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text.lower()
     # str.split() splits at exactly the characters a regular expression's \s matches, faster.
     return " ".join(text.split()).lower()
 

@@ -120,6 +120,23 @@ def test_text_key_and_clean_lines_are_their_definitions():
     _assert_clean_lines(texts + raw + odd)
 
 
+def test_text_key_is_its_definition_on_every_whitespace_character_and_odd_casing():
+    # The fast path (a text spaced as its key is its own lower case) must not take a text it would
+    # key wrongly: random strings of every whitespace character, invisible format characters and
+    # letters whose lower case is longer or depends on their neighbours.
+    spaces = [chr(i) for i in range(0x110000) if chr(i).isspace()]
+    pool = spaces + ["\u200b", "\xad", "\ufeff", "\u0130", "\u03a3", "\u00df", "\u0345", "\ufb01"] + list("ab c")
+    rnd = random.Random(7)
+    texts = ["".join(rnd.choice(pool) for _ in range(rnd.randint(0, 10))) for _ in range(50_000)]
+    assert [text_key(t) for t in texts] == [re.sub(r"\s+", " ", t).strip().lower() for t in texts]
+
+
+def test_text_key_is_its_definition_on_corpus_statements():
+    texts = _corpus_texts()
+    assert sum(t.isprintable() for t in texts) > 0.9 * len(texts)  # the fast path is the usual one
+    assert [text_key(t) for t in texts] == [re.sub(r"\s+", " ", t).strip().lower() for t in texts]
+
+
 def _assert_clean_lines(texts: list[str]) -> None:
     for t in texts:
         plain = [re.sub(r"[ \t\u00a0\u2009\u202f]+", " ", x).strip() for x in t.split("\n")]

@@ -334,3 +334,14 @@ def test_a_store_whose_parent_cannot_be_written_is_one_line_naming_it(tmp_path, 
     assert r.returncode == 1
     assert r.stderr.strip() == f"error: {tmp_path / 'ro' / 'store'}: cannot create the store folder " \
                                "(Operation not permitted)"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs a file that says it is empty (Linux /proc)")
+def test_a_file_with_more_bytes_than_its_size_says_is_read_whole():
+    # read_file reads as many bytes as fstat gives (and one more, to see a file grow): a file that
+    # says it is empty but is not (as /proc's do, or one written meanwhile) is still read to its end.
+    from pipeline.readers import read_file
+
+    data = read_file("/proc/self/status")
+    assert os.stat("/proc/self/status").st_size == 0
+    assert data.startswith(b"Name:") and b"\nPid:" in data and data.endswith(b"\n") and len(data) > 500
