@@ -85,3 +85,31 @@ def test_a_citations_link_reopens_the_chart_as_it_was_shown(page, dashboard_serv
     legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
     assert legend == ["trade"]
     assert page.get_by_role("radio", name="month").is_checked() or "granularity=month" in page.url
+
+
+# Text the page cut with an ellipsis, and buttons or labels whose right end something else covers
+# (a column too narrow for them clips them): both hide words a reader needs.
+_TRUNCATED = """() => [...document.querySelectorAll('[data-testid="stMain"] *')].filter(e =>
+    e.textContent.trim() && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).textOverflow === 'ellipsis'
+).map(e => e.textContent.trim().slice(0, 60))"""
+_CLIPPED = """() => [...document.querySelectorAll('[data-testid="stMain"] button, [data-testid="stMain"] label')]
+.filter(b => {
+    const r = b.getBoundingClientRect();
+    if (!r.width || r.top < 0 || r.bottom > innerHeight || !b.textContent.trim()) return false;
+    const hit = document.elementFromPoint(r.right - 3, r.top + r.height / 2);
+    return !(hit && (b.contains(hit) || hit.contains(b)));
+}).map(b => b.textContent.trim().slice(0, 40))"""
+
+
+def test_no_page_cuts_its_words_in_a_1024_pixel_window(page, dashboard_server):
+    # A laptop window with the sidebar open: in fixed columns Trends clipped its measure's
+    # "corrected", the Store page cut its dates to "2019-…" and Model versions its retrain controls.
+    page.set_viewport_size({"width": 1024, "height": 900})
+    for path in ("", "store", "versions", "compare", "weekly", "events", "leadlag", "statements", "reliability"):
+        page.goto(f"{dashboard_server}/{path}")
+        page.wait_for_selector("h1", timeout=60000)
+        page.wait_for_timeout(1500)
+        page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60000)
+        assert page.locator("[data-testid='stException']").count() == 0, path
+        assert page.evaluate(_TRUNCATED) == [], path
+        assert page.evaluate(_CLIPPED) == [], path

@@ -20,17 +20,19 @@ def retagged(r: dict) -> str:
 
 info = data.status(data.version())
 st.title("Store")
-c = st.columns(4)
-c[0].metric("Documents", f"{info['documents']:,}")
-c[1].metric("Statements", f"{info['statements']:,}")
-c[2].metric("First date", info["first_date"] or "—")
-c[3].metric("Last date", info["last_date"] or "—")
+# Rows that wrap, each item as wide as its content: in four (or three) fixed columns a 1,024 px window
+# cut the dates to "2019-…" and the tables' counts off.
+row = st.container(horizontal=True, wrap=True, gap="large")
+row.metric("Documents", f"{info['documents']:,}", width="content")
+row.metric("Statements", f"{info['statements']:,}", width="content")
+row.metric("First date", info["first_date"] or "—", width="content")
+row.metric("Last date", info["last_date"] or "—", width="content")
 st.subheader("Per source, language and topic")
-cols = st.columns(3)
-for col, key in zip(cols, ("by_source", "by_lang", "by_topic")):
+row = st.container(horizontal=True, wrap=True, gap="medium")
+for key in ("by_source", "by_lang", "by_topic"):
     # Topics are the tagger's: their counts are as tagged (Trends' corrected measure says how sure).
     count = "statements tagged" if key == "by_topic" else "statements"
-    col.dataframe(pd.DataFrame(list(info[key].items()), columns=[key[3:], count]), hide_index=True)
+    row.dataframe(pd.DataFrame(list(info[key].items()), columns=[key[3:], count]), hide_index=True, width="content")
 st.subheader("Models")
 # Every model a run has used, and how many of the stored statements each one's tags are (a re-tag by
 # another model leaves the first with none): which model the store's numbers come from.
