@@ -139,8 +139,19 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
                   "that share corrected for the tagger's errors measured on the audit sample, with its 95 % interval"
                   + ("" if any(v.get("share_corrected") is not None for v in s["topics"].values()) else
                      f" (none here: {(s.get('correction') or {}).get('unavailable') or 'no audit sample'})") + ".")
-    for rows in moves:
-        table.dataframe(pd.DataFrame(rows), hide_index=True)
+    for rows, name in zip(moves, ("previous week", "8-week mean")):
+        # Each table under its own heading, its columns headed short (the full names stay the
+        # frame's, for tests and downloads): headed in full, they were wider than half a 1,024 px
+        # window and two weeks compared hid the counts behind a scroll bar.
+        table.markdown(f"**vs {name}**")
+        table.dataframe(pd.DataFrame(rows), hide_index=True, column_config={
+            f"vs {name} (pts, corrected, 95 % interval)": st.column_config.TextColumn(
+                "corrected: pts (95 %)", help=f"Change of the corrected share against the {name}, in points, "
+                "with its 95 % interval"),
+            f"vs {name} (pts, as tagged)": st.column_config.TextColumn(
+                "as tagged: pts", help=f"Change of the share as tagged against the {name}, in points"),
+            f"vs {name} (statements)": st.column_config.TextColumn(
+                "as tagged: statements", help=f"Change of the count of statements tagged against the {name}")})
     table.caption(changes_note(s))
     if col is not head:
         col.markdown(f"**{week}**")
