@@ -528,7 +528,7 @@ def _results(jobs: list[tuple], workers: int):
     # cancels the futures still queued behind the pool's back, and Python 3.11's pool then trips
     # over them while it ends (a traceback from its thread). Unsubmitted jobs need no cancelling.
     # Four files to a task, as map's chunks were: one file per task costs a tenth more time.
-    # Up to 32 tasks a worker ahead (about 28,000 statements each): enough to keep the workers busy
+    # Up to 32 tasks a worker ahead (about 28,000 statements a worker): enough to keep the workers busy
     # while the writer commits a batch (8 left them waiting 1.5 s of a cold run's 20, 32 0.3 s),
     # and no more memory than the batch of rows the writer used to hold until its commit.
     chunks = (jobs[i:i + 4] for i in range(0, len(jobs), 4))
