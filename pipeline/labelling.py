@@ -33,6 +33,9 @@ from pipeline.errors import StoreBusyError, StoreError, UsageError
 CORRECTIONS_FILE = "corrections.jsonl"  # written into the labels folder by `train --with-log`
 SOURCES = ("correction", "queue")
 BATCH = 20
+# The largest batch `labels queue` gives: its near-duplicate check compares each statement with every
+# one picked before it (quadratic), 3 s for 1,000 on the full store; a reader labels far fewer at once.
+QUEUE_MAX = 1000
 # A correction is one short transaction: it waits this long for a run's write, then tells the user.
 BUSY_MS = 2000
 STATUS_FILE = "retrain.json"  # in the store folder: the dashboard's retrain progress

@@ -1,0 +1,42 @@
+"""Defects a demanding user found by using the command line: each test runs the real command on
+real files and a real store, and failed before its fix."""
+
+from __future__ import annotations
+
+import os
+
+from tests.conftest import SEED_FILE, run_bounded, run_cli
+
+
+# -- huge values: refused before any work, instead of running for minutes or taking the memory ----
+def test_a_queue_batch_over_the_limit_is_a_usage_error_not_minutes_of_work(seed_store):
+    # --batch 100000 compared every picked statement with every other one: many minutes of CPU.
+    r = run_bounded("labels", "queue", "--topic", "trade", "--store", str(seed_store), "--batch", "100000",
+                    timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "--batch" in r.stderr and "at most 1000" in r.stderr and "Traceback" not in r.stderr
+    r = run_bounded("labels", "queue", "--topic", "trade", "--store", str(seed_store), "--batch", "1000")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1000
+
+
+def test_leadlag_bootstrap_over_the_limit_is_a_usage_error(seed_store):
+    # 20,000 replications took 2.5 GB on the full store; 200,000 would take the machine's memory.
+    r = run_cli("leadlag", "--store", str(seed_store), "--bootstrap", "100000")
+    assert r.returncode == 2
+    assert "--bootstrap" in r.stderr and "at most 5000" in r.stderr
+
+
+def test_more_processes_than_processors_is_a_usage_error(tmp_path):
+    # `run --workers 1000` started a thousand workers, each loading the model.
+    too_many = str(max(2, os.cpu_count() or 1) + 1)
+    store = tmp_path / "store"
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--workers", too_many)
+    assert r.returncode == 2, r.stderr + r.stdout
+    assert "--workers" in r.stderr and "processors" in r.stderr
+    assert not store.exists()
+    r = run_cli("train", "--labels", str(tmp_path), "--output", str(tmp_path / "m.skops"), "--jobs", too_many)
+    assert r.returncode == 2 and "--jobs" in r.stderr and "processors" in r.stderr
+    assert not (tmp_path / "m.skops").exists()
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--workers", "2", "--no-snapshots")
+    assert r.returncode == 0, r.stderr  # the default count is always allowed
