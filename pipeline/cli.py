@@ -748,11 +748,14 @@ def cmd_labels(args) -> int:
 
 def _load_gold(path: str) -> list[dict]:
     """The labelled statements of a --gold file; InputError (exit 2) naming it when it is missing,
-    a folder, not UTF-8 text or empty."""
+    a folder, not UTF-8 text or empty, UsageError (exit 2) naming the line that is no label."""
     from pipeline.tagger.train import load_labelled
 
     _read_input(path, "--gold", stdin=False)
-    rows = load_labelled([Path(path)])
+    try:
+        rows = load_labelled([Path(path)])
+    except ModelError as exc:  # a bad line of a file the user named: a usage error, as in `tag --input`
+        raise UsageError(str(exc)) from exc
     if not rows:
         raise InputError(path, "no labelled statements in it")
     return rows

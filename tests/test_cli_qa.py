@@ -40,3 +40,23 @@ def test_more_processes_than_processors_is_a_usage_error(tmp_path):
     assert not (tmp_path / "m.skops").exists()
     r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--workers", "2", "--no-snapshots")
     assert r.returncode == 0, r.stderr  # the default count is always allowed
+
+
+# -- a bad line in a --gold file: a usage error naming the line and what is wrong ------------------
+def test_a_bad_gold_line_is_a_usage_error_saying_what_is_wrong(tmp_path):
+    cases = {
+        "not json\n": "not valid JSON (Expecting value at column 1)",
+        '{"text": "x"}\n': "'topics' missing",
+        '{"topics": ["trade"]}\n': "'text' missing or not a string",
+        '{"text": "x", "topics": "trade"}\n': "'topics' must be a list of topic names",
+        "[1, 2]\n": "a label line must be a JSON object",
+    }
+    for i, (line, reason) in enumerate(cases.items()):
+        gold = tmp_path / f"gold{i}.jsonl"
+        gold.write_text('{"text": "Tariffs on steel.", "topics": ["trade"], "lang": "en"}\n' + line)
+        r = run_cli("evaluate", "--gold", str(gold))
+        # It was exit 1 ("the store or model cannot be used") with "a label line needs 'text' and
+        # 'topics' ('topics')", or with the JSON error of a line that was no JSON at all.
+        assert r.returncode == 2, (line, r.stderr)
+        assert r.stderr.startswith(f"error: {gold}:2: {reason}"), r.stderr
+        assert "Traceback" not in r.stderr
