@@ -961,7 +961,7 @@ def reliability_text(card: dict) -> str:
 
     last = f"; last audit {card['last_audit']}" if card.get("last_audit") else ""
     out = [f"reliability of model {card['model_version']} on the audit sample ({card['audit_statements']} "
-           f"statements coded by two people, never used for training{last}):"]
+           f"statements, each coded by two independent coders against the codebook, never used for training{last}):"]
     # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources here,
     # then per source). The hats are combining characters: one column wider in the format.
     out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} "

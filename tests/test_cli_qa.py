@@ -3,9 +3,10 @@ real files and a real store, and failed before its fix."""
 
 from __future__ import annotations
 
+import json
 import os
 
-from tests.conftest import SEED_FILE, run_bounded, run_cli
+from tests.conftest import ROOT, SEED_FILE, run_bounded, run_cli
 
 
 # -- huge values: refused before any work, instead of running for minutes or taking the memory ----
@@ -60,3 +61,16 @@ def test_a_bad_gold_line_is_a_usage_error_saying_what_is_wrong(tmp_path):
         assert r.returncode == 2, (line, r.stderr)
         assert r.stderr.startswith(f"error: {gold}:2: {reason}"), r.stderr
         assert "Traceback" not in r.stderr
+
+
+# -- what the reliability card says of the audit sample ----------------------------------------------
+def test_reliability_does_not_say_the_audit_coders_were_people(seed_store):
+    # The audit sample was coded by two independent coders (AI annotators: audit.jsonl's labeller);
+    # the card said "coded by two people", which a report citing it would repeat.
+    labellers = {json.loads(line)["labeller"].split(":")[0]
+                 for line in (ROOT / "pipeline" / "audit" / "audit.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert labellers == {"ai-annotator"}
+    r = run_cli("reliability", "--store", str(seed_store), "--no-drift")
+    assert r.returncode == 0, r.stderr
+    assert "two people" not in r.stdout
+    assert "coded by two independent coders" in r.stdout.splitlines()[0]
