@@ -491,7 +491,8 @@ def test_briefs_give_corrected_changes_with_intervals_consistent_with_their_week
     from pipeline.report import corrected_points
 
     assert f"<td>{corrected_points(sec['previous_week'], '')}</td>" in page
-    assert "vs previous week, corrected: pts (95 % interval)" in page and "corrected share against the 8-week mean" in page
+    assert "vs previous week, corrected: pts (95 % interval)" in page
+    assert "corrected share against the 8-week mean" in page
 
 
 def _as_schema_4(summary: dict) -> dict:
