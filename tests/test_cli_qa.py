@@ -74,3 +74,13 @@ def test_reliability_does_not_say_the_audit_coders_were_people(seed_store):
     assert r.returncode == 0, r.stderr
     assert "two people" not in r.stdout
     assert "coded by two independent coders" in r.stdout.splitlines()[0]
+
+
+# -- a records line that is no JSON: the reason says where ------------------------------------------
+def test_a_truncated_records_line_is_refused_with_its_column(tmp_path):
+    # It read "not valid JSON (Unterminated string starting at)": a reason cut off before the place.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "recs.jsonl").write_text('{"date": "2026-01-12", "text": "Tariffs on st')
+    r = run_cli("run", "--input", str(tmp_path / "in"), "--store", str(tmp_path / "store"), "--no-snapshots")
+    assert r.returncode == 3, r.stderr + r.stdout
+    assert "recs.jsonl:1: not valid JSON (Unterminated string starting at column 32)" in r.stdout

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ModelError
+from pipeline.readers.common import json_fault
 from pipeline.settings import DEFAULT_MODEL, DEFAULT_TOPICS, LABELS_DIR
 from pipeline.tagger import save_model
 from pipeline.tagger.topics import load_topics
@@ -31,7 +32,7 @@ def _label_line(path: Path, n: int, line: str) -> dict:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ModelError(f"{path}:{n}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        raise ModelError(f"{path}:{n}: {json_fault(exc)}") from exc
     if not isinstance(obj, dict):
         raise ModelError(f"{path}:{n}: a label line must be a JSON object with 'text' and 'topics'")
     if not isinstance(obj.get("text"), str):
