@@ -908,6 +908,12 @@ def cmd_trend(args) -> int:
     rows = [{"period": r.period.isoformat(), "topic": r.topic, "count": int(r.count), "total": int(r.total),
              "share": _round(r.share), "share_corrected": _round(r.share_corrected), "ci_low": _round(r.ci_low),
              "ci_high": _round(r.ci_high)} for r in df.itertuples()]
+    if known["date_min"] and not any(r["total"] for r in rows):
+        # An empty table alone read as "the topic never came up"; say where the statements are.
+        asked = (f"from {args.since} to {args.until}" if args.since and args.until else
+                 f"from {args.since} on" if args.since else f"up to {args.until}" if args.until else "")
+        print(f"note: no statements {asked or 'at all'}{' for these sources' if args.source else ''}; the "
+              f"store's statements are dated {known['date_min']} to {known['date_max']}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return EXIT_OK

@@ -84,3 +84,18 @@ def test_a_truncated_records_line_is_refused_with_its_column(tmp_path):
     r = run_cli("run", "--input", str(tmp_path / "in"), "--store", str(tmp_path / "store"), "--no-snapshots")
     assert r.returncode == 3, r.stderr + r.stdout
     assert "recs.jsonl:1: not valid JSON (Unterminated string starting at column 32)" in r.stdout
+
+
+# -- a trend over dates the store has no statement in ------------------------------------------------
+def test_trend_outside_the_stores_dates_says_where_its_statements_are(seed_store):
+    # An empty table and exit 0, nothing else: read as "the topic never came up in 2030".
+    r = run_cli("trend", "--store", str(seed_store), "--since", "2030-01-01", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == []  # standard output stays pure JSON
+    assert r.stderr == ("note: no statements from 2030-01-01 on; the store's statements are dated "
+                        "2025-01-20 to 2026-03-31\n")
+    r = run_cli("trend", "--store", str(seed_store), "--since", "2025-07-01", "--until", "2025-08-01",
+                "--source", "White House")
+    assert r.returncode == 0 and r.stdout.splitlines()[1:] == []
+    assert "no statements from 2025-07-01 to 2025-08-01 for these sources" in r.stderr
+    r = run_cli("trend", "--store", str(seed_store), "--since", "2026-01-01")
+    assert r.returncode == 0 and r.stderr == ""  # no note when there are statements
