@@ -45,7 +45,7 @@ STATUS_FILE = "retrain.json"  # in the store folder: the dashboard's retrain pro
 def _connect(store: str | os.PathLike) -> sqlite3.Connection:
     path = st.db_path(store)
     if not path.exists():
-        raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+        raise st.no_store(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_MS / 1000, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
     return conn

@@ -99,3 +99,17 @@ def test_trend_outside_the_stores_dates_says_where_its_statements_are(seed_store
     assert "no statements from 2025-07-01 to 2025-08-01 for these sources" in r.stderr
     r = run_cli("trend", "--store", str(seed_store), "--since", "2026-01-01")
     assert r.returncode == 0 and r.stderr == ""  # no note when there are statements
+
+
+# -- a --store that is a file -------------------------------------------------------------------------
+def test_every_reader_of_a_store_that_is_a_file_says_it_is_a_file(tmp_path):
+    # `run` said it; `status`, `trend`, `export`, `labels export` said "FILE/tracker.db: no store
+    # here; fill one with run", as if the file were a folder to fill.
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("not a store")
+    for command in (("status",), ("trend",), ("export", "--output", "-"), ("labels", "export", "--output", "-"),
+                    ("run", "--input", str(SEED_FILE))):
+        r = run_cli(*command, "--store", str(not_a_folder))
+        assert r.returncode == 1, (command, r.stderr)
+        assert r.stderr == f"error: {not_a_folder}: is a file, not a store folder; give --store a folder\n"
+    assert not_a_folder.read_text() == "not a store"
