@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--week", help="ISO week, e.g. 2026-W03 (a completed one: its Sunday before today)")
-    g.add_argument("--all", action="store_true", help="every completed week that has no snapshot yet")
+    g.add_argument("--all", action="store_true",
+                   help="every completed week with statements that has no snapshot yet")
     p.add_argument("--out", default=None,
                    help="folder (default: $TOPICS_SNAPSHOTS, else 'snapshots' inside the store folder); "
                         "a folder holds the snapshots of one store")
