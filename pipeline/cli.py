@@ -79,6 +79,40 @@ def _count(s: str) -> int:
     return n
 
 
+def _processes(s: str) -> int:
+    """A number of worker processes, at most the machine's processors (2 at least, the default):
+    more only share the same cores, and each holds a model or the training features in memory
+    (``--workers 1000`` started a thousand)."""
+    n = _positive(s)
+    limit = max(2, os.cpu_count() or 1)
+    if n > limit:
+        raise argparse.ArgumentTypeError(f"{s!r} is more processes than this machine's {limit} processors")
+    return n
+
+
+def _queue_batch(s: str) -> int:
+    """A review batch: 1 to QUEUE_MAX statements (each is compared with every one picked before it,
+    so 100,000 ran for many minutes)."""
+    from pipeline.labelling import QUEUE_MAX
+
+    n = _positive(s)
+    if n > QUEUE_MAX:
+        raise argparse.ArgumentTypeError(f"at most {QUEUE_MAX} statements a batch, not {s!r} "
+                                         "(label them, then ask for the next)")
+    return n
+
+
+def _replications(s: str) -> int:
+    """Bootstrap replications: 0 to MAX_IRF_REPS (memory grows with them: 20,000 took 2.5 GB)."""
+    from pipeline.leadlag import MAX_IRF_REPS
+
+    n = _count(s)
+    if n > MAX_IRF_REPS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_IRF_REPS} replications, not {s!r} "
+                                         "(the default 200 already gives stable 95 % bands)")
+    return n
+
+
 def _at_least_two(s: str) -> int:
     n = _positive(s)
     if n < 2:
@@ -119,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="source name to record (default: from the reader)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
-    p.add_argument("--workers", type=_positive, default=None, help="processes for reading and tagging (default 2)")
+    p.add_argument("--workers", type=_processes, default=None, help="processes for reading and tagging (default 2)")
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
     p.add_argument("--rehash", action="store_true",
                    help="hash every file even when its size and modification time are unchanged")
@@ -149,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
-    p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--with-log", action="store_true",
                    help="also train on the store's label log (written to LABELS/corrections.jsonl first; texts of "
                         "the audit sample and the evaluation set left out)")
@@ -163,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=settings.get("model"), help="model file to replace")
     p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
                    "$TOPICS_SHARED/labels/dev.jsonl, skipped when absent; a file named here must exist)")
-    p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
 
     p = sub.add_parser("labels", help="the label log: export its labels, or list the uncertainty queue")
     lsub = p.add_subparsers(dest="labels_command", required=True, parser_class=_Parser)
@@ -174,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(q)
     q.add_argument("--topic", required=True, help="a topic of the model")
     q.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
-    q.add_argument("--batch", type=_positive, default=20, help="how many (default 20)")
+    q.add_argument("--batch", type=_queue_batch, default=20, help="how many (default 20, at most 1000)")
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
     g = p.add_mutually_exclusive_group(required=True)
@@ -190,14 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--errors", type=_count, default=10, help="how many confident errors to list (0: none)")
-    p.add_argument("--jobs", type=_positive, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("snapshot", help="write frozen weekly snapshots")
     _store_arg(p)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--week", help="ISO week, e.g. 2026-W03 (a completed one: its Sunday before today)")
-    g.add_argument("--all", action="store_true", help="every completed week that has no snapshot yet")
+    g.add_argument("--all", action="store_true",
+                   help="every completed week with statements that has no snapshot yet")
     p.add_argument("--out", default=None,
                    help="folder (default: $TOPICS_SNAPSHOTS, else 'snapshots' inside the store folder); "
                         "a folder holds the snapshots of one store")
@@ -247,8 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--b", default="Mexican presidency", metavar="SOURCE",
                    help="second source (default Mexican presidency)")
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
-    p.add_argument("--bootstrap", type=_count, default=200, metavar="N",
-                   help="bootstrap replications of the impulse responses' bands (0: none; default 200)")
+    p.add_argument("--bootstrap", type=_replications, default=200, metavar="N",
+                   help="bootstrap replications of the impulse responses' bands (0: none; default 200, at most 5000)")
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
     return ap
@@ -714,11 +749,14 @@ def cmd_labels(args) -> int:
 
 def _load_gold(path: str) -> list[dict]:
     """The labelled statements of a --gold file; InputError (exit 2) naming it when it is missing,
-    a folder, not UTF-8 text or empty."""
+    a folder, not UTF-8 text or empty, UsageError (exit 2) naming the line that is no label."""
     from pipeline.tagger.train import load_labelled
 
     _read_input(path, "--gold", stdin=False)
-    rows = load_labelled([Path(path)])
+    try:
+        rows = load_labelled([Path(path)])
+    except ModelError as exc:  # a bad line of a file the user named: a usage error, as in `tag --input`
+        raise UsageError(str(exc)) from exc
     if not rows:
         raise InputError(path, "no labelled statements in it")
     return rows
@@ -871,6 +909,12 @@ def cmd_trend(args) -> int:
     rows = [{"period": r.period.isoformat(), "topic": r.topic, "count": int(r.count), "total": int(r.total),
              "share": _round(r.share), "share_corrected": _round(r.share_corrected), "ci_low": _round(r.ci_low),
              "ci_high": _round(r.ci_high)} for r in df.itertuples()]
+    if known["date_min"] and not any(r["total"] for r in rows):
+        # An empty table alone read as "the topic never came up"; say where the statements are.
+        asked = (f"from {args.since} to {args.until}" if args.since and args.until else
+                 f"from {args.since} on" if args.since else f"up to {args.until}" if args.until else "")
+        print(f"note: no statements {asked or 'at all'}{' for these sources' if args.source else ''}; the "
+              f"store's statements are dated {known['date_min']} to {known['date_max']}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return EXIT_OK
@@ -924,7 +968,7 @@ def reliability_text(card: dict) -> str:
 
     last = f"; last audit {card['last_audit']}" if card.get("last_audit") else ""
     out = [f"reliability of model {card['model_version']} on the audit sample ({card['audit_statements']} "
-           f"statements coded by two people, never used for training{last}):"]
+           f"statements, each coded by two independent coders against the codebook, never used for training{last}):"]
     # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources here,
     # then per source). The hats are combining characters: one column wider in the format.
     out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} "

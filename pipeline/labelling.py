@@ -33,6 +33,9 @@ from pipeline.errors import StoreBusyError, StoreError, UsageError
 CORRECTIONS_FILE = "corrections.jsonl"  # written into the labels folder by `train --with-log`
 SOURCES = ("correction", "queue")
 BATCH = 20
+# The largest batch `labels queue` gives: its near-duplicate check compares each statement with every
+# one picked before it (quadratic), 3 s for 1,000 on the full store; a reader labels far fewer at once.
+QUEUE_MAX = 1000
 # A correction is one short transaction: it waits this long for a run's write, then tells the user.
 BUSY_MS = 2000
 STATUS_FILE = "retrain.json"  # in the store folder: the dashboard's retrain progress
@@ -42,7 +45,7 @@ STATUS_FILE = "retrain.json"  # in the store folder: the dashboard's retrain pro
 def _connect(store: str | os.PathLike) -> sqlite3.Connection:
     path = st.db_path(store)
     if not path.exists():
-        raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+        raise st.no_store(path)
     conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_MS / 1000, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
     return conn

@@ -175,6 +175,14 @@ def db_path(store: str | os.PathLike) -> Path:
     return p if p.suffix == ".db" else p / DB_NAME
 
 
+def no_store(path: Path) -> StoreError:
+    """The error for a store path with no database: a folder to fill, or a file given as --store
+    (it said "no store here" of the folder path/tracker.db inside a file, which cannot be)."""
+    if path.parent.is_file():
+        return StoreError(f"{path.parent}: is a file, not a store folder; give --store a folder")
+    return StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+
+
 RUN_COUNTS_ADDED = ("files_considered", "files_duplicate", "files_skipped")
 
 
@@ -220,7 +228,7 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
     """Open (and create when asked) a store for writing."""
     path = db_path(store)
     if not path.exists() and not create:
-        raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+        raise no_store(path)
     writable_folder(store)
     try:
         if not path.exists():
@@ -302,7 +310,7 @@ def open_readonly(store: str | os.PathLike, cache_mb: int = 256) -> sqlite3.Conn
     cache; a reader that goes through the statements once (a brief's week) needs little."""
     path = db_path(store)
     if not path.exists():
-        raise StoreError(f"{path}: no store here; fill one with `python -m pipeline run --input PATH`")
+        raise no_store(path)
     uri = "file:" + urllib.parse.quote(os.path.abspath(path))  # a '?' or '#' in a folder name is no URI syntax
     try:
         try:

@@ -183,7 +183,7 @@ def test_records_jsonl_refuses_only_the_bad_line():
     r = read_bytes(data, "recs.jsonl")
     assert r.format == "jsonl"
     assert sorted(d.date.isoformat() for d in r.documents) == ["2025-02-03", "2025-02-04"]
-    assert [(p.line, p.reason) for p in r.problems] == [(2, "not valid JSON (Expecting value)"),
+    assert [(p.line, p.reason) for p in r.problems] == [(2, "not valid JSON (Expecting value at column 1)"),
                                                          (3, "missing text")]
 
 

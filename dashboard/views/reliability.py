@@ -20,8 +20,9 @@ cards = data.reliability(key)
 first = next(iter(cards.values()))
 st.markdown(
     f"Tagger model **{md_text(first['model_version'])}**, measured on the audit sample: "
-    f"{first['audit_statements']:,} stored statements drawn at random (by source and year), each read by two "
-    f"people against the codebook and never used for training. Last audit: **{md_text(first['last_audit'])}**.")
+    f"{first['audit_statements']:,} stored statements drawn at random (by source and year), each coded by two "
+    f"independent coders against the codebook and never used for training. "
+    f"Last audit: **{md_text(first['last_audit'])}**.")
 
 
 def ci(m: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 import unicodedata
 from collections.abc import Callable
@@ -78,6 +79,13 @@ _ISO = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
 _ES = re.compile(r"\b(\d{1,2})\s*(?:°|º|o\.)?\s+de\s+([a-z]+)\s+(?:de|del)\s+(\d{4})\b")
 _EN_MDY = re.compile(r"\b([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b")
 _EN_DMY = re.compile(r"\b(\d{1,2})\s+([a-z]+)\.?,?\s+(\d{4})\b")
+
+
+def json_fault(exc: json.JSONDecodeError) -> str:
+    """Why a line is not JSON, as one phrase with its column: json's own message without its
+    position ("Unterminated string starting at") stopped before saying where."""
+    at = "" if exc.msg.endswith(" at") else " at"
+    return f"not valid JSON ({exc.msg}{at} column {exc.colno})"
 
 
 def content_hash(data: bytes) -> str:

@@ -21,6 +21,7 @@ from pipeline.readers.common import (
     check_date,
     clean_line,
     guess_lang,
+    json_fault,
     parse_date,
 )
 from pipeline.stages import Turn
@@ -53,7 +54,7 @@ def _rows(text: str, path: str, kind: str):
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield n, InputError(path, f"not valid JSON ({exc.msg})", line=n)
+                yield n, InputError(path, json_fault(exc), line=n)
                 continue
             except RecursionError:  # e.g. 100,000 nested '[': that line only, not the file
                 yield n, InputError(path, "JSON nested too deeply", line=n)

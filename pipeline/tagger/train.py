@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ModelError
+from pipeline.readers.common import json_fault
 from pipeline.settings import DEFAULT_MODEL, DEFAULT_TOPICS, LABELS_DIR
 from pipeline.tagger import save_model
 from pipeline.tagger.topics import load_topics
@@ -21,17 +22,26 @@ def load_labelled(paths: list[Path]) -> list[dict]:
         for n, line in enumerate(Path(p).read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-                if not isinstance(obj.get("text"), str):
-                    raise KeyError("text")
-                topics = obj["topics"]
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                raise ModelError(f"{p}:{n}: a label line needs 'text' and 'topics' ({exc})") from exc
-            if not isinstance(topics, list):
-                raise ModelError(f"{p}:{n}: 'topics' must be a list")
-            rows.append(obj)
+            rows.append(_label_line(p, n, line))
     return rows
+
+
+def _label_line(path: Path, n: int, line: str) -> dict:
+    """One labelled statement; ModelError naming the line and what is wrong with it (it said
+    "needs 'text' and 'topics' ('topics')" of a line that was not JSON at all)."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}:{n}: {json_fault(exc)}") from exc
+    if not isinstance(obj, dict):
+        raise ModelError(f"{path}:{n}: a label line must be a JSON object with 'text' and 'topics'")
+    if not isinstance(obj.get("text"), str):
+        raise ModelError(f"{path}:{n}: 'text' missing or not a string")
+    if "topics" not in obj:
+        raise ModelError(f"{path}:{n}: 'topics' missing (a list of topic names, [] for none)")
+    if not isinstance(obj["topics"], list) or not all(isinstance(t, str) for t in obj["topics"]):
+        raise ModelError(f"{path}:{n}: 'topics' must be a list of topic names")
+    return obj
 
 
 def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:

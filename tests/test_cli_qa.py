@@ -1,0 +1,115 @@
+"""Defects a demanding user found by using the command line: each test runs the real command on
+real files and a real store, and failed before its fix."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.conftest import ROOT, SEED_FILE, run_bounded, run_cli
+
+
+# -- huge values: refused before any work, instead of running for minutes or taking the memory ----
+def test_a_queue_batch_over_the_limit_is_a_usage_error_not_minutes_of_work(seed_store):
+    # --batch 100000 compared every picked statement with every other one: many minutes of CPU.
+    r = run_bounded("labels", "queue", "--topic", "trade", "--store", str(seed_store), "--batch", "100000",
+                    timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "--batch" in r.stderr and "at most 1000" in r.stderr and "Traceback" not in r.stderr
+    r = run_bounded("labels", "queue", "--topic", "trade", "--store", str(seed_store), "--batch", "1000")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == 1000
+
+
+def test_leadlag_bootstrap_over_the_limit_is_a_usage_error(seed_store):
+    # 20,000 replications took 2.5 GB on the full store; 200,000 would take the machine's memory.
+    r = run_cli("leadlag", "--store", str(seed_store), "--bootstrap", "100000")
+    assert r.returncode == 2
+    assert "--bootstrap" in r.stderr and "at most 5000" in r.stderr
+
+
+def test_more_processes_than_processors_is_a_usage_error(tmp_path):
+    # `run --workers 1000` started a thousand workers, each loading the model.
+    too_many = str(max(2, os.cpu_count() or 1) + 1)
+    store = tmp_path / "store"
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--workers", too_many)
+    assert r.returncode == 2, r.stderr + r.stdout
+    assert "--workers" in r.stderr and "processors" in r.stderr
+    assert not store.exists()
+    r = run_cli("train", "--labels", str(tmp_path), "--output", str(tmp_path / "m.skops"), "--jobs", too_many)
+    assert r.returncode == 2 and "--jobs" in r.stderr and "processors" in r.stderr
+    assert not (tmp_path / "m.skops").exists()
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--workers", "2", "--no-snapshots")
+    assert r.returncode == 0, r.stderr  # the default count is always allowed
+
+
+# -- a bad line in a --gold file: a usage error naming the line and what is wrong ------------------
+def test_a_bad_gold_line_is_a_usage_error_saying_what_is_wrong(tmp_path):
+    cases = {
+        "not json\n": "not valid JSON (Expecting value at column 1)",
+        '{"text": "x"}\n': "'topics' missing",
+        '{"topics": ["trade"]}\n': "'text' missing or not a string",
+        '{"text": "x", "topics": "trade"}\n': "'topics' must be a list of topic names",
+        "[1, 2]\n": "a label line must be a JSON object",
+    }
+    for i, (line, reason) in enumerate(cases.items()):
+        gold = tmp_path / f"gold{i}.jsonl"
+        gold.write_text('{"text": "Tariffs on steel.", "topics": ["trade"], "lang": "en"}\n' + line)
+        r = run_cli("evaluate", "--gold", str(gold))
+        # It was exit 1 ("the store or model cannot be used") with "a label line needs 'text' and
+        # 'topics' ('topics')", or with the JSON error of a line that was no JSON at all.
+        assert r.returncode == 2, (line, r.stderr)
+        assert r.stderr.startswith(f"error: {gold}:2: {reason}"), r.stderr
+        assert "Traceback" not in r.stderr
+
+
+# -- what the reliability card says of the audit sample ----------------------------------------------
+def test_reliability_does_not_say_the_audit_coders_were_people(seed_store):
+    # The audit sample was coded by two independent coders (AI annotators: audit.jsonl's labeller);
+    # the card said "coded by two people", which a report citing it would repeat.
+    labellers = {json.loads(line)["labeller"].split(":")[0]
+                 for line in (ROOT / "pipeline" / "audit" / "audit.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert labellers == {"ai-annotator"}
+    r = run_cli("reliability", "--store", str(seed_store), "--no-drift")
+    assert r.returncode == 0, r.stderr
+    assert "two people" not in r.stdout
+    assert "coded by two independent coders" in r.stdout.splitlines()[0]
+
+
+# -- a records line that is no JSON: the reason says where ------------------------------------------
+def test_a_truncated_records_line_is_refused_with_its_column(tmp_path):
+    # It read "not valid JSON (Unterminated string starting at)": a reason cut off before the place.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "recs.jsonl").write_text('{"date": "2026-01-12", "text": "Tariffs on st')
+    r = run_cli("run", "--input", str(tmp_path / "in"), "--store", str(tmp_path / "store"), "--no-snapshots")
+    assert r.returncode == 3, r.stderr + r.stdout
+    assert "recs.jsonl:1: not valid JSON (Unterminated string starting at column 32)" in r.stdout
+
+
+# -- a trend over dates the store has no statement in ------------------------------------------------
+def test_trend_outside_the_stores_dates_says_where_its_statements_are(seed_store):
+    # An empty table and exit 0, nothing else: read as "the topic never came up in 2030".
+    r = run_cli("trend", "--store", str(seed_store), "--since", "2030-01-01", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout) == []  # standard output stays pure JSON
+    assert r.stderr == ("note: no statements from 2030-01-01 on; the store's statements are dated "
+                        "2025-01-20 to 2026-03-31\n")
+    r = run_cli("trend", "--store", str(seed_store), "--since", "2025-07-01", "--until", "2025-08-01",
+                "--source", "White House")
+    assert r.returncode == 0 and r.stdout.splitlines()[1:] == []
+    assert "no statements from 2025-07-01 to 2025-08-01 for these sources" in r.stderr
+    r = run_cli("trend", "--store", str(seed_store), "--since", "2026-01-01")
+    assert r.returncode == 0 and r.stderr == ""  # no note when there are statements
+
+
+# -- a --store that is a file -------------------------------------------------------------------------
+def test_every_reader_of_a_store_that_is_a_file_says_it_is_a_file(tmp_path):
+    # `run` said it; `status`, `trend`, `export`, `labels export` said "FILE/tracker.db: no store
+    # here; fill one with run", as if the file were a folder to fill.
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("not a store")
+    for command in (("status",), ("trend",), ("export", "--output", "-"), ("labels", "export", "--output", "-"),
+                    ("run", "--input", str(SEED_FILE))):
+        r = run_cli(*command, "--store", str(not_a_folder))
+        assert r.returncode == 1, (command, r.stderr)
+        assert r.stderr == f"error: {not_a_folder}: is a file, not a store folder; give --store a folder\n"
+    assert not_a_folder.read_text() == "not a store"
