@@ -79,15 +79,19 @@ def _count(s: str) -> int:
     return n
 
 
+def _capped(n: int, limit: int, why: str) -> int:
+    """``n`` when it is at most ``limit``; else an argument error saying ``why``."""
+    if n > limit:
+        raise argparse.ArgumentTypeError(why)
+    return n
+
+
 def _processes(s: str) -> int:
     """A number of worker processes, at most the machine's processors (2 at least, the default):
     more only share the same cores, and each holds a model or the training features in memory
     (``--workers 1000`` started a thousand)."""
-    n = _positive(s)
     limit = max(2, os.cpu_count() or 1)
-    if n > limit:
-        raise argparse.ArgumentTypeError(f"{s!r} is more processes than this machine's {limit} processors")
-    return n
+    return _capped(_positive(s), limit, f"{s!r} is more processes than this machine's {limit} processors")
 
 
 def _queue_batch(s: str) -> int:
@@ -95,22 +99,16 @@ def _queue_batch(s: str) -> int:
     so 100,000 ran for many minutes)."""
     from pipeline.labelling import QUEUE_MAX
 
-    n = _positive(s)
-    if n > QUEUE_MAX:
-        raise argparse.ArgumentTypeError(f"at most {QUEUE_MAX} statements a batch, not {s!r} "
-                                         "(label them, then ask for the next)")
-    return n
+    return _capped(_positive(s), QUEUE_MAX,
+                   f"at most {QUEUE_MAX} statements a batch, not {s!r} (label them, then ask for the next)")
 
 
 def _replications(s: str) -> int:
     """Bootstrap replications: 0 to MAX_IRF_REPS (memory grows with them: 20,000 took 2.5 GB)."""
     from pipeline.leadlag import MAX_IRF_REPS
 
-    n = _count(s)
-    if n > MAX_IRF_REPS:
-        raise argparse.ArgumentTypeError(f"at most {MAX_IRF_REPS} replications, not {s!r} "
-                                         "(the default 200 already gives stable 95 % bands)")
-    return n
+    return _capped(_count(s), MAX_IRF_REPS, f"at most {MAX_IRF_REPS} replications, not {s!r} "
+                   "(the default 200 already gives stable 95 % bands)")
 
 
 def _at_least_two(s: str) -> int:
