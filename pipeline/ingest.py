@@ -85,11 +85,11 @@ def process_file(path: str, data: bytes, fmt: str, source: str | None, model_pat
     out = []
     for doc in result.documents:
         stmts = segment(doc)
-        tags = model.tag([s.text for s in stmts])
+        tags = model.tag_arrays([s.text for s in stmts])
         gold = [known.get(text_key(s.text)) for s in stmts]
         rows = st.statement_rows(doc, stmts, tags, bits, model.version, gold)
         out.append(st.DocumentWrite(replace(doc, turns=()), rows,
-                                    st.score_aggregates(rows, bits, [t.scores for t in tags]),
+                                    st.score_aggregates(rows, bits, tags),
                                     st.count_aggregates(rows)))
     result.documents = []  # the rows carry the text: do not send it back to the writer twice
     return result, out
@@ -456,7 +456,8 @@ def _retag_work(args: tuple) -> tuple[st.Retag, int]:
     tagger = load_model(model_path)  # cached per process: loaded only when there is work
     labelled = known_labels()
     texts = [row[st.ROW_TEXT] for row in rows]
-    return st.retag_rows(rows, tagger.tag(texts), bits, version, [labelled.get(text_key(t)) for t in texts]), len(rows)
+    return (st.retag_rows(rows, tagger.tag_arrays(texts), bits, version, [labelled.get(text_key(t)) for t in texts]),
+            len(rows))
 
 
 def _refresh_gold(r: _Run) -> None:

@@ -368,12 +368,11 @@ def retag_beside(store: str | os.PathLike, model_path: str | os.PathLike, *,
                     (last, model.version, RETAG_BATCH)).fetchall()
                 if not rows:
                     break
-                tags = model.tag([r[1] for r in rows])
+                masks, scores = st.tag_columns(model.tag_arrays([r[1] for r in rows]), bits)
                 with st.transaction(conn):
                     conn.executemany("INSERT OR REPLACE INTO version_tags(version, sid, topic_mask, scores) "
                                      "VALUES (?,?,?,?)",
-                                     [(model.version, sid, st._mask(t.topics, bits), st._scores_json(t.scores))
-                                      for (sid, _), t in zip(rows, tags)])
+                                     [(model.version, sid, m, js) for (sid, _), m, js in zip(rows, masks, scores)])
                 done += len(rows)
                 last = rows[-1][0]
                 if progress:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pipeline.errors import StoreError
 from pipeline.readers import briefing
-from pipeline.stages import Document, Statement, Tagged
+from pipeline.stages import Document, Statement, TaggedBatch
 
 SCHEMA_VERSION = 1
 DB_NAME = "tracker.db"
@@ -817,12 +817,13 @@ def _add_scores(conn: sqlite3.Connection, where: str, args: tuple, sign: int) ->
         conn.execute("DELETE FROM score_hist WHERE n = 0")
 
 
-def score_aggregates(rows: list[tuple], bits: dict[str, int], scores: list[dict[str, float]] | None = None
-                     ) -> tuple[list[tuple], list[tuple]]:
+def score_aggregates(rows: list[tuple], bits: dict[str, int],
+                     scores: list[dict[str, float]] | TaggedBatch | None = None) -> tuple[list[tuple], list[tuple]]:
     """The score-sum and histogram rows of some statement rows (``statement_rows``), computed
     where the rows are built (in the workers) so that the single writer only adds them up.
-    ``scores``: the rows' scores as dicts when at hand (else read from the rows' JSON); a row of
-    the labelled set counts its label instead of its score, and stays out of the histograms."""
+    ``scores``: the rows' scores when at hand, as dicts or as the tagger's arrays (else read from the
+    rows' JSON); a row of the labelled set counts its label instead of its score, and stays out of
+    the histograms."""
     import numpy as np  # (numpy is loaded wherever statements are tagged; a bare store need not)
 
     if not rows:
@@ -839,9 +840,10 @@ def score_aggregates(rows: list[tuple], bits: dict[str, int], scores: list[dict[
     hid = np.fromiter((cells.setdefault((r[5], r[6]), len(cells)) for r in rows), dtype=np.intp, count=n)
     gold = np.fromiter((r[ROW_GOLD] or 0 for r in rows), dtype=np.int64, count=n)
     labelled = np.fromiter((r[ROW_GOLD] is not None for r in rows), dtype=bool, count=n)
-    first = tuple(scores[0])
-    if all(tuple(sc) == first for sc in scores):  # one model's scores: the same topics in every row
-        topics = list(first)
+    if isinstance(scores, TaggedBatch):
+        topics, values = list(scores.topics), scores.scores
+    elif all(tuple(sc) == tuple(scores[0]) for sc in scores):  # one model's scores: the same topics in every row
+        topics = list(scores[0])
         values = np.array([list(sc.values()) for sc in scores], dtype=float).reshape(n, len(topics))
     else:
         topics = list(dict.fromkeys(t for sc in scores for t in sc))
@@ -914,7 +916,21 @@ ROW_SCORES = 14
 ROW_GOLD = 16  # gold_mask
 
 
-def statement_rows(doc: Document, stmts: list[Statement], tags: list[Tagged], bits: dict[str, int],
+def tag_columns(tags: TaggedBatch, bits: dict[str, int]) -> tuple[list[int], list[str]]:
+    """Per text of a batch, its topic mask (``_mask`` of the topics it hits) and its scores as JSON
+    (``_scores_json``), computed for the whole batch at once (a test holds them to those)."""
+    import numpy as np  # (numpy is loaded wherever statements are tagged; a bare store need not)
+
+    shifts = [bits[t] for t in tags.topics]
+    if max(shifts, default=0) < 63:  # a signed 64-bit mask, as SQLite stores it
+        masks = (tags.hits.astype(np.int64) @ np.array([1 << b for b in shifts], dtype=np.int64)).tolist()
+    else:
+        masks = [_mask([t for t, h in zip(tags.topics, hit) if h], bits) for hit in tags.hits.tolist()]
+    fmt = _scores_format(tags.topics)
+    return masks, [fmt % tuple(row) for row in tags.scores.tolist()]
+
+
+def statement_rows(doc: Document, stmts: list[Statement], tags: TaggedBatch, bits: dict[str, int],
                    model_version: str, gold: list[tuple[str, ...] | None] | None = None) -> list[tuple]:
     """The rows ``write_files`` inserts for a document's tagged statements (a pure function).
     ``gold``: per statement, the topics people gave its text in the labelled set (None: not labelled)."""
@@ -922,10 +938,11 @@ def statement_rows(doc: Document, stmts: list[Statement], tags: list[Tagged], bi
     d = doc.date
     dates = _dates(d)
     gold = gold or [None] * len(stmts)
+    masks, scores = tag_columns(tags, bits)
     return [(s.statement_id, s.doc_id, *(dates if s.date == d else _dates(s.date)), s.source, s.lang,
-             s.speaker_raw, s.speaker, s.role, s.position, s.text, _mask(t.topics, bits), _scores_json(t.scores),
+             s.speaker_raw, s.speaker, s.role, s.position, s.text, m, js,
              model_version, None if g is None else _mask([x for x in g if x in bits], bits))
-            for s, t, g in zip(stmts, tags, gold)]
+            for s, m, js, g in zip(stmts, masks, scores, gold)]
 
 
 def _dates(d: dt.date) -> tuple[str, int, int, int]:
@@ -981,14 +998,14 @@ class Retag:
     months: tuple[int, int]
 
 
-def retag_rows(rows: list[tuple], tags: list[Tagged], bits: dict[str, int], model_version: str,
+def retag_rows(rows: list[tuple], tags: TaggedBatch, bits: dict[str, int], model_version: str,
                gold: list[tuple[str, ...] | None] | None = None) -> Retag:
     """The new tags of ``stale_rows`` rows and the changes they make to the count and score tables,
     computed in Python (in the workers) from the old and new rows: a pure function."""
     gold = gold or [None] * len(rows)
-    new = [r[:ROW_MASK] + (_mask(t.topics, bits), _scores_json(t.scores), model_version,
-                           None if g is None else _mask([x for x in g if x in bits], bits))
-           for r, t, g in zip(rows, tags, gold)]
+    masks, scores = tag_columns(tags, bits)
+    new = [r[:ROW_MASK] + (m, js, model_version, None if g is None else _mask([x for x in g if x in bits], bits))
+           for r, m, js, g in zip(rows, masks, scores, gold)]
     daily: Counter = Counter()
     for sign, part in ((-1, rows), (+1, new)):
         for *key, n in count_aggregates(part)[0]:
@@ -996,7 +1013,7 @@ def retag_rows(rows: list[tuple], tags: list[Tagged], bits: dict[str, int], mode
     sums: dict[tuple, list] = {}
     hist: Counter = Counter()
     for sign, (s_rows, h_rows) in ((-1, score_aggregates(rows, bits)),
-                                   (+1, score_aggregates(new, bits, [t.scores for t in tags]))):
+                                   (+1, score_aggregates(new, bits, tags))):
         for *key, n, s1, s2 in s_rows:
             acc = sums.setdefault(tuple(key), [0, 0.0, 0.0])
             acc[0] += sign * n

@@ -304,6 +304,33 @@ def _aggregates_agree(rows, bits, scores=None) -> int:
     return len(sums)
 
 
+def _tags_agree(texts: list[str]) -> None:
+    # The batch path (arrays -> masks, JSON and score sums for all texts at once) against the
+    # definition: a Tagged per text, its mask and its JSON one at a time.
+    model = load_model()
+    bits = {"security": 0, "trade": 1, "migration": 2, "sovereignty": 5}
+    batch = model.tag_arrays(texts)
+    tags = model.tag(texts)
+    assert batch.tagged() == tags
+    masks, scores = store.tag_columns(batch, bits)
+    assert masks == [store._mask(t.topics, bits) for t in tags]
+    assert scores == [json.dumps(t.scores, separators=(",", ":")) for t in tags]
+    rows = [(str(i), "d", "2024-01-01", 19723, 19722, 19723, "s", "es", "", "", "", i, t, m, js, "v", None)
+            for i, (t, m, js) in enumerate(zip(texts, masks, scores))]
+    assert store.score_aggregates(rows, bits, batch) == store.score_aggregates(rows, bits, [t.scores for t in tags])
+
+
+def test_tags_as_arrays_are_their_definition_on_seed_statements():
+    texts = _seed_texts()
+    assert sum(bool(t.topics) for t in load_model().tag(texts)) > 100
+    _tags_agree(texts)
+    _tags_agree([])
+
+
+def test_tags_as_arrays_are_their_definition_on_corpus_statements():
+    _tags_agree(_corpus_texts())
+
+
 def test_score_sums_and_histograms_are_their_definition(seed_store):
     conn = store.open_readonly(seed_store)
     bits = store.topic_bits(conn)

@@ -12,7 +12,7 @@ import numpy as np
 
 from pipeline.errors import ModelError
 from pipeline.settings import DEFAULT_MODEL
-from pipeline.stages import Tagged
+from pipeline.stages import Tagged, TaggedBatch
 
 # Only these modules' types may be rebuilt from a model file; anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "pipeline.tagger.", "builtins.")
@@ -30,15 +30,15 @@ class LoadedModel:
 
     def tag(self, texts: list[str]) -> list[Tagged]:
         """Tag a batch of texts."""
+        return self.tag_arrays(texts).tagged() if texts else []
+
+    def tag_arrays(self, texts: list[str]) -> TaggedBatch:
+        """Tag a batch of texts: the verdicts as arrays (what a run stores)."""
         if not texts:
-            return []
+            k = len(self.topics)
+            return TaggedBatch(self.topics, np.zeros((0, k)), np.zeros((0, k), dtype=bool))
         proba = self.estimator.predict_proba(texts)
-        hits = (proba >= self.estimator.thresholds_).tolist()
-        names = self.topics
-        out = []
-        for row, hit in zip(np.round(proba, 4).tolist(), hits):
-            out.append(Tagged(tuple(t for t, h in zip(names, hit) if h), dict(zip(names, row))))
-        return out
+        return TaggedBatch(self.topics, np.round(proba, 4), proba >= self.estimator.thresholds_)
 
     def scores_matrix(self, texts: list[str]) -> np.ndarray:
         return self.estimator.predict_proba(texts)
