@@ -23,8 +23,9 @@ from pipeline.errors import StoreError  # noqa: E402
 st.set_option("client.showErrorDetails", "none")
 st.set_option("client.toolbarMode", "viewer")
 st.set_page_config(page_title="Topic tracker", layout="wide")
-st.markdown("<style>.stmt{font-size:1.02em;line-height:1.5} mark{background:#ffe58a}</style>",
-            unsafe_allow_html=True)
+# Yellow: the tagger's evidence; blue: the words searched for.
+st.markdown("<style>.stmt{font-size:1.02em;line-height:1.5} mark{background:#ffe58a} "
+            "mark.hit{background:#bfe3ff}</style>", unsafe_allow_html=True)
 
 TRENDS = str(ROOT / "dashboard/views/trends.py")
 PAGES = [

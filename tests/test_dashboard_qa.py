@@ -73,3 +73,25 @@ def test_a_rolling_mean_is_in_the_hover_and_the_chart_csv(app, media, measure):
     # The mean differs from the period's own number somewhere (else the test would prove nothing).
     own = "share_corrected" if measure == "corrected" else measure
     assert any(r[column] and abs(float(r[column]) - float(r[own])) > 1e-9 for r in rows)
+
+
+def test_the_search_words_are_marked_in_the_statements_listed(app):
+    """QA: searching "humanitaria" listed 8 statements with only the tagger's evidence words marked
+    ("comerciales", "aranceles"): the word searched for had to be found by eye in each. The search's
+    words and phrases are marked too, in a colour of their own that a caption names."""
+    at = app.run()
+    at.switch_page("views/explore.py").run()
+    at.text_input(key="q").input('"integridad territorial" -zzzz').run()
+    assert not at.exception, at.exception
+    shown = [m.value for m in at.markdown if "class='stmt'" in m.value]
+    assert shown, "the search found no statement in the seed store"
+    assert all('<mark class="hit">' in s for s in shown)
+    assert any("search's words" in c.value for c in at.caption)
+
+
+def test_highlight_marks_searched_words_and_phrases_apart_from_evidence():
+    from dashboard.render import highlight
+
+    out = highlight("La Frontera norte y los aranceles <b>", ["aranceles", "frontera"], ["frontera norte"])
+    assert out == ('La <mark class="hit">Frontera norte</mark> y los <mark>aranceles</mark> &lt;b&gt;')
+    assert highlight("sin nada", [], []) == "sin nada"
