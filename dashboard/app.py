@@ -78,6 +78,9 @@ if lost:
 facets = data.facets(data.version())
 for notice in state.check_url(facets):
     st.warning(md_text(notice))  # notices quote the URL: text, never Markdown
+# A page reopened in this session gets back the choices it had (Streamlit drops them on leaving).
+state.keep_choices(page.url_path, st.session_state.get("_last_page") not in (None, page.url_path))
+st.session_state["_last_page"] = page.url_path
 note = FILTER_NOTES.get(page.url_path)
 if note:
     st.sidebar.caption(note)
