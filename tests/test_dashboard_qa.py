@@ -95,3 +95,17 @@ def test_highlight_marks_searched_words_and_phrases_apart_from_evidence():
     out = highlight("La Frontera norte y los aranceles <b>", ["aranceles", "frontera"], ["frontera norte"])
     assert out == ('La <mark class="hit">Frontera norte</mark> y los <mark>aranceles</mark> &lt;b&gt;')
     assert highlight("sin nada", [], []) == "sin nada"
+
+
+def test_model_versions_with_one_model_names_it_instead_of_zero_versions(app):
+    """QA: on a store tagged by one model, Model versions said "this store keeps the tags of 0
+    versions", as if it held no tags. It names the model whose tags it serves."""
+    at = app.run()
+    at.switch_page("views/versions.py").run()
+    assert not at.exception, at.exception
+    info = " ".join(i.value for i in at.info)
+    assert "0 versions" not in info
+    from dashboard import data
+
+    (model,) = data.tagging_models(data.version())
+    assert f"holds only the tags it serves (model {model})" in info
