@@ -23,8 +23,9 @@ from pipeline.errors import StoreError  # noqa: E402
 st.set_option("client.showErrorDetails", "none")
 st.set_option("client.toolbarMode", "viewer")
 st.set_page_config(page_title="Topic tracker", layout="wide")
-st.markdown("<style>.stmt{font-size:1.02em;line-height:1.5} mark{background:#ffe58a}</style>",
-            unsafe_allow_html=True)
+# Yellow: the tagger's evidence; blue: the words searched for.
+st.markdown("<style>.stmt{font-size:1.02em;line-height:1.5} mark{background:#ffe58a} "
+            "mark.hit{background:#bfe3ff}</style>", unsafe_allow_html=True)
 
 TRENDS = str(ROOT / "dashboard/views/trends.py")
 PAGES = [
@@ -77,6 +78,9 @@ if lost:
 facets = data.facets(data.version())
 for notice in state.check_url(facets):
     st.warning(md_text(notice))  # notices quote the URL: text, never Markdown
+# A page reopened in this session gets back the choices it had (Streamlit drops them on leaving).
+state.keep_choices(page.url_path, st.session_state.get("_last_page") not in (None, page.url_path))
+st.session_state["_last_page"] = page.url_path
 note = FILTER_NOTES.get(page.url_path)
 if note:
     st.sidebar.caption(note)

@@ -46,6 +46,11 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
     from dashboard import corrections
 
     fixed = corrections.current(list(df["statement_id"])) if len(df) else {}
+    # The search's words are marked too: in a long statement the reader could not find them.
+    searched = queries.search_terms(f.search)[0] if f.search else []
+    if searched and len(df):
+        st.caption("Marked: the search's words <mark class=\"hit\">like this</mark>, the words that led the tagger to "
+                   "each topic <mark>like this</mark>.", unsafe_allow_html=True)
     for row in df.itertuples():
         terms: list[str] = []
         if model is not None:
@@ -60,12 +65,13 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
         st.markdown(f"**{md_text(row.date)}** · {who} · {tags}" + (f" · {link}" if link else ""))
         text = readable(row.text)
         if len(text) <= LONG_TEXT:
-            st.markdown(f"<div class='stmt'>{highlight(text, terms)}</div>", unsafe_allow_html=True)
+            st.markdown(f"<div class='stmt'>{highlight(text, terms, searched)}</div>", unsafe_allow_html=True)
         else:
             # A White House paragraph can run to 20,000 characters: its start, and the rest on request.
-            st.markdown(f"<div class='stmt'>{highlight(head(text, LONG_TEXT), terms)} …</div>", unsafe_allow_html=True)
+            st.markdown(f"<div class='stmt'>{highlight(head(text, LONG_TEXT), terms, searched)} …</div>",
+                        unsafe_allow_html=True)
             with st.expander(f"The whole statement ({len(text):,} characters)"):
-                st.markdown(f"<div class='stmt'>{highlight(text, terms)}</div>", unsafe_allow_html=True)
+                st.markdown(f"<div class='stmt'>{highlight(text, terms, searched)}</div>", unsafe_allow_html=True)
         corrections.controls(row.statement_id, row.topics, fixed.get(row.statement_id), key)
         st.divider()
     if total:

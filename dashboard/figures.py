@@ -71,12 +71,16 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
         thin = (d["total"] < min_total) & (d["total"] > 0)
         hover = [f"{THIN}: only {counted(tot, 'statement')}" if th else "" for tot, th in zip(d["total"], thin)]
         periods = d["period"].tolist()
+        # Under a rolling mean the point is the mean, not the period's own number: the hover gives
+        # both, each named (it gave only the period's, which the point did not show).
+        mean = "" if rolling == 1 else \
+            f"<br>{rolling}-period mean: %{{y:{'.1f' if measure == 'count' else '.1%'}}}<br>this period: "
         common = dict(
             x=periods, y=y, name=t, legendgroup=t,
             customdata=list(zip([t] * len(d), d["count"], d["total"], d["share"].fillna(0), hover,
                                 d["period"].astype(str))),
-            hovertemplate=("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}<br>%{customdata[1]} of %{customdata[2]} "
-                           "statements (%{customdata[3]:.1%})<br>%{customdata[4]}<extra></extra>"),
+            hovertemplate=("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}" + (mean or "<br>") + "%{customdata[1]} of "
+                           "%{customdata[2]} statements (%{customdata[3]:.1%})<br>%{customdata[4]}<extra></extra>"),
             marker=dict(color=col),
         )
         if stacked:
@@ -110,8 +114,10 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
         bounds = "" if rolling > 1 else "<br>95 % interval %{customdata[6]:.1%} – %{customdata[7]:.1%}"
         common["customdata"] = [c + (lo, hi) for c, lo, hi in zip(common["customdata"], d["ci_low"].fillna(0),
                                                                        d["ci_high"].fillna(0))]
-        common["hovertemplate"] = ("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}<br>corrected share %{y:.1%}" + bounds +
-                                   "<br>raw share %{customdata[3]:.1%} (%{customdata[1]} of %{customdata[2]} "
+        shown = "corrected share %{y:.1%}" if rolling == 1 else f"corrected share, {rolling}-period mean %{{y:.1%}}"
+        common["hovertemplate"] = ("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}<br>" + shown + bounds +
+                                   ("<br>raw share " if rolling == 1 else "<br>this period: raw share ") +
+                                   "%{customdata[3]:.1%} (%{customdata[1]} of %{customdata[2]} "
                                    "statements tagged)<br>%{customdata[4]}" + note + "<extra></extra>")
         fig.add_trace(go.Scatter(mode="lines+markers", line=dict(color=col, width=2.5), marker_symbol=symbols,
                                  **common))
@@ -130,6 +136,26 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
     if measure in ("share", "corrected"):
         fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     return fig
+
+
+def rolling_column(measure: str, rolling: int) -> str:
+    """The chart data's column of the plotted values under a rolling mean (``count_mean_3``)."""
+    return f"{'share_corrected' if measure == 'corrected' else measure}_mean_{rolling}"
+
+
+def with_rolling(df: pd.DataFrame, measure: str, rolling: int) -> pd.DataFrame:
+    """``df`` with the values ``trend_figure`` plots under a rolling mean of ``rolling`` periods, per
+    topic (periods without statements skipped and left empty), in the column ``rolling_column``; as
+    it is when ``rolling`` is 1. The chart's CSV carries them: its rows gave only each period's own
+    numbers, which the points under a rolling mean do not show."""
+    if rolling <= 1 or df.empty:
+        return df
+    source = "share_corrected" if measure == "corrected" else measure
+    out = df.sort_values(["topic", "period"]).copy()
+    out[rolling_column(measure, rolling)] = pd.concat(
+        [pd.Series(_gaps(d[source], d["total"], rolling), index=d.index, dtype=float)
+         for _, d in out.groupby("topic", sort=False)])
+    return out.sort_index()
 
 
 DRIFT = "drift"

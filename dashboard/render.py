@@ -68,17 +68,24 @@ def head(text: str, chars: int) -> str:
     return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0]
 
 
-def highlight(text: str, terms: list[str]) -> str:
-    """HTML of ``text`` with each evidence term (accent-insensitive, whole words) in <mark>.
+def highlight(text: str, terms: list[str], searched: list[str] | tuple[str, ...] = ()) -> str:
+    """HTML of ``text`` with each evidence term (accent-insensitive, whole words) in <mark>, and each
+    word or phrase of the search, ``searched``, in <mark class="hit"> (a search word that is also
+    evidence is marked as searched: that is what the reader looks for).
 
     The text is escaped first, so markup inside a transcript shows as text. Line breaks become
     <br>: a blank line would end the HTML block it is shown in, and Streamlit would read what
     follows as Markdown.
     """
     safe = html.escape(text)
-    terms = [t for t in dict.fromkeys(terms) if t and len(t) > 1]
-    if terms:
-        pat = re.compile(r"(?<!\w)(" + "|".join(_term_pattern(html.escape(t)) for t in
-                                               sorted(terms, key=len, reverse=True)) + r")\w*", re.I)
-        safe = pat.sub(lambda m: f"<mark>{m.group(0)}</mark>", safe)
+    groups = []
+    for name, words in (("hit", searched), ("ev", terms)):
+        words = [t for t in dict.fromkeys(words) if t and len(t) > 1]
+        if words:
+            alts = "|".join(_term_pattern(html.escape(t)) for t in sorted(words, key=len, reverse=True))
+            groups.append(f"(?P<{name}>{alts})")
+    if groups:
+        pat = re.compile(r"(?<!\w)(?:" + "|".join(groups) + r")\w*", re.I)
+        safe = pat.sub(lambda m: (f'<mark class="hit">{m.group(0)}</mark>' if m.lastgroup == "hit"
+                                  else f"<mark>{m.group(0)}</mark>"), safe)
     return _LINE_BREAKS.sub("<br>", safe)

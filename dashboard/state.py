@@ -161,6 +161,41 @@ def check_url(facets: dict) -> list[str]:
     return _settle(*review({k: qp.get_all(k) for k in qp.keys()}, facets))
 
 
+# Each page's own choices bound to the URL (the sidebar's filters are on every page and stay in it).
+PAGE_CHOICES = {"trends": ("granularity", "measure", "rolling", "stacked"), "compare": ("group", "compare"),
+                "weekly": ("week", "vs"), "leadlag": ("a", "b", "ll_topic")}
+_KEPT = "_page_choices"
+
+
+def returning(kept: Mapping[str, list[str]], present: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The choices a page had when it was left (``kept``) that its URL on return lacks (``present``)."""
+    return {k: v for k, v in kept.items() if k not in present and v}
+
+
+def keep_choices(page: str, arrived: bool) -> None:
+    """Keep a page's choices for the session, and give them back when the page is reopened.
+
+    Streamlit drops a page's URL-bound choices from the address when another page opens (its
+    widgets are gone), and pushes that shortened address into the history: Trends, left for
+    Compare and reopened by its link or the Back button, came back weekly counts, not the monthly
+    shares it showed. ``arrived``: this run opens the page from another. A new session (a link,
+    a reload) starts from its URL alone."""
+    group = "trends" if page in ("", "overview", "trends") else page  # the default page's path is ""
+    keys = PAGE_CHOICES.get(group)
+    if not keys:
+        return
+    kept = st.session_state.setdefault(_KEPT, {})
+    qp = st.query_params
+    present = {k: qp.get_all(k) for k in keys if k in qp}
+    if arrived:
+        missing = returning(kept.get(group, {}), present)
+        if missing:
+            # In one change: each change of the address is a step of the browser's history.
+            qp.update(missing)
+            st.rerun()  # bound widgets read the URL the run started with
+    kept[group] = present
+
+
 def page_notice(url: str | None, paths: list[str], shown: str, base: str = "",
                 hidden: tuple[str, ...] = ()) -> str | None:
     """The notice for a URL whose page path names no page (``/status``): Streamlit then runs the

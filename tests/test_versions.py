@@ -150,7 +150,7 @@ def test_the_versions_page_says_why_two_models_are_not_two_versions_to_compare(r
     assert len(models) == 2
     at.switch_page("views/versions.py").run()
     info = " ".join(i.value for i in at.info)
-    assert "keeps the tags of 0 versions" in info and "The Store page lists 2 models" in info
+    assert "holds only the tags it serves" in info and "The Store page lists 2 models" in info
     assert "`python -m pipeline run` with another model replaces the old tags" in info
 
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import analysis, data
 from dashboard.components import cite, corrected_audit, statements_list, topic_warnings
-from dashboard.figures import trend_figure, unlabelled
+from dashboard.figures import trend_figure, unlabelled, with_rolling
 from dashboard.render import md_text
 from pipeline import audit, provenance, settings
 from pipeline.csvsafe import frame_to_csv
@@ -92,9 +92,9 @@ if corrected:
                   "No period falls in a source-quarter that drifts from the audit sample.")
                + (" Stacked mode is off for the corrected measure: corrected shares carry intervals that "
                   "cannot be stacked." if stacked else ""))
-out = df
+out = with_rolling(df, measure, int(rolling))  # the plotted means beside each period's own numbers
 if corrected:
-    out = df.assign(drift=df["period"].map(lambda p: flagged.get(p, "")))
+    out = out.assign(drift=out["period"].map(lambda p: flagged.get(p, "")))
 st.download_button("Download chart data (CSV)", frame_to_csv(out),
                    file_name=f"topics-by-{granularity}{'-corrected' if corrected else ''}.csv", mime="text/csv")
 cite(provenance.trend_what(granularity, measure) + (f", mean of {int(rolling)} {granularity}s" if rolling > 1 else ""),

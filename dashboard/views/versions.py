@@ -90,10 +90,12 @@ finally:
 if len(vs) < 2:
     # The Store page lists every model that ever tagged statements here; before/after needs the tags
     # of two kept side by side, which only a retrain keeps (a `run` with another model replaces them).
-    kept = f" ({', '.join(v['version'] for v in vs)})" if vs else ""
     used = len(data.status(data.version())["models"])
-    st.info(f"Before/after compares the tags two model versions gave the same statements, and this store keeps "
-            f"the tags of {counted(len(vs), 'version')}{kept}."
+    serving = ", ".join(sorted(data.tagging_models(data.version())))
+    # "keeps the tags of 0 versions" read as if the store held no tags at all: it holds the served ones.
+    held = (f"this store keeps the tags of one version ({vs[0]['version']})" if vs else
+            f"this store holds only the tags it serves (model {serving}), none of another version beside them")
+    st.info("Before/after compares the tags two model versions gave the same statements, and " + held + "."
             + (f" The Store page lists {counted(used, 'model')}: each tagged statements here at one time, but a "
                "re-tag by `python -m pipeline run` with another model replaces the old tags without keeping them."
                if used >= 2 else "")
