@@ -109,7 +109,8 @@ def show_event(e: dict) -> None:
             " (raw share: as tagged, with the tagger's errors)")
     st.markdown(f"**{md_text(e['topic'])}** · {md_text(e['source'])} · {e['start']} to {e['end']} · z "
                 f"{e['z']:.1f} · {100 * e['share']:.1f}% of statements at the peak{sure} (usual "
-                f"{100 * e['baseline_share']:.1f}%) · {e['count']} statements on the topic ({e['measure']} share)")
+                f"{100 * e['baseline_share']:.1f}%) · {e['count']:,} statements tagged with the topic (a count as "
+                f"tagged) · found on the {e['measure']} share")
     for lang, terms in e["terms"].items():
         words = ", ".join(f"{t['term']} ({t['z']:.1f})" for t in terms) or "no distinctive term"
         st.markdown(f"Terms that set it apart ({md_text(lang)}): {md_text(words)}")

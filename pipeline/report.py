@@ -232,7 +232,7 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
 {counted(summary['documents'], 'document')} · {counted(summary['statements'], 'statement')}</p>
 {_partial_html(summary)}<h2>Topics this week</h2>
-<table><tr><th>topic</th><th>statements</th><th>share</th><th>corrected share (95 % interval)</th></tr>
+<table><tr><th>topic</th><th>statements tagged</th><th>share as tagged</th><th>corrected share (95 % interval)</th></tr>
 {''.join(rows)}</table>
 <p class="who">{e(_correction_note(summary))}</p>
 <h2>Changes</h2>

@@ -278,7 +278,7 @@ def test_weekly_page_warns_of_a_partial_week_and_gives_share_changes_in_points(a
     assert at.selectbox(key="week").value == "2026-W14"
     warnings = " ".join(w.value for w in at.warning)
     assert "Partial week" in warnings and "end on 2026-03-31" in warnings and "2 of its 7 days" in warnings
-    assert list(at.dataframe[0].value.columns) == ["topic", "statements", "share as tagged",
+    assert list(at.dataframe[0].value.columns) == ["topic", "statements tagged", "share as tagged",
                                                     "corrected share (95 % interval)"]
     # The changes, one table per week compared with (every column in reach): corrected first.
     for table, name in ((1, "vs previous week"), (2, "vs 8-week mean")):
@@ -402,7 +402,7 @@ def test_weekly_page_says_when_the_weeks_statements_were_retagged_after_the_brie
     store.rebuild_daily(store.open_store(store_dir))
     at = _weekly_page(store_dir, "2026-W13", monkeypatch)
     infos = " ".join(i.value for i in at.info)
-    security = at.dataframe[0].value.set_index("topic").loc["security", "statements"]
+    security = at.dataframe[0].value.set_index("topic").loc["security", "statements tagged"]
     assert "holds" not in infos  # the total did not change
     assert f"security {security - 5:,} (brief {security:,})" in infos
     assert f"now tagged by model retagged0001, the brief's by {served[0][0]}" in infos

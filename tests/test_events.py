@@ -146,6 +146,9 @@ def test_events_page_lists_events_newest_first_and_follows_the_filters(synthetic
     assert all(re.search(with_ci if corrected else tagged, x) for x in labels), (corrected, labels[0])
     body = " ".join(str(m.value) for m in at.markdown) + " ".join(str(t.value) for t in at.text)
     assert "glimvarde" in body and "Speaker" in body  # the explanation's terms and statements with speakers
+    # The statements counted in an event are counted as tagged, whatever share found it.
+    assert re.search(r"\d+ statements tagged with the topic \(a count as tagged\) · found on the "
+                     r"(corrected|raw) share", body), body[:400]
     at.sidebar.date_input(key="dates").set_value((dt.date(2024, 1, 1), dt.date(2025, 12, 31))).run()
     assert [x.label[:10] for x in at.expander if x.label != "Cite this"] == ["2025-04-14", "2024-08-12"]
 

@@ -125,7 +125,7 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
     # the two can point opposite ways when the week's total moves. The corrected change, with its
     # interval, leads; the changes as tagged follow (a brief frozen before schema 5, or numbers without
     # an audit sample, have only those: the corrected column shows dashes).
-    numbers = [{"topic": t, "statements": v["count"], "share as tagged": f"{v['share']:.1%}",
+    numbers = [{"topic": t, "statements tagged": v["count"], "share as tagged": f"{v['share']:.1%}",
                 "corrected share (95 % interval)": _corrected(v)} for t, v in s["topics"].items()]
     moves = [[{"topic": t, f"vs {name} (pts, corrected, 95 % interval)": corrected_points(v[key], ""),
                f"vs {name} (pts, as tagged)": _pts(v[key]["change_share"]),
