@@ -80,6 +80,52 @@ def dashboard_server(seed_store, tmp_path_factory):
         yield url
 
 
+@pytest.fixture()
+def page():
+    """A page of Debian's Chromium driven by Playwright, 1400 x 1000 (skips, or fails when the
+    browser is required, without Chromium)."""
+    exe = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.browser import BROWSER_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield pg
+        browser.close()
+
+
+@pytest.fixture()
+def app(seed_store, monkeypatch):
+    """The dashboard on the seed store, under AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import data
+
+    monkeypatch.setenv("TOPICS_STORE", str(seed_store))
+    data.facets.clear()
+    return AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120)
+
+
+@pytest.fixture()
+def media(monkeypatch) -> list:
+    """The media storage of every AppTest run (where download buttons keep their data): AppTest
+    drops its runtime after a run, so the storage is kept here."""
+    import streamlit.testing.v1.app_test as app_test
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    kept: list = []
+
+    class Kept(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            kept.append(self)
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Kept)
+    return kept
+
+
 
 # Memory a pipeline process may map in the hardening tests: a normal run needs well under 1 GB, so a
 # regression that reads /dev/zero or tags a 40 MB token fails fast instead of taking the machine.

@@ -4,24 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from dashboard.browser import BROWSER_ARGS
-from tests.conftest import ROOT, need_browser
+from tests.conftest import ROOT
 
 SHOTS = ROOT / "test-artifacts"
-
-
-@pytest.fixture()
-def page():
-    exe = need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield pg
-        browser.close()
 
 
 def _wait_chart(page):

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
-from dashboard.browser import BROWSER_ARGS, after_rerun, open_page
-from tests.conftest import need_browser
+from dashboard.browser import after_rerun, open_page
 
 CHART = ".js-plotly-plot .scatterlayer .point"
-
-
-@pytest.fixture()
-def page():
-    exe = need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        yield pg
-        browser.close()
 
 
 def _checked(page) -> list[str]:

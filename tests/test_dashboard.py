@@ -16,15 +16,6 @@ from tests.conftest import ROOT
 APP = str(ROOT / "dashboard" / "app.py")
 
 
-@pytest.fixture()
-def app(seed_store, monkeypatch):
-    monkeypatch.setenv("TOPICS_STORE", str(seed_store))
-    from dashboard import data
-
-    data.facets.clear()
-    return AppTest.from_file(APP, default_timeout=60)
-
-
 def _texts(at) -> str:
     return " ".join(str(x.value) for x in list(at.markdown) + list(at.caption) + list(at.warning) + list(at.info))
 

@@ -128,21 +128,6 @@ def test_weekly_page_quotes_show_metadata_as_text_not_markdown(evil_store, monke
     assert [s for s in sources if _unsafe_markdown(s)] == []
 
 
-@pytest.fixture()
-def browser_page():
-    from dashboard.browser import BROWSER_ARGS
-    from tests.conftest import need_browser
-
-    exe = need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        browser.close()
-
-
 def _page_is_inert(page, literals: list[str]) -> None:
     """No image, no javascript: link, and every injected string shown as written."""
     main = page.locator("[data-testid='stMain']")
@@ -154,10 +139,9 @@ def _page_is_inert(page, literals: list[str]) -> None:
         assert literal in text, literal
 
 
-def test_browser_renders_injected_metadata_as_plain_text(evil_store, browser_page, tmp_path):
+def test_browser_renders_injected_metadata_as_plain_text(evil_store, page, tmp_path):
     from dashboard.browser import open_page, serve
 
-    page = browser_page
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     with serve(evil_store, tmp_path / "streamlit.log") as url:
@@ -229,10 +213,9 @@ def _download(page, label: str) -> str:
     return Path(info.value.path()).read_text(encoding="utf-8")
 
 
-def test_dashboard_downloads_neutralise_formula_cells(evil_store, browser_page, tmp_path):
+def test_dashboard_downloads_neutralise_formula_cells(evil_store, page, tmp_path):
     from dashboard.browser import open_page, serve
 
-    page = browser_page
     with serve(evil_store, tmp_path / "streamlit.log") as url:
         open_page(page, url + "/statements", "div.stmt")
         rows = _csv_rows(_download(page, "Download these statements (CSV)"))
@@ -254,7 +237,7 @@ def _non_loopback_ipv4() -> list[str]:
 
 
 def test_launcher_from_another_folder_listens_on_localhost_only_and_shows_no_error_details(
-        seed_store_copy, browser_page, tmp_path):
+        seed_store_copy, page, tmp_path):
     import os
     import socket
     import sqlite3
@@ -293,8 +276,7 @@ def test_launcher_from_another_folder_listens_on_localhost_only_and_shows_no_err
             with pytest.raises(OSError):
                 socket.create_connection((address, port), timeout=2).close()
 
-        page = browser_page
-        requests: list[str] = []
+            requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
         url = f"http://127.0.0.1:{port}"
         open_page(page, url + "/", POINT)
@@ -429,10 +411,9 @@ def test_url_parameter_names_and_values_in_notices_are_text(seed_app):
     assert "![x](http://127.0.0.1:9/p.png)" in _notices(at)
 
 
-def test_the_trends_page_opens_at_its_own_url(dashboard_server, browser_page):
+def test_the_trends_page_opens_at_its_own_url(dashboard_server, page):
     from dashboard.browser import POINT, open_page
 
-    page = browser_page
     open_page(page, dashboard_server + "/trends?measure=share", POINT)
     assert page.get_by_text("Topics over time").is_visible()
     assert page.get_by_text("Page not found").count() == 0
@@ -440,10 +421,9 @@ def test_the_trends_page_opens_at_its_own_url(dashboard_server, browser_page):
     assert page.url.endswith("/trends?measure=share")
 
 
-def test_a_link_with_a_bad_parameter_opens_its_page_with_the_notice(dashboard_server, browser_page):
+def test_a_link_with_a_bad_parameter_opens_its_page_with_the_notice(dashboard_server, page):
     from dashboard.browser import open_page
 
-    page = browser_page
     open_page(page, dashboard_server + "/compare?group=speaker", "[data-testid='stAlert']")
     page.wait_for_selector("text=using 'source'")
     assert page.locator("h1").first.inner_text() == "Compare"  # the correction did not move to Trends

@@ -15,32 +15,6 @@ from tests.conftest import ROOT
 APP = str(ROOT / "dashboard" / "app.py")
 
 
-@pytest.fixture()
-def app(seed_store, monkeypatch):
-    monkeypatch.setenv("TOPICS_STORE", str(seed_store))
-    from dashboard import data
-
-    data.facets.clear()
-    return AppTest.from_file(APP, default_timeout=120)
-
-
-@pytest.fixture()
-def media(monkeypatch) -> list:
-    """The media storage of every AppTest run (where download buttons keep their data)."""
-    import streamlit.testing.v1.app_test as app_test
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    kept: list = []
-
-    class Kept(MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            kept.append(self)
-
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Kept)
-    return kept
-
-
 def _csv(at: AppTest, media: list, label: str) -> list[dict]:
     button = [b for b in at.get("download_button") if b.proto.label == label][0]
     data = media[-1].get_file(button.proto.url.rsplit("/", 1)[-1]).content

@@ -149,24 +149,6 @@ def app(seed_store, monkeypatch):
     return _app(seed_store, monkeypatch)
 
 
-@pytest.fixture()
-def media(monkeypatch) -> list:
-    """The media storage of every AppTest run (where download buttons keep their data): AppTest
-    drops its runtime after a run, so the storage is kept here."""
-    import streamlit.testing.v1.app_test as app_test
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    kept: list = []
-
-    class Kept(MemoryMediaFileStorage):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            kept.append(self)
-
-    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Kept)
-    return kept
-
-
 def _spec(at: AppTest, i: int = 0) -> dict:
     return json.loads(at.get("plotly_chart")[i].proto.spec)
 
