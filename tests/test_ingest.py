@@ -8,6 +8,7 @@ import re
 import shutil
 import sqlite3
 import time
+from pathlib import Path
 
 from pipeline import queries, store
 from tests.conftest import CONF_0112, SEED_FILE, SEEDS, run_cli
@@ -506,3 +507,37 @@ def test_a_batch_stores_files_as_they_come_and_keeps_none_of_them_when_rolled_ba
     with sqlite3.connect(store.db_path(tmp_path / "s")) as other:
         assert other.execute("SELECT SUM(n) FROM daily").fetchone()[0] == expected
     conn.close()
+
+
+def test_a_model_without_its_compiled_form_is_compiled_once_before_the_workers_start(tmp_path):
+    # A fresh clone's first run, or a model file copied in: the compiled form is written by one
+    # process of its own before the workers start (each would otherwise import scikit-learn and
+    # build it at once), and the run's own process, the writer, never imports scikit-learn.
+    import subprocess
+    import sys
+
+    from pipeline.settings import get as setting
+    from pipeline.tagger import compiled_path, model_info
+
+    model = tmp_path / "m" / "tagger.skops"
+    model.parent.mkdir()
+    shipped = Path(setting("model"))
+    shutil.copy(shipped, model)
+    shutil.copy(shipped.with_suffix(".json"), model.with_suffix(".json"))
+    compiled = compiled_path(model, model_info(model).version)
+    assert not compiled.exists()
+    probe = ("import sys; from pipeline.ingest import _compile_model; _compile_model(sys.argv[1]); "
+             "print(any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", probe, str(model)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False" and compiled.exists()
+    made = compiled.stat().st_mtime_ns
+    # A run with two workers then loads it as it is, and stores as the shipped model does.
+    conf = tmp_path / "in"
+    conf.mkdir()
+    shutil.copy(CONF_0112, conf / CONF_0112.name)
+    shutil.copy(SEED_FILE, conf / SEED_FILE.name)
+    r = run_cli("run", "--input", str(conf), "--store", str(tmp_path / "s"), "--model", str(model), "--no-snapshots")
+    assert r.returncode == 0, r.stderr
+    assert compiled.stat().st_mtime_ns == made
+    assert _count(tmp_path / "s") > 300
