@@ -138,10 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     print("rerun, nothing new ...", flush=True)
     results["rerun, nothing new"] = measure(_pipeline("run", "--input", str(inbox), "--store", str(store), "--json"))
     if args.retag_model:
-        # As after `train`, which writes the model's compiled form at once: without it each worker
-        # builds it from the skops file, importing scikit-learn (on the seed store 716 MB PSS
-        # against 347 MB; 1.06 GB on the corpus in a sitting of session 27), which a re-tag after
-        # `train` or a retrain does not pay.
+        # As after `train`, which writes the model's compiled form at once: without it the run
+        # builds it from the skops file first (before session 27's fix each worker did, 1.06 GB PSS
+        # on the corpus), which a re-tag after `train` or a retrain does not pay.
         subprocess.run([sys.executable, "-c", "import sys; from pipeline.tagger import load_model; "
                         "load_model(sys.argv[1])", args.retag_model], check=True)
         print("re-tag with another model ...", flush=True)
