@@ -411,7 +411,7 @@ def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
     summary = r.summary
     batch = _Batch(r, plan, COMMIT_STATEMENTS)
     bar = Progress(len(plan.jobs), progress)
-    results = _results(plan.jobs, r.workers, r.model_path)
+    results = _results(plan.jobs, r.workers, r.model_path, r.model.version)
     try:
         for path, outcome in results:
             bar.step()
@@ -446,7 +446,7 @@ def _retag_stale(r: _Run) -> None:
     version = r.model.version
     batches = ((rows, r.model_path, r.bits, version) for rows in st.stale_rows(r.conn, version, RETAG_BATCH))
     # Closed: the workers end with an error.
-    with closing(_mapped(_retag_work, batches, r.workers, r.model_path)) as retagged:
+    with closing(_mapped(_retag_work, batches, r.workers, r.model_path, version)) as retagged:
         for batch, n in retagged:
             st.write_retag(r.conn, batch)
             r.summary.statements_retagged += n
@@ -518,7 +518,7 @@ def _resolve(path: str, dirs: dict[str, str]) -> str:
     return os.path.realpath(path)  # a symlink loop: let realpath say what it resolves to
 
 
-def _results(jobs: list[tuple], workers: int, model_path: str):
+def _results(jobs: list[tuple], workers: int, model_path: str, version: str):
     """Yield (path, outcome) in job order; in worker processes when there is enough work."""
     if workers <= 1 or len(jobs) < 4:
         for job in jobs:
@@ -534,7 +534,7 @@ def _results(jobs: list[tuple], workers: int, model_path: str):
     # while the writer commits a batch (8 left them waiting 1.5 s of a cold run's 20, 32 0.3 s),
     # and no more memory than the batch of rows the writer used to hold until its commit.
     chunks = (jobs[i:i + 4] for i in range(0, len(jobs), 4))
-    with _pool(workers, model_path) as pool:
+    with _pool(workers, model_path, version) as pool:
         for outcomes in bounded_map(pool, _work_all, chunks, ahead=AHEAD_TASKS * workers):
             yield from outcomes
 
@@ -543,7 +543,7 @@ def _work_all(jobs: list[tuple]) -> list:
     return [_work(job) for job in jobs]
 
 
-def _mapped(fn: Callable, items: Iterator, workers: int, model_path: str) -> Iterator:
+def _mapped(fn: Callable, items: Iterator, workers: int, model_path: str, version: str) -> Iterator:
     """``fn`` of each item, in order: in worker processes when asked, with a few items in flight
     at a time (items are read from the store as the workers need them, not all at once)."""
     first = next(items, None)
@@ -554,26 +554,25 @@ def _mapped(fn: Callable, items: Iterator, workers: int, model_path: str) -> Ite
         for item in items:
             yield fn(item)
         return
-    with _pool(workers, model_path) as pool:
+    with _pool(workers, model_path, version) as pool:
         yield from bounded_map(pool, fn, itertools.chain([first], items), ahead=2 * workers)
 
 
 @contextmanager
-def _pool(workers: int, model_path: str) -> Iterator:
-    """``worker_pool(workers)``, the model's compiled form written first when it is missing."""
-    _compile_model(model_path)
+def _pool(workers: int, model_path: str, version: str) -> Iterator:
+    """``worker_pool(workers)``, the compiled form of the model (of ``version``, as the run knows it)
+    written first when it is missing."""
+    _compile_model(model_path, version)
     with worker_pool(workers) as pool:
         yield pool
 
 
-def _compile_model(model_path: str) -> None:
+def _compile_model(model_path: str, version: str) -> None:
     """Write the model's compiled form in a process of its own when it is missing (a fresh clone's
     first run, a model file copied in): the workers would otherwise each build it from the skops
     file at once, importing scikit-learn twice over (about 370 MB and 4 s of CPU each), and this
     process, the writer, needs only the model's identity."""
-    p = Path(model_path)
-    version = model_info(p).version
-    if compiled_path(p, version).exists():
+    if compiled_path(Path(model_path), version).exists():
         return
     with worker_pool(1) as pool:
         pool.submit(_load_only, model_path).result()

@@ -14,10 +14,10 @@ from pipeline.colours import colour
 from pipeline.display import counted, readable, signed, size_text
 
 
-def points(change: float | None) -> str:
+def points(change: float | None, unit: str = " pts") -> str:
     """A change of share in points, or a dash where there is none (the week compared with had no
     statements)."""
-    return "—" if change is None else f"{signed(change * 100)} pts"
+    return "—" if change is None else f"{signed(change * 100)}{unit}"
 
 
 def corrected_points(change: dict, unit: str = " pts") -> str:

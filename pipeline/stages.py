@@ -72,9 +72,6 @@ class TaggedBatch:
     scores: np.ndarray
     hits: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.scores)
-
     def tagged(self) -> list[Tagged]:
         """The same verdicts, one ``Tagged`` per text."""
         names = self.topics

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import lru_cache
@@ -123,7 +123,7 @@ CREATE INDEX IF NOT EXISTS statements_model ON statements(model_version);
 CREATE VIRTUAL TABLE IF NOT EXISTS statements_fts USING fts5(
     text, content='statements', content_rowid='sid', tokenize='unicode61 remove_diacritics 2'
 );
--- New statements are indexed in bulk by write_files (one INSERT ... SELECT per batch, in the
+-- New statements are indexed in bulk by FileBatch (one INSERT ... SELECT per batch, in the
 -- same transaction): several times faster than a per-row trigger.
 CREATE TRIGGER IF NOT EXISTS statements_ad AFTER DELETE ON statements BEGIN
     INSERT INTO statements_fts(statements_fts, rowid, text) VALUES ('delete', old.sid, old.text);
@@ -679,21 +679,6 @@ def _last_sid(conn: sqlite3.Connection) -> int:
     return conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'statements'), 0)").fetchone()[0]
 
 
-def write_files(conn: sqlite3.Connection, files: list[FileWrite], *, run_id: int,
-                counts: Callable[[list], dict] | None = None) -> list[tuple[int, int, list[DocumentWrite]]]:
-    """Store several files in one transaction (whole files, or none of them if killed).
-
-    Batching files keeps the full-text index from being flushed once per file, which is
-    what makes a cold run fast. Returns per file (added, removed, the documents stored: those not
-    stored already). ``counts``, given that list, returns the run's counts to log in the same
-    transaction.
-    """
-    batch = FileBatch(conn, run_id)
-    out = [batch.add(f) for f in files]
-    batch.commit(counts(out) if counts is not None else None)
-    return out
-
-
 class FileBatch:
     """Files stored one at a time in one open transaction, committed together.
 
@@ -921,18 +906,16 @@ def tag_columns(tags: TaggedBatch, bits: dict[str, int]) -> tuple[list[int], lis
     (``_scores_json``), computed for the whole batch at once (a test holds them to those)."""
     import numpy as np  # (numpy is loaded wherever statements are tagged; a bare store need not)
 
-    shifts = [bits[t] for t in tags.topics]
-    if max(shifts, default=0) < 63:  # a signed 64-bit mask, as SQLite stores it
-        masks = (tags.hits.astype(np.int64) @ np.array([1 << b for b in shifts], dtype=np.int64)).tolist()
-    else:
-        masks = [_mask([t for t, h in zip(tags.topics, hit) if h], bits) for hit in tags.hits.tolist()]
+    # Topic bits are at most 62 (ensure_topics), so a mask fits a signed 64-bit integer.
+    weights = np.array([1 << bits[t] for t in tags.topics], dtype=np.int64)
+    masks = (tags.hits.astype(np.int64) @ weights).tolist()
     fmt = _scores_format(tags.topics)
     return masks, [fmt % tuple(row) for row in tags.scores.tolist()]
 
 
 def statement_rows(doc: Document, stmts: list[Statement], tags: TaggedBatch, bits: dict[str, int],
                    model_version: str, gold: list[tuple[str, ...] | None] | None = None) -> list[tuple]:
-    """The rows ``write_files`` inserts for a document's tagged statements (a pure function).
+    """The rows ``FileBatch`` inserts for a document's tagged statements (a pure function).
     ``gold``: per statement, the topics people gave its text in the labelled set (None: not labelled)."""
     # Dates are per document; computing them once per statement was a measurable share of a cold run.
     d = doc.date

@@ -526,9 +526,10 @@ def test_a_model_without_its_compiled_form_is_compiled_once_before_the_workers_s
     shutil.copy(shipped.with_suffix(".json"), model.with_suffix(".json"))
     compiled = compiled_path(model, model_info(model).version)
     assert not compiled.exists()
-    probe = ("import sys; from pipeline.ingest import _compile_model; _compile_model(sys.argv[1]); "
+    probe = ("import sys; from pipeline.ingest import _compile_model; _compile_model(*sys.argv[1:]); "
              "print(any(m == 'sklearn' or m.startswith('sklearn.') for m in sys.modules))")
-    r = subprocess.run([sys.executable, "-c", probe, str(model)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", probe, str(model), model_info(model).version], capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False" and compiled.exists()
     made = compiled.stat().st_mtime_ns

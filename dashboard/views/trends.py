@@ -20,19 +20,19 @@ f = st.session_state["filters"]
 st.title("Topics over time")
 # One row that wraps: side by side where the page is wide, on two lines where it is not (in fixed
 # columns the measure's "corrected" was cut off in a 1,024 px window).
-c1 = c2 = c3 = c4 = st.container(horizontal=True, wrap=True, gap="medium", vertical_alignment="bottom")
-granularity = c1.segmented_control("Period", ["day", "week", "month"], default="week", key="granularity",
-                                   bind="query-params") or "week"
-measure = c2.segmented_control("Measure", ["count", "share", "corrected"], default="count", key="measure",
-                               bind="query-params", help="share = statements on the topic / all statements "
-                               "in the period (after filters); corrected = that share corrected for the tagger's "
-                               "errors, measured on the audit sample, with its 95 % interval") or "count"
-rolling = c3.number_input("Rolling mean (periods)", min_value=1, max_value=12, value=1, step=1, key="rolling",
-                          bind="query-params", width=170)
+controls = st.container(horizontal=True, wrap=True, gap="medium", vertical_alignment="bottom")
+granularity = controls.segmented_control("Period", ["day", "week", "month"], default="week", key="granularity",
+                                         bind="query-params") or "week"
+measure = controls.segmented_control("Measure", ["count", "share", "corrected"], default="count", key="measure",
+                                     bind="query-params", help="share = statements on the topic / all statements "
+                                     "in the period (after filters); corrected = that share corrected for the "
+                                     "tagger's errors, measured on the audit sample, with its 95 % interval") or "count"
+rolling = controls.number_input("Rolling mean (periods)", min_value=1, max_value=12, value=1, step=1, key="rolling",
+                                bind="query-params", width=170)
 corrected = measure == "corrected"
-stacked = c4.toggle("Stacked", value=False, key="stacked", bind="query-params", disabled=corrected,
-                    help="Share of voice: the topics stacked as bars (counts and shares only; a statement can "
-                         "carry several topics, so the stack can pass 100 %)")
+stacked = controls.toggle("Stacked", value=False, key="stacked", bind="query-params", disabled=corrected,
+                          help="Share of voice: the topics stacked as bars (counts and shares only; a statement can "
+                               "carry several topics, so the stack can pass 100 %)")
 
 v = data.version()
 key = corrected_audit() if corrected else None

@@ -52,7 +52,6 @@ def progress() -> None:
     # The controls side by side as wide as their words, wrapping in a narrow window (a quarter of the
     # page cut "Re-tag all 676,172 statements" to "Re-tag all 67…" at 1,024 px).
     c1 = st.container(horizontal=True, wrap=True, vertical_alignment="center")
-    c2 = st
     # Two steps: a retrain takes minutes of both cores and re-tags every statement of the store.
     statements = data.facets(data.version())["statements"]
     sure = c1.checkbox(f"Re-tag all {statements:,} statements", key="retrain_confirm", disabled=running,
@@ -60,7 +59,7 @@ def progress() -> None:
     c1.button("Retrain with the label log", disabled=running or not sure, type="primary", on_click=_confirmed,
               help="Train on the shipped labels plus the log, then re-tag the store in the background; the "
                    "dashboard keeps showing the current tags until the new ones are complete.")
-    c2.caption(f"{n_events} {'event' if n_events == 1 else 'events'} in the label log."
+    st.caption(f"{n_events} {'event' if n_events == 1 else 'events'} in the label log."
                + (" Nothing new to learn from: a retrain now gives the model of the shipped labels again."
                   if n_events == 0 else ""))
     if not s:

@@ -14,7 +14,7 @@ from dashboard.figures import weekly_figure, weekly_top
 from dashboard.render import highlight, md_link, md_text, readable
 from pipeline import provenance, queries, settings, snapshot, store
 from pipeline.display import counted, signed
-from pipeline.report import changes_note, chart_note, corrected_points
+from pipeline.report import changes_note, chart_note, corrected_points, points
 
 st.title("Weekly briefs")
 conn = data.connect()
@@ -57,11 +57,6 @@ def changes(version: tuple, summary: dict) -> list[str]:
         return snapshot.changes_since_frozen(c, summary)
     finally:
         c.close()
-
-
-def _pts(change: float | None) -> str:
-    """A change of share in points; a dash where the week compared with had no statements."""
-    return "—" if change is None else signed(change * 100)
 
 
 def _count(change: float | None) -> str:
@@ -128,7 +123,7 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
     numbers = [{"topic": t, "statements tagged": v["count"], "share as tagged": f"{v['share']:.1%}",
                 "corrected share (95 % interval)": _corrected(v)} for t, v in s["topics"].items()]
     moves = [[{"topic": t, f"vs {name} (pts, corrected, 95 % interval)": corrected_points(v[key], ""),
-               f"vs {name} (pts, as tagged)": _pts(v[key]["change_share"]),
+               f"vs {name} (pts, as tagged)": points(v[key]["change_share"], ""),
                f"vs {name} (statements)": count(v[key].get("change_count"))} for t, v in s["topics"].items()]
              for key, name, count in (("previous_week", "previous week", lambda c: f"{c:+d}"),
                                       ("previous_8_weeks_mean", "8-week mean", _count))]
