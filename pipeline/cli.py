@@ -425,10 +425,10 @@ def cmd_run(args) -> int:
                 rehash=args.rehash)
         written, snap_error, old_snaps = [], None, None
         if not args.no_snapshots:
-            from pipeline.snapshot import write_all
+            try:  # from here on a Ctrl-C leaves the run stored and its briefs unwritten: said below
+                from pipeline.snapshot import write_all
 
-            old_snaps = settings.old_snapshots_dir(args.store)
-            try:
+                old_snaps = settings.old_snapshots_dir(args.store)
                 written = write_all(args.store, settings.snapshots_dir(args.store), model_path=args.model)
             except TrackerError as exc:  # the run is committed: say so, and why the briefs are missing
                 snap_error = str(exc)

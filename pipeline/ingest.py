@@ -197,9 +197,13 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
         _remember_twins(r, plan)
         _retag_stale(r)
         _refresh_gold(r)
+        # The write-ahead log folded into the database before the run is logged as finished: a
+        # Ctrl-C during the checkpoint (a fraction of a second after a large run) then finds the
+        # run still running and logs it interrupted; after the log said "ok" it stayed "ok" while
+        # the command stopped, its briefs unwritten.
+        st.checkpoint(conn)
         summary.seconds = round(time.time() - t0, 2)
         st.finish_run(conn, summary.run_id, summary.counts(), summary.refusals, summary.notes)
-        st.checkpoint(conn)
     except BaseException as exc:
         # Whatever stopped the run, the store must not show it 'running' forever.
         if summary.run_id:
