@@ -20,6 +20,7 @@ from pipeline.lock import writer_lock
 from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, read_bytes, read_file
 from pipeline.readers.common import content_hash
 from pipeline.segment import segment
+from pipeline.stages import Document, Statement, TaggedBatch
 from pipeline.tagger import DEFAULT_MODEL, compiled_path, load_model, model_info
 from pipeline.tagger.topics import DEFAULT_TOPICS, load_topics
 from pipeline.workers import bounded_map, worker_pool
@@ -79,32 +80,81 @@ def process_file(path: str, data: bytes, fmt: str, source: str | None, model_pat
                  ) -> tuple[ReadResult, list[st.DocumentWrite]]:
     """Read, segment and tag one file into rows ready to store. Pure apart from loading the
     (cached) model; ``bits`` maps topic names to their bit in the store's topic mask."""
-    result = read_bytes(data, path, fmt, source, folder_source(Path(path).parent))
+    read = _segmented(path, data, fmt, source)
     model = load_model(model_path)
+    return _stored_form(read, model.tag_arrays(_texts(read)), model.version, bits)
+
+
+# A file read and segmented: what the reader found, and each document with its statements.
+Segmented = tuple[ReadResult, list[tuple[Document, list[Statement]]]]
+
+
+def _segmented(path: str, data: bytes, fmt: str, source: str | None) -> Segmented:
+    result = read_bytes(data, path, fmt, source, folder_source(Path(path).parent))
+    return result, [(doc, segment(doc)) for doc in result.documents]
+
+
+def _texts(read: Segmented) -> list[str]:
+    return [s.text for _, stmts in read[1] for s in stmts]
+
+
+def _stored_form(read: Segmented, tags: TaggedBatch, version: str, bits: dict[str, int]
+                 ) -> tuple[ReadResult, list[st.DocumentWrite]]:
+    """The rows of a segmented file, given the tagger's verdicts on its statements (in order)."""
+    result, docs = read
     known = known_labels()
-    out = []
-    for doc in result.documents:
-        stmts = segment(doc)
-        tags = model.tag_arrays([s.text for s in stmts])
+    out, at = [], 0
+    for doc, stmts in docs:
+        doc_tags = tags.part(at, at + len(stmts))
+        at += len(stmts)
         gold = [known.get(text_key(s.text)) for s in stmts]
-        rows = st.statement_rows(doc, stmts, tags, bits, model.version, gold)
-        out.append(st.DocumentWrite(replace(doc, turns=()), rows,
-                                    st.score_aggregates(rows, bits, tags),
+        rows = st.statement_rows(doc, stmts, doc_tags, bits, version, gold)
+        out.append(st.DocumentWrite(replace(doc, turns=()), rows, st.score_aggregates(rows, bits, doc_tags),
                                     st.count_aggregates(rows)))
     result.documents = []  # the rows carry the text: do not send it back to the writer twice
     return result, out
 
 
+def _attempt(path: str, fn: Callable, *args) -> object:
+    """``fn(*args)``, or the InputError that says why the file ``path`` could not be processed: one
+    unreadable file must not stop the run."""
+    try:
+        return fn(*args)
+    except InputError as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001
+        return InputError(path, f"could not be processed ({type(exc).__name__}: {exc})")
+
+
+def _read_segmented(path: str, fmt: str, source: str | None) -> Segmented:
+    # Read again here rather than ship the bytes: memory stays flat whatever the number of files.
+    return _segmented(path, read_file(path), fmt, source)
+
+
 def _work(args: tuple) -> tuple[str, object]:
     path, fmt, source, model_path, bits = args
+    return path, _attempt(path, lambda: process_file(path, read_file(path), fmt, source, model_path, bits))
+
+
+def _work_all(jobs: list[tuple]) -> list[tuple[str, object]]:
+    """A task's files (as ``_work``), their statements tagged in one call: the tagger costs about a
+    millisecond a call whatever the batch, and a White House file holds some seventy statements, so
+    tagging a file at a time cost a cold run about 4 s of CPU more (BENCHMARKS.md). The scores are
+    the same: every statement is scored on its own."""
+    _, _, _, model_path, bits = jobs[0]
+    read = [(job[0], _attempt(job[0], _read_segmented, *job[:3])) for job in jobs]
+    ok = [(path, r) for path, r in read if not isinstance(r, InputError)]
     try:
-        # Read again here rather than ship the bytes: memory stays flat whatever the number of files.
-        data = read_file(path)
-        return path, process_file(path, data, fmt, source, model_path, bits)
-    except InputError as exc:
-        return path, exc
-    except Exception as exc:  # noqa: BLE001 - one unreadable file must not stop the run
-        return path, InputError(path, f"could not be processed ({type(exc).__name__}: {exc})")
+        model = load_model(model_path)
+        tags = model.tag_arrays([t for _, r in ok for t in _texts(r)])
+    except Exception:  # noqa: BLE001 - each file again on its own: the error goes to the file it is of
+        return [_work(job) for job in jobs]
+    stored, at = {}, 0
+    for path, r in ok:
+        n = sum(len(stmts) for _, stmts in r[1])
+        stored[path] = _attempt(path, _stored_form, r, tags.part(at, at + n), model.version, bits)
+        at += n
+    return [(path, stored.get(path, r)) for path, r in read]
 
 
 class Progress:
@@ -524,9 +574,10 @@ def _resolve(path: str, dirs: dict[str, str]) -> str:
 
 def _results(jobs: list[tuple], workers: int, model_path: str, version: str):
     """Yield (path, outcome) in job order; in worker processes when there is enough work."""
+    chunks = (jobs[i:i + 4] for i in range(0, len(jobs), 4))
     if workers <= 1 or len(jobs) < 4:
-        for job in jobs:
-            yield _work(job)
+        for chunk in chunks:
+            yield from _work_all(chunk)
         return
     # The workers end with this process however it ends (killed included), and at once when the
     # run stops early (Ctrl-C, SIGTERM, an error while storing): see pipeline.workers.
@@ -537,14 +588,9 @@ def _results(jobs: list[tuple], workers: int, model_path: str, version: str):
     # Up to 32 tasks a worker ahead (about 28,000 statements a worker): enough to keep the workers busy
     # while the writer commits a batch (8 left them waiting 1.5 s of a cold run's 20, 32 0.3 s),
     # and no more memory than the batch of rows the writer used to hold until its commit.
-    chunks = (jobs[i:i + 4] for i in range(0, len(jobs), 4))
     with _pool(workers, model_path, version) as pool:
         for outcomes in bounded_map(pool, _work_all, chunks, ahead=AHEAD_TASKS * workers):
             yield from outcomes
-
-
-def _work_all(jobs: list[tuple]) -> list:
-    return [_work(job) for job in jobs]
 
 
 def _mapped(fn: Callable, items: Iterator, workers: int, model_path: str, version: str) -> Iterator:

@@ -72,6 +72,10 @@ class TaggedBatch:
     scores: np.ndarray
     hits: np.ndarray
 
+    def part(self, start: int, stop: int) -> TaggedBatch:
+        """The verdicts on texts ``start`` to ``stop`` (views, not copies)."""
+        return TaggedBatch(self.topics, self.scores[start:stop], self.hits[start:stop])
+
     def tagged(self) -> list[Tagged]:
         """The same verdicts, one ``Tagged`` per text."""
         names = self.topics

@@ -542,3 +542,36 @@ def test_a_model_without_its_compiled_form_is_compiled_once_before_the_workers_s
     assert r.returncode == 0, r.stderr
     assert compiled.stat().st_mtime_ns == made
     assert _count(tmp_path / "s") > 300
+
+
+def test_a_task_tags_its_files_together_and_each_file_keeps_its_own_rows_and_errors(tmp_path):
+    # A worker's task of a few files tags all their statements in one call (a call costs about a
+    # millisecond whatever the batch): each file must still get exactly the rows it gets alone, and
+    # a file that cannot be read must fail alone, named, between files that can.
+    from pipeline.ingest import _work_all, process_file
+    from pipeline.settings import get as setting
+
+    bits = {"security": 0, "trade": 1, "migration": 2, "sovereignty": 3}
+    model = str(setting("model"))
+    wh = sorted((SEEDS / "whitehouse").rglob("*.md"))[:2]
+    bad = tmp_path / "2026-01-05-emptied.md"
+    bad.write_text("")
+    paths = [CONF_0112, bad, *wh]
+    outcomes = _work_all([(str(p), "auto", None, model, bits) for p in paths])
+
+    assert [path for path, _ in outcomes] == [str(p) for p in paths]
+    error = outcomes[1][1]
+    assert isinstance(error, Exception) and error.path == str(bad)
+    for p, (_, outcome) in zip(paths, outcomes):
+        if p == bad:
+            continue
+        _, alone = process_file(str(p), p.read_bytes(), "auto", None, model, bits)
+        _, together = outcome
+        assert [dw.rows for dw in together] == [dw.rows for dw in alone]
+        assert [dw.scores for dw in together] == [dw.scores for dw in alone]
+    assert sum(len(dw.rows) for _, (_, docs) in [outcomes[0]] for dw in docs) > 300
+
+    # With no model to tag with, every readable file fails on its own with the reason.
+    gone = _work_all([(str(p), "auto", None, str(tmp_path / "no-model.skops"), bits) for p in wh])
+    assert [path for path, _ in gone] == [str(p) for p in wh]
+    assert all(isinstance(o, Exception) and "no-model.skops" in o.reason for _, o in gone)
