@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from pipeline import settings
 from pipeline.errors import InputError, ModelError, OutputError, StoreError, Terminated, TrackerError, UsageError
@@ -565,13 +565,13 @@ def _export_format(out_path: str) -> str:
 
 
 @contextmanager
-def _whole_file(out_path: str, newline: str | None = None) -> Iterator[TextIO]:
-    """A text file written beside ``out_path`` and renamed onto it at the end: a stopped or failed
-    command never leaves half a file, and leaves nothing of its own (not even the part it wrote).
-    An OSError becomes the one-line error naming the path."""
+def _whole_file(out_path: str, binary: bool = False) -> Iterator[IO]:
+    """A file (UTF-8 text, or ``binary``) written beside ``out_path`` and renamed onto it at the
+    end: a stopped or failed command never leaves half a file, and leaves nothing of its own (not
+    even the part it wrote). An OSError becomes the one-line error naming the path."""
     tmp = Path(out_path + ".part")
     try:
-        with tmp.open("w", newline=newline, encoding="utf-8") as fh:
+        with (tmp.open("wb") if binary else tmp.open("w", encoding="utf-8")) as fh:
             yield fh
         tmp.replace(out_path)
     except BaseException as exc:
@@ -599,7 +599,7 @@ def cmd_export(args) -> int:
             n += 1
         print(f"exported {n} statements to standard output", file=sys.stderr)
         return EXIT_OK
-    with _whole_file(out_path, newline="" if fmt == "csv" else None) as fh:
+    with _whole_file(out_path, binary=fmt == "csv") as fh:
         if fmt == "csv":
             n = queries.write_csv(conn, fh, args.since, args.until)
         else:

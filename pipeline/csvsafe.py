@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_BYTES = tuple(c.encode() for c in FORMULA_START)
 
 
 def neutralise(value: Any) -> Any:
@@ -33,6 +34,16 @@ def quoted_cell(value: str | None) -> str:
     if value is None:
         return '""'
     return '"' + neutralise(value).replace('"', '""') + '"'
+
+
+def quoted_bytes(value: bytes | None) -> bytes:
+    """``quoted_cell`` of UTF-8 text as bytes, for writers that copy text from the store without
+    decoding it (and encoding it again)."""
+    if value is None:
+        return b'""'
+    if value.startswith(_FORMULA_BYTES):
+        value = b"'" + value
+    return b'"' + value.replace(b'"', b'""') + b'"'
 
 
 class Writer:

@@ -447,7 +447,7 @@ def _prepare(conn: sqlite3.Connection, out_dir: Path, week: str) -> Path:
         # snapshot folder, so it takes that folder's permissions.
         tmp.chmod(out_dir.stat().st_mode & 0o777)
         monday, sunday = parse_week(week)
-        with (tmp / "statements.csv").open("w", newline="", encoding="utf-8") as fh:
+        with (tmp / "statements.csv").open("wb") as fh:
             queries.write_csv(conn, fh, monday, sunday)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
