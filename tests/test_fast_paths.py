@@ -131,6 +131,14 @@ def test_text_key_is_its_definition_on_every_whitespace_character_and_odd_casing
     assert [text_key(t) for t in texts] == [re.sub(r"\s+", " ", t).strip().lower() for t in texts]
 
 
+def test_clean_lines_is_its_definition_on_random_runs_of_spaces():
+    # Each space-like character the readers collapse, others they keep (an em space, a carriage
+    # return), newlines and letters, in random runs.
+    pool = [" ", "\t", "\u00a0", "\u2009", "\u202f", "\n", "\r", "\u2003", "a", "b"]
+    rnd = random.Random(11)
+    _assert_clean_lines(["".join(rnd.choice(pool) for _ in range(rnd.randint(0, 12))) for _ in range(20_000)])
+
+
 def test_text_key_is_its_definition_on_corpus_statements():
     texts = _corpus_texts()
     assert sum(t.isprintable() for t in texts) > 0.9 * len(texts)  # the fast path is the usual one
