@@ -1,6 +1,6 @@
 """The project's own rules, checked against its files: the README's settings table and the code's
-settings say the same thing, pyproject.toml mirrors requirements.txt, the layers import downward
-only, and SQL is spoken by the modules that own it."""
+settings say the same thing, its Layout names every module, pyproject.toml mirrors requirements.txt,
+the layers import downward only, and SQL is spoken by the modules that own it."""
 
 from __future__ import annotations
 
@@ -97,6 +97,32 @@ def test_readme_commands_table_names_every_option():
         if lost:
             missing[command] = lost
     assert not missing, f"options missing from the README's commands table: {missing}"
+
+
+def _layout_misses(readme: str) -> list[str]:
+    """The project's modules that the README's Layout block does not name. A module is named by its
+    file name (``lock.py``) or, in bench/, its dotted name (``bench.coldrun``); a package's
+    ``__init__.py`` by its folder (``readers/``), its ``__main__.py`` by ``python -m`` and the package."""
+    layout = readme.split("\n## Layout\n", 1)[1].split("```", 2)[1]
+    misses = []
+    for top in ("pipeline", "dashboard", "bench"):
+        for f in sorted((TESTS_ROOT / top).rglob("*.py")):
+            package = f.parent.relative_to(TESTS_ROOT)
+            if f.name == "__init__.py":
+                names = [f"{package.name}/"]
+            elif f.name == "__main__.py":
+                names = [f"python -m {'.'.join(package.parts)}"]
+            else:
+                names = [f.name, f"{'.'.join(package.parts)}.{f.stem}"]
+            if not any(re.search(re.escape(n) + r"(?![\w])", layout) for n in names):
+                misses.append(str(f.relative_to(TESTS_ROOT)))
+    return misses
+
+
+def test_readme_layout_names_every_module():
+    """The Layout block names every module of pipeline/, dashboard/ and bench/ (errors.py, lock.py,
+    events.py, leadlag.py and four dashboard modules were missing from it)."""
+    assert _layout_misses(README.read_text(encoding="utf-8")) == []
 
 
 def _requirement_lines(text: str) -> list[str]:
