@@ -33,7 +33,8 @@ SETTINGS = {
         Setting("store", "TOPICS_STORE", DEFAULT_STORE,
                 "Folder of the store (SQLite database tracker.db inside it)."),
         Setting("model", "TOPICS_MODEL", str(DEFAULT_MODEL),
-                "Tagger model file (skops format) used by run and tag."),
+                "Tagger model file (skops format): the default of every --model and of train --output, and "
+                "the model status and the dashboard use."),
         Setting("topics", "TOPICS_FILE", str(DEFAULT_TOPICS),
                 "Topics file: names, descriptions, bilingual cue words and exclusions."),
         Setting("snapshots", "TOPICS_SNAPSHOTS", "",

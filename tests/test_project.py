@@ -179,3 +179,21 @@ def test_only_the_store_and_the_queries_speak_sql():
     speakers = sorted(str(f.relative_to(TESTS_ROOT)) for pkg in ("pipeline", "dashboard", "bench")
                       for f in (TESTS_ROOT / pkg).rglob("*.py") if _SQL_CALL.search(f.read_text(encoding="utf-8")))
     assert sorted(set(speakers) - SQL_OWNERS) == []
+
+
+def test_every_store_and_model_option_defaults_to_its_setting(monkeypatch):
+    """As the README says: `--store` defaults to TOPICS_STORE and `--model` to TOPICS_MODEL everywhere
+    (train's --output too, the model file it replaces)."""
+    from pipeline.cli import build_parser
+
+    monkeypatch.setenv("TOPICS_STORE", "/elsewhere/store")
+    monkeypatch.setenv("TOPICS_MODEL", "/elsewhere/tagger.skops")
+    checked = []
+    for command, parser in _leaf_commands(build_parser()):
+        for action in parser._actions:
+            flag = action.option_strings[-1] if action.option_strings else ""
+            if flag in ("--store", "--model") or (command == "train" and flag == "--output"):
+                want = "/elsewhere/store" if flag == "--store" else "/elsewhere/tagger.skops"
+                assert action.default == want, f"{command} {flag}: {action.default!r}"
+                checked.append(f"{command} {flag}")
+    assert "run --model" in checked and "trend --store" in checked and "labels queue --model" in checked
