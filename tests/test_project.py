@@ -5,10 +5,14 @@ the layers import downward only, and SQL is spoken by the modules that own it.""
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+
+import pytest
 
 from pipeline.settings import ROOT, SETTINGS
 from tests.conftest import ROOT as TESTS_ROOT
@@ -197,3 +201,24 @@ def test_every_store_and_model_option_defaults_to_its_setting(monkeypatch):
                 assert action.default == want, f"{command} {flag}: {action.default!r}"
                 checked.append(f"{command} {flag}")
     assert "run --model" in checked and "trend --store" in checked and "labels queue --model" in checked
+
+
+def _make_dry_run(*args: str, env: dict[str, str]) -> str:
+    if not shutil.which("make"):
+        pytest.skip("needs make")
+    clean = {k: v for k, v in os.environ.items() if k not in ("STORE", "PORT", "TOPICS_STORE", "TOPICS_PORT")}
+    r = subprocess.run(["make", "-n", *args], cwd=TESTS_ROOT, env=clean | env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_make_follows_the_store_and_port_settings():
+    """`make pipeline` and `make dashboard` (so `make run`) use TOPICS_STORE and TOPICS_PORT when they
+    are set, as every other way of starting the pipeline and the dashboard does; they used data/store
+    and 8501 whatever the settings said. STORE= and PORT= still win, and the defaults stay."""
+    out = _make_dry_run("pipeline", "dashboard", env={"TOPICS_STORE": "/elsewhere/store", "TOPICS_PORT": "9123"})
+    assert "--store /elsewhere/store" in out and "TOPICS_STORE=/elsewhere/store TOPICS_PORT=9123 " in out, out
+    out = _make_dry_run("pipeline", "dashboard", "STORE=/mine", "PORT=9200", env={"TOPICS_STORE": "/elsewhere/store"})
+    assert "--store /mine" in out and "TOPICS_STORE=/mine TOPICS_PORT=9200 " in out, out
+    out = _make_dry_run("pipeline", "dashboard", env={})
+    assert "--store data/store" in out and "TOPICS_STORE=data/store TOPICS_PORT=8501 " in out, out
