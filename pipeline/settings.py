@@ -44,7 +44,8 @@ SETTINGS = {
                 "Address the dashboard listens on (localhost only unless changed)."),
         Setting("port", "TOPICS_PORT", "8501", "Port of the dashboard."),
         Setting("jobs", "TOPICS_JOBS", "2",
-                "Processes that fit the tagger's topics in parallel (train, evaluate --cv / --since)."),
+                "Processes that fit the tagger's topics in parallel (train, retrain and the dashboard's Retrain, "
+                "evaluate --cv / --since)."),
         Setting("min_statements", "TOPICS_MIN_STATEMENTS", "20",
                 "Periods with fewer statements than this are marked as thin in charts."),
         Setting("labels", "TOPICS_LABELS", str(ROOT / "pipeline" / "labels"),
