@@ -4,8 +4,10 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STORE ?= data/store
-PORT ?= 8501
+# The settings' variables when set (TOPICS_STORE=... make run), else their defaults; STORE= and PORT=
+# on the command line win.
+STORE ?= $(or $(TOPICS_STORE),data/store)
+PORT ?= $(or $(TOPICS_PORT),8501)
 
 .PHONY: run test setup pipeline dashboard lint bench clean
 

@@ -33,7 +33,8 @@ SETTINGS = {
         Setting("store", "TOPICS_STORE", DEFAULT_STORE,
                 "Folder of the store (SQLite database tracker.db inside it)."),
         Setting("model", "TOPICS_MODEL", str(DEFAULT_MODEL),
-                "Tagger model file (skops format) used by run and tag."),
+                "Tagger model file (skops format): the default of every --model and of train --output, and "
+                "the model status and the dashboard use."),
         Setting("topics", "TOPICS_FILE", str(DEFAULT_TOPICS),
                 "Topics file: names, descriptions, bilingual cue words and exclusions."),
         Setting("snapshots", "TOPICS_SNAPSHOTS", "",
@@ -43,7 +44,8 @@ SETTINGS = {
                 "Address the dashboard listens on (localhost only unless changed)."),
         Setting("port", "TOPICS_PORT", "8501", "Port of the dashboard."),
         Setting("jobs", "TOPICS_JOBS", "2",
-                "Processes that fit the tagger's topics in parallel (train, evaluate --cv / --since)."),
+                "Processes that fit the tagger's topics in parallel (train, retrain and the dashboard's Retrain, "
+                "evaluate --cv / --since)."),
         Setting("min_statements", "TOPICS_MIN_STATEMENTS", "20",
                 "Periods with fewer statements than this are marked as thin in charts."),
         Setting("labels", "TOPICS_LABELS", str(ROOT / "pipeline" / "labels"),

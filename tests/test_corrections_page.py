@@ -65,3 +65,18 @@ def test_the_review_queue_records_an_answer_and_moves_on(seed_store_copy, monkey
     conn.close()
     assert [(e["statement_id"], e["source"], e["who"], e["new"]) for e in ev] == [(sid, "queue", "Luis", 1)]
     assert sid not in {b.key.removeprefix("q_True_") for b in at.button if b.key and b.key.startswith("q_True_")}
+
+
+def test_the_review_queue_puts_each_statement_on_the_side_its_tags_are(seed_store, monkeypatch):
+    """A stored score is rounded to four decimals: one just under the threshold (not tagged) can read
+    as the threshold itself. The page said "score 0.340 (above the threshold) · tagged: no topic" for
+    such a statement of the seed store; the side shown is the one its tags say."""
+    at = _app(seed_store, monkeypatch)
+    at.run()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    lines = [m.value for m in at.markdown if "the threshold) · tagged: " in m.value]
+    assert len(lines) == 20
+    for line in lines:
+        tagged = line.split("· tagged: ", 1)[1].split(" · ", 1)[0].split(", ")
+        assert ("(above the threshold)" in line) == ("security" in tagged), line

@@ -1,14 +1,18 @@
 """The project's own rules, checked against its files: the README's settings table and the code's
-settings say the same thing, pyproject.toml mirrors requirements.txt, the layers import downward
-only, and SQL is spoken by the modules that own it."""
+settings say the same thing, its Layout names every module, pyproject.toml mirrors requirements.txt,
+the layers import downward only, and SQL is spoken by the modules that own it."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+
+import pytest
 
 from pipeline.settings import ROOT, SETTINGS
 from tests.conftest import ROOT as TESTS_ROOT
@@ -99,6 +103,32 @@ def test_readme_commands_table_names_every_option():
     assert not missing, f"options missing from the README's commands table: {missing}"
 
 
+def _layout_misses(readme: str) -> list[str]:
+    """The project's modules that the README's Layout block does not name. A module is named by its
+    file name (``lock.py``) or, in bench/, its dotted name (``bench.coldrun``); a package's
+    ``__init__.py`` by its folder (``readers/``), its ``__main__.py`` by ``python -m`` and the package."""
+    layout = readme.split("\n## Layout\n", 1)[1].split("```", 2)[1]
+    misses = []
+    for top in ("pipeline", "dashboard", "bench"):
+        for f in sorted((TESTS_ROOT / top).rglob("*.py")):
+            package = f.parent.relative_to(TESTS_ROOT)
+            if f.name == "__init__.py":
+                names = [f"{package.name}/"]
+            elif f.name == "__main__.py":
+                names = [f"python -m {'.'.join(package.parts)}"]
+            else:
+                names = [f.name, f"{'.'.join(package.parts)}.{f.stem}"]
+            if not any(re.search(re.escape(n) + r"(?![\w])", layout) for n in names):
+                misses.append(str(f.relative_to(TESTS_ROOT)))
+    return misses
+
+
+def test_readme_layout_names_every_module():
+    """The Layout block names every module of pipeline/, dashboard/ and bench/ (errors.py, lock.py,
+    events.py, leadlag.py and four dashboard modules were missing from it)."""
+    assert _layout_misses(README.read_text(encoding="utf-8")) == []
+
+
 def _requirement_lines(text: str) -> list[str]:
     return sorted(x.split("#")[0].strip() for x in text.splitlines() if x.split("#")[0].strip())
 
@@ -153,3 +183,42 @@ def test_only_the_store_and_the_queries_speak_sql():
     speakers = sorted(str(f.relative_to(TESTS_ROOT)) for pkg in ("pipeline", "dashboard", "bench")
                       for f in (TESTS_ROOT / pkg).rglob("*.py") if _SQL_CALL.search(f.read_text(encoding="utf-8")))
     assert sorted(set(speakers) - SQL_OWNERS) == []
+
+
+def test_every_store_and_model_option_defaults_to_its_setting(monkeypatch):
+    """As the README says: `--store` defaults to TOPICS_STORE and `--model` to TOPICS_MODEL everywhere
+    (train's --output too, the model file it replaces)."""
+    from pipeline.cli import build_parser
+
+    monkeypatch.setenv("TOPICS_STORE", "/elsewhere/store")
+    monkeypatch.setenv("TOPICS_MODEL", "/elsewhere/tagger.skops")
+    checked = []
+    for command, parser in _leaf_commands(build_parser()):
+        for action in parser._actions:
+            flag = action.option_strings[-1] if action.option_strings else ""
+            if flag in ("--store", "--model") or (command == "train" and flag == "--output"):
+                want = "/elsewhere/store" if flag == "--store" else "/elsewhere/tagger.skops"
+                assert action.default == want, f"{command} {flag}: {action.default!r}"
+                checked.append(f"{command} {flag}")
+    assert "run --model" in checked and "trend --store" in checked and "labels queue --model" in checked
+
+
+def _make_dry_run(*args: str, env: dict[str, str]) -> str:
+    if not shutil.which("make"):
+        pytest.skip("needs make")
+    clean = {k: v for k, v in os.environ.items() if k not in ("STORE", "PORT", "TOPICS_STORE", "TOPICS_PORT")}
+    r = subprocess.run(["make", "-n", *args], cwd=TESTS_ROOT, env=clean | env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_make_follows_the_store_and_port_settings():
+    """`make pipeline` and `make dashboard` (so `make run`) use TOPICS_STORE and TOPICS_PORT when they
+    are set, as every other way of starting the pipeline and the dashboard does; they used data/store
+    and 8501 whatever the settings said. STORE= and PORT= still win, and the defaults stay."""
+    out = _make_dry_run("pipeline", "dashboard", env={"TOPICS_STORE": "/elsewhere/store", "TOPICS_PORT": "9123"})
+    assert "--store /elsewhere/store" in out and "TOPICS_STORE=/elsewhere/store TOPICS_PORT=9123 " in out, out
+    out = _make_dry_run("pipeline", "dashboard", "STORE=/mine", "PORT=9200", env={"TOPICS_STORE": "/elsewhere/store"})
+    assert "--store /mine" in out and "TOPICS_STORE=/mine TOPICS_PORT=9200 " in out, out
+    out = _make_dry_run("pipeline", "dashboard", env={})
+    assert "--store data/store" in out and "TOPICS_STORE=data/store TOPICS_PORT=8501 " in out, out

@@ -36,7 +36,9 @@ for item in batch:
     sid = item["statement_id"]
     link = md_link(item["url"], item["title"] or "source") if item["url"] or item["title"] else ""
     # Three decimals: the queue is the statements nearest the threshold, which two would round onto it.
-    side = "above" if item["score"] >= thresholds[topic] else "below"
+    # The side is the one the tags say: a stored score is rounded to four decimals, so one just under
+    # the threshold (not tagged) can equal it ("0.340 (above the threshold) · tagged: no topic").
+    side = "above" if topic in item["topics"] else "below"
     st.markdown(f"**{md_text(item['date'])}** · {md_text(item['speaker'] or item['source'])} · score "
                 f"{item['score']:.3f} ({side} the threshold) · tagged: "
                 f"{md_text(', '.join(item['topics']) or 'no topic')}"
