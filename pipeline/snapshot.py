@@ -310,6 +310,9 @@ def claim_folder(out_dir: Path, store_id: str) -> None:
     (written by versions that did not record ids) are taken as that store's.
     """
     marker = out_dir / OWNER_FILE
+    if out_dir.exists() and not out_dir.is_dir():  # mkdir would say only "File exists"
+        raise SnapshotError(f"{out_dir}: is a file, not a folder for the weekly snapshots "
+                            "(--out, or TOPICS_SNAPSHOTS, names a folder)")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not marker.exists():

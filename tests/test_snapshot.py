@@ -189,6 +189,17 @@ def test_a_snapshot_folder_of_another_store_is_refused(tmp_path):
     assert r.returncode == 1 and "another store" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_snapshot_folder_that_is_a_file_is_named_as_a_file(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    r = _records_store(tmp_path / "a", [("2025-03-04", TRADE)] * 3, env={"TOPICS_SNAPSHOTS": str(a_file)})
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{a_file}: is a file, not a folder for the weekly snapshots" in r.stderr, r.stderr
+    r = run_cli("snapshot", "--all", "--store", str(tmp_path / "a"), "--out", str(a_file))
+    assert r.returncode == 1 and "is a file, not a folder" in r.stderr, r.stderr
+    assert a_file.read_text() == "mine\n"
+
+
 def test_old_shared_snapshot_folder_is_left_alone_and_named(tmp_path):
     """Before, the default folder was 'snapshots' beside the store; it is no longer read or written."""
     old = tmp_path / "snapshots" / "2025-W10"
