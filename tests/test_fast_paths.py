@@ -466,6 +466,34 @@ def test_scores_are_their_definition_on_corpus_statements():
     assert _assert_scores_are_their_definition(est, _corpus_texts()) >= 60000
 
 
+def test_separator_led_cue_regexes_count_what_the_cue_regexes_count():
+    # Random normalised texts of cue words, their parts and neighbours (hyphens, digits, repeats):
+    # counting matches after the exclusions must give what cue_regexes give, for the shipped topics
+    # and for phrase sets with stars, shared prefixes and hyphens inside.
+    from pipeline.tagger.scoring import _separator_led
+    from pipeline.tagger.topics import load_topics
+
+    sets = [(t.cues, t.exclude) for t in load_topics()[0]] + [
+        (("guerra", "guerra fria", "guerr*", "narco-violencia", "t-mec", "a"), ("guerra civil", "fria")),
+        (("x1", "x1 x2 x3", "x*"), ()),
+    ]
+    words = ["guerra", "fria", "civil", "guerras", "narco", "violencia", "narco-violencia", "t-mec", "t", "mec",
+             "a", "ab", "x1", "x2", "x3", "x", "-", "seguridad", "social", "aranceles", "migrantes", "frontera",
+             "soberania", "9", "anti-guerra", "guerra-fria"]
+    rnd = random.Random(5)
+    texts = [normalise(" ".join(rnd.choice(words) for _ in range(rnd.randint(0, 9)))) for _ in range(6000)]
+    texts += [normalise(t) for t in _seed_texts()[:1500]]
+    for cues, exclude in sets:
+        cue_re, ex_re = cue_regexes(cues, exclude)
+        led_cue, led_ex = _separator_led(cues, exclude)
+        for t in texts:
+            plain = ex_re.sub(" ", t) if ex_re is not None else t
+            led = led_ex.sub(r"\1 ", " " + t) if led_ex is not None else " " + t
+            assert len(cue_re.findall(plain)) == len(led_cue.findall(led)), (cues, t)
+    # Where a phrase begins or ends with a hyphen the two would differ: the plain regexes are used.
+    assert _separator_led(("anti-",), ()) is None and _separator_led(("x",), ("-y",)) is None
+
+
 def test_key_table_finds_what_a_binary_search_finds():
     rng = np.random.default_rng(24)
     for n in (0, 1, 5, 1000, 100_000):
