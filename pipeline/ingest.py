@@ -137,10 +137,10 @@ def _work(args: tuple) -> tuple[str, object]:
 
 
 def _work_all(jobs: list[tuple]) -> list[tuple[str, object]]:
-    """A task's files (as ``_work``), their statements tagged in one call: the tagger costs about a
-    millisecond a call whatever the batch, and a White House file holds some seventy statements, so
-    tagging a file at a time cost a cold run about 4 s of CPU more (BENCHMARKS.md). The scores are
-    the same: every statement is scored on its own."""
+    """A task's files (as ``_work``), their statements tagged in one call: a call of the tagger
+    costs one to two milliseconds whatever its batch, and a White House file holds some seventy
+    statements, so tagging a document at a time cost a cold run about 4 s of CPU more
+    (BENCHMARKS.md). The scores are the same: every statement is scored on its own."""
     _, _, _, model_path, bits = jobs[0]
     read = [(job[0], _attempt(job[0], _read_segmented, *job[:3])) for job in jobs]
     ok = [(path, r) for path, r in read if not isinstance(r, InputError)]
