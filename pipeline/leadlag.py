@@ -6,7 +6,7 @@ sample is available):
 - **cross-correlation at lags -8..+8 after prewhitening** (Box-Jenkins): an AR model fitted to A
   filters both series, so that A's own persistence does not smear the correlation over many lags;
   lag k > 0 correlates A with B k weeks later;
-- **Toda-Yamamoto Granger tests** in both directions: VAR order p by AIC on levels, d_max the
+- **Toda-Yamamoto Granger tests** in both directions: VAR order p by HQIC on levels, d_max the
   highest integration order of the two series (ADF and KPSS), a VAR(p + d_max) in levels, and a
   Wald test that the first p lags of the cause are zero (the extra d_max lags keep the test's
   chi-squared distribution valid when a series has a unit root);
@@ -132,7 +132,10 @@ def toda_yamamoto(a: np.ndarray, b: np.ndarray, max_lag: int = MAX_LAG) -> Fit:
     y = np.column_stack([a, b]).astype(float)
     d_max = max(integration_order(a), integration_order(b))
     with _quiet():
-        p = int(VAR(y).select_order(maxlags=max_lag, trend="c").aic) or 1
+        # HQIC, not AIC: AIC picks extra lags when a sample happens to have spurious cross-lag
+        # structure, and the Wald test on those lags then finds it (6.6 % of independent stationary
+        # pairs rejected at 5 %; HQIC 4.6 %, tests/test_leadlag.py).
+        p = int(VAR(y).select_order(maxlags=max_lag, trend="c").hqic) or 1
         res = VAR(y).fit(p + d_max, trend="c")
     return Fit(p, d_max, _wald(res, 0, 1, p), _wald(res, 1, 0, p), res)
 
