@@ -390,6 +390,28 @@ def source_warnings(audit: Audit, topic: str, sources: Iterable[str] = ()) -> li
                                   "sources are used" for s in unseen]
 
 
+LANGUAGE_NAMES = {"es": "Spanish", "en": "English"}
+
+
+def coder_agreement(frame: dict) -> list[dict]:
+    """The two independent coders' agreement before adjudication, as ``frame.json`` records it:
+    per coding round and language, Cohen's kappa of their yes/no for each topic and the number of
+    statements it is over. Rows ``{"round", "language", "statements", "kappa": {topic: value}}``
+    (``[]`` when the frame records none).
+
+    Kappa, not the share of statements they agreed on: most statements are about no topic, so two
+    coders agree on most of them by chance alone; kappa counts only the agreement beyond chance."""
+    rounds = frame.get("rounds") or []
+    out = []
+    for i, by_lang in enumerate(frame.get("agreement") or []):
+        number = rounds[i].get("round", i + 1) if i < len(rounds) else i + 1
+        for lang, v in by_lang.items():
+            kappa = {t: float(x) for t, x in v.items() if t not in ("n", "pos") and isinstance(x, (int, float))}
+            out.append({"round": number, "language": LANGUAGE_NAMES.get(lang, lang), "statements": int(v["n"]),
+                        "kappa": kappa})
+    return out
+
+
 def summary(audit: Audit) -> dict:
     """A short reliability summary (the `status` command): per topic F1 with its interval, audit
     positives and warnings; the model version and the date of the last audit."""

@@ -948,7 +948,7 @@ def cmd_reliability(args) -> int:
 
     model, audit = _audit(args.model)
     card = {"model_version": model.version, "audit_statements": len(audit.ids), "audit_frame": audit.frame,
-            "topics": {t: audit.card(t) for t in audit.topics}}
+            "topics": {t: audit.card(t) for t in audit.topics}, "agreement": audit_mod.coder_agreement(audit.frame)}
     card["last_audit"] = next(iter(card["topics"].values()))["last_audit"] if card["topics"] else None
     if not args.no_drift:
         conn = store.open_readonly(args.store)
@@ -988,6 +988,12 @@ def reliability_text(card: dict) -> str:
             out.append("    t̂ / f̂ per source: " + ", ".join(per_source))
         for w in c["warnings"]:
             out.append(f"    warning: {w}")
+    if card.get("agreement"):
+        out.append("coders' agreement before adjudication (Cohen's kappa of the two independent coders' yes/no per "
+                   "topic; a third coder settled every disagreement):")
+        for a in card["agreement"]:
+            out.append(f"  round {a['round']}, {a['language']} ({a['statements']:,} statements): "
+                       + ", ".join(f"{t} {k:.3f}" for t, k in a["kappa"].items()))
     drift = card.get("drift")
     if drift is not None:
         flagged = [d for d in drift if d["warning"]]

@@ -67,6 +67,16 @@ st.dataframe(pd.DataFrame(rows), hide_index=True)
 st.caption(f"A source with fewer than {correction.MIN_POSITIVES} audit positives for a topic takes t̂ from the "
            "positives of all sources (pooled); its f̂ stays its own, since negatives are plenty.")
 
+agreement = audit.coder_agreement(sample.frame)
+if agreement:
+    st.subheader("Coders' agreement before adjudication")
+    st.dataframe(pd.DataFrame([{"round": a["round"], "language": a["language"], "statements": a["statements"],
+                                **{t: num(k) for t, k in a["kappa"].items()}} for a in agreement]), hide_index=True)
+    st.caption("How far the audit's truth can be trusted: per coding round and language, Cohen's kappa of the two "
+               "independent coders' yes/no for each topic, before a third coder settled their disagreements (1 is "
+               "full agreement, 0 no more than chance; most statements are about no topic, so kappa, unlike the "
+               "share of statements they agreed on, counts only the agreement beyond chance).")
+
 st.subheader("Drift per source and quarter")
 with st.spinner("Comparing every quarter with the audit sample (once per store version) ..."):
     drift = data.drift(data.version(), key)
