@@ -213,7 +213,8 @@ class Audit:
         return self._rates[topic]
 
     def card(self, topic: str) -> dict:
-        """The topic's reliability card: P/R/F1 with intervals, calibration, t and f, positives."""
+        """The topic's reliability card: P/R/F1 with intervals, calibration, t and f (``rate_intervals``:
+        theirs and their separation's), positives."""
         k = self.topics.index(topic)
         out = correction.reliability(self.scores[:, k], self.gold[:, k], float(self.thresholds[k]), self.sources,
                                      weights=self.weights, boot=self.boot)
@@ -223,6 +224,7 @@ class Audit:
         pooled = rates[correction.POOLED]
         out["warnings"] = warnings_for(rates)
         out["t"], out["f"] = _r(pooled.t), _r(pooled.f)
+        out["rate_intervals"] = correction.rate_intervals(pooled)
         out["last_audit"] = self.last_audit
         out["model_version"] = self.model_version
         return out

@@ -967,10 +967,9 @@ def reliability_text(card: dict) -> str:
     last = f"; last audit {card['last_audit']}" if card.get("last_audit") else ""
     out = [f"reliability of model {card['model_version']} on the audit sample ({card['audit_statements']} "
            f"statements, each coded by two independent coders against the codebook, never used for training{last}):"]
-    # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources here,
-    # then per source). The hats are combining characters: one column wider in the format.
-    out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} "
-               f"{'t̂':>7} {'f̂':>7} {'pos':>4}")
+    # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources on the
+    # line under the topic's, then per source).
+    out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} {'pos':>4}")
 
     def ci(m: dict) -> str:
         return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
@@ -978,9 +977,17 @@ def reliability_text(card: dict) -> str:
     def num(x) -> str:
         return "-" if x is None else f"{x:.2f}"
 
+    def ci3(m: dict) -> str:
+        # Three places: f̂ is about 0.01, which two would round to one number with no interval.
+        return "-" if m["value"] is None else f"{m['value']:.3f} ({m['low']:.3f}-{m['high']:.3f})"
+
     for t, c in card["topics"].items():
         out.append(f"  {t:<12} {ci(c['precision']):>19} {ci(c['recall']):>19} {ci(c['f1']):>19} "
-                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {num(c['t']):>6} {num(c['f']):>6} {c['audit_positives']:>4}")
+                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {c['audit_positives']:>4}")
+        ri = c.get("rate_intervals")
+        if ri:
+            out.append(f"    t̂ {ci3(ri['t'])}, f̂ {ci3(ri['f'])}, t̂ - f̂ {ci3(ri['separation'])} "
+                       "(all sources, 95% intervals)")
         per_source = [f"{shown(s)} {num(r['t'])} / {num(r['f'])} ({r['positives']} positives"
                       + ("; t̂ of all sources)" if r["pooled"] else ")")
                       for s, r in c.get("rates", {}).items() if s != POOLED]

@@ -55,6 +55,22 @@ class Rates:
         return self.t - self.f
 
 
+def rate_intervals(r: Rates, level: float = LEVEL) -> dict:
+    """t̂, f̂ and their separation t̂ − f̂, each ``{"value", "low", "high"}`` with the percentile
+    interval of the audit's bootstrap replicates (the replicates that give corrected shares their
+    intervals; the separation's are paired, replicate by replicate). A replicate whose resampled
+    stratum has no positive (or no negative) has no t* (f*) and is left out."""
+    alpha = (1 - level) / 2
+    out = {}
+    for name, value, reps in (("t", r.t, r.t_reps), ("f", r.f, r.f_reps),
+                              ("separation", r.t - r.f, r.t_reps - r.f_reps)):
+        reps = np.asarray(reps, dtype=float)
+        reps = reps[np.isfinite(reps)]
+        lo, hi = np.quantile(reps, [alpha, 1 - alpha]) if len(reps) else (np.nan, np.nan)
+        out[name] = {"value": _num(value), "low": _num(lo), "high": _num(hi)}
+    return out
+
+
 def exact_rates(stratum: str, n_boot: int = N_BOOT) -> Rates:
     """Rates of a stratum whose values are people's labels (0 or 1), not scores: t = 1, f = 0."""
     return Rates(stratum, 1.0, 0.0, 0, 0, np.ones(n_boot), np.zeros(n_boot))

@@ -173,7 +173,15 @@ def test_reliability_text_card_has_per_source_rates_and_the_last_audit():
     lines = r.stdout.splitlines()
     for topic, c in card["topics"].items():
         at = next(i for i, line in enumerate(lines) if line.split()[:1] == [topic])
-        per_source = lines[at + 1]
+        # The line under the topic's: t̂, f̂ and t̂ - f̂ of all sources with their 95 % intervals.
+        ri = c["rate_intervals"]
+        assert lines[at + 1] == "    " + ", ".join(
+            f"{name} {ri[k]['value']:.3f} ({ri[k]['low']:.3f}-{ri[k]['high']:.3f})"
+            for name, k in (("t̂", "t"), ("f̂", "f"), ("t̂ - f̂", "separation"))) + " (all sources, 95% intervals)"
+        assert ri["t"]["value"] == c["t"] and ri["f"]["value"] == c["f"]
+        for k in ("t", "f", "separation"):
+            assert ri[k]["low"] < ri[k]["value"] < ri[k]["high"], (topic, k, ri[k])
+        per_source = lines[at + 2]
         assert per_source.startswith("    t̂ / f̂ per source: "), per_source
         for source, rates in c["rates"].items():
             if source == "(all sources)":

@@ -157,6 +157,60 @@ def test_reliability_card_intervals_cover_the_populations_precision_recall_and_f
         assert abs(np.mean(est[k]) - truth[k]) < 0.008, (k, np.mean(est[k]), truth[k])
 
 
+# A frame with the scores' behaviour known per stratum: (source, population, prevalence, Beta
+# parameters of positives' scores, of negatives' scores). Positives score higher in some strata than
+# in others, so t and f of all sources are the population-weighted means and the weights matter.
+RATES_FRAME = [("A", 30000, 0.25, (6.0, 2.0), (1.5, 12.0)), ("A", 70000, 0.10, (4.0, 2.0), (1.0, 15.0)),
+               ("A", 20000, 0.30, (8.0, 2.0), (2.0, 10.0)), ("B", 50000, 0.05, (3.0, 2.0), (1.0, 20.0)),
+               ("B", 15000, 0.15, (5.0, 3.0), (1.5, 9.0)), ("B", 40000, 0.08, (4.0, 3.0), (1.0, 12.0))]
+
+
+def _rates_coverage(samples: int, level: float) -> tuple[dict, dict, dict]:
+    """Stratified audits of ``RATES_FRAME`` (150 statements a stratum, weighted and resampled within
+    sources as ``audit.Audit`` does): how often the ``level`` intervals of t̂, f̂ and t̂ − f̂ of all
+    sources hold the population's t, f and t − f; the estimates' mean; the truth."""
+    n = np.array([s[1] for s in RATES_FRAME], dtype=float)
+    prev = np.array([s[2] for s in RATES_FRAME])
+    mean_pos = np.array([a / (a + b) for _, _, _, (a, b), _ in RATES_FRAME])
+    mean_neg = np.array([a / (a + b) for _, _, _, _, (a, b) in RATES_FRAME])
+    t = (n * prev * mean_pos).sum() / (n * prev).sum()
+    f = (n * (1 - prev) * mean_neg).sum() / (n * (1 - prev)).sum()
+    truth = {"t": t, "f": f, "separation": t - f}
+    drawn = 150
+    stratum = np.repeat(np.arange(len(RATES_FRAME)), drawn)
+    sources = np.array([RATES_FRAME[k][0] for k in stratum])
+    weights = (n / drawn)[stratum]
+    pos_a, pos_b = (np.array([s[3][j] for s in RATES_FRAME])[stratum] for j in (0, 1))
+    neg_a, neg_b = (np.array([s[4][j] for s in RATES_FRAME])[stratum] for j in (0, 1))
+    held = {k: 0 for k in truth}
+    est: dict[str, list] = {k: [] for k in truth}
+    for r in range(samples):
+        rng = np.random.default_rng(1000 + r)
+        gold = rng.random(len(stratum)) < prev[stratum]
+        scores = np.where(gold, rng.beta(pos_a, pos_b), rng.beta(neg_a, neg_b))
+        rates = c.fit_rates(scores, gold, sources, weights=weights, boot=c.bootstrap_indices(sources, c.N_BOOT, r))
+        got = c.rate_intervals(rates[c.POOLED], level)
+        for k in truth:
+            held[k] += got[k]["low"] <= truth[k] <= got[k]["high"]
+            est[k].append(got[k]["value"])
+    return ({k: v / samples for k, v in held.items()}, {k: float(np.mean(v)) for k, v in est.items()}, truth)
+
+
+def test_rate_intervals_cover_the_populations_t_f_and_their_separation():
+    """Known truth for the reliability card's t̂, f̂ and t̂ − f̂ (the corrected shares' divisor): the
+    population's t = 0.697, f = 0.080 follow from ``RATES_FRAME``. Over 300 stratified audits the
+    95 % intervals hold t, f and t − f in 93.3 %, 96.7 % and 93.3 % of them (bounds 89-99 %: the
+    standard error of a coverage at 300 audits is 1.3 points), and the estimates are close to
+    unbiased (+0.002, +0.000, +0.002; bound 0.005, the mean's standard error being 0.001). 80 %
+    intervals hold them in 78-81 %: the bounds tell a wrong level apart."""
+    held, mean, truth = _rates_coverage(300, c.LEVEL)
+    for k in truth:
+        assert 0.89 <= held[k] <= 0.99, (k, held[k])
+        assert abs(mean[k] - truth[k]) < 0.005, (k, mean[k], truth[k])
+    narrow, _, _ = _rates_coverage(300, 0.80)
+    assert all(v < 0.89 for v in narrow.values()), narrow
+
+
 def _drift_psi(rng, quarter_statements: int, negatives_beta: float) -> tuple[float, float]:
     """One source-quarter against an audit of 2,000 statements, as ``audit.drift`` compares them: the
     quarter's PSI and the bias of its corrected share. The true share is 14 % in both; the quarter's

@@ -245,9 +245,18 @@ def test_reliability_page_shows_every_topic_with_intervals_and_the_drift_table(a
     assert sorted(cards["topic"]) == TOPICS
     f1 = cards.set_index("topic")["F1 (95 % interval)"]
     assert all("–" in v for v in f1), f1  # e.g. 0.82 (0.79–0.85)
-    for col in ("precision (95 % interval)", "recall (95 % interval)", "Brier", "ECE", "t̂", "f̂",
-                "audit positives"):
+    for col in ("precision (95 % interval)", "recall (95 % interval)", "Brier", "ECE", "t̂ (95 % interval)",
+                "f̂ (95 % interval)", "t̂ − f̂ (95 % interval)", "audit positives"):
         assert col in cards.columns, cards.columns
+    # t̂, f̂ and t̂ − f̂ with the intervals of the card (data.reliability), e.g. 0.712 (0.678–0.746).
+    from dashboard import data
+
+    card = data.reliability(data.audit_key())
+    for t, row in cards.set_index("topic").iterrows():
+        for col, k in (("t̂", "t"), ("f̂", "f"), ("t̂ − f̂", "separation")):
+            m = card[t]["rate_intervals"][k]
+            assert row[f"{col} (95 % interval)"] == f"{m['value']:.3f} ({m['low']:.3f}–{m['high']:.3f})", (t, col)
+            assert m["low"] < m["value"] < m["high"], (t, k, m)
     per_source = at.dataframe[1].value
     sov = per_source[per_source["topic"] == "sovereignty"]
     assert set(sov["source"]) >= {"Mexican presidency", "White House"}
