@@ -811,14 +811,18 @@ def cmd_evaluate(args) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return EXIT_OK
     print(what)
-    print("F1 with its 95 % bootstrap interval (statements resampled 1,000 times)")
+    print("precision, recall and F1 with their 95 % bootstrap intervals (statements resampled 1,000 times)")
+
+    def span(c: dict) -> str:
+        return f"({c['low']:.3f}-{c['high']:.3f})"
+
     for lang, m in result["model_scores"].items():
         b, ci = result["keyword_baseline"][lang], result["intervals"][lang]
-        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} ({ci['macro']['low']:.3f}-"
-              f"{ci['macro']['high']:.3f}; keywords {b['macro_f1']:.3f})   "
-              f"micro F1 {m['micro_f1']:.3f} (keywords {b['micro_f1']:.3f})")
-        print(f"  {'topic':<12} {'P':>6} {'R':>6} {'F1':>6} {'95 % interval':>14}   {'kw P':>6} {'kw R':>6} "
-              f"{'kw F1':>6}  support")
+        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} {span(ci['macro'])[:-1]}; keywords "
+              f"{b['macro_f1']:.3f})   micro F1 {m['micro_f1']:.3f} {span(ci['micro'])[:-1]}; keywords "
+              f"{b['micro_f1']:.3f})")
+        print(f"  {'topic':<12} {'P (95 % interval)':>19} {'R (95 % interval)':>19} {'F1 (95 % interval)':>19}   "
+              f"{'kw P':>6} {'kw R':>6} {'kw F1':>6}  support")
         rows_of = np.array([lang == "all" or x == lang for x in langs])
         undefined = []
         for j, (t, s) in enumerate(m["topics"].items()):
@@ -826,10 +830,10 @@ def cmd_evaluate(args) -> int:
             # No statement has the topic and none was given it: its F1 is undefined there, not 0.
             if s["support"] == 0 and not pred[rows_of, j].any():
                 undefined.append(t)
-                mine = f"{'—':>6} {'—':>6} {'—':>6} {'—':>14}"
+                mine = f"{'—':>19} {'—':>19} {'—':>19}"
             else:
-                span = f"{c['low']:.3f}-{c['high']:.3f}"
-                mine = f"{s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f} {span:>14}"
+                mine = " ".join(f"{f'{s[k]:.3f} ' + span(v):>19}" for k, v in
+                                (("precision", c["precision"]), ("recall", c["recall"]), ("f1", c)))
             if s["support"] == 0 and not base[rows_of, j].any():
                 kw = f"{'—':>6} {'—':>6} {'—':>6}"
             else:
