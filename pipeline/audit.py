@@ -220,7 +220,8 @@ class Audit:
                                      weights=self.weights, boot=self.boot)
         rates = self.rates(topic)
         out["rates"] = {s: {"t": _r(r.t), "f": _r(r.f), "positives": r.n_pos, "statements": r.n_pos + r.n_neg,
-                            "pooled": r.pooled_fallback} for s, r in rates.items()}
+                            "pooled": r.pooled_fallback, "intervals": correction.rate_intervals(r)}
+                        for s, r in rates.items()}
         pooled = rates[correction.POOLED]
         out["warnings"] = warnings_for(rates)
         out["t"], out["f"] = _r(pooled.t), _r(pooled.f)

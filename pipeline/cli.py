@@ -978,9 +978,6 @@ def reliability_text(card: dict) -> str:
     def ci(m: dict) -> str:
         return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
 
-    def num(x) -> str:
-        return "-" if x is None else f"{x:.2f}"
-
     def ci3(m: dict) -> str:
         # Three places: f̂ is about 0.01, which two would round to one number with no interval.
         return "-" if m["value"] is None else f"{m['value']:.3f} ({m['low']:.3f}-{m['high']:.3f})"
@@ -992,7 +989,7 @@ def reliability_text(card: dict) -> str:
         if ri:
             out.append(f"    t̂ {ci3(ri['t'])}, f̂ {ci3(ri['f'])}, t̂ - f̂ {ci3(ri['separation'])} "
                        "(all sources, 95% intervals)")
-        per_source = [f"{shown(s)} {num(r['t'])} / {num(r['f'])} ({r['positives']} positives"
+        per_source = [f"{shown(s)} {ci3(r['intervals']['t'])} / {ci3(r['intervals']['f'])} ({r['positives']} positives"
                       + ("; t̂ of all sources)" if r["pooled"] else ")")
                       for s, r in c.get("rates", {}).items() if s != POOLED]
         if per_source:

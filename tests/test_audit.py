@@ -186,7 +186,10 @@ def test_reliability_text_card_has_per_source_rates_and_the_last_audit():
         for source, rates in c["rates"].items():
             if source == "(all sources)":
                 continue
-            said = f"{source} {rates['t']:.2f} / {rates['f']:.2f} ({rates['positives']} positives"
+            t_i, f_i = rates["intervals"]["t"], rates["intervals"]["f"]
+            assert t_i["value"] == rates["t"] and f_i["value"] == rates["f"]
+            said = (f"{source} {t_i['value']:.3f} ({t_i['low']:.3f}-{t_i['high']:.3f}) / "
+                    f"{f_i['value']:.3f} ({f_i['low']:.3f}-{f_i['high']:.3f}) ({rates['positives']} positives")
             assert said + ("; t̂ of all sources)" if rates["pooled"] else ")") in per_source, (said, per_source)
     assert any(r["pooled"] for c in card["topics"].values() for r in c["rates"].values())  # the mark is tested
 

@@ -261,6 +261,11 @@ def test_reliability_page_shows_every_topic_with_intervals_and_the_drift_table(a
     sov = per_source[per_source["topic"] == "sovereignty"]
     assert set(sov["source"]) >= {"Mexican presidency", "White House"}
     assert sov.set_index("source").loc["White House", "t̂ from"] == "all sources (pooled)"
+    for _, row in per_source.iterrows():
+        rates = card[row["topic"]]["rates"][row["source"]]["intervals"]
+        for col, k in (("t̂", "t"), ("f̂", "f")):
+            m = rates[k]
+            assert row[f"{col} (95 % interval)"] == f"{m['value']:.3f} ({m['low']:.3f}–{m['high']:.3f})", (row, col)
     agreement = at.dataframe[2].value
     # The coders' agreement of frame.json, every round and language, with the statements it is over.
     recorded = json.loads((ROOT / "pipeline" / "audit" / "frame.json").read_text(encoding="utf-8"))["agreement"]

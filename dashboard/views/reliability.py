@@ -63,7 +63,8 @@ for t, c in cards.items():
     for s, r in c["rates"].items():
         if s == correction.POOLED:
             continue
-        rows.append({"topic": t, "source": s, "t̂": num(r["t"], ".2f"), "f̂": num(r["f"], ".2f"),
+        rows.append({"topic": t, "source": s, "t̂ (95 % interval)": ci(r["intervals"]["t"], ".3f"),
+                     "f̂ (95 % interval)": ci(r["intervals"]["f"], ".3f"),
                      "t̂ from": "all sources (pooled)" if r["pooled"] else "this source",
                      "audit positives": r["positives"], "audit statements": r["statements"]})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
