@@ -213,16 +213,19 @@ class Audit:
         return self._rates[topic]
 
     def card(self, topic: str) -> dict:
-        """The topic's reliability card: P/R/F1 with intervals, calibration, t and f, positives."""
+        """The topic's reliability card: P/R/F1 with intervals, calibration, t and f (``rate_intervals``:
+        theirs and their separation's), positives."""
         k = self.topics.index(topic)
         out = correction.reliability(self.scores[:, k], self.gold[:, k], float(self.thresholds[k]), self.sources,
                                      weights=self.weights, boot=self.boot)
         rates = self.rates(topic)
         out["rates"] = {s: {"t": _r(r.t), "f": _r(r.f), "positives": r.n_pos, "statements": r.n_pos + r.n_neg,
-                            "pooled": r.pooled_fallback} for s, r in rates.items()}
+                            "pooled": r.pooled_fallback, "intervals": correction.rate_intervals(r)}
+                        for s, r in rates.items()}
         pooled = rates[correction.POOLED]
         out["warnings"] = warnings_for(rates)
         out["t"], out["f"] = _r(pooled.t), _r(pooled.f)
+        out["rate_intervals"] = correction.rate_intervals(pooled)
         out["last_audit"] = self.last_audit
         out["model_version"] = self.model_version
         return out
@@ -388,6 +391,28 @@ def source_warnings(audit: Audit, topic: str, sources: Iterable[str] = ()) -> li
         rates = {s: r for s, r in rates.items() if s == correction.POOLED or s in wanted}
     return warnings_for(rates) + [f"{s}: no statement of this source in the audit sample; the rates of all "
                                   "sources are used" for s in unseen]
+
+
+LANGUAGE_NAMES = {"es": "Spanish", "en": "English"}
+
+
+def coder_agreement(frame: dict) -> list[dict]:
+    """The two independent coders' agreement before adjudication, as ``frame.json`` records it:
+    per coding round and language, Cohen's kappa of their yes/no for each topic and the number of
+    statements it is over. Rows ``{"round", "language", "statements", "kappa": {topic: value}}``
+    (``[]`` when the frame records none).
+
+    Kappa, not the share of statements they agreed on: most statements are about no topic, so two
+    coders agree on most of them by chance alone; kappa counts only the agreement beyond chance."""
+    rounds = frame.get("rounds") or []
+    out = []
+    for i, by_lang in enumerate(frame.get("agreement") or []):
+        number = rounds[i].get("round", i + 1) if i < len(rounds) else i + 1
+        for lang, v in by_lang.items():
+            kappa = {t: float(x) for t, x in v.items() if t not in ("n", "pos") and isinstance(x, (int, float))}
+            out.append({"round": number, "language": LANGUAGE_NAMES.get(lang, lang), "statements": int(v["n"]),
+                        "kappa": kappa})
+    return out
 
 
 def summary(audit: Audit) -> dict:

@@ -811,14 +811,18 @@ def cmd_evaluate(args) -> int:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return EXIT_OK
     print(what)
-    print("F1 with its 95 % bootstrap interval (statements resampled 1,000 times)")
+    print("precision, recall and F1 with their 95 % bootstrap intervals (statements resampled 1,000 times)")
+
+    def span(c: dict) -> str:
+        return f"({c['low']:.3f}-{c['high']:.3f})"
+
     for lang, m in result["model_scores"].items():
         b, ci = result["keyword_baseline"][lang], result["intervals"][lang]
-        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} ({ci['macro']['low']:.3f}-"
-              f"{ci['macro']['high']:.3f}; keywords {b['macro_f1']:.3f})   "
-              f"micro F1 {m['micro_f1']:.3f} (keywords {b['micro_f1']:.3f})")
-        print(f"  {'topic':<12} {'P':>6} {'R':>6} {'F1':>6} {'95 % interval':>14}   {'kw P':>6} {'kw R':>6} "
-              f"{'kw F1':>6}  support")
+        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} {span(ci['macro'])[:-1]}; keywords "
+              f"{b['macro_f1']:.3f})   micro F1 {m['micro_f1']:.3f} {span(ci['micro'])[:-1]}; keywords "
+              f"{b['micro_f1']:.3f})")
+        print(f"  {'topic':<12} {'P (95 % interval)':>19} {'R (95 % interval)':>19} {'F1 (95 % interval)':>19}   "
+              f"{'kw P':>6} {'kw R':>6} {'kw F1':>6}  support")
         rows_of = np.array([lang == "all" or x == lang for x in langs])
         undefined = []
         for j, (t, s) in enumerate(m["topics"].items()):
@@ -826,10 +830,10 @@ def cmd_evaluate(args) -> int:
             # No statement has the topic and none was given it: its F1 is undefined there, not 0.
             if s["support"] == 0 and not pred[rows_of, j].any():
                 undefined.append(t)
-                mine = f"{'—':>6} {'—':>6} {'—':>6} {'—':>14}"
+                mine = f"{'—':>19} {'—':>19} {'—':>19}"
             else:
-                span = f"{c['low']:.3f}-{c['high']:.3f}"
-                mine = f"{s['precision']:>6.3f} {s['recall']:>6.3f} {s['f1']:>6.3f} {span:>14}"
+                mine = " ".join(f"{f'{s[k]:.3f} ' + span(v):>19}" for k, v in
+                                (("precision", c["precision"]), ("recall", c["recall"]), ("f1", c)))
             if s["support"] == 0 and not base[rows_of, j].any():
                 kw = f"{'—':>6} {'—':>6} {'—':>6}"
             else:
@@ -948,7 +952,7 @@ def cmd_reliability(args) -> int:
 
     model, audit = _audit(args.model)
     card = {"model_version": model.version, "audit_statements": len(audit.ids), "audit_frame": audit.frame,
-            "topics": {t: audit.card(t) for t in audit.topics}}
+            "topics": {t: audit.card(t) for t in audit.topics}, "agreement": audit_mod.coder_agreement(audit.frame)}
     card["last_audit"] = next(iter(card["topics"].values()))["last_audit"] if card["topics"] else None
     if not args.no_drift:
         conn = store.open_readonly(args.store)
@@ -967,27 +971,37 @@ def reliability_text(card: dict) -> str:
     last = f"; last audit {card['last_audit']}" if card.get("last_audit") else ""
     out = [f"reliability of model {card['model_version']} on the audit sample ({card['audit_statements']} "
            f"statements, each coded by two independent coders against the codebook, never used for training{last}):"]
-    # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources here,
-    # then per source). The hats are combining characters: one column wider in the format.
-    out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} "
-               f"{'t̂':>7} {'f̂':>7} {'pos':>4}")
+    # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources on the
+    # line under the topic's, then per source).
+    out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} {'pos':>4}")
 
     def ci(m: dict) -> str:
         return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
 
-    def num(x) -> str:
-        return "-" if x is None else f"{x:.2f}"
+    def ci3(m: dict) -> str:
+        # Three places: f̂ is about 0.01, which two would round to one number with no interval.
+        return "-" if m["value"] is None else f"{m['value']:.3f} ({m['low']:.3f}-{m['high']:.3f})"
 
     for t, c in card["topics"].items():
         out.append(f"  {t:<12} {ci(c['precision']):>19} {ci(c['recall']):>19} {ci(c['f1']):>19} "
-                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {num(c['t']):>6} {num(c['f']):>6} {c['audit_positives']:>4}")
-        per_source = [f"{shown(s)} {num(r['t'])} / {num(r['f'])} ({r['positives']} positives"
+                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {c['audit_positives']:>4}")
+        ri = c.get("rate_intervals")
+        if ri:
+            out.append(f"    t̂ {ci3(ri['t'])}, f̂ {ci3(ri['f'])}, t̂ - f̂ {ci3(ri['separation'])} "
+                       "(all sources, 95% intervals)")
+        per_source = [f"{shown(s)} {ci3(r['intervals']['t'])} / {ci3(r['intervals']['f'])} ({r['positives']} positives"
                       + ("; t̂ of all sources)" if r["pooled"] else ")")
                       for s, r in c.get("rates", {}).items() if s != POOLED]
         if per_source:
             out.append("    t̂ / f̂ per source: " + ", ".join(per_source))
         for w in c["warnings"]:
             out.append(f"    warning: {w}")
+    if card.get("agreement"):
+        out.append("coders' agreement before adjudication (Cohen's kappa of the two independent coders' yes/no per "
+                   "topic; a third coder settled every disagreement):")
+        for a in card["agreement"]:
+            out.append(f"  round {a['round']}, {a['language']} ({a['statements']:,} statements): "
+                       + ", ".join(f"{t} {k:.3f}" for t, k in a["kappa"].items()))
     drift = card.get("drift")
     if drift is not None:
         flagged = [d for d in drift if d["warning"]]

@@ -55,6 +55,22 @@ class Rates:
         return self.t - self.f
 
 
+def rate_intervals(r: Rates, level: float = LEVEL) -> dict:
+    """t̂, f̂ and their separation t̂ − f̂, each ``{"value", "low", "high"}`` with the percentile
+    interval of the audit's bootstrap replicates (the replicates that give corrected shares their
+    intervals; the separation's are paired, replicate by replicate). A replicate whose resampled
+    stratum has no positive (or no negative) has no t* (f*) and is left out."""
+    alpha = (1 - level) / 2
+    out = {}
+    for name, value, reps in (("t", r.t, r.t_reps), ("f", r.f, r.f_reps),
+                              ("separation", r.t - r.f, r.t_reps - r.f_reps)):
+        reps = np.asarray(reps, dtype=float)
+        reps = reps[np.isfinite(reps)]
+        lo, hi = np.quantile(reps, [alpha, 1 - alpha]) if len(reps) else (np.nan, np.nan)
+        out[name] = {"value": _num(value), "low": _num(lo), "high": _num(hi)}
+    return out
+
+
 def exact_rates(stratum: str, n_boot: int = N_BOOT) -> Rates:
     """Rates of a stratum whose values are people's labels (0 or 1), not scores: t = 1, f = 0."""
     return Rates(stratum, 1.0, 0.0, 0, 0, np.ones(n_boot), np.zeros(n_boot))
@@ -169,29 +185,48 @@ class Replicates:
         NaN where the period has no statements or no base period does; base periods without
         statements are left out of the mean (an empty period has no share to average).
         """
-        periods = len(self.point)
-        if len(bases) != periods:
-            raise ValueError(f"bases: one list per period ({periods}), not {len(bases)}")
-        width = max((len(b) for b in bases), default=0)
-        # The bases as a padded index matrix (periods, width) and a mask of the real entries, so the
-        # means of every period's bases, for every replicate, are one gather and one sum: no Python
-        # loop over periods or replicates.
-        idx = np.zeros((periods, max(width, 1)), dtype=np.int64)
-        use = np.zeros(idx.shape, dtype=bool)
-        for i, b in enumerate(bases):
-            b = np.asarray(b, dtype=np.int64)
-            idx[i, :len(b)] = b
-            use[i, :len(b)] = True
-        use &= ~self.empty[idx]
-        k = use.sum(1)
-        ok = (k > 0) & ~self.empty
-        weight = np.where(use, 1.0, 0.0) / np.maximum(k, 1)[:, None]
+        idx, weight, ok = self._windows(bases, "bases")
         point = np.nan_to_num(self.point)
         reps = np.nan_to_num(self.reps)  # empty periods' NaN replicates carry weight 0, never NaN
         change = point - (point[idx] * weight).sum(1)
         change_reps = reps - (reps[:, idx] * weight[None]).sum(2)
         low, high = _percentiles(change_reps, ok, level)
         return Corrected(np.where(ok, change, np.nan), low, high)
+
+    def means(self, windows: Sequence[Sequence[int]], level: float = LEVEL) -> Corrected:
+        """Each period's mean corrected share over the periods ``windows[i]`` (row indices: a rolling
+        mean's), with the percentile interval of the replicates' means.
+
+        Replicate k of every period shares the audit's t* and f*, so the mean keeps the audit's
+        uncertainty whole and averages the periods' own down: not the mean of the periods' bounds,
+        which is no interval of the mean. Periods without statements are left out of a window; NaN
+        where the period has no statements or its window none.
+        """
+        idx, weight, ok = self._windows(windows, "windows")
+        point = (np.nan_to_num(self.point)[idx] * weight).sum(1)
+        reps = (np.nan_to_num(self.reps)[:, idx] * weight[None]).sum(2)
+        low, high = _percentiles(reps, ok, level)
+        return Corrected(np.where(ok, point, np.nan), low, high)
+
+    def _windows(self, rows: Sequence[Sequence[int]], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``rows`` (a list of row indices per period) as a padded index matrix (periods, width), the
+        weight of each entry in its period's mean (0 for padding and periods without statements) and
+        which periods have a mean: every period's mean, for every replicate, is then one gather and
+        one sum, with no Python loop over periods or replicates."""
+        periods = len(self.point)
+        if len(rows) != periods:
+            raise ValueError(f"{name}: one list per period ({periods}), not {len(rows)}")
+        width = max((len(b) for b in rows), default=0)
+        idx = np.zeros((periods, max(width, 1)), dtype=np.int64)
+        use = np.zeros(idx.shape, dtype=bool)
+        for i, b in enumerate(rows):
+            b = np.asarray(b, dtype=np.int64)
+            idx[i, :len(b)] = b
+            use[i, :len(b)] = True
+        use &= ~self.empty[idx]
+        k = use.sum(1)
+        weight = np.where(use, 1.0, 0.0) / np.maximum(k, 1)[:, None]
+        return idx, weight, (k > 0) & ~self.empty
 
 
 def _percentiles(reps: np.ndarray, valid: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -173,14 +173,62 @@ def test_reliability_text_card_has_per_source_rates_and_the_last_audit():
     lines = r.stdout.splitlines()
     for topic, c in card["topics"].items():
         at = next(i for i, line in enumerate(lines) if line.split()[:1] == [topic])
-        per_source = lines[at + 1]
+        # The line under the topic's: t̂, f̂ and t̂ - f̂ of all sources with their 95 % intervals.
+        ri = c["rate_intervals"]
+        assert lines[at + 1] == "    " + ", ".join(
+            f"{name} {ri[k]['value']:.3f} ({ri[k]['low']:.3f}-{ri[k]['high']:.3f})"
+            for name, k in (("t̂", "t"), ("f̂", "f"), ("t̂ - f̂", "separation"))) + " (all sources, 95% intervals)"
+        assert ri["t"]["value"] == c["t"] and ri["f"]["value"] == c["f"]
+        for k in ("t", "f", "separation"):
+            assert ri[k]["low"] < ri[k]["value"] < ri[k]["high"], (topic, k, ri[k])
+        per_source = lines[at + 2]
         assert per_source.startswith("    t̂ / f̂ per source: "), per_source
         for source, rates in c["rates"].items():
             if source == "(all sources)":
                 continue
-            said = f"{source} {rates['t']:.2f} / {rates['f']:.2f} ({rates['positives']} positives"
+            t_i, f_i = rates["intervals"]["t"], rates["intervals"]["f"]
+            assert t_i["value"] == rates["t"] and f_i["value"] == rates["f"]
+            said = (f"{source} {t_i['value']:.3f} ({t_i['low']:.3f}-{t_i['high']:.3f}) / "
+                    f"{f_i['value']:.3f} ({f_i['low']:.3f}-{f_i['high']:.3f}) ({rates['positives']} positives")
             assert said + ("; t̂ of all sources)" if rates["pooled"] else ")") in per_source, (said, per_source)
     assert any(r["pooled"] for c in card["topics"].values() for r in c["rates"].values())  # the mark is tested
+
+
+def test_reliability_card_shows_the_coders_agreement_of_the_frame():
+    """frame.json's agreement of the two coders before adjudication, every round and language with
+    the statements it is over, in the text card and in --json."""
+    frame = json.loads(audit.FRAME_FILE.read_text(encoding="utf-8"))
+    r = run_cli("reliability", "--no-drift")
+    assert r.returncode == 0, r.stderr
+    assert "coders' agreement before adjudication (Cohen's kappa" in r.stdout
+    names = {"es": "Spanish", "en": "English"}
+    for i, by_lang in enumerate(frame["agreement"]):
+        for lang, v in by_lang.items():
+            line = f"  round {i + 1}, {names[lang]} ({v['n']:,} statements): " + ", ".join(
+                f"{t} {v[t]:.3f}" for t in ("security", "trade", "migration", "sovereignty"))
+            assert line in r.stdout.splitlines(), line
+    card = json.loads(run_cli("reliability", "--no-drift", "--json").stdout)
+    assert card["agreement"] == audit.coder_agreement(frame) and len(card["agreement"]) == 4
+    assert card["agreement"][1] == {"round": 1, "language": "English", "statements": 1000,
+                                    "kappa": {"security": 0.944, "trade": 0.983, "migration": 0.97,
+                                              "sovereignty": 0.923}}
+
+
+def test_the_recorded_coder_agreement_is_cohens_kappa():
+    """The card calls frame.json's agreement Cohen's kappa: round 1 records each coder's positives,
+    and with them every stored value is the kappa of a whole number of disagreements out of 1,000
+    (the share of statements agreed on would be 0.987-1.000, not 0.923-1.000)."""
+    frame = json.loads(audit.FRAME_FILE.read_text(encoding="utf-8"))
+    checked = 0
+    for v in frame["agreement"][0].values():
+        n = v["n"]
+        for topic, (a, b) in v["pos"].items():
+            chance = (a * b + (n - a) * (n - b)) / n**2
+            # Disagreements differ from |a - b| by an even number.
+            fits = [d for d in range(abs(a - b), 100, 2) if round((1 - d / n - chance) / (1 - chance), 3) == v[topic]]
+            assert len(fits) == 1, (topic, v[topic], fits)
+            checked += 1
+    assert checked == 8
 
 
 def test_corrected_shares_warn_when_the_store_was_tagged_by_another_model(seed_store_copy, monkeypatch):

@@ -467,6 +467,65 @@ def test_bootstrap_intervals_cover_the_true_f1_of_a_synthetic_tagger():
     assert ((coverage >= 0.89) & (coverage <= 0.99)).all(), (coverage, true_f1)
 
 
+def test_bootstrap_intervals_cover_the_true_precision_recall_and_micro_f1_of_a_synthetic_tagger():
+    """Synthetic truth: the tagger of the test above (a common topic tagged with precision 0.849,
+    recall 0.848, a rare one with 0.811, 0.699; micro F1 0.831) on samples of 400 statements: the
+    95 % intervals `evaluate` prints hold the population's precision and recall in 94.0 %, 94.7 %
+    (common), 94.7 %, 91.7 % (rare) and its micro F1 in 93.0 % of 300 samples (bounds 89-99 %; the
+    standard error of a coverage at 300 is 1.3 points). 80 % intervals hold them in 75-81 % and fail the bounds."""
+    from pipeline.tagger.evaluate import bootstrap_f1
+
+    rng = np.random.default_rng(11)
+    n_pop = 200_000
+    gold = rng.random((n_pop, 2)) < [0.25, 0.06]
+    flip = np.where(gold, rng.random(gold.shape) < [0.15, 0.3], rng.random(gold.shape) < [0.05, 0.01])
+    pred = gold ^ flip
+    tp, fp, fn = (pred & gold).sum(0), (pred & ~gold).sum(0), (~pred & gold).sum(0)
+    truth = {("precision", "common"): tp[0] / (tp[0] + fp[0]), ("recall", "common"): tp[0] / (tp[0] + fn[0]),
+             ("precision", "rare"): tp[1] / (tp[1] + fp[1]), ("recall", "rare"): tp[1] / (tp[1] + fn[1]),
+             ("micro", "f1"): 2 * tp.sum() / (2 * tp.sum() + fp.sum() + fn.sum())}
+    reps = 300
+    held = dict.fromkeys(truth, 0)
+    for r in range(reps):
+        idx = rng.integers(0, n_pop, 400)
+        boot = bootstrap_f1(["common", "rare"], ["x"] * 400, gold[idx], pred[idx], n_boot=400, seed=r)["x"]
+        for (what, topic), value in truth.items():
+            got = boot["micro"] if what == "micro" else boot[topic][what]
+            held[what, topic] += got["low"] <= value <= got["high"]
+    coverage = {k: v / reps for k, v in held.items()}
+    assert all(0.89 <= v <= 0.99 for v in coverage.values()), (coverage, truth)
+
+
+def test_evaluate_prints_precision_recall_and_micro_f1_with_their_intervals(tmp_path):
+    """`evaluate`'s text: every precision, recall and F1 with the interval of --json's `intervals`,
+    and micro F1 beside macro F1 with theirs (400 audit statements as the gold file: never trained on)."""
+    from pipeline.audit import SAMPLE_FILE
+
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(SAMPLE_FILE.read_text(encoding="utf-8").splitlines(keepends=True)[:400]), encoding="utf-8")
+    res = json.loads(run_cli("evaluate", "--gold", str(gold), "--json").stdout)
+    r = run_cli("evaluate", "--gold", str(gold))
+    assert r.returncode == 0, r.stderr
+    text = r.stdout
+    assert "precision, recall and F1 with their 95 % bootstrap intervals" in text
+
+    def ci(m: dict, key: str) -> str:
+        return f"{m[key]:.3f} ({m['low']:.3f}-{m['high']:.3f})"
+
+    for lang, block in zip(res["model_scores"], text.split("\n[")[1:]):
+        lines = block.splitlines()
+        iv, m = res["intervals"][lang], res["model_scores"][lang]
+        assert iv["micro"]["f1"] == m["micro_f1"] and iv["micro"]["low"] < iv["micro"]["high"]
+        assert f"micro F1 {ci(iv['micro'], 'f1')[:-1]}; keywords" in lines[0], lines[0]
+        assert f"macro F1 {ci(iv['macro'], 'f1')[:-1]}; keywords" in lines[0], lines[0]
+        for t, s in m["topics"].items():
+            row = next(x for x in lines if x.split()[:1] == [t])
+            c = iv[t]
+            assert c["precision"]["precision"] == s["precision"] and c["recall"]["recall"] == s["recall"]
+            for said in (ci(c["precision"], "precision"), ci(c["recall"], "recall"), ci(c, "f1")):
+                assert said in row, (lang, t, said, row)
+
+
 def test_paired_change_intervals_cover_the_true_difference_of_two_synthetic_taggers():
     """Synthetic truth: two taggers of known error rates on a population of 200,000 statements; on
     samples of 400, the paired interval of B's F1 minus A's holds the population's difference about 95 %

@@ -245,14 +245,40 @@ def test_reliability_page_shows_every_topic_with_intervals_and_the_drift_table(a
     assert sorted(cards["topic"]) == TOPICS
     f1 = cards.set_index("topic")["F1 (95 % interval)"]
     assert all("–" in v for v in f1), f1  # e.g. 0.82 (0.79–0.85)
-    for col in ("precision (95 % interval)", "recall (95 % interval)", "Brier", "ECE", "t̂", "f̂",
-                "audit positives"):
+    for col in ("precision (95 % interval)", "recall (95 % interval)", "Brier", "ECE", "t̂ (95 % interval)",
+                "f̂ (95 % interval)", "t̂ − f̂ (95 % interval)", "audit positives"):
         assert col in cards.columns, cards.columns
+    # t̂, f̂ and t̂ − f̂ with the intervals of the card (data.reliability), e.g. 0.712 (0.678–0.746).
+    from dashboard import data
+
+    card = data.reliability(data.audit_key())
+    for t, row in cards.set_index("topic").iterrows():
+        for col, k in (("t̂", "t"), ("f̂", "f"), ("t̂ − f̂", "separation")):
+            m = card[t]["rate_intervals"][k]
+            assert row[f"{col} (95 % interval)"] == f"{m['value']:.3f} ({m['low']:.3f}–{m['high']:.3f})", (t, col)
+            assert m["low"] < m["value"] < m["high"], (t, k, m)
     per_source = at.dataframe[1].value
     sov = per_source[per_source["topic"] == "sovereignty"]
     assert set(sov["source"]) >= {"Mexican presidency", "White House"}
     assert sov.set_index("source").loc["White House", "t̂ from"] == "all sources (pooled)"
-    drift = at.dataframe[2].value
+    for _, row in per_source.iterrows():
+        rates = card[row["topic"]]["rates"][row["source"]]["intervals"]
+        for col, k in (("t̂", "t"), ("f̂", "f")):
+            m = rates[k]
+            assert row[f"{col} (95 % interval)"] == f"{m['value']:.3f} ({m['low']:.3f}–{m['high']:.3f})", (row, col)
+    agreement = at.dataframe[2].value
+    # The coders' agreement of frame.json, every round and language, with the statements it is over.
+    recorded = json.loads((ROOT / "pipeline" / "audit" / "frame.json").read_text(encoding="utf-8"))["agreement"]
+    assert len(recorded) == 2 and len(agreement) == sum(len(r) for r in recorded)
+    for i, by_lang in enumerate(recorded):
+        for lang, v in by_lang.items():
+            row = agreement[(agreement["round"] == i + 1)
+                            & (agreement["language"] == {"es": "Spanish", "en": "English"}[lang])]
+            assert len(row) == 1 and int(row.iloc[0]["statements"]) == v["n"] == 1000
+            for t in TOPICS:
+                assert row.iloc[0][t] == f"{v[t]:.3f}", (i, lang, t, row.iloc[0][t], v[t])
+    assert "Cohen's kappa" in _text(at.caption) and "before a third coder settled" in _text(at.caption)
+    drift = at.dataframe[3].value
     assert {"quarter", "source", "unseen words"} <= set(drift.columns)
     assert any(c.startswith("PSI") for c in drift.columns)
     body = _text(at.markdown) + _text(at.caption)
@@ -321,7 +347,7 @@ def test_reliability_page_flags_the_drifting_quarter(drift_store, monkeypatch):
     at = app.run()
     at.switch_page("views/reliability.py").run()
     assert not at.exception, at.exception
-    drift = at.dataframe[2].value
+    drift = at.dataframe[-1].value
     wire = drift[(drift["source"] == "Wire") & (drift["quarter"] == "2025-Q3")]
     assert len(wire) == 1 and bool(wire.iloc[0]["new audit labels due"])
     # The quarters of the source the audit sample was drawn from most (and the seeds hold most of) hold.

@@ -25,8 +25,11 @@ st.markdown(
     f"Last audit: **{md_text(first['last_audit'])}**.")
 
 
-def ci(m: dict) -> str:
-    return "—" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}–{m['high']:.2f})"
+def ci(m: dict, fmt: str = ".2f") -> str:
+    # t̂, f̂ take three places: f̂ is about 0.01, which two would round to one number with no interval.
+    if m["value"] is None:
+        return "—"
+    return f"{m['value']:{fmt}} ({m['low']:{fmt}}–{m['high']:{fmt}})" if m["low"] is not None else f"{m['value']:{fmt}}"
 
 
 def num(x, fmt: str = ".3f") -> str:
@@ -36,9 +39,9 @@ def num(x, fmt: str = ".3f") -> str:
 st.subheader("Per topic")
 st.dataframe(pd.DataFrame([{
     "topic": t, "precision (95 % interval)": ci(c["precision"]), "recall (95 % interval)": ci(c["recall"]),
-    "F1 (95 % interval)": ci(c["f1"]), "Brier": num(c["brier"]), "ECE": num(c["ece"]), "t̂": num(c["t"], ".2f"),
-    "f̂": num(c["f"], ".2f"),
-    "t̂ − f̂": num(None if c["t"] is None or c["f"] is None else c["t"] - c["f"], ".2f"),
+    "F1 (95 % interval)": ci(c["f1"]), "Brier": num(c["brier"]), "ECE": num(c["ece"]),
+    "t̂ (95 % interval)": ci(c["rate_intervals"]["t"], ".3f"), "f̂ (95 % interval)": ci(c["rate_intervals"]["f"], ".3f"),
+    "t̂ − f̂ (95 % interval)": ci(c["rate_intervals"]["separation"], ".3f"),
     "audit positives": c["audit_positives"]} for t, c in cards.items()]), hide_index=True)
 st.markdown(
     "**What the numbers mean.** *Precision*: of the statements the tagger gives the topic, the share that "
@@ -60,12 +63,23 @@ for t, c in cards.items():
     for s, r in c["rates"].items():
         if s == correction.POOLED:
             continue
-        rows.append({"topic": t, "source": s, "t̂": num(r["t"], ".2f"), "f̂": num(r["f"], ".2f"),
+        rows.append({"topic": t, "source": s, "t̂ (95 % interval)": ci(r["intervals"]["t"], ".3f"),
+                     "f̂ (95 % interval)": ci(r["intervals"]["f"], ".3f"),
                      "t̂ from": "all sources (pooled)" if r["pooled"] else "this source",
                      "audit positives": r["positives"], "audit statements": r["statements"]})
 st.dataframe(pd.DataFrame(rows), hide_index=True)
 st.caption(f"A source with fewer than {correction.MIN_POSITIVES} audit positives for a topic takes t̂ from the "
            "positives of all sources (pooled); its f̂ stays its own, since negatives are plenty.")
+
+agreement = audit.coder_agreement(sample.frame)
+if agreement:
+    st.subheader("Coders' agreement before adjudication")
+    st.dataframe(pd.DataFrame([{"round": a["round"], "language": a["language"], "statements": a["statements"],
+                                **{t: num(k) for t, k in a["kappa"].items()}} for a in agreement]), hide_index=True)
+    st.caption("How far the audit's truth can be trusted: per coding round and language, Cohen's kappa of the two "
+               "independent coders' yes/no for each topic, before a third coder settled their disagreements (1 is "
+               "full agreement, 0 no more than chance; most statements are about no topic, so kappa, unlike the "
+               "share of statements they agreed on, counts only the agreement beyond chance).")
 
 st.subheader("Drift per source and quarter")
 with st.spinner("Comparing every quarter with the audit sample (once per store version) ..."):

@@ -62,11 +62,20 @@ def _draws(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     return np.vstack([np.ones(n), counts])
 
 
+def _tally(counts: np.ndarray, g: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tp, fp and fn per replicate (rows of ``counts``) and topic: with counts, they become products."""
+    return counts @ (p & g), counts @ (p & ~g), counts @ (~p & g)
+
+
+def _ratio(num: np.ndarray, denom: np.ndarray) -> np.ndarray:
+    # 0 where undefined, as ``prf`` has it, so that row 0 is the report's number.
+    return np.divide(num, denom, out=np.zeros_like(num, dtype=np.float64), where=denom > 0)
+
+
 def _f1s(counts: np.ndarray, g: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """F1 per replicate (rows of ``counts``) and topic: with counts, tp/fp/fn become products."""
-    tp, fp, fn = counts @ (p & g), counts @ (p & ~g), counts @ (~p & g)
-    denom = 2 * tp + fp + fn
-    return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    """F1 per replicate (rows of ``counts``) and topic."""
+    tp, fp, fn = _tally(counts, g, p)
+    return _ratio(2 * tp, 2 * tp + fp + fn)
 
 
 def _language_rows(langs: list[str]) -> list[tuple[str, np.ndarray]]:
@@ -84,11 +93,14 @@ def _interval(x: np.ndarray, key: str, lo_q: float, hi_q: float) -> dict:
 
 def bootstrap_f1(names: list[str], langs: list[str], gold: np.ndarray, pred: np.ndarray, *,
                  n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
-    """F1 per topic and macro F1, per language ('all' too), each with a percentile bootstrap
-    interval: the statements of a language are resampled with replacement ``n_boot`` times.
+    """F1, precision and recall per topic, macro and micro F1, per language ('all' too), each with a
+    percentile bootstrap interval: the statements of a language are resampled with replacement
+    ``n_boot`` times, the same draws for every number.
 
-    Returns ``{lang: {"n": ..., topic: {"f1", "low", "high"}, ..., "macro": {...}}}``. With a few
-    dozen positives an interval is wide; that width is the point (how far a number can be read).
+    Returns ``{lang: {"n": ..., topic: {"f1", "low", "high", "support", "precision": {"precision",
+    "low", "high"}, "recall": {"recall", "low", "high"}}, ..., "macro": {...}, "micro": {...}}}``
+    (macro and micro: ``{"f1", "low", "high"}``). With a few dozen positives an interval is wide;
+    that width is the point (how far a number can be read).
     """
     rng = np.random.default_rng(seed)
     gold, pred = np.asarray(gold, dtype=bool), np.asarray(pred, dtype=bool)
@@ -96,11 +108,17 @@ def bootstrap_f1(names: list[str], langs: list[str], gold: np.ndarray, pred: np.
     out: dict = {}
     for lang, idx in _language_rows(langs):
         g, p = gold[idx], pred[idx]
-        f1 = _f1s(_draws(len(idx), n_boot, rng), g, p)  # (1 + n_boot) x topics
+        tp, fp, fn = _tally(_draws(len(idx), n_boot, rng), g, p)  # each (1 + n_boot) x topics
+        f1, precision, recall = _ratio(2 * tp, 2 * tp + fp + fn), _ratio(tp, tp + fp), _ratio(tp, tp + fn)
         res: dict = {"n": len(idx)}
         for j, name in enumerate(names):
-            res[name] = {**_interval(f1[:, j], "f1", lo_q, hi_q), "support": int(g[:, j].sum())}
+            res[name] = {**_interval(f1[:, j], "f1", lo_q, hi_q), "support": int(g[:, j].sum()),
+                         "precision": _interval(precision[:, j], "precision", lo_q, hi_q),
+                         "recall": _interval(recall[:, j], "recall", lo_q, hi_q)}
         res["macro"] = _interval(f1.mean(axis=1), "f1", lo_q, hi_q)
+        # Micro: every (statement, topic) pair counted once, as ``report``'s micro F1.
+        t, f, n = tp.sum(1), fp.sum(1), fn.sum(1)
+        res["micro"] = _interval(_ratio(2 * t, 2 * t + f + n), "f1", lo_q, hi_q)
         out[lang] = res
     return out
 
