@@ -133,9 +133,11 @@ def audit_sample(key: tuple):
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-def corrected_trend(version: tuple, f: queries.Filters, granularity: str, key: tuple) -> pd.DataFrame:
-    """``queries.corrected_trend`` (intervals included), cached by store version, filters and audit."""
-    return _with_conn(queries.corrected_trend, f, audit_sample(key), granularity)
+def corrected_trend(version: tuple, f: queries.Filters, granularity: str, key: tuple, rolling: int = 1
+                    ) -> pd.DataFrame:
+    """``queries.corrected_trend`` (intervals included, and a ``rolling`` mean's), cached by store
+    version, filters, audit and rolling mean."""
+    return _with_conn(queries.corrected_trend, f, audit_sample(key), granularity, rolling=rolling)
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)

@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from pipeline.colours import PALETTE, colour
 from pipeline.display import counted
+from pipeline.queries import rolling_bounds
 from pipeline.report import history_bars
 
 THIN = "thin period"
@@ -50,8 +51,9 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
 
     measure 'count' plots statements per period, 'share' the fraction of all statements in
     the period, 'corrected' that share corrected for the tagger's errors: a line, its 95 % interval
-    as a shaded band (not drawn with a rolling mean: a mean of periods' bounds is no interval of
-    their mean) and the raw share as a thin dotted line. Periods whose denominator is below
+    as a shaded band and the raw share as a thin dotted line. Under a rolling mean the band is the
+    mean's interval, drawn only when ``df`` has its columns (``queries.rolling_bounds``): a mean of
+    the periods' bounds is no interval of their mean. Periods whose denominator is below
     ``min_total`` are drawn as hollow markers and named 'thin period' in the hover text.
     ``drift``: {period: reason} of periods in a source-quarter that no longer looks like the audit
     sample, hatched; ``warned``: topics whose correction the audit warns about (said on hover).
@@ -99,8 +101,9 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
             fig.add_trace(go.Scatter(mode="lines+markers", line=dict(color=col, width=2), marker_symbol=symbols,
                                      **common))
             continue
-        if rolling == 1:
-            bx, by = _band(periods, d["ci_low"], d["ci_high"], d["total"])
+        low, high = ("ci_low", "ci_high") if rolling == 1 else rolling_bounds(rolling)
+        if low in d and high in d:
+            bx, by = _band(periods, d[low], d[high], d["total"])
             fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", line=dict(width=0), fill="toself",
                                      fillcolor=_rgba(col, 0.18), legendgroup=t, showlegend=False, hoverinfo="skip",
                                      name=f"{t}: 95 % interval"))
@@ -111,9 +114,10 @@ def trend_figure(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, 
                                                 "(%{customdata[1]} of %{customdata[2]} statements tagged)"
                                                 "<extra></extra>")))
         note = "<br>⚠ few audit positives or weak separation: see the warning above" if t in warned else ""
-        bounds = "" if rolling > 1 else "<br>95 % interval %{customdata[6]:.1%} – %{customdata[7]:.1%}"
-        common["customdata"] = [c + (lo, hi) for c, lo, hi in zip(common["customdata"], d["ci_low"].fillna(0),
-                                                                       d["ci_high"].fillna(0))]
+        bounds = ("<br>95 % interval %{customdata[6]:.1%} – %{customdata[7]:.1%}" if low in d and high in d
+                  else "")
+        common["customdata"] = [c + (lo, hi) for c, lo, hi in zip(
+            common["customdata"], d.get(low, d["ci_low"]).fillna(0), d.get(high, d["ci_high"]).fillna(0))]
         shown = "corrected share %{y:.1%}" if rolling == 1 else f"corrected share, {rolling}-period mean %{{y:.1%}}"
         common["hovertemplate"] = ("<b>%{customdata[0]}</b> %{x|%Y-%m-%d}<br>" + shown + bounds +
                                    ("<br>raw share " if rolling == 1 else "<br>this period: raw share ") +

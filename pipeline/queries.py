@@ -416,10 +416,20 @@ CHANGE_COLUMNS = ("change_prev", "change_prev_low", "change_prev_high",
                   "change_mean", "change_mean_low", "change_mean_high")
 
 
+def rolling_bounds(rolling: int) -> tuple[str, str]:
+    """The columns of the 95 % interval of a ``rolling``-period mean of corrected shares."""
+    return f"ci_low_mean_{rolling}", f"ci_high_mean_{rolling}"
+
+
 def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: str = "week",
-                    group_by: str | None = None, change_window: int = 0) -> pd.DataFrame:
+                    group_by: str | None = None, change_window: int = 0, rolling: int = 1) -> pd.DataFrame:
     """``trend`` plus share_corrected, ci_low and ci_high (95 %): each period's share corrected for
     the tagger's errors with the audit sample's rates (``pipeline.audit.Audit``), per source.
+
+    ``rolling`` > 1 (without ``group_by``) adds ``rolling_bounds(rolling)``: the 95 % interval of
+    each period's mean corrected share over it and the ``rolling`` - 1 periods before it (those
+    with statements: the chart's rolling mean), from the same replicates as the shares, so that the
+    audit's uncertainty, which every period shares, is not averaged away.
 
     ``change_window`` > 0 (weekly or daily periods) adds ``CHANGE_COLUMNS``: each period's change of
     corrected share against the period before it and against the mean corrected share of the
@@ -429,7 +439,11 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
     """
     if change_window and granularity == "month":
         raise ValueError("changes of corrected shares are for weekly or daily periods")
+    if rolling > 1 and group_by:
+        raise ValueError("a rolling mean's interval is for a trend without groups")
     extra = CHANGE_COLUMNS if change_window else ()
+    if rolling > 1:
+        extra = (*extra, *rolling_bounds(rolling))
     base = trend(conn, f, granularity, group_by)
     for col in ("share_corrected", "ci_low", "ci_high", *extra):
         base[col] = float("nan")
@@ -441,7 +455,8 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
     sums["period"] = sums["period"].map(from_day)
     keys = ["period"] + ([group_by] if group_by else [])
     step = dt.timedelta(days=7 if granularity == "week" else 1)
-    corr = _corrected_by_topic(sums, keys, audit, (step, change_window) if change_window else None)
+    window = (sorted(base["period"].unique()), rolling) if rolling > 1 else None
+    corr = _corrected_by_topic(sums, keys, audit, (step, change_window) if change_window else None, window)
     if corr is None:
         return base
     merged = base.drop(columns=["share_corrected", "ci_low", "ci_high", *extra]).merge(
@@ -449,13 +464,16 @@ def corrected_trend(conn: sqlite3.Connection, f: Filters, audit, granularity: st
     return merged
 
 
-def _corrected_by_topic(sums, keys: list[str], audit, changes: tuple[dt.timedelta, int] | None = None):
+def _corrected_by_topic(sums, keys: list[str], audit, changes: tuple[dt.timedelta, int] | None = None,
+                        rolling: tuple[list, int] | None = None):
     """Per ``keys`` and topic, the share corrected with the audit's rates (each stratum's own, the
     labelled set's exact) and its 95 % interval, from ``score_sums`` rows; None when no topic of the
     sums is in the audit. What the corrected trend and the corrected totals share.
 
     ``changes`` (step between periods, window): also ``CHANGE_COLUMNS``, each period's changes
     against earlier periods of its group, from the same bootstrap replicates as the shares.
+    ``rolling`` (every period of the chart in order, k; ``keys`` the period alone): also
+    ``rolling_bounds(k)``, the interval of the mean over each period and the k - 1 before it.
     """
     import pandas as pd
 
@@ -480,6 +498,13 @@ def _corrected_by_topic(sums, keys: list[str], audit, changes: tuple[dt.timedelt
             for name, bases in (("change_prev", previous), ("change_mean", recent)):
                 ch = reps.changes(bases)
                 res[name], res[f"{name}_low"], res[f"{name}_high"] = ch.share, ch.low, ch.high
+        if rolling is not None:
+            periods, k = rolling
+            at = {p: i for i, p in enumerate(periods)}  # a period's place among all the chart's
+            row = {at[p]: r for r, p in enumerate(res["period"])}
+            windows = [[row[j] for j in range(at[p] - k + 1, at[p] + 1) if j in row] for p in res["period"]]
+            m = reps.means(windows)
+            res[rolling_bounds(k)[0]], res[rolling_bounds(k)[1]] = m.low, m.high
         parts.append(res)
     return pd.concat(parts, ignore_index=True) if parts else None
 

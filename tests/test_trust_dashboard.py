@@ -84,6 +84,56 @@ def test_corrected_figure_rolls_the_line_drops_the_band_and_is_never_stacked():
     assert stacked["layout"].get("barmode") != "stack"
 
 
+def test_corrected_figure_with_a_rolling_mean_draws_the_means_interval_when_it_has_it():
+    df = _corrected_df()
+    df["ci_low_mean_2"] = df["share_corrected"] - 0.01
+    df["ci_high_mean_2"] = df["share_corrected"] + 0.015
+    fig = trend_figure(df, measure="corrected", rolling=2).to_dict()
+    for topic in ("trade", "security"):
+        d = df[df["topic"] == topic].sort_values("period")
+        bands = [t for t in _traces(fig, topic) if t.get("fill") == "toself"]
+        assert len(bands) == 1
+        outline = {(x, round(y, 9)) for x, y in zip(bands[0]["x"], bands[0]["y"]) if y is not None}
+        for p, lo, hi, n in zip(d["period"], d["ci_low_mean_2"], d["ci_high_mean_2"], d["total"]):
+            assert ((p, round(lo, 9)) in outline and (p, round(hi, 9)) in outline) == (n > 0)
+        line = [t for t in _traces(fig, topic) if t["name"] == topic][0]
+        assert "2-period mean" in line["hovertemplate"] and "95 % interval" in line["hovertemplate"]
+        assert [c[6] for c in line["customdata"]][:3] == pytest.approx(d["ci_low_mean_2"].tolist()[:3])
+
+
+def test_a_rolling_means_interval_is_that_of_its_periods_replicates(seed_store):
+    """The interval of a k-period mean of corrected shares (``Replicates.means``, whose coverage
+    tests/test_correction.py checks on synthetic weeks) over the chart's own windows: with k = 1 it
+    is each period's interval; with k = 4 it holds the mean the chart draws, exists exactly where the
+    period has statements, and is narrower than the periods' own intervals on average (the periods'
+    sampling noise averages down, the audit's does not)."""
+    from dashboard.figures import with_rolling
+    from pipeline import audit, queries, store
+    from pipeline.tagger import load_model
+
+    au = audit.load(load_model())
+    conn = store.open_readonly(seed_store)
+    try:
+        f = queries.Filters()
+        df = queries.corrected_trend(conn, f, au, "week", rolling=4)
+        sums = queries.score_sums(conn, f, "week", None)
+        sums["period"] = sums["period"].map(queries.from_day)
+        one = queries._corrected_by_topic(sums, ["period"], au, None, (sorted(df["period"].unique()), 1))
+        with pytest.raises(ValueError):
+            queries.corrected_trend(conn, f, au, "week", group_by="source", rolling=4)
+    finally:
+        conn.close()
+    assert one["ci_low_mean_1"].tolist() == one["ci_low"].tolist()
+    assert one["ci_high_mean_1"].tolist() == one["ci_high"].tolist()
+    drawn = with_rolling(df, "corrected", 4)
+    has = drawn["total"] > 0
+    assert (drawn["ci_low_mean_4"].notna() == has).all() and (drawn["total"] == 0).any()
+    d = drawn[has]
+    assert ((d["ci_low_mean_4"] <= d["share_corrected_mean_4"] + 1e-12)
+            & (d["share_corrected_mean_4"] <= d["ci_high_mean_4"] + 1e-12)).all()
+    assert (d["ci_high_mean_4"] - d["ci_low_mean_4"]).mean() < (d["ci_high"] - d["ci_low"]).mean()
+
+
 def test_drift_periods_are_hatched_and_say_so_on_hover():
     df = _corrected_df()
     flagged = {dt.date(2026, 1, 12): "Mexican presidency 2026-Q1: security PSI 0.14"}
@@ -215,10 +265,11 @@ def test_corrected_with_a_rolling_mean_or_stacked_says_what_it_draws(app):
     at = app.run()
     assert not at.exception, at.exception
     spec = _spec(at)
-    assert not [t for t in spec["data"] if t.get("fill") == "toself"]
+    # The band is the 3-period mean's interval now; nothing is stacked.
+    assert [t for t in spec["data"] if t.get("fill") == "toself"]
     assert not [t for t in spec["data"] if t["type"] == "bar" and t.get("legendgroup") in TOPICS]
     notes = _text(at.caption)
-    assert "no band" in notes and "stacked" in notes.lower()
+    assert "interval of the mean of 3 periods" in notes and "stacked" in notes.lower()
 
 
 def test_compare_page_offers_corrected_bars_with_intervals(app, media):

@@ -39,7 +39,7 @@ key = corrected_audit() if corrected else None
 if corrected and key is None:
     measure, corrected = "share", False  # corrected_audit() said why
 if corrected:
-    df = data.corrected_trend(v, f, granularity, key)
+    df = data.corrected_trend(v, f, granularity, key, int(rolling))
 else:
     df = data.trend(v, f, granularity)
     quiet = data.audit_key() if int(rolling) == 1 and not stacked else None
@@ -82,8 +82,9 @@ if crowded:
         f"{md_text(e['topic'])} {e['start']}: {md_text(e.get('label') or '')}" for e in crowded) + ".")
 if corrected:
     band = ("shaded band: its 95 % interval (the audit sample's uncertainty and the period's own)" if rolling == 1
-            else f"no band with a rolling mean: the mean of {int(rolling)} periods' intervals is not an interval of "
-                 "their mean (set the rolling mean to 1 to see the band)")
+            else f"shaded band: the 95 % interval of the mean of {int(rolling)} periods, from the same bootstrap "
+                 "replicates as each period's (the audit's uncertainty, which every period shares, does not "
+                 "average away)")
     n = len(flagged)
     st.caption(f"Corrected: the thick line is the share corrected for the tagger's errors; {band}; the thin dotted "
                "line is the raw share (statements tagged / all statements). "
