@@ -379,22 +379,17 @@ class Scorer:
             has_ex = cand[:, k + j]
             rows = np.flatnonzero(cand[:, j])
             led = _separator_led(cues, exclude)
-            if led is not None:
-                cue_re, ex_re = led
-                counts = []
-                for i in rows.tolist():
-                    text = " " + norm[i]
-                    if ex_re is not None and has_ex[i]:
-                        text = ex_re.sub(r"\1 ", text)
-                    counts.append(len(cue_re.findall(text)))
-                out[rows, j] = counts
-                continue
-            cue_re, ex_re = cue_regexes(cues, exclude)
-            for i in rows:
-                text = norm[i]
+            cue_re, ex_re = led or cue_regexes(cues, exclude)
+            # The separator-led regexes read the text with a space before it, and put back the
+            # separator an exclusion's match took.
+            lead, blank = (" ", r"\1 ") if led else ("", " ")
+            counts = []
+            for i in rows.tolist():
+                text = lead + norm[i]
                 if ex_re is not None and has_ex[i]:
-                    text = ex_re.sub(" ", text)
-                out[i, j] = len(cue_re.findall(text))
+                    text = ex_re.sub(blank, text)
+                counts.append(len(cue_re.findall(text)))
+            out[rows, j] = counts
         return out
 
     def _cue_block(self, counts: np.ndarray) -> np.ndarray:
