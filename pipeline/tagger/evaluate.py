@@ -72,10 +72,13 @@ def _ratio(num: np.ndarray, denom: np.ndarray) -> np.ndarray:
     return np.divide(num, denom, out=np.zeros_like(num, dtype=np.float64), where=denom > 0)
 
 
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    return _ratio(2 * tp, 2 * tp + fp + fn)
+
+
 def _f1s(counts: np.ndarray, g: np.ndarray, p: np.ndarray) -> np.ndarray:
     """F1 per replicate (rows of ``counts``) and topic."""
-    tp, fp, fn = _tally(counts, g, p)
-    return _ratio(2 * tp, 2 * tp + fp + fn)
+    return _f1(*_tally(counts, g, p))
 
 
 def _language_rows(langs: list[str]) -> list[tuple[str, np.ndarray]]:
@@ -109,7 +112,7 @@ def bootstrap_f1(names: list[str], langs: list[str], gold: np.ndarray, pred: np.
     for lang, idx in _language_rows(langs):
         g, p = gold[idx], pred[idx]
         tp, fp, fn = _tally(_draws(len(idx), n_boot, rng), g, p)  # each (1 + n_boot) x topics
-        f1, precision, recall = _ratio(2 * tp, 2 * tp + fp + fn), _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+        f1, precision, recall = _f1(tp, fp, fn), _ratio(tp, tp + fp), _ratio(tp, tp + fn)
         res: dict = {"n": len(idx)}
         for j, name in enumerate(names):
             res[name] = {**_interval(f1[:, j], "f1", lo_q, hi_q), "support": int(g[:, j].sum()),
@@ -117,8 +120,7 @@ def bootstrap_f1(names: list[str], langs: list[str], gold: np.ndarray, pred: np.
                          "recall": _interval(recall[:, j], "recall", lo_q, hi_q)}
         res["macro"] = _interval(f1.mean(axis=1), "f1", lo_q, hi_q)
         # Micro: every (statement, topic) pair counted once, as ``report``'s micro F1.
-        t, f, n = tp.sum(1), fp.sum(1), fn.sum(1)
-        res["micro"] = _interval(_ratio(2 * t, 2 * t + f + n), "f1", lo_q, hi_q)
+        res["micro"] = _interval(_f1(tp.sum(1), fp.sum(1), fn.sum(1)), "f1", lo_q, hi_q)
         out[lang] = res
     return out
 
