@@ -903,7 +903,8 @@ ROW_GOLD = 16  # gold_mask
 
 def tag_columns(tags: TaggedBatch, bits: dict[str, int]) -> tuple[list[int], list[str]]:
     """Per text of a batch, its topic mask (``_mask`` of the topics it hits) and its scores as JSON
-    (``_scores_json``), computed for the whole batch at once (a test holds them to those)."""
+    (``json.dumps(scores, separators=(",", ":"))``, by a prepared format: float repr is what json
+    writes for finite floats), computed for the whole batch at once (a test holds them to those)."""
     import numpy as np  # (numpy is loaded wherever statements are tagged; a bare store need not)
 
     # Topic bits are at most 62 (ensure_topics), so a mask fits a signed 64-bit integer.
@@ -937,12 +938,6 @@ def _dates(d: dt.date) -> tuple[str, int, int, int]:
 @lru_cache(maxsize=16)
 def _scores_format(names: tuple[str, ...]) -> str:
     return "{" + ",".join(json.dumps(n).replace("%", "%%") + ":%r" for n in names) + "}"
-
-
-def _scores_json(scores: dict[str, float]) -> str:
-    """``json.dumps(scores, separators=(",", ":"))`` for a dict of floats, several times faster
-    (float repr is what json writes for finite floats)."""
-    return _scores_format(tuple(scores)) % tuple(scores.values())
 
 
 # -- retagging ----------------------------------------------------------------------------------
