@@ -813,14 +813,14 @@ def cmd_evaluate(args) -> int:
     print(what)
     print("precision, recall and F1 with their 95 % bootstrap intervals (statements resampled 1,000 times)")
 
-    def span(c: dict) -> str:
-        return f"({c['low']:.3f}-{c['high']:.3f})"
+    def span(c: dict, more: str = "") -> str:
+        return f"({c['low']:.3f}-{c['high']:.3f}{more})"
 
     for lang, m in result["model_scores"].items():
         b, ci = result["keyword_baseline"][lang], result["intervals"][lang]
-        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} {span(ci['macro'])[:-1]}; keywords "
-              f"{b['macro_f1']:.3f})   micro F1 {m['micro_f1']:.3f} {span(ci['micro'])[:-1]}; keywords "
-              f"{b['micro_f1']:.3f})")
+        kw_macro, kw_micro = f"; keywords {b['macro_f1']:.3f}", f"; keywords {b['micro_f1']:.3f}"
+        print(f"\n[{lang}] n={m['n']}   macro F1 {m['macro_f1']:.3f} {span(ci['macro'], kw_macro)}   "
+              f"micro F1 {m['micro_f1']:.3f} {span(ci['micro'], kw_micro)}")
         print(f"  {'topic':<12} {'P (95 % interval)':>19} {'R (95 % interval)':>19} {'F1 (95 % interval)':>19}   "
               f"{'kw P':>6} {'kw R':>6} {'kw F1':>6}  support")
         rows_of = np.array([lang == "all" or x == lang for x in langs])
