@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import correction
-from pipeline.settings import AUDIT_DIR, LABELS_DIR
+from pipeline import correction, settings
+from pipeline.settings import AUDIT_DIR
 
 SAMPLE_FILE = AUDIT_DIR / "audit.jsonl"
 FRAME_FILE = AUDIT_DIR / "frame.json"
@@ -58,12 +58,14 @@ def model_mismatch(audit_model: str, tagging: dict[str, int]) -> str | None:
             "`python -m pipeline run` re-tags them with the configured model (TOPICS_MODEL).")
 
 
-def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
-    # The label log's file last: its labels replace the shipped ones of the same text.
-    return sorted(Path(labels_dir).glob("*.jsonl"), key=lambda p: (p.name == "corrections.jsonl", p.name))
+def label_files(labels_dir: Path | None = None) -> list[Path]:
+    """The labelled set's files (default: the ``labels`` setting's folder), the label log's last: its
+    labels replace the shipped ones of the same text."""
+    folder = Path(labels_dir) if labels_dir is not None else settings.labels_dir()
+    return sorted(folder.glob("*.jsonl"), key=lambda p: (p.name == "corrections.jsonl", p.name))
 
 
-def labels_hash(labels_dir: Path = LABELS_DIR) -> str:
+def labels_hash(labels_dir: Path | None = None) -> str:
     """Identifies the labelled set: a hash of its files' names and bytes (hashed once per process
     while the files keep their sizes and modification times: a run asks for it more than once)."""
     files = label_files(labels_dir)
@@ -83,14 +85,14 @@ def _hash_files(stats: tuple[tuple[str, int, int, int], ...]) -> str:
 
 
 @lru_cache(maxsize=2)
-def known_labels(labels_dir: Path = LABELS_DIR) -> dict[str, tuple[str, ...]]:
+def known_labels(labels_dir: Path | None = None) -> dict[str, tuple[str, ...]]:
     """The topics people gave each labelled text (by ``text_key``): a stored statement with such a
     text is counted with its label, not its score, in corrected shares (the model learnt it).
 
     Read from the label files once per labelled set, then from a cache beside them
     (``.known-<labels hash>.json``, best effort like the model's compiled form): parsing tens of
     thousands of labels was a quarter of a one-day run."""
-    folder = Path(labels_dir)
+    folder = Path(labels_dir) if labels_dir is not None else settings.labels_dir()
     digest = labels_hash(folder)
     cache = folder / f".known-{digest}.json"
     try:

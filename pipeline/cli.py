@@ -128,6 +128,9 @@ def _seconds(s: str) -> float:
     return n
 
 
+LABELS_HELP = "folder of labelled *.jsonl (default: the labels setting, $TOPICS_LABELS, else pipeline/labels)"
+
+
 def _store_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=settings.get("store"), help=settings.SETTINGS["store"].help
                    + " Default: $TOPICS_STORE or data/store.")
@@ -178,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="add the terms that drove each topic")
 
     p = sub.add_parser("train", help="rebuild the tagger from the labelled set and the topics file")
-    p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
+    p.add_argument("--labels", default=None, help=LABELS_HELP)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
     p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
@@ -190,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retrain", help="train with the label log, evaluate old and new model, and re-tag the store "
                                        "beside the served tags (swapped in when complete)")
     _store_arg(p)
-    p.add_argument("--labels", default=None, help="folder of labelled *.jsonl (default pipeline/labels)")
+    p.add_argument("--labels", default=None, help=LABELS_HELP)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--model", default=settings.get("model"), help="model file to replace")
     p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
@@ -217,8 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--since", type=_date, metavar="DATE",
                    help="instead: train on the labelled statements dated before DATE and measure on those "
                         "from DATE on (how the tagger holds up on later statements)")
-    p.add_argument("--labels", default=None,
-                   help="with --cv or --since: folder of labelled *.jsonl (default pipeline/labels)")
+    p.add_argument("--labels", default=None, help="with --cv or --since: " + LABELS_HELP)
     p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--errors", type=_count, default=10, help="how many confident errors to list (0: none)")
@@ -675,9 +677,9 @@ def cmd_tag(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from pipeline.tagger.train import LABELS_DIR, train
+    from pipeline.tagger.train import train
 
-    labels = Path(args.labels) if args.labels else LABELS_DIR
+    labels = Path(args.labels) if args.labels else settings.labels_dir()
     extra = None
     if args.with_log:
         from pipeline.labelling import CORRECTIONS_FILE, log_training_labels
@@ -702,12 +704,10 @@ def cmd_train(args) -> int:
 def cmd_retrain(args) -> int:
     from pipeline import store
     from pipeline.labelling import retrain
-    from pipeline.tagger.train import LABELS_DIR
-
     if args.gold is not None:  # one the user named must be there (only the default may be absent)
         _load_gold(args.gold)
     store.open_readonly(args.store).close()  # no store here: say so before anything is written
-    res = retrain(args.store, labels_dir=Path(args.labels) if args.labels else LABELS_DIR,
+    res = retrain(args.store, labels_dir=Path(args.labels) if args.labels else settings.labels_dir(),
                   topics_path=Path(args.topics), model_path=Path(args.model),
                   gold=Path(args.gold) if args.gold else None, jobs=args.jobs, say=print)
     print(f"model {res['model']['version']} serves {args.store} (previous: "
@@ -768,9 +768,9 @@ def cmd_evaluate(args) -> int:
     from pipeline.tagger.topics import load_topics
 
     if args.cv is not None or args.since is not None:
-        from pipeline.tagger.train import LABELS_DIR, cross_validate, later_dates
+        from pipeline.tagger.train import cross_validate, later_dates
 
-        labels = Path(args.labels) if args.labels else LABELS_DIR
+        labels = Path(args.labels) if args.labels else settings.labels_dir()
         if args.cv is not None:
             cv = cross_validate(labels_dir=labels, topics_path=Path(args.topics), folds=args.cv,
                                 n_jobs=args.jobs)

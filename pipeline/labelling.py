@@ -342,11 +342,11 @@ def retag_beside(store: str | os.PathLike, model_path: str | os.PathLike, *,
     The served version's tags are kept in ``version_tags`` first (before/after compares them).
     Holds the store's writer lock (a run waits); an interrupted re-tag resumes where it stopped.
     """
-    from pipeline.audit import LABELS_DIR, known_labels, labels_hash
+    from pipeline.audit import known_labels, labels_hash
     from pipeline.lock import writer_lock
     from pipeline.tagger import load_model
 
-    labels_dir = Path(labels_dir or LABELS_DIR)
+    labels_dir = Path(labels_dir) if labels_dir else settings.labels_dir()
     model = load_model(str(model_path))
     with writer_lock(store, None, None):
         conn = st.open_store(store, create=False)

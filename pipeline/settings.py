@@ -48,8 +48,10 @@ SETTINGS = {
                 "evaluate --cv / --since)."),
         Setting("min_statements", "TOPICS_MIN_STATEMENTS", "20",
                 "Periods with fewer statements than this are marked as thin in charts."),
-        Setting("labels", "TOPICS_LABELS", str(ROOT / "pipeline" / "labels"),
-                "Folder of labelled statements the dashboard's Retrain button trains on (with the label log)."),
+        Setting("labels", "TOPICS_LABELS", str(LABELS_DIR),
+                "Folder of labelled statements the tagger learns from: what train, retrain, evaluate --cv / "
+                "--since and the dashboard's Retrain read (with the label log), and whose texts a run counts "
+                "with their people-given labels in corrected shares."),
         Setting("shared", "TOPICS_SHARED", "",
                 "Folder of the data not shipped with the project: the evaluation set (labels/dev.jsonl), which "
                 "retrain scores and which retrain, train --with-log and labels queue leave out, and the full "
@@ -60,6 +62,12 @@ SETTINGS = {
 
 def get(name: str) -> str:
     return SETTINGS[name].get()
+
+
+def labels_dir() -> Path:
+    """The folder of labelled statements (the ``labels`` setting): one folder for training, evaluating
+    and a run's labelled-set lookup, so that a model and the store's counts agree on what was learnt."""
+    return Path(get("labels"))
 
 
 def snapshots_dir(store: str) -> Path:

@@ -7,6 +7,7 @@ import argparse
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -198,6 +199,46 @@ def test_train_says_what_it_is_doing_before_the_minutes_of_fitting(tmp_path):
     assert r.returncode == 0, r.stderr
     first = r.stderr.splitlines()[0]
     assert first.startswith("training on the labelled statements of") and "1 process " in first
+
+
+def test_the_labels_setting_is_what_train_learns_and_what_a_run_counts_as_labelled(tmp_path):
+    # TOPICS_LABELS used to reach only the dashboard's Retrain: `train` went on learning the shipped
+    # labels and a run counted the shipped texts as labelled, so a model and the store disagreed.
+    labels = tmp_path / "mine"
+    labels.mkdir()
+    odd = "The weather in the capital was mild this morning."  # labelled trade here, which no model says
+    rows = [{"text": f"tariffs on steel number {i}" if i % 2 else f"the weather is fine {i}", "lang": "en",
+             "topics": ["trade"] if i % 2 else [], "date": "2025-01-01"} for i in range(80)]
+    rows += [{"text": f"{w} statement {i}", "lang": "en", "topics": [t], "date": "2025-01-01"}
+             for w, t in (("cartel violence", "security"), ("migrants at the border crossing", "migration"),
+                          ("our sovereignty", "sovereignty")) for i in range(20)]
+    rows.append({"text": odd, "lang": "en", "topics": ["trade"], "date": "2025-01-01"})
+    (labels / "small.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    env = {"TOPICS_LABELS": str(labels)}
+
+    model = tmp_path / "m" / "tagger.skops"
+    r = run_cli("train", "--output", str(model), "--jobs", "1", env=env)
+    assert r.returncode == 0, r.stderr
+    assert str(labels) in r.stderr.splitlines()[0]
+    assert json.loads(model.with_suffix(".json").read_text())["training_statements"] == len(rows)
+
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    (inbox / "recs.jsonl").write_text(json.dumps({"date": "2025-03-03", "text": odd, "source": "Senate"}) + "\n"
+                                      + json.dumps({"date": "2025-03-03", "text": "Tariffs on steel.",
+                                                    "source": "Senate"}) + "\n")
+    store = tmp_path / "s"
+    r = run_cli("run", "--input", str(inbox), "--store", str(store), "--no-snapshots", env=env)
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(store / "tracker.db") as conn:
+        gold = dict(conn.execute("SELECT text, gold_mask FROM statements").fetchall())
+        trade_bit = conn.execute("SELECT topic_id FROM topics WHERE name = 'trade'").fetchone()[0]
+    assert gold == {odd: 1 << trade_bit, "Tariffs on steel.": None}
+    # Without the setting the same text is not in the (shipped) labelled set.
+    r = run_cli("run", "--input", str(inbox), "--store", str(tmp_path / "s2"), "--no-snapshots")
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(tmp_path / "s2" / "tracker.db") as conn:
+        assert conn.execute("SELECT gold_mask FROM statements WHERE text = ?", (odd,)).fetchone() == (None,)
 
 
 @pytest.mark.parametrize("option,missing", [("--model", "tagger.skops"), ("--topics", "topics.toml")])

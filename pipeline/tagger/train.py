@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline import settings
 from pipeline.errors import ModelError
 from pipeline.readers.common import json_fault
 from pipeline.settings import DEFAULT_MODEL, DEFAULT_TOPICS, LABELS_DIR
@@ -44,14 +45,14 @@ def _label_line(path: Path, n: int, line: str) -> dict:
     return obj
 
 
-def label_files(labels_dir: Path = LABELS_DIR) -> list[Path]:
-    """The label files training reads (``audit.label_files``: the label log's last); ModelError
-    when there is none."""
+def label_files(labels_dir: Path | None = None) -> list[Path]:
+    """The label files training reads (``audit.label_files``: the label log's last; default: the
+    ``labels`` setting's folder); ModelError when there is none."""
     from pipeline.audit import label_files as files_of
 
     files = files_of(labels_dir)
     if not files:
-        raise ModelError(f"{labels_dir}: no labelled statements (*.jsonl)")
+        raise ModelError(f"{labels_dir or settings.labels_dir()}: no labelled statements (*.jsonl)")
     return files
 
 
