@@ -1,11 +1,12 @@
 """The cold run's targets side by side with the naive baseline: `python -m bench.coldrun`.
 
 One sitting measures, on the real corpus: the naive baseline (pandas and regular expressions,
-nothing stored), a cold run of the whole corpus but its last day (snapshots included, then
-without them, with the snapshots alone after), the peak memory of every process of the run
-together, one new day, a rerun with nothing new, and, with ``--retag-model``, re-tagging the
-whole store with another model (what `run` does after `train`). Prints a Markdown table (and
-JSON with ``--json``); BENCHMARKS.md keeps the numbers of a quiet machine.
+nothing stored) and a cold run of the whole corpus but its last day (snapshots included),
+alternating ``--rounds`` times, then a cold run without snapshots (with the snapshots alone
+after), the peak memory of every process of the run together, one new day, a rerun with
+nothing new, and, with ``--retag-model``, re-tagging the whole store with another model (what
+`run` does after `train`). Prints a Markdown table (and JSON with ``--json``); BENCHMARKS.md
+keeps the numbers of a quiet machine.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="corpus folder (default ../shared/corpus)")
     ap.add_argument("--workdir", default=None, help="scratch folder (default: a temporary one)")
     ap.add_argument("--retag-model", default=None, help="another model file: measure re-tagging the whole store")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="how many times the naive baseline and the cold run alternate (default 3): this VM's "
+                         "speed drifts by up to a quarter between minutes, so one pair's ratio says little")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
@@ -120,13 +124,21 @@ def main(argv: list[str] | None = None) -> int:
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.symlink_to(f)
     results: dict[str, Measured] = {}
-    print("naive baseline ...", flush=True)
-    results["naive baseline (pandas + regex, nothing stored)"] = measure([sys.executable, "-c", NAIVE, str(corpus)])
     store = work / "store"
-    for label, extra in (("cold run, snapshots included", ()), ("cold run without snapshots", ("--no-snapshots",))):
+    pairs = []
+    for k in range(max(1, args.rounds)):
+        print(f"round {k + 1}: naive baseline, then a cold run with snapshots ...", flush=True)
+        naive_k = measure([sys.executable, "-c", NAIVE, str(corpus)])
         shutil.rmtree(store, ignore_errors=True)
-        print(f"{label} ...", flush=True)
-        results[label] = measure(_pipeline("run", "--input", str(inbox), "--store", str(store), "--json", *extra))
+        pairs.append((naive_k, measure(_pipeline("run", "--input", str(inbox), "--store", str(store), "--json"))))
+    # The median round (by ratio) stands for the sitting; every round is printed below it.
+    pairs.sort(key=lambda p: p[1].wall / p[0].wall)
+    results["naive baseline (pandas + regex, nothing stored)"], results["cold run, snapshots included"] = \
+        pairs[len(pairs) // 2]
+    shutil.rmtree(store, ignore_errors=True)
+    print("cold run without snapshots ...", flush=True)
+    results["cold run without snapshots"] = measure(
+        _pipeline("run", "--input", str(inbox), "--store", str(store), "--json", "--no-snapshots"))
     print("snapshots alone ...", flush=True)
     results["snapshots alone (every week of the store above)"] = measure(
         _pipeline("snapshot", "--all", "--store", str(store)))
@@ -153,8 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     for label, m in results.items():
         print(f"| {label} | {m.wall:.2f} s | {m.wall / naive:.1f} | {m.cpu:.1f} s | "
               f"{m.peak_pss_mb:,.0f} / {m.peak_rss_mb:,.0f} MB |")
+    ratios = [c.wall / n.wall for n, c in pairs]
+    each = ", ".join(f"{c.wall:.2f} s / {n.wall:.2f} s = {c.wall / n.wall:.1f}×" for n, c in pairs)
+    print(f"\ncold run with snapshots against the naive baseline, {len(pairs)} alternating rounds (the table "
+          f"shows the median round): {each}; median {ratios[len(ratios) // 2]:.1f}×")
     if args.json:
-        print(json.dumps({k: {**asdict(v), "stdout": v.stdout[-500:]} for k, v in results.items()}))
+        print(json.dumps({k: {**asdict(v), "stdout": v.stdout[-500:]} for k, v in results.items()}
+                         | {"rounds": [{"naive": n.wall, "cold": c.wall} for n, c in pairs]}))
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
