@@ -100,6 +100,39 @@ def test_scores_are_probabilities_for_every_topic(model):
     assert t.scores["trade"] > 0.5 > t.scores["migration"]
 
 
+# Real statements of the mañaneras (2021-11-30, 2022-12-30, 2024-04-17, 2025-06-30) whose score for
+# a topic lies within 0.00005 below its threshold: stored to four places, it equals the threshold.
+NEAR_THRESHOLD = [
+    "En la Cuauhtémoc, 10 mil 899 policías; en la Venustiano Carranza, más de ocho mil; casi siete mil en "
+    "Iztapalapa; en Gustavo A. Madero, casi seis mil; Iztacalco, casi llegando a los cinco mil. Entonces, "
+    "tienen una presencia importante.",
+    "La fiscalía y la Secretaría de Gobernación que, digamos, serían las instancias que pudieran brindarle "
+    "este apoyo, pues no han actuado quizá con la rapidez que el caso lo amerite. Pero conocer cuál sería su "
+    "postura en este sentido.",
+    "Él dice que recibió una orden para asaltar la Embajada de México, y que lo volvería hacer, lo acaba de "
+    "declarar, no sé si ustedes lo han visto. Por eso, frente a ese acto aberrante de prepotencia del "
+    "presidente Noboa, anuncio, presidente López Obrador, presidenta Xiomara Castro, compatriotas "
+    "latinoamericanos, caribeños de la Celac, que Venezuela he ordenado cerrar nuestra embajada en Ecuador, "
+    "cerrar el consulado en Quito, cerrar de inmediato el consulado en Guayaquil, y que regrese el personal "
+    "diplomático a Venezuela de inmediato.",
+    "También se ilustrarán, en la base que sostiene al Teocalli de la Guerra Sagrada, que simboliza el "
+    "simboliza el islote; y al mismo tiempo, el eje axial tierra-cielo-inframundo, rindiendo homenaje a 5 "
+    "mujeres insignes y fundamentales para la historia mexica y la historia y la memoria de nuestra nación:",
+]
+
+
+def test_a_score_that_reaches_its_threshold_is_tagged(model):
+    # A user checks a tag against the score beside it (CSV, Statements page, briefs): the tag must
+    # follow the score as stored. Deciding on the unrounded score left these four untagged.
+    thresholds = model.estimator.thresholds_
+    raw = model.estimator.predict_proba(NEAR_THRESHOLD)
+    assert ((raw < thresholds) & (np.round(raw, 4) >= thresholds)).any(axis=1).all()  # still the test's cases
+    batch = model.tag_arrays(NEAR_THRESHOLD)
+    assert (batch.hits == (batch.scores >= thresholds)).all()
+    for tagged in model.tag(NEAR_THRESHOLD):
+        assert set(tagged.topics) == {t for t, s in tagged.scores.items() if s >= thresholds[model.topics.index(t)]}
+
+
 def test_explanations_name_words_of_the_statement(model):
     text = "The trafficking of fentanyl by the cartels must stop."
     terms = model.explain(text, "security")
@@ -229,7 +262,7 @@ def test_compiled_form_predicts_exactly_like_the_skops_model(tmp_path):
         if (SHARED / "labels" / "dev.jsonl").exists() else list(SEED_EXPECTED) + list(SPANISH_EXPECTED)
     texts += ["palabrasnuncavistas xq zzz fentanilazo", ""]
     ref = _skops_estimator()
-    assert np.array_equal(second.scores_matrix(texts), ref.predict_proba(texts))
+    assert np.array_equal(second.estimator.predict_proba(texts), ref.predict_proba(texts))
     for text in texts[:40]:
         for topic in second.topics:
             assert second.explain(text, topic) == ref.explain(text, topic)
@@ -264,7 +297,7 @@ def test_a_damaged_or_foreign_compiled_file_is_ignored_and_rewritten(tmp_path):
 
 
 def _load_in_child(path: str) -> list[float]:
-    return load_model(path).scores_matrix(list(SPANISH_EXPECTED))[:, 0].tolist()
+    return load_model(path).estimator.predict_proba(list(SPANISH_EXPECTED))[:, 0].tolist()
 
 
 def test_workers_of_a_first_run_write_one_good_compiled_file(tmp_path):
@@ -282,7 +315,7 @@ def test_workers_of_a_first_run_write_one_good_compiled_file(tmp_path):
     load_model.cache_clear()
     m = load_model(model_file)
     assert type(m.estimator).__name__ == "CompiledTagger"
-    assert m.scores_matrix(list(SPANISH_EXPECTED))[:, 0].tolist() == a
+    assert m.estimator.predict_proba(list(SPANISH_EXPECTED))[:, 0].tolist() == a
 
 
 def test_evaluate_by_cross_validation_on_a_labelled_set(tmp_path):
@@ -437,13 +470,13 @@ def test_a_compiled_file_with_altered_arrays_is_ignored_and_rebuilt(tmp_path):
     assert type(m.estimator).__name__ == "TopicTagger"  # fell back to the skops file
     texts = list(SEED_EXPECTED) + ["Buenos días a todos."]
     ref = _skops_estimator()
-    assert np.array_equal(m.scores_matrix(texts), ref.predict_proba(texts))
+    assert np.array_equal(m.estimator.predict_proba(texts), ref.predict_proba(texts))
     assert m.tag(["Buenos días a todos."])[0].topics == ()
     load_model.cache_clear()
     again = load_model(model_file)  # the rebuilt compiled file is trusted again
     assert type(again.estimator).__name__ == "CompiledTagger"
     assert np.array_equal(again.estimator.thresholds_, ref.thresholds_)
-    assert np.array_equal(again.scores_matrix(texts), ref.predict_proba(texts))
+    assert np.array_equal(again.estimator.predict_proba(texts), ref.predict_proba(texts))
 
 
 def test_bootstrap_intervals_cover_the_true_f1_of_a_synthetic_tagger():

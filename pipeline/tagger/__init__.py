@@ -14,6 +14,8 @@ from pipeline.errors import ModelError
 from pipeline.settings import DEFAULT_MODEL
 from pipeline.stages import Tagged, TaggedBatch
 
+SCORE_DECIMALS = 4  # scores are stored, shown and compared with thresholds at this precision
+
 # Only these modules' types may be rebuilt from a model file; anything else is refused.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "pipeline.tagger.", "builtins.")
 
@@ -37,11 +39,15 @@ class LoadedModel:
         if not texts:
             k = len(self.topics)
             return TaggedBatch(self.topics, np.zeros((0, k)), np.zeros((0, k), dtype=bool))
-        proba = self.estimator.predict_proba(texts)
-        return TaggedBatch(self.topics, np.round(proba, 4), proba >= self.estimator.thresholds_)
+        scores = self.scores_matrix(texts)
+        return TaggedBatch(self.topics, scores, scores >= self.estimator.thresholds_)
 
     def scores_matrix(self, texts: list[str]) -> np.ndarray:
-        return self.estimator.predict_proba(texts)
+        """Each text's score per topic, to ``SCORE_DECIMALS`` places: the scores a run stores and
+        every command compares with the thresholds. Tags follow the rounded score, so that a stored
+        score that reaches its threshold is always tagged (deciding on the unrounded score left 4
+        statements of the corpus showing a score equal to the threshold, untagged)."""
+        return np.round(self.estimator.predict_proba(texts), SCORE_DECIMALS)
 
     def explain(self, text: str, topic: str, k: int = 6) -> list[str]:
         return self.estimator.explain(text, topic, k)
