@@ -167,7 +167,8 @@ def _events_html(summary: dict) -> str:
     e = html.escape
     items = []
     for ev in evs:
-        terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5])
+        # No term: no word is used significantly more than in the weeks before (events.distinctive).
+        terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5]) or "none that set it apart"
         quotes = "".join(f"<li>{e(readable(q.get('text', ''))[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
                          f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
         items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "

@@ -30,4 +30,6 @@ for e in shown:
     with st.expander(analysis.event_heading(e)):
         analysis.show_event(e)
 st.caption(md_text("Terms: weighted log-odds with an informative Dirichlet prior (Monroe, Colaresi & Quinn 2008), "
-                   "event statements against the 26 weeks before, per language; top 15 with z >= 1.96."))
+                   "event statements against the 26 weeks before, per language; top 15 with z >= 1.96 whose "
+                   "excess stays significant over all the event's words (exact binomial test, Benjamini-Hochberg "
+                   "at 5 %). An event whose words differ from the weeks before by chance alone lists none."))
