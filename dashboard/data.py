@@ -60,11 +60,6 @@ def trend(version: tuple, f: queries.Filters, granularity: str, group_by: str | 
     return _with_conn(queries.trend, f, granularity, group_by)
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def cooccurrence(version: tuple, f: queries.Filters) -> pd.DataFrame:
-    return _with_conn(queries.cooccurrence, f)
-
-
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def statements(version: tuple, f: queries.Filters, topic: str | None, limit: int, offset: int
                ) -> tuple[pd.DataFrame, int]:
@@ -143,6 +138,12 @@ def corrected_trend(version: tuple, f: queries.Filters, granularity: str, key: t
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def corrected_totals(version: tuple, f: queries.Filters, group_by: str, key: tuple) -> pd.DataFrame:
     return _with_conn(queries.corrected_totals, f, audit_sample(key), group_by)
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def cooccurrence(version: tuple, f: queries.Filters, key: tuple | None) -> pd.DataFrame:
+    """``queries.cooccurrence``: corrected with the audit sample when ``key`` (``audit_key``) is given."""
+    return _with_conn(queries.cooccurrence, f, audit_sample(key) if key else None)
 
 
 @st.cache_data(max_entries=4, ttl=3600, show_spinner=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from pipeline import cooccurrence as co
 from pipeline.colours import PALETTE, colour
 from pipeline.display import counted
 from pipeline.queries import rolling_bounds
@@ -225,13 +226,85 @@ def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share") 
     return fig
 
 
+def _pct(x: float) -> str:
+    """A share as a percentage: one decimal, two under 1 % (joint shares are often that small)."""
+    return f"{100 * x:.1f} %" if x == 0 or abs(x) >= 0.01 else f"{100 * x:.2f} %"
+
+
+COOC_THIN = "* as tagged, not corrected: too few audit statements about both"
+COOC_WIDE = "outlined: corrected, but the 95 % interval is wider than the share"
+WIDE_LINE = "#b2182b"
+
+
+def _cooc_hover(r: dict) -> str:
+    """A cell's hover: what the number is, its 95 % interval, the count as tagged, and the audit
+    statements behind it (or why it is not corrected)."""
+    a, b = r["topic_a"], r["topic_b"]
+    head = f"<b>{a}</b>" if a == b else f"<b>{a} + {b}</b>"
+    about = f"about {a}" if a == b else "about both"
+    tagged = f"as tagged: {r['count']:,} of {r['total']:,} statements ({_pct(r['share'] or 0.0)})"
+    if r["status"] in (co.CORRECTED, co.WIDE):
+        out = (f"{head}<br>{_pct(r['share_corrected'])} of statements {about}, corrected for the tagger's errors"
+               f"<br>95 % interval {_pct(r['ci_low'])} – {_pct(r['ci_high'])}<br>{tagged}"
+               f"<br>{r['audit_positives']:,} audit statements {about}")
+        if r["status"] == co.WIDE:
+            out += "<br>the interval is wider than the share: even its size is unsure"
+        return out
+    if r["status"] == co.NO_AUDIT:
+        return f"{head}<br>{tagged}<br>not corrected: no audit sample measures the tagger's errors"
+    return (f"{head}<br>{tagged}, not corrected:<br>only {r['audit_positives']} audit statements {about} "
+            f"({co.MIN_JOINT_POSITIVES} needed to measure<br>how often the tagger finds such statements), "
+            "so its errors here are unknown")
+
+
 def cooccurrence_figure(df: pd.DataFrame) -> go.Figure:
-    """Heatmap of how often two topics are tagged on one statement (diagonal: the topic's total)."""
+    """Heat map of topics that come up together (``queries.cooccurrence``): each pair's colour and
+    label is the share of statements about both topics corrected for the tagger's errors, with its
+    95 % interval; the diagonal (grey, a reference: each topic's own share, corrected) is labelled
+    alike, so that pairs a hundredth its size keep a scale of their own. The hover says the count as
+    tagged and the audit statements behind the number. A cell the audit cannot correct (``THIN``,
+    ``NO_AUDIT``) has no colour and shows its share as tagged marked with *; a corrected cell whose
+    interval is wider than the share (``WIDE``) is outlined."""
     topics = sorted(df["topic_a"].unique()) if len(df) else []
-    z = [[int(df[(df.topic_a == a) & (df.topic_b == b)]["count"].sum()) for b in topics] for a in topics]
-    fig = go.Figure(go.Heatmap(z=z, x=topics, y=topics, colorscale="Blues", text=z, texttemplate="%{text}",
-                               hovertemplate="%{y} + %{x}: %{z} statements<extra></extra>"))
-    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), yaxis_autorange="reversed")
+    cells = {(r["topic_a"], r["topic_b"]): r for r in df.astype(object).where(df.notna(), None).to_dict("records")}
+    grid = {k: [[None if k in ("z", "dz") else ""] * len(topics) for _ in topics]
+            for k in ("z", "dz", "text", "dtext", "hover")}
+    thin: dict[str, list] = {"x": [], "y": [], "text": [], "hovertext": []}
+    wide: list[tuple[int, int]] = []  # (row, column) of the cells to outline
+    for i, a in enumerate(topics):
+        for j, b in enumerate(topics):
+            r = cells[(a, b)]
+            h = grid["hover"][i][j] = _cooc_hover(r)
+            if r["status"] in (co.CORRECTED, co.WIDE):
+                z, text = ("dz", "dtext") if a == b else ("z", "text")
+                grid[z][i][j] = 1.0 if a == b else r["share_corrected"]
+                grid[text][i][j] = f"{_pct(r['share_corrected'])}<br>({_pct(r['ci_low'])} – {_pct(r['ci_high'])})"
+                if r["status"] == co.WIDE:
+                    wide.append((i, j))
+            else:
+                for k, v in (("x", b), ("y", a), ("text", f"{_pct(r['share'] or 0.0)}*"), ("hovertext", h)):
+                    thin[k].append(v)
+    common = dict(x=topics, y=topics, texttemplate="%{text}", hovertext=grid["hover"], hoverongaps=False,
+                  hovertemplate="%{hovertext}<extra></extra>")
+    fig = go.Figure(go.Heatmap(z=grid["dz"], text=grid["dtext"], colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]],
+                               showscale=False, name="the topic's own share", **common))
+    pairs = [v for row in grid["z"] for v in row if v is not None]
+    fig.add_trace(go.Heatmap(z=grid["z"], text=grid["text"], colorscale="Blues", zmin=0,
+                             zmax=max(pairs) if pairs and max(pairs) > 0 else None, name="corrected share",
+                             colorbar=dict(title=dict(text="corrected<br>share<br>about both"), tickformat=".1%"),
+                             **common))
+    if thin["x"]:
+        fig.add_trace(go.Scatter(**thin, mode="text", name=COOC_THIN, textfont=dict(color="#555"),
+                                 hovertemplate="%{hovertext}<extra></extra>"))
+    for i, j in wide:  # an outline inside the cell (a category axis places cell k at k - 0.5 to k + 0.5)
+        fig.add_shape(type="rect", x0=j - 0.46, x1=j + 0.46, y0=i - 0.44, y1=i + 0.44, xref="x", yref="y",
+                      line=dict(color=WIDE_LINE, width=2, dash="dot"))
+    if wide:  # the outline's legend entry (no points: the cells' hover says why they are outlined)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=COOC_WIDE, hoverinfo="skip",
+                                 marker=dict(symbol="square-open", size=12, color=WIDE_LINE, line=dict(width=2))))
+    fig.update_layout(margin=dict(l=10, r=10, t=10, b=10), yaxis_autorange="reversed",
+                      showlegend=bool(thin["x"] or wide), legend=dict(orientation="h", y=-0.15),
+                      xaxis_showgrid=False, yaxis_showgrid=False)
     return fig
 
 

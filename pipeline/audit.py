@@ -214,6 +214,19 @@ class Audit:
                                                       weights=self.weights, boot=self.boot)
         return self._rates[topic]
 
+    def joint_rates(self, a: str, b: str) -> dict[str, correction.Rates]:
+        """The audit rates of "a and b" as a derived topic (``cooccurrence.joint_rates``): its tag is
+        both scores reaching their thresholds, as a run tags statements; same resampling as every topic."""
+        from pipeline import cooccurrence
+
+        key = tuple(sorted((a, b)))
+        if key not in self._rates:
+            tags = self.scores >= self.thresholds[None, :]
+            self._rates[key] = cooccurrence.joint_rates(tags, self.gold, self.sources, self.topics.index(key[0]),
+                                                        self.topics.index(key[1]), weights=self.weights,
+                                                        boot=self.boot)
+        return self._rates[key]
+
     def card(self, topic: str) -> dict:
         """The topic's reliability card: P/R/F1 with intervals, calibration, t and f (``rate_intervals``:
         theirs and their separation's), positives."""

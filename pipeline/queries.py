@@ -173,24 +173,63 @@ def _complete_periods(wide: pd.DataFrame, granularity: str) -> pd.DataFrame:
     return out
 
 
-def cooccurrence(conn: sqlite3.Connection, f: Filters) -> pd.DataFrame:
-    """How often each pair of topics is tagged on the same statement: topic_a, topic_b, count."""
+def mask_counts(conn: sqlite3.Connection, f: Filters) -> pd.DataFrame:
+    """Statements that pass the filters per source, topic mask (the tags) and, for statements of the
+    labelled set, the people-given mask: source, tag_mask, gold_mask (-1 outside the labelled set), n.
+    What co-occurrence needs for any pair of topics, as tagged and corrected."""
     import pandas as pd
-    bits = topic_bits(conn)
-    names = [t for t in bits if not f.topics or t in f.topics]
     where, args = _where(f)
-    daily = _uses_daily(f)
-    weight = "s.n * " if daily else ""
-    cols = []
-    for a in names:
-        for b in names:
-            cols.append(f"SUM({weight}((s.topic_mask >> {bits[a]}) & 1) * ((s.topic_mask >> {bits[b]}) & 1))")
-    if not cols:
-        return pd.DataFrame(columns=["topic_a", "topic_b", "count"])
-    table = "daily" if daily else "statements"
-    row = conn.execute(f"SELECT {', '.join(cols)} FROM {table} s{where}", args).fetchone()
-    data = [(a, b, int(row[i * len(names) + k] or 0)) for i, a in enumerate(names) for k, b in enumerate(names)]
-    return pd.DataFrame(data, columns=["topic_a", "topic_b", "count"])
+    labelled = where + (" AND " if where else " WHERE ") + "s.gold_mask IS NOT NULL"
+    sql = "SELECT s.source, s.topic_mask, {gold}, {n} FROM {table} s{where} GROUP BY 1, 2, 3"
+    cols = ["source", "tag_mask", "gold_mask", "n"]
+    if not _uses_daily(f):
+        rows = conn.execute(sql.format(gold="COALESCE(s.gold_mask, -1)", n="COUNT(*)", table="statements",
+                                       where=where), args).fetchall()
+        return pd.DataFrame(rows, columns=cols)
+    # The daily counts hold every statement by its tags; the labelled set's few (a scan of the
+    # statements) are taken out of them and counted apart with their labels.
+    every = pd.DataFrame(conn.execute(sql.format(gold="-1", n="SUM(s.n)", table="daily", where=where),
+                                      args).fetchall(), columns=cols)
+    lab = pd.DataFrame(conn.execute(sql.format(gold="s.gold_mask", n="COUNT(*)", table="statements",
+                                               where=labelled), args).fetchall(), columns=cols)
+    if lab.empty:
+        return every
+    taken = lab.groupby(["source", "tag_mask"], as_index=False)["n"].sum()
+    rest = every.merge(taken, on=["source", "tag_mask"], how="left", suffixes=("", "_lab"))
+    rest["n"] = rest["n"] - rest["n_lab"].fillna(0).astype(int)
+    rest = rest.loc[rest["n"] > 0, cols]
+    return pd.concat([rest, lab], ignore_index=True)
+
+
+def cooccurrence(conn: sqlite3.Connection, f: Filters, audit=None) -> pd.DataFrame:
+    """Per ordered pair of topics (``cooccurrence.COLUMNS``): statements tagged with both, their share,
+    and with the audit sample (``pipeline.audit.Audit``) the share of statements about both corrected
+    for the tagger's errors with its 95 % interval, the audit statements behind it and what the cell
+    can claim (``cooccurrence.cell_status``). The diagonal is each topic's share, corrected as
+    ``corrected_totals`` corrects it."""
+    import pandas as pd
+
+    from pipeline import cooccurrence as co
+    from pipeline import correction
+
+    bits = topic_bits(conn)
+    names = sorted(t for t in bits if not f.topics or t in f.topics)
+    masks = mask_counts(conn, f)
+    if audit is None or not names:
+        return co.corrected_pairs(masks, bits, names, None)
+    known = [t for t in names if t in audit.topics]
+    rates = {(a, b): audit.joint_rates(a, b) for i, a in enumerate(known) for b in known[i + 1:]}
+    diagonal = None
+    sums = score_sums(conn, f, "month")
+    if not sums.empty:
+        sums = sums.groupby(["stratum", "topic"], as_index=False)[["n", "s1", "s2"]].sum()
+        sums["scope"] = "all"
+        diagonal = _corrected_by_topic(sums, ["scope"], audit)
+    if diagonal is not None:
+        diagonal["audit_positives"] = [audit.rates(t)[correction.POOLED].n_pos for t in diagonal["topic"]]
+    else:
+        diagonal = pd.DataFrame(columns=["topic", "share_corrected", "ci_low", "ci_high", "audit_positives"])
+    return co.corrected_pairs(masks, bits, names, rates, diagonal)
 
 
 def period_bounds(period: dt.date, granularity: str) -> tuple[dt.date, dt.date]:

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure, trend_figure, weekly_figure
 from dashboard.render import highlight
+from pipeline.cooccurrence import corrected_pairs
 from tests.conftest import ROOT
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -154,10 +155,14 @@ def test_grouped_cooccurrence_and_weekly_figures():
                        "total": [10, 10, 30], "share": [0.1, 0.2, 0.1]})
     fig = grouped_bar_figure(df, "source").to_dict()
     assert [t["name"] for t in fig["data"]] == ["A", "B"]
-    co = pd.DataFrame({"topic_a": ["trade", "trade", "security", "security"],
-                       "topic_b": ["trade", "security", "trade", "security"], "count": [5, 2, 2, 9]})
-    hm = cooccurrence_figure(co).to_dict()["data"][0]
-    assert list(hm["x"]) == ["security", "trade"] and [list(r) for r in hm["z"]] == [[9, 2], [2, 5]]
+    # Without an audit sample every cell is a share as tagged, marked (tests/test_cooccurrence.py: corrected).
+    masks = pd.DataFrame({"source": ["S"] * 3, "tag_mask": [1, 2, 3], "gold_mask": [-1] * 3, "n": [3, 7, 2]})
+    co = corrected_pairs(masks, {"trade": 0, "security": 1}, ["security", "trade"], None)
+    diag, hm, thin = cooccurrence_figure(co).to_dict()["data"]
+    assert list(hm["x"]) == ["security", "trade"] and all(c is None for t in (diag, hm) for r in t["z"] for c in r)
+    text = dict(zip(zip(thin["y"], thin["x"]), thin["text"]))
+    assert text == {("security", "security"): "75.0 %*", ("security", "trade"): "16.7 %*",
+                    ("trade", "security"): "16.7 %*", ("trade", "trade"): "41.7 %*"}
     hist = pd.DataFrame({"week": ["2026-W02", "2026-W03"], "topic": ["trade", "trade"], "count": [1, 4],
                          "total": [10, 20]})
     wk = weekly_figure(hist, "2026-W03").to_dict()

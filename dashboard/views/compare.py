@@ -10,7 +10,7 @@ from dashboard import data
 from dashboard.components import cite, corrected_audit, statements_list, topic_warnings
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure
 from dashboard.render import md_text
-from pipeline import queries
+from pipeline import cooccurrence, queries
 from pipeline.csvsafe import frame_to_csv
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,25 @@ if points:
     statements_list(narrowed, topic, key="cmp")
 
 st.subheader("Topics that come up together")
-co = data.cooccurrence(v, f)
+co = None
+if key is not None:
+    try:
+        co = data.cooccurrence(v, f, key)
+    except Exception:  # noqa: BLE001 - the shares as tagged still mean something; the log says why
+        log.exception("corrected co-occurrence unavailable on Compare")
+if co is None:
+    co = data.cooccurrence(v, f, None)
 st.plotly_chart(cooccurrence_figure(co), key="co_chart", width="stretch")
-st.caption("Each cell counts statements tagged with both topics; the diagonal is each topic's total.")
+if co["status"].isin([cooccurrence.CORRECTED, cooccurrence.WIDE]).any():
+    st.caption("Each cell: the share of statements about both topics (the diagonal: about the topic), corrected for "
+               "the tagger's errors, with its 95 % interval in brackets; the colour is the corrected share. A pair is "
+               "corrected with how often the audit sample's statements about both are tagged with both, and the "
+               "others wrongly are; the diagonal as the bars above. **\\***: the audit sample holds fewer than "
+               f"{cooccurrence.MIN_JOINT_POSITIVES} statements about both topics, too few to measure the tagger's "
+               "errors on the pair, so the share is as tagged, uncorrected (the hover says how many). Outlined: the "
+               "interval is wider than the share itself. The hover gives the count as tagged.")
+else:
+    st.caption("Each cell: the share of statements tagged with both topics (the diagonal: with the topic), as tagged, "
+               "with the tagger's errors: without the audit sample nothing corrects them.")
+st.download_button("Download co-occurrence data (CSV)", frame_to_csv(co), file_name="topics-together.csv",
+                   mime="text/csv")
