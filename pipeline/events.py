@@ -213,13 +213,16 @@ def excess_pvalues(rows: list[tuple[str, float, int, int]], n_event: int, n_base
     that event and baseline draw their words from one distribution, a word's event count given its
     two counts is binomial with the event's share of all words. (Monroe's z is a normal approximation
     that runs several times too far into the tail for words seen a few times: see the tests.)"""
-    from scipy.stats import binom
+    # P(X >= k) for X ~ Binomial(n, p) is the regularised incomplete beta I_p(k, n - k + 1), k >= 1:
+    # scipy.special loads in 0.16 s where scipy.stats takes 0.65 s, which a one-day run that writes a
+    # brief would pay (the same values: tests/test_events.py).
+    from scipy.special import betainc
 
     if not rows:
         return np.zeros(0)
-    yi = np.array([r[2] for r in rows])
-    yj = np.array([r[3] for r in rows])
-    return binom.sf(yi - 1, yi + yj, n_event / (n_event + n_baseline))
+    yi = np.array([r[2] for r in rows], dtype=float)
+    yj = np.array([r[3] for r in rows], dtype=float)
+    return np.where(yi > 0, betainc(np.maximum(yi, 1.0), yj + 1.0, n_event / (n_event + n_baseline)), 1.0)
 
 
 def bh_significant(p: np.ndarray, q: float = TERM_FDR) -> np.ndarray:

@@ -396,3 +396,13 @@ def test_cli_events_text_shows_each_events_five_statements_and_says_1_event(synt
     shown = [line for line in r.stdout.splitlines() if line.startswith("    - ")]
     assert len(shown) == events.TOP_STATEMENTS
     assert [line.split()[1] for line in shown] == [s["date"] for s in found[0]["statements"]]
+
+
+def test_excess_pvalues_are_the_binomial_tail():
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(3)
+    yi, yj = rng.integers(0, 400, 2000), rng.integers(0, 4000, 2000)
+    rows = [(f"w{i}", 0.0, int(a), int(b)) for i, (a, b) in enumerate(zip(yi, yj))]
+    got = events.excess_pvalues(rows, 30_000, 90_000)
+    assert np.allclose(got, binom.sf(yi - 1, yi + yj, 0.25), rtol=1e-9, atol=1e-300)
