@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -411,11 +412,13 @@ def source_warnings(audit: Audit, topic: str, sources: Iterable[str] = ()) -> li
 LANGUAGE_NAMES = {"es": "Spanish", "en": "English"}
 
 
-def coder_agreement(frame: dict) -> list[dict]:
+def coder_agreement(frame: dict, level: float = correction.LEVEL) -> list[dict]:
     """The two independent coders' agreement before adjudication, as ``frame.json`` records it:
     per coding round and language, Cohen's kappa of their yes/no for each topic and the number of
-    statements it is over. Rows ``{"round", "language", "statements", "kappa": {topic: value}}``
-    (``[]`` when the frame records none).
+    statements it is over. Rows ``{"round", "language", "statements", "kappa": {topic: value},
+    "positives": {topic: [coder 1's, coder 2's]}, "disagreements": {topic: count}, "intervals":
+    {topic: {"low", "high"}}}`` (``[]`` when the frame records none). The last three hold only the
+    topics whose coders' positives the frame records (``kappa_counts``, ``kappa_interval``).
 
     Kappa, not the share of statements they agreed on: most statements are about no topic, so two
     coders agree on most of them by chance alone; kappa counts only the agreement beyond chance."""
@@ -425,9 +428,61 @@ def coder_agreement(frame: dict) -> list[dict]:
         number = rounds[i].get("round", i + 1) if i < len(rounds) else i + 1
         for lang, v in by_lang.items():
             kappa = {t: float(x) for t, x in v.items() if t not in ("n", "pos") and isinstance(x, (int, float))}
-            out.append({"round": number, "language": LANGUAGE_NAMES.get(lang, lang), "statements": int(v["n"]),
-                        "kappa": kappa})
+            n = int(v["n"])
+            row = {"round": number, "language": LANGUAGE_NAMES.get(lang, lang), "statements": n, "kappa": kappa,
+                   "positives": {}, "disagreements": {}, "intervals": {}}
+            for t, pos in (v.get("pos") or {}).items():
+                d = kappa_counts(n, pos[0], pos[1], kappa[t]) if t in kappa and len(pos) == 2 else None
+                if d is None:
+                    continue
+                low, high = kappa_interval(n, pos[0], pos[1], d, level)
+                row["positives"][t] = [int(pos[0]), int(pos[1])]
+                row["disagreements"][t] = d
+                row["intervals"][t] = {"low": _r(low), "high": _r(high)}
+            out.append(row)
     return out
+
+
+def _chance_disagreement(n: int, a: int, b: int) -> float:
+    """1 - chance agreement of two coders who say yes to ``a`` and ``b`` of ``n`` statements."""
+    return (a * (n - b) + b * (n - a)) / n**2
+
+
+def cohens_kappa(n: int, a: int, b: int, disagreements: int) -> float:
+    """Cohen's kappa of two coders' yes/no over ``n`` statements, ``a`` and ``b`` yes, who differ on
+    ``disagreements`` of them: 1 - observed / chance disagreement."""
+    chance = _chance_disagreement(n, a, b)
+    return 1.0 - disagreements / n / chance if chance > 0 else float("nan")
+
+
+def kappa_counts(n: int, a: int, b: int, kappa: float, places: int = 3) -> int | None:
+    """The number of statements two coders disagreed on, recovered from their positives and their
+    kappa rounded to ``places``: the one count whose kappa rounds to it (None if none or several).
+    With it the 2x2 table is whole: yes/no = (d + a - b) / 2, no/yes = (d - a + b) / 2."""
+    # Disagreements differ from |a - b| by an even number: each statement one coder alone says yes to.
+    fits = [d for d in range(abs(a - b), min(a + b, 2 * n - a - b) + 1, 2)
+            if round(cohens_kappa(n, a, b, d), places) == round(kappa, places)]
+    return fits[0] if len(fits) == 1 else None
+
+
+def kappa_interval(n: int, a: int, b: int, disagreements: int, level: float = correction.LEVEL) -> tuple[float, float]:
+    """A ``level`` interval for Cohen's kappa: the Wilson score interval of the share of statements
+    the coders disagree on, divided by the chance disagreement of their observed positives.
+
+    Not the large-sample standard error (Fleiss, Cohen and Everitt 1969): with a kappa near 1 on a
+    rare topic the coders disagree on a handful of statements, often none, and a normal interval
+    about so few collapses to a point (on synthetic coders with a true kappa of 0.98, 16 positives in
+    1,000, it held the truth in 47 %); Wilson's stays honest at zero disagreements. Holding the chance
+    disagreement fixed leaves out the marginals' own noise, small beside the count's: 95-96 % coverage
+    from kappa 0.8 to 0.98 and 6 to 130 positives in 1,000 (tests/test_audit.py)."""
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    q = disagreements / n
+    centre = (q + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(q * (1 - q) / n + z * z / (4 * n * n))
+    chance = _chance_disagreement(n, a, b)
+    if chance <= 0:
+        return float("nan"), float("nan")
+    return max(1 - (centre + half) / chance, -1.0), min(1 - max(centre - half, 0.0) / chance, 1.0)
 
 
 def summary(audit: Audit) -> dict:

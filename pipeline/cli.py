@@ -964,6 +964,13 @@ def cmd_reliability(args) -> int:
     return EXIT_OK
 
 
+def kappa_text(kappa: float, interval: dict | None) -> str:
+    """A coders' kappa, with its interval when there is one (``audit.coder_agreement``)."""
+    if not interval:
+        return f"{kappa:.3f}"
+    return f"{kappa:.3f} ({interval['low']:.3f}-{interval['high']:.3f})"
+
+
 def reliability_text(card: dict) -> str:
     """The reliability card as lines of text (the reliability and status commands)."""
     from pipeline.correction import POOLED
@@ -973,7 +980,7 @@ def reliability_text(card: dict) -> str:
            f"statements, each coded by two independent coders against the codebook, never used for training{last}):"]
     # t̂ and f̂: the mean score of statements that are / are not about the topic (all sources on the
     # line under the topic's, then per source).
-    out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>6} {'ECE':>6} {'pos':>4}")
+    out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>21} {'ECE':>21} {'pos':>4}")
 
     def ci(m: dict) -> str:
         return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
@@ -983,8 +990,9 @@ def reliability_text(card: dict) -> str:
         return "-" if m["value"] is None else f"{m['value']:.3f} ({m['low']:.3f}-{m['high']:.3f})"
 
     for t, c in card["topics"].items():
+        cal = c["calibration_intervals"]
         out.append(f"  {t:<12} {ci(c['precision']):>19} {ci(c['recall']):>19} {ci(c['f1']):>19} "
-                   f"{c['brier']:>6.3f} {c['ece']:>6.3f} {c['audit_positives']:>4}")
+                   f"{ci3(cal['brier']):>21} {ci3(cal['ece']):>21} {c['audit_positives']:>4}")
         ri = c.get("rate_intervals")
         if ri:
             out.append(f"    t̂ {ci3(ri['t'])}, f̂ {ci3(ri['f'])}, t̂ - f̂ {ci3(ri['separation'])} "
@@ -998,10 +1006,11 @@ def reliability_text(card: dict) -> str:
             out.append(f"    warning: {w}")
     if card.get("agreement"):
         out.append("coders' agreement before adjudication (Cohen's kappa of the two independent coders' yes/no per "
-                   "topic; a third coder settled every disagreement):")
+                   "topic, with a 95% interval where the frame records the coders' positives; a third coder settled "
+                   "every disagreement):")
         for a in card["agreement"]:
             out.append(f"  round {a['round']}, {a['language']} ({a['statements']:,} statements): "
-                       + ", ".join(f"{t} {k:.3f}" for t, k in a["kappa"].items()))
+                       + ", ".join(f"{t} {kappa_text(k, a['intervals'].get(t))}" for t, k in a["kappa"].items()))
     drift = card.get("drift")
     if drift is not None:
         flagged = [d for d in drift if d["warning"]]

@@ -298,52 +298,104 @@ def previous_bases(periods: Sequence, step, window: int) -> tuple[list[list[int]
 
 
 # -- the reliability card --------------------------------------------------------------------------
-def _prf(pred: np.ndarray, gold: np.ndarray, w: np.ndarray) -> tuple[float, float, float]:
-    tp = (w * (pred & gold)).sum(-1)
-    fp = (w * (pred & ~gold)).sum(-1)
-    fn = (w * (~pred & gold)).sum(-1)
+# The ECE's score bins: equal-width tenths.
+ECE_BINS = 10
+
+
+def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = tp / (tp + fp)
-        r = tp / (tp + fn)
-        f1 = 2 * tp / (2 * tp + fp + fn)
-    return p, r, f1
+        return tp / (tp + fp), tp / (tp + fn), 2 * tp / (2 * tp + fp + fn)
+
+
+def _bins(scores: np.ndarray, bins: int) -> np.ndarray:
+    return np.clip((scores * bins).astype(int), 0, bins - 1)
+
+
+def _calibration_columns(s: np.ndarray, g: np.ndarray, w: np.ndarray, bins: int) -> np.ndarray:
+    """Per statement, what the Brier score and the ECE add up: ``w * (score - truth)`` in the column of
+    its score bin, then ``w * (score - truth)²`` and ``w``."""
+    cols = np.zeros((len(s), bins + 2))
+    cols[np.arange(len(s)), _bins(s, bins)] = w * (s - g)
+    cols[:, bins] = w * (s - g) ** 2
+    cols[:, bins + 1] = w
+    return cols
+
+
+def _calibration(sums: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Brier score and ECE from sums of ``_calibration_columns`` (last axis). A bin's mass times
+    |its mean score - its observed rate| is the absolute value of its sum of ``w * (score - truth)``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mass = sums[..., bins + 1]
+        return sums[..., bins] / mass, np.abs(sums[..., :bins]).sum(-1) / mass
 
 
 def expected_calibration_error(scores: np.ndarray, gold: np.ndarray, weights: np.ndarray | None = None,
-                               bins: int = 10) -> float:
+                               bins: int = ECE_BINS) -> float:
     """Mean |score - observed rate| over equal-width score bins, weighted by the bins' mass."""
     s, g = np.asarray(scores, float), np.asarray(gold, float)
     w = np.ones(len(s)) if weights is None else np.asarray(weights, float)
-    which = np.minimum((s * bins).astype(int), bins - 1)
-    total, ece = w.sum(), 0.0
-    for k in range(bins):
-        m = which == k
-        if m.any():
-            ece += w[m].sum() / total * abs(_wmean(s[m], w[m]) - _wmean(g[m], w[m]))
-    return float(ece)
+    return float(_calibration(_calibration_columns(s, g, w, bins).sum(0), bins)[1])
+
+
+def draw_counts(boot: np.ndarray, n: int) -> np.ndarray:
+    """How often each of ``n`` statements is drawn in each bootstrap replicate (rows of ``boot``): a
+    replicate's weighted sums are then one matrix product, every replicate's at once."""
+    reps = len(boot)
+    counts = np.bincount((boot + n * np.arange(reps)[:, None]).ravel(), minlength=reps * n)
+    return counts.reshape(reps, n).astype(float)
 
 
 def reliability(scores: np.ndarray, gold: np.ndarray, threshold: float, strata: np.ndarray, *,
                 weights: np.ndarray | None = None, boot: np.ndarray | None = None, n_boot: int = N_BOOT,
                 seed: int = 0, level: float = LEVEL) -> dict:
-    """Precision, recall and F1 (with percentile bootstrap intervals), Brier score and expected
-    calibration error of one topic on the audit sample."""
+    """Precision, recall and F1 with percentile bootstrap intervals, Brier score and expected
+    calibration error of one topic on the audit sample; ``calibration_intervals``: the Brier score
+    and the ECE with intervals from the same replicates (``calibration_intervals`` for which)."""
     s, g = np.asarray(scores, float), np.asarray(gold, bool)
     w = np.ones(len(s)) if weights is None else np.asarray(weights, float)
     if boot is None:
         boot = bootstrap_indices(np.asarray(strata), n_boot, seed)
     pred = s >= threshold
-    point = _prf(pred, g, w)
-    reps = _prf(pred[boot], g[boot], w[boot])
+    # Columns: true positives, false positives, false negatives (weighted), then the calibration's.
+    cols = np.column_stack([w * (pred & g), w * (pred & ~g), w * (~pred & g),
+                            _calibration_columns(s, g, w, ECE_BINS)])
+    total, sums = cols.sum(0), draw_counts(boot, len(s)) @ cols
     alpha = (1 - level) / 2
     out = {}
-    for name, value, r in zip(("precision", "recall", "f1"), point, reps):
+    for name, value, r in zip(("precision", "recall", "f1"), _prf(*total[:3]), _prf(*sums[:, :3].T)):
         lo, hi = np.nanquantile(r, [alpha, 1 - alpha]) if np.isfinite(r).any() else (np.nan, np.nan)
         out[name] = {"value": _num(value), "low": _num(lo), "high": _num(hi)}
-    out["brier"] = _num(_wmean((s - g) ** 2, w))
-    out["ece"] = _num(expected_calibration_error(s, g, w))
+    brier, ece = _calibration(total[3:], ECE_BINS)
+    out["brier"], out["ece"] = _num(brier), _num(ece)
+    out["calibration_intervals"] = calibration_intervals(float(brier), float(ece), *_calibration(sums[:, 3:], ECE_BINS),
+                                                         level)
     out["audit_positives"] = int(g.sum())
     out["audit_statements"] = int(len(g))
+    return out
+
+
+def calibration_intervals(brier: float, ece: float, brier_reps: np.ndarray, ece_reps: np.ndarray,
+                          level: float = LEVEL) -> dict:
+    """The Brier score and the ECE, each ``{"value", "low", "high"}``, from their bootstrap replicates.
+
+    Brier: percentile interval, as precision's (a weighted mean, unbiased). ECE: basic (reverse-
+    percentile) interval ``[2·ECE - q_high, 2·ECE - q_low]``, floored at 0. A sample's ECE overstates the
+    population's (each bin's |gap| adds its noise), and a replicate's overstates the sample's again, so
+    the percentile interval sits above the truth: on synthetic audits of 900 / 3,900 statements with a
+    true ECE of 0.011 it held it in 17 % / 76 % of them, the basic interval, which reflects that excess
+    back, in 92 % / 86 % (0.057: 94 % both ways). Near-perfect calibration (true ECE 0-0.002) the basic
+    interval holds it in 69-84 %, the truth then lying below it, the percentile one in none
+    (tests/test_correction.py)."""
+    alpha = (1 - level) / 2
+    out = {}
+    for name, value, r in (("brier", brier, brier_reps), ("ece", ece, ece_reps)):
+        if not (np.isfinite(value) and np.isfinite(r).any()):
+            out[name] = {"value": _num(value), "low": None, "high": None}
+            continue
+        lo, hi = np.nanquantile(r, [alpha, 1 - alpha])
+        if name == "ece":
+            lo, hi = max(2 * value - hi, 0.0), 2 * value - lo
+        out[name] = {"value": _num(value), "low": _num(lo), "high": _num(hi)}
     return out
 
 

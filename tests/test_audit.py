@@ -204,14 +204,22 @@ def test_reliability_card_shows_the_coders_agreement_of_the_frame():
     names = {"es": "Spanish", "en": "English"}
     for i, by_lang in enumerate(frame["agreement"]):
         for lang, v in by_lang.items():
+            rows = audit.coder_agreement(frame)
+            ivs = next(a for a in rows if a["round"] == i + 1 and a["language"] == names[lang])["intervals"]
             line = f"  round {i + 1}, {names[lang]} ({v['n']:,} statements): " + ", ".join(
-                f"{t} {v[t]:.3f}" for t in ("security", "trade", "migration", "sovereignty"))
+                f"{t} {v[t]:.3f}" + (f" ({ivs[t]['low']:.3f}-{ivs[t]['high']:.3f})" if "pos" in v else "")
+                for t in ("security", "trade", "migration", "sovereignty"))
             assert line in r.stdout.splitlines(), line
     card = json.loads(run_cli("reliability", "--no-drift", "--json").stdout)
     assert card["agreement"] == audit.coder_agreement(frame) and len(card["agreement"]) == 4
-    assert card["agreement"][1] == {"round": 1, "language": "English", "statements": 1000,
-                                    "kappa": {"security": 0.944, "trade": 0.983, "migration": 0.97,
-                                              "sovereignty": 0.923}}
+    english = card["agreement"][1]
+    assert {k: english[k] for k in ("round", "language", "statements", "kappa")} == {
+        "round": 1, "language": "English", "statements": 1000,
+        "kappa": {"security": 0.944, "trade": 0.983, "migration": 0.97, "sovereignty": 0.923}}
+    # Round 1 records the coders' positives: with the kappa they give the disagreements, and an interval.
+    assert english["positives"]["sovereignty"] == [6, 7] and english["disagreements"]["sovereignty"] == 1
+    assert all(iv["low"] < english["kappa"][t] <= iv["high"] for t, iv in english["intervals"].items())
+    assert card["agreement"][2]["intervals"] == {}  # round 2 records the kappas only
 
 
 def test_the_recorded_coder_agreement_is_cohens_kappa():
@@ -227,6 +235,7 @@ def test_the_recorded_coder_agreement_is_cohens_kappa():
             # Disagreements differ from |a - b| by an even number.
             fits = [d for d in range(abs(a - b), 100, 2) if round((1 - d / n - chance) / (1 - chance), 3) == v[topic]]
             assert len(fits) == 1, (topic, v[topic], fits)
+            assert audit.kappa_counts(n, a, b, v[topic]) == fits[0]
             checked += 1
     assert checked == 8
 
@@ -262,3 +271,42 @@ def test_corrected_shares_warn_when_the_store_was_tagged_by_another_model(seed_s
     at.run()
     assert not at.exception, at.exception
     assert any(f"{moved:,} of {total:,} statements were tagged by another model" in w.value for w in at.warning)
+
+
+def _coder_pairs(first: float, second: float, kappa: float, n: int, pairs: int, seed: int) -> np.ndarray:
+    """``pairs`` 2x2 tables of two coders' yes/no over ``n`` statements, drawn from the cells whose
+    coders say yes to shares ``first`` and ``second`` with the given (true) Cohen's kappa: rows of
+    (yes/yes, yes/no, no/yes, no/no) counts."""
+    chance = first * second + (1 - first) * (1 - second)
+    agree = kappa * (1 - chance) + chance
+    both = (agree - (1 - first - second)) / 2  # agreement = yes/yes + no/no, no/no = 1 - first - second + yes/yes
+    cells = np.array([both, first - both, second - both, 1 - first - second + both])
+    assert (cells >= 0).all(), cells
+    return np.random.default_rng(seed).multinomial(n, cells, size=pairs)
+
+
+@pytest.mark.parametrize("first,second,kappa", [(0.016, 0.016, 0.98), (0.006, 0.007, 0.92), (0.13, 0.13, 0.95),
+                                                (0.10, 0.12, 0.80)])
+def test_kappa_intervals_cover_the_coders_true_kappa(first, second, kappa):
+    """Known truth for the coders' agreement: pairs of coders with a true kappa, on 1,000 statements
+    as in frame.json (topics with 16, 6-7 and 130 positives, as the audit's; and a weaker pair). Over
+    2,000 draws the 95 % interval holds the true kappa in 96.0 %, 95.1 %, 95.0 % and 95.2 % of them
+    (bounds 92-99 %: a coverage's standard error at 2,000 draws is 0.5 points, the rest is the
+    count's discreteness). The large-sample normal interval (Fleiss, Cohen and Everitt 1969) held it
+    in 47 %, 65 %, 94 % and 95 %: at 16 positives and kappa 0.98 the coders mostly never disagree.
+    Every drawn table's kappa, rounded to 3 places as frame.json stores it, gives back its number of
+    disagreements when one count alone rounds to it."""
+    n = 1000
+    tables = _coder_pairs(first, second, kappa, n, 2000, seed=int(1000 * kappa))
+    held = recovered = unique = 0
+    for both, yes_no, no_yes, _ in tables:
+        a, b, d = both + yes_no, both + no_yes, yes_no + no_yes
+        if a + b == 0:  # neither coder saw the topic: kappa is undefined and nothing is shown
+            continue
+        low, high = audit.kappa_interval(n, a, b, d)
+        held += low <= kappa <= high
+        back = audit.kappa_counts(n, a, b, audit.cohens_kappa(n, a, b, d))
+        unique += back is not None
+        recovered += back == d
+    assert 0.92 <= held / len(tables) <= 0.99, held / len(tables)
+    assert recovered == unique > 0.9 * len(tables)

@@ -296,7 +296,8 @@ def test_reliability_page_shows_every_topic_with_intervals_and_the_drift_table(a
     assert sorted(cards["topic"]) == TOPICS
     f1 = cards.set_index("topic")["F1 (95 % interval)"]
     assert all("–" in v for v in f1), f1  # e.g. 0.82 (0.79–0.85)
-    for col in ("precision (95 % interval)", "recall (95 % interval)", "Brier", "ECE", "t̂ (95 % interval)",
+    for col in ("precision (95 % interval)", "recall (95 % interval)", "Brier (95 % interval)", "ECE (95 % interval)",
+                "t̂ (95 % interval)",
                 "f̂ (95 % interval)", "t̂ − f̂ (95 % interval)", "audit positives"):
         assert col in cards.columns, cards.columns
     # t̂, f̂ and t̂ − f̂ with the intervals of the card (data.reliability), e.g. 0.712 (0.678–0.746).
@@ -308,6 +309,10 @@ def test_reliability_page_shows_every_topic_with_intervals_and_the_drift_table(a
             m = card[t]["rate_intervals"][k]
             assert row[f"{col} (95 % interval)"] == f"{m['value']:.3f} ({m['low']:.3f}–{m['high']:.3f})", (t, col)
             assert m["low"] < m["value"] < m["high"], (t, k, m)
+        for col, k in (("Brier", "brier"), ("ECE", "ece")):
+            m = card[t]["calibration_intervals"][k]
+            assert row[f"{col} (95 % interval)"] == f"{m['value']:.3f} ({m['low']:.3f}–{m['high']:.3f})", (t, col)
+            assert m["value"] == card[t][k] and m["low"] <= m["high"], (t, k, m)
     per_source = at.dataframe[1].value
     sov = per_source[per_source["topic"] == "sovereignty"]
     assert set(sov["source"]) >= {"Mexican presidency", "White House"}
@@ -327,8 +332,11 @@ def test_reliability_page_shows_every_topic_with_intervals_and_the_drift_table(a
                             & (agreement["language"] == {"es": "Spanish", "en": "English"}[lang])]
             assert len(row) == 1 and int(row.iloc[0]["statements"]) == v["n"] == 1000
             for t in TOPICS:
-                assert row.iloc[0][t] == f"{v[t]:.3f}", (i, lang, t, row.iloc[0][t], v[t])
+                # Round 1 records the coders' positives, so its kappas have an interval; round 2's do not.
+                shown = row.iloc[0][t]
+                assert shown.startswith(f"{v[t]:.3f}") and ("–" in shown) == ("pos" in v), (i, lang, t, shown)
     assert "Cohen's kappa" in _text(at.caption) and "before a third coder settled" in _text(at.caption)
+    assert "Round 2's record holds the kappas and the statements only" in _text(at.caption)
     drift = at.dataframe[3].value
     assert {"quarter", "source", "unseen words"} <= set(drift.columns)
     assert any(c.startswith("PSI") for c in drift.columns)

@@ -36,10 +36,16 @@ def num(x, fmt: str = ".3f") -> str:
     return "—" if x is None else format(x, fmt)
 
 
+def kappa(k: float, interval: dict | None) -> str:
+    # Round 2's kappas come without the coders' positives, so without an interval.
+    return f"{k:.3f} ({interval['low']:.3f}–{interval['high']:.3f})" if interval else f"{k:.3f}"
+
+
 st.subheader("Per topic")
 st.dataframe(pd.DataFrame([{
     "topic": t, "precision (95 % interval)": ci(c["precision"]), "recall (95 % interval)": ci(c["recall"]),
-    "F1 (95 % interval)": ci(c["f1"]), "Brier": num(c["brier"]), "ECE": num(c["ece"]),
+    "F1 (95 % interval)": ci(c["f1"]), "Brier (95 % interval)": ci(c["calibration_intervals"]["brier"], ".3f"),
+    "ECE (95 % interval)": ci(c["calibration_intervals"]["ece"], ".3f"),
     "t̂ (95 % interval)": ci(c["rate_intervals"]["t"], ".3f"), "f̂ (95 % interval)": ci(c["rate_intervals"]["f"], ".3f"),
     "t̂ − f̂ (95 % interval)": ci(c["rate_intervals"]["separation"], ".3f"),
     "audit positives": c["audit_positives"]} for t, c in cards.items()]), hide_index=True)
@@ -48,8 +54,13 @@ st.markdown(
     "people gave it too; *recall*: of the statements people gave the topic, the share the tagger found; *F1* "
     "combines both. The brackets are 95 % intervals: with another random audit sample of the same size the "
     "number would most likely fall inside. *Brier* (mean squared gap between score and truth) and *ECE* (how far "
-    "scores are from the observed rate of the topic at that score) say how well the scores are calibrated: 0 is "
-    "perfect. *t̂* and *f̂*: the mean score of statements that are / are not about the topic. The corrected share "
+    "scores are from the observed rate of the topic at that score, over ten score bins) say how well the scores are "
+    "calibrated: 0 is perfect. Their intervals come from the same resampled audit samples; the ECE's is turned "
+    "about its value (basic bootstrap), because the ECE of a sample overstates the true one, and a resample's "
+    "again: on synthetic audits of this size it held the true ECE in 92–94 % of them when scores were off by "
+    "0.025 or more, in 86 % at 0.011, and in only 69–84 % when they were nearly calibrated (true ECE 0–0.002), "
+    "the truth then lying below it: near 0, read its upper end. "
+    "*t̂* and *f̂*: the mean score of statements that are / are not about the topic. The corrected share "
     "on Trends and Compare is (mean score − f̂) / (t̂ − f̂): the further apart t̂ and f̂, the surer it is; under "
     f"{correction.MIN_SEPARATION} apart, or with fewer than {correction.MIN_POSITIVES} audit positives, it is "
     "flagged.")
@@ -75,11 +86,17 @@ agreement = audit.coder_agreement(sample.frame)
 if agreement:
     st.subheader("Coders' agreement before adjudication")
     st.dataframe(pd.DataFrame([{"round": a["round"], "language": a["language"], "statements": a["statements"],
-                                **{t: num(k) for t, k in a["kappa"].items()}} for a in agreement]), hide_index=True)
+                                **{t: kappa(k, a["intervals"].get(t))
+                                   for t, k in a["kappa"].items()}} for a in agreement]), hide_index=True)
     st.caption("How far the audit's truth can be trusted: per coding round and language, Cohen's kappa of the two "
                "independent coders' yes/no for each topic, before a third coder settled their disagreements (1 is "
                "full agreement, 0 no more than chance; most statements are about no topic, so kappa, unlike the "
-               "share of statements they agreed on, counts only the agreement beyond chance).")
+               "share of statements they agreed on, counts only the agreement beyond chance). In brackets, a 95 % "
+               "interval (Wilson's interval of the share of statements they disagreed on, over the disagreement chance "
+               "alone would give): where the frame records each coder's positives (round 1), they and the kappa "
+               "give the number of disagreements. Round 2's record holds the kappas and the statements only, so its "
+               "kappas have no interval: on 1,000 statements, a kappa near 1 on a topic with about 15 positives can "
+               "be as low as 0.88 with no disagreement at all.")
 
 st.subheader("Drift per source and quarter")
 with st.spinner("Comparing every quarter with the audit sample (once per store version) ..."):
