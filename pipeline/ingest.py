@@ -13,9 +13,10 @@ from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipeline import settings
 from pipeline import store as st
 from pipeline.audit import known_labels, labels_hash, text_key
-from pipeline.errors import InputError, ModelError, StoreError
+from pipeline.errors import InputError, ModelError, StoreError, UsageError
 from pipeline.lock import writer_lock
 from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, read_bytes, read_file
 from pipeline.readers.common import content_hash
@@ -177,11 +178,16 @@ class Progress:
 
 
 def can_tag(model_path: str | os.PathLike, topics_path: str | os.PathLike) -> None:
-    """ModelError unless the model file is there and the topics file reads: said before a run makes
-    the store's folder, so that a run that cannot tag leaves no empty store behind."""
+    """ModelError unless the model file is there and the topics file reads, UsageError unless the
+    labels setting names a folder: said before a run makes the store's folder, so that a run that
+    cannot tag leaves no empty store behind."""
     if not Path(model_path).is_file():
         raise ModelError(f"{model_path}: no model file; run `python -m pipeline train` to build one")
     load_topics(topics_path)
+    labels = settings.labels_dir()
+    if not labels.is_dir():  # a mistyped setting would silently count no statement as labelled
+        raise UsageError(f"{labels}: not a folder; the labels setting (TOPICS_LABELS) names the folder of "
+                         f"labelled statements (*.jsonl) the model learnt from (an empty folder: none)")
 
 
 def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None = None,

@@ -241,6 +241,13 @@ def test_the_labels_setting_is_what_train_learns_and_what_a_run_counts_as_labell
         assert conn.execute("SELECT gold_mask FROM statements WHERE text = ?", (odd,)).fetchone() == (None,)
 
 
+def test_a_labels_setting_that_names_no_folder_stops_a_run_before_it_stores(tmp_path):
+    missing = tmp_path / "lables"  # a typo: the run would count no statement as labelled
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), env={"TOPICS_LABELS": str(missing)})
+    assert r.returncode == 2 and f"{missing}: not a folder" in r.stderr and "TOPICS_LABELS" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("option,missing", [("--model", "tagger.skops"), ("--topics", "topics.toml")])
 def test_a_run_that_cannot_tag_leaves_no_empty_store_behind(option, missing, tmp_path):
     r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), option, str(tmp_path / missing))
