@@ -964,11 +964,13 @@ def cmd_reliability(args) -> int:
     return EXIT_OK
 
 
-def kappa_text(kappa: float, interval: dict | None) -> str:
-    """A coders' kappa, with its interval when there is one (``audit.coder_agreement``)."""
-    if not interval:
-        return f"{kappa:.3f}"
-    return f"{kappa:.3f} ({interval['low']:.3f}-{interval['high']:.3f})"
+def interval_text(m: dict, places: int = 3) -> str:
+    """``{"value", "low", "high"}`` as text: the value with its interval, the value alone when it has
+    none (low None, or no low: round 2's kappas), "-" when there is no value."""
+    if m["value"] is None:
+        return "-"
+    value = f"{m['value']:.{places}f}"
+    return value if m.get("low") is None else f"{value} ({m['low']:.{places}f}-{m['high']:.{places}f})"
 
 
 def reliability_text(card: dict) -> str:
@@ -983,11 +985,10 @@ def reliability_text(card: dict) -> str:
     out.append(f"  {'topic':<12} {'precision':>19} {'recall':>19} {'F1':>19} {'Brier':>21} {'ECE':>21} {'pos':>4}")
 
     def ci(m: dict) -> str:
-        return "-" if m["value"] is None else f"{m['value']:.2f} ({m['low']:.2f}-{m['high']:.2f})"
+        return interval_text(m, 2)
 
-    def ci3(m: dict) -> str:
-        # Three places: f̂ is about 0.01, which two would round to one number with no interval.
-        return "-" if m["value"] is None else f"{m['value']:.3f} ({m['low']:.3f}-{m['high']:.3f})"
+    # Three places: f̂ is about 0.01, which two would round to one number with no interval.
+    ci3 = interval_text
 
     for t, c in card["topics"].items():
         cal = c["calibration_intervals"]
@@ -1010,7 +1011,8 @@ def reliability_text(card: dict) -> str:
                    "every disagreement):")
         for a in card["agreement"]:
             out.append(f"  round {a['round']}, {a['language']} ({a['statements']:,} statements): "
-                       + ", ".join(f"{t} {kappa_text(k, a['intervals'].get(t))}" for t, k in a["kappa"].items()))
+                       + ", ".join(f"{t} {interval_text({'value': k, **a['intervals'].get(t, {})})}"
+                                    for t, k in a["kappa"].items()))
     drift = card.get("drift")
     if drift is not None:
         flagged = [d for d in drift if d["warning"]]

@@ -36,11 +36,6 @@ def num(x, fmt: str = ".3f") -> str:
     return "—" if x is None else format(x, fmt)
 
 
-def kappa(k: float, interval: dict | None) -> str:
-    # Round 2's kappas come without the coders' positives, so without an interval.
-    return f"{k:.3f} ({interval['low']:.3f}–{interval['high']:.3f})" if interval else f"{k:.3f}"
-
-
 st.subheader("Per topic")
 st.dataframe(pd.DataFrame([{
     "topic": t, "precision (95 % interval)": ci(c["precision"]), "recall (95 % interval)": ci(c["recall"]),
@@ -86,7 +81,8 @@ agreement = audit.coder_agreement(sample.frame)
 if agreement:
     st.subheader("Coders' agreement before adjudication")
     st.dataframe(pd.DataFrame([{"round": a["round"], "language": a["language"], "statements": a["statements"],
-                                **{t: kappa(k, a["intervals"].get(t))
+                                # Round 2's kappas come without the coders' positives, so without an interval.
+                                **{t: ci({"value": k, "low": None, **a["intervals"].get(t, {})}, ".3f")
                                    for t, k in a["kappa"].items()}} for a in agreement]), hide_index=True)
     st.caption("How far the audit's truth can be trusted: per coding round and language, Cohen's kappa of the two "
                "independent coders' yes/no for each topic, before a third coder settled their disagreements (1 is "
