@@ -28,7 +28,8 @@ def _statement(store, topic: str, has: bool) -> tuple[str, str]:
 
 def small_labels(tmp_path, n_random: int = 240, per_topic: int = 40, seed: int = 1):
     """A small labels folder from the shipped labels (enough positives per topic to train on fast)."""
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+    from pipeline.settings import LABELS_DIR
+    from pipeline.tagger.train import label_files, load_labelled
 
     rows = load_labelled(label_files(LABELS_DIR))
     rng = random.Random(seed)

@@ -75,7 +75,8 @@ def simulate(seed: int, rows: list[dict]) -> dict:
 
 
 def test_the_queue_restores_f1_faster_than_random_corrections():
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+    from pipeline.settings import LABELS_DIR
+    from pipeline.tagger.train import label_files, load_labelled
 
     rows = load_labelled(label_files(LABELS_DIR))
     results = [simulate(seed, rows) for seed in (0, 1, 2)]

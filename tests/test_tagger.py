@@ -48,7 +48,8 @@ def _labelled_sample(seed: int, n: int) -> list[dict]:
     """n statements of the shipped labelled set, drawn with a fixed seed."""
     import random
 
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+    from pipeline.settings import LABELS_DIR
+    from pipeline.tagger.train import label_files, load_labelled
 
     return random.Random(seed).sample(load_labelled(label_files(LABELS_DIR)), n)
 
@@ -225,7 +226,8 @@ def test_evaluate_on_the_gold_labels_beats_keywords():
 def test_training_never_sees_the_evaluation_set():
     need_corpus()
     from pipeline.audit import text_key
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+    from pipeline.settings import LABELS_DIR
+    from pipeline.tagger.train import label_files, load_labelled
 
     # Compared as the labelled set compares texts (case and spacing aside): 14 evaluation
     # statements once sat in train_en.jsonl with a no-break space where dev has a space.
@@ -397,8 +399,9 @@ def test_fitting_topics_in_parallel_gives_the_same_model(tmp_path):
     bit, and the same model file (version)."""
     import random
 
+    from pipeline.settings import LABELS_DIR
     from pipeline.tagger import save_model
-    from pipeline.tagger.train import LABELS_DIR, _estimator, _training_set
+    from pipeline.tagger.train import _estimator, _training_set
 
     topics, _, _, rows, y = _training_set(LABELS_DIR, DEFAULT_TOPICS)
     idx = random.Random(3).sample(range(len(rows)), 800)

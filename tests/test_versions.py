@@ -73,7 +73,8 @@ def test_the_versions_page_compares_two_versions(seed_store_copy, other_model, t
     store = seed_store_copy
     labelling.retag_beside(store, other_model)
     # Both versions scored on the same evaluation set (here: 300 labelled statements).
-    from pipeline.tagger.train import LABELS_DIR, label_files, load_labelled
+    from pipeline.settings import LABELS_DIR
+    from pipeline.tagger.train import label_files, load_labelled
 
     gold = tmp_path / "gold.jsonl"
     labelling.write_label_file(load_labelled(label_files(LABELS_DIR))[:300], gold)

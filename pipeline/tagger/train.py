@@ -11,7 +11,7 @@ import numpy as np
 from pipeline import settings
 from pipeline.errors import ModelError
 from pipeline.readers.common import json_fault
-from pipeline.settings import DEFAULT_MODEL, DEFAULT_TOPICS, LABELS_DIR
+from pipeline.settings import DEFAULT_MODEL, DEFAULT_TOPICS
 from pipeline.tagger import save_model
 from pipeline.tagger.topics import load_topics
 
@@ -56,8 +56,9 @@ def label_files(labels_dir: Path | None = None) -> list[Path]:
     return files
 
 
-def _training_set(labels_dir: Path, topics_path: Path):
-    """Topics, their hash, the label files, the labelled rows and their 0/1 topic matrix (checked)."""
+def _training_set(labels_dir: Path | None, topics_path: Path):
+    """Topics, their hash, the label files (of ``labels_dir``, default the ``labels`` setting's folder),
+    the labelled rows and their 0/1 topic matrix (checked)."""
     topics, topics_hash = load_topics(topics_path)
     files = label_files(labels_dir)
     rows = load_labelled(files)
@@ -106,7 +107,7 @@ def _estimator(topics, params: dict):
                                 "exclude": list(t.exclude)} for t in topics], **params)
 
 
-def cross_validate(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS, folds: int = 5,
+def cross_validate(*, labels_dir: Path | None = None, topics_path: Path = DEFAULT_TOPICS, folds: int = 5,
                    random_state: int = 0, **params) -> dict:
     """Out-of-fold scores on the labelled set: every statement is tagged by a model fitted on the
     other folds (vocabulary, weights, calibration and thresholds all learnt inside the fold).
@@ -129,7 +130,7 @@ def cross_validate(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT
     return _held_out(rows, topics, y, proba, thresholds)
 
 
-def later_dates(*, since: str, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
+def later_dates(*, since: str, labels_dir: Path | None = None, topics_path: Path = DEFAULT_TOPICS,
                 **params) -> dict:
     """Train on the labelled statements dated before ``since``, tag those dated ``since`` or later.
 
@@ -153,7 +154,7 @@ def later_dates(*, since: str, labels_dir: Path = LABELS_DIR, topics_path: Path 
     return _held_out(late_rows, topics, y[late], proba, thresholds) | {"trained_on": int(early.sum())}
 
 
-def train(*, labels_dir: Path = LABELS_DIR, topics_path: Path = DEFAULT_TOPICS,
+def train(*, labels_dir: Path | None = None, topics_path: Path = DEFAULT_TOPICS,
           out: Path = DEFAULT_MODEL, extra_info: dict | None = None, **params) -> dict:
     """Fit the tagger on every labelled file and write it; returns the model's info (with
     ``extra_info``, e.g. the label log's hash, recorded beside it)."""
