@@ -585,3 +585,27 @@ def test_changes_that_round_to_zero_keep_their_direction_or_show_no_sign():
     assert points(-0.0004) == "-0.04 pts" and points(0.0) == "0.0 pts"
     assert corrected_points({"change_share_corrected": -0.0042, "change_ci_low": -0.0081,
                              "change_ci_high": -0.0004}, "") == "-0.4 (-0.8 to -0.04)"
+
+
+def test_a_weeks_corrected_interval_is_the_same_in_every_brief_and_in_trend(seed_store, tmp_path):
+    """QA: a week's corrected interval depended on the dates computed with it (the bootstrap drew
+    each period's sampling noise by its place in the query): the brief of 2026-W11 gave a week an
+    interval that the week's own brief and `trend --corrected` did not, so a reader checking a
+    cited interval found another one. A period's draws now depend on the period and its source
+    only: the same week has the same interval in every brief and in every trend that holds it."""
+    out = tmp_path / "snaps"
+    own = _summary(snapshot.write_week(str(seed_store), out, "2026-W10"))
+    later = _summary(snapshot.write_week(str(seed_store), out, "2026-W11"))
+    r = run_cli("trend", "--store", str(seed_store), "--by", "week", "--corrected", "--json",
+                "--since", "2026-01-01", "--until", "2026-03-15")
+    assert r.returncode == 0, r.stderr
+    trend = {(row["period"], row["topic"]): row for row in json.loads(r.stdout)}
+    for t, v in own["topics"].items():
+        cited = (v["share_corrected"], v["ci_low"], v["ci_high"])
+        assert v["ci_low"] < v["ci_high"]
+        again = next(h for h in later["history"] if h["week"] == "2026-W10" and h["topic"] == t)
+        assert (again["share_corrected"], again["ci_low"], again["ci_high"]) == cited, t
+        row = trend[("2026-03-02", t)]
+        # `trend --json` rounds to 5 places, the brief to 4: the same number, rounded twice.
+        assert [row[k] for k in ("share_corrected", "ci_low", "ci_high")] == pytest.approx(cited, abs=6e-5), t
+
