@@ -11,7 +11,10 @@ import html
 
 from pipeline import provenance
 from pipeline.colours import colour
-from pipeline.display import counted, readable, signed, size_text
+from pipeline.display import counted, readable, shortened, signed, size_text
+
+# A spike's statements in the report: their start (a White House paragraph can run to 20,000 characters).
+SPIKE_QUOTE_CHARS = 300
 
 
 def points(change: float | None, unit: str = " pts") -> str:
@@ -169,7 +172,10 @@ def _events_html(summary: dict) -> str:
     for ev in evs:
         # No term: no word is used significantly more than in the weeks before (events.distinctive).
         terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5]) or "none that set it apart"
-        quotes = "".join(f"<li>{e(readable(q.get('text', ''))[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
+        # Cut at a word and marked, as the `events` command and the Events page mark it: an unmarked
+        # cut reads as the whole statement, and a reader would quote its start as all that was said.
+        quotes = "".join(f"<li>{e(shortened(readable(q.get('text', '')), SPIKE_QUOTE_CHARS))} <span class='who'>"
+                         f"({e(q.get('speaker') or '')}, "
                          f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
         items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "
                      f"{e(ev['end'])}: share {e(size_text(ev))} "

@@ -609,3 +609,25 @@ def test_a_weeks_corrected_interval_is_the_same_in_every_brief_and_in_trend(seed
         # `trend --json` rounds to 5 places, the brief to 4: the same number, rounded twice.
         assert [row[k] for k in ("share_corrected", "ci_low", "ci_high")] == pytest.approx(cited, abs=6e-5), t
 
+
+def test_a_spikes_statement_cut_short_in_report_html_says_so(seed_store, tmp_path):
+    """QA: report.html showed the start of a long statement of a spike (300 characters, cut inside
+    a word: "... on synthetic d (White House, 2023-04-14)") as if it were the whole statement, where
+    the `events` command and the Events page mark the cut. A cut statement now ends at a word with
+    an ellipsis; a short one is shown whole, without one."""
+    import html
+
+    from pipeline.display import readable
+
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2025-W20")  # the seeds' spike
+    s = _summary(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    shown = [readable(q["text"]) for ev in s["events"] for q in ev["statements"][:3]]
+    assert any(len(t) > 300 for t in shown) and any(len(t) <= 300 for t in shown)
+    for text in shown:
+        if len(text) <= 300:
+            assert f"<li>{html.escape(text)} <span class='who'>" in page
+        else:
+            cut = text[:300].rsplit(" ", 1)[0]
+            assert f"<li>{html.escape(cut)} … <span class='who'>" in page
+            assert f"{html.escape(text[:300])} <span class='who'>" not in page
