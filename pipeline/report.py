@@ -106,7 +106,7 @@ def _svg_chart(summary: dict) -> str:
             bh = (h - bottom) * v / top
             x = x0 + j * bw
             tagged = ("no statements" if b["tagged"] is None else
-                      f"as tagged {b['tagged']:.1%} ({b['count']} of {b['total']})")
+                      f"as tagged {b['tagged']:.1%} ({b['count']:,} of {b['total']:,})")
             if corrected and b["value"] is not None:
                 label = f"corrected {v:.1%} (95 % interval {b['low']:.1%}–{b['high']:.1%}); {tagged}"
             else:
@@ -159,7 +159,7 @@ def _correction_note(summary: dict) -> str:
     if "unavailable" in c:
         return f"Corrected shares unavailable: {c['unavailable']}."
     return (f"Corrected share: the share of statements about the topic, corrected for the tagger's errors "
-            f"measured on {c['audit_statements']} audit statements (model {c['model_version']}); "
+            f"measured on {c['audit_statements']:,} audit statements (model {c['model_version']}); "
             "the raw share counts the tagger's tags.")
 
 
@@ -212,10 +212,10 @@ def render_html(summary: dict, digest: str | None = None) -> str:
         pw, m8 = v["previous_week"], v["previous_8_weeks_mean"]
         corr = v.get("share_corrected")
         corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
-        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td></tr>")
+        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']:,}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td></tr>")
         # Two tables, so that each fits the page: a change with its interval is a wide cell.
         moves.append(f"<tr><td>{e(t)}</td><td>{corrected_points(pw, '')}</td><td>{corrected_points(m8, '')}</td>"
-                     f"<td>{pw['change_count']:+d} ({points(pw['change_share'])})</td>"
+                     f"<td>{pw['change_count']:+,d} ({points(pw['change_share'])})</td>"
                      f"<td>{signed(m8['change_count'])} ({points(m8['change_share'])})</td></tr>")
     quotes = []
     for t, v in summary["topics"].items():
@@ -237,7 +237,7 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 .cite{{font-family:ui-monospace,monospace;font-size:0.85em;background:#f4f4f4;padding:0.6em}}</style></head><body>
 <h1>Weekly brief: {e(summary['week'])}</h1>
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
-{counted(summary['documents'], 'document')} · {counted(summary['statements'], 'statement')}</p>
+{counted(summary['documents'], 'document', fmt=',')} · {counted(summary['statements'], 'statement', fmt=',')}</p>
 {_partial_html(summary)}<h2>Topics this week</h2>
 <table><tr><th>topic</th><th>statements tagged</th><th>share as tagged</th><th>corrected share (95 % interval)</th></tr>
 {''.join(rows)}</table>

@@ -371,7 +371,7 @@ def test_the_report_chart_draws_intervals_in_the_dashboards_topic_colours(seed_s
     old_page = report.render_html(s)
     old_svg = old_page[old_page.index("<svg"):old_page.index("</svg>")]
     assert "<path " not in old_svg and "corrected" not in old_svg
-    assert re.search(r"as tagged [0-9.]+% \([0-9]+ of [0-9]+\)", old_svg)
+    assert re.search(r"as tagged [0-9.]+% \([0-9,]+ of [0-9,]+\)", old_svg)
     assert "without intervals" in old_page
 
 
@@ -631,3 +631,15 @@ def test_a_spikes_statement_cut_short_in_report_html_says_so(seed_store, tmp_pat
             cut = text[:300].rsplit(" ", 1)[0]
             assert f"<li>{html.escape(cut)} … <span class='who'>" in page
             assert f"{html.escape(text[:300])} <span class='who'>" not in page
+
+
+def test_report_html_writes_its_counts_with_thousands_separators(seed_store, tmp_path):
+    """QA: report.html's header said "6 documents · 2019 statements" (and "measured on 4000 audit
+    statements"), which reads as statements of 2019, while its own citation says "2,019 statements".
+    Counts of a thousand or more carry separators, as in the citation."""
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2026-W03")
+    s = _summary(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert s["statements"] >= 1000
+    assert f"· {s['statements']:,} statements</p>" in page and f"{s['statements']} statements" not in page
+    assert f"measured on {s['correction']['audit_statements']:,} audit statements" in page
