@@ -259,7 +259,18 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 made {e(summary['made_at'])}. This brief is frozen: later runs do not change it.</p>
 <h2>Cite this brief</h2>
 <p class="cite">{e(provenance.brief_citation(summary, digest))}</p>
-</body></html>
+{_check_html(digest)}</body></html>
 """
+
+
+def _check_html(digest: str | None) -> str:
+    """What a reader holding the brief does to check it: the digest is worth nothing to one who is
+    not told what to compare it with, and the counts are checked against the statements."""
+    if not digest:
+        return ""
+    return ("<p class=\"who\">To check a copy: <code>sha256sum summary.json</code> in this brief's folder prints the "
+            "SHA-256 above when summary.json is the one cited (every number on this page is from it). The week's "
+            "statements are in <code>statements.csv</code> beside it, one row each with its topics: counting them "
+            "gives the counts and shares as tagged.</p>\n")
 
 

@@ -643,3 +643,18 @@ def test_report_html_writes_its_counts_with_thousands_separators(seed_store, tmp
     assert s["statements"] >= 1000
     assert f"· {s['statements']:,} statements</p>" in page and f"{s['statements']} statements" not in page
     assert f"measured on {s['correction']['audit_statements']:,} audit statements" in page
+
+
+def test_report_html_tells_its_reader_how_to_check_the_brief(seed_store, tmp_path):
+    """QA: report.html cited its summary.json's SHA-256 but said nothing of what to do with it (the
+    Weekly page says `sha256sum summary.json`), nor where the statements behind its counts are: a
+    reader holding the page alone could not check it. It now says both."""
+    import hashlib
+    import subprocess
+
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2026-W03")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<code>sha256sum summary.json</code>" in page and "<code>statements.csv</code>" in page
+    # Doing as told gives the digest the page cites.
+    digest = subprocess.run(["sha256sum", "summary.json"], cwd=folder, capture_output=True, text=True).stdout.split()[0]
+    assert digest == hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest() and f"SHA-256 {digest}" in page
