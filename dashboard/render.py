@@ -11,7 +11,7 @@ import html
 import re
 from urllib.parse import quote, urlsplit
 
-from pipeline.display import readable  # noqa: F401 - the views take it from here with the rest
+from pipeline.display import head, readable  # noqa: F401 - the views take them from here with the rest
 
 _VARIANTS = {"a": "aáàäâ", "e": "eéèëê", "i": "iíìïî", "o": "oóòöô", "u": "uúùüû", "n": "nñ", "c": "cç"}
 # Every ASCII punctuation character that can start or close Markdown (links, images, emphasis,
@@ -61,11 +61,6 @@ def _term_pattern(term: str) -> str:
         else:
             out.append(re.escape(ch))
     return "".join(out)
-
-
-def head(text: str, chars: int) -> str:
-    """The start of a long text, at most ``chars`` characters, cut at a space (not inside a word)."""
-    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0]
 
 
 def highlight(text: str, terms: list[str], searched: list[str] | tuple[str, ...] = ()) -> str:

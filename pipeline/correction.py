@@ -13,11 +13,14 @@ never averages of days, and intervals for a whole trend take milliseconds.
 Intervals: percentile bootstrap. Each replicate resamples the audit sample within each source
 (giving ``t*`` and ``f*``) and the period's statements (their mean score ``m*``, drawn from the
 normal distribution the central limit theorem gives the mean of ``n`` resampled scores: the
-variance of a mean of n draws with replacement is the scores' variance over n).
+variance of a mean of n draws with replacement is the scores' variance over n). A period's draws
+are fixed by its key and its stratum's (``keyed_normals``), not by its place in the query, so a
+week has the same interval in every trend and brief that holds it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -241,12 +244,48 @@ def _percentiles(reps: np.ndarray, valid: np.ndarray, level: float) -> tuple[np.
     return low, high
 
 
-def replicates(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates], *, seed: int = 1) -> Replicates:
+def _key(value: object) -> np.uint64:
+    """A 64-bit key of a value's text, the same in every process (``hash`` of a str is not)."""
+    return np.uint64(int.from_bytes(hashlib.blake2b(str(value).encode(), digest_size=8).digest(), "little"))
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place: each element becomes a well-spread 64-bit hash of itself."""
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)  # uint64 arrays wrap around, as the hash wants
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def keyed_normals(b: int, rows: Sequence, strata: Sequence, seed: int = 1) -> np.ndarray:
+    """Standard normal draws of shape (b, rows, strata), draw k of a (row, stratum) cell a function
+    of ``seed``, the row's key, the stratum's key and k alone.
+
+    A generator's stream would give a period the draws of its place in the query, so that the same
+    week got another interval when the query began a week earlier (a brief, its successor's chart
+    and `trend` disagreed on a cited interval). Box-Muller of the two 32-bit halves of a hash.
+    """
+    r = np.array([_key((seed, k)) for k in rows], dtype=np.uint64)
+    s = _mix(np.array([_key(k) for k in strata], dtype=np.uint64))
+    cell = _mix(r[:, None] ^ s[None, :])
+    h = cell[None] + (np.arange(1, b + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))[:, None, None]
+    h = _mix(h)
+    u1 = ((h >> np.uint64(32)).astype(np.float64) + 0.5) / 2.0**32  # in (0, 1): the log is finite
+    u2 = (h & np.uint64(0xFFFFFFFF)).astype(np.float64) / 2.0**32
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def replicates(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates], *, seed: int = 1,
+               keys: tuple[Sequence, Sequence] | None = None) -> Replicates:
     """Corrected shares of a series of periods and their bootstrap replicates (``Replicates``).
 
     ``n``, ``s1``, ``s2``: arrays of shape (periods, strata) — statements, sum of scores and sum of
     squared scores of each period in each stratum; ``rates``: the audit rates of each stratum
-    (same order). A period's share pools its strata weighted by their statements.
+    (same order). A period's share pools its strata weighted by their statements. ``keys``: the
+    periods' keys and the strata's (e.g. the week's date and the source), which fix each one's
+    draws (``keyed_normals``); by default their places.
     """
     n = np.atleast_2d(np.asarray(n, float))
     s1 = np.atleast_2d(np.asarray(s1, float))
@@ -260,10 +299,10 @@ def replicates(n: np.ndarray, s1: np.ndarray, s2: np.ndarray, rates: list[Rates]
         point = (n * np.nan_to_num(adjust(m, t, f))).sum(1) / total
         t_reps = np.stack([r.t_reps for r in rates], axis=1)  # (B, strata)
         f_reps = np.stack([r.f_reps for r in rates], axis=1)
-        rng = np.random.default_rng(seed)
         b = t_reps.shape[0]
+        rows, strata = keys if keys is not None else (range(m.shape[0]), range(m.shape[1]))
         # The period's statements resampled: their mean score, normal with the mean's sampling variance.
-        m_reps = m[None] + rng.standard_normal((b, *m.shape)) * np.sqrt(np.where(n > 0, var / n, 0.0))[None]
+        m_reps = m[None] + keyed_normals(b, rows, strata, seed) * np.sqrt(np.where(n > 0, var / n, 0.0))[None]
         p_reps = adjust(np.clip(m_reps, 0.0, 1.0), t_reps[:, None, :], f_reps[:, None, :])
         reps = (n[None] * np.nan_to_num(p_reps)).sum(2) / total[None]
     return Replicates(point, reps, total == 0)

@@ -44,6 +44,16 @@ def readable(text: str) -> str:
     return text
 
 
+def head(text: str, chars: int) -> str:
+    """The start of a long text, at most ``chars`` characters, cut at a space (not inside a word)."""
+    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0]
+
+
+def shortened(text: str, chars: int) -> str:
+    """``text``, or its ``head`` and an ellipsis when it is longer: a cut quote says it is cut."""
+    return text if len(text) <= chars else head(text, chars) + " …"
+
+
 def size_text(e: dict) -> str:
     """How big an event is and how sure that is, in a few words: the peak's share with its 95 %
     interval (or that it is the share as tagged, when there is none) and the usual share. What the

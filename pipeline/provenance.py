@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sqlite3
+import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +27,35 @@ PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
 @functools.cache
 def software() -> str:
-    """The project's name and version, as ``pyproject.toml`` declares them (read once: a cold run
-    writes hundreds of briefs, each naming it)."""
+    """The project's name and version, as ``pyproject.toml`` declares them, and in a git checkout
+    its commit (read once: a cold run writes hundreds of briefs, each naming it)."""
     try:
         meta = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
-        return f"{meta['name']} {meta['version']}"
+        name = f"{meta['name']} {meta['version']}"
     except (OSError, KeyError, tomllib.TOMLDecodeError):
-        return "topic-tracker"
+        name = "topic-tracker"
+    # Every commit declares the same version, and the code changes the numbers (an interval's
+    # draws, a share's rules): a reader needs the commit to compute a cited number again.
+    commit = _commit(PYPROJECT.parent)
+    return f"{name} (commit {commit})" if commit else name
+
+
+def _commit(root: Path) -> str | None:
+    """The commit of the git checkout ``root`` is the top of (12 hex digits; '+modified' when its
+    tracked code under pipeline/ differs from it), or None: not a checkout, or no git."""
+    def git(*args: str) -> str | None:
+        try:
+            r = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return r.stdout if r.returncode == 0 else None
+
+    out = (git("rev-parse", "--show-toplevel", "HEAD") or "").split("\n")
+    # The project copied into another repository is not that repository's commit.
+    if len(out) < 2 or not out[0] or Path(out[0]).resolve() != root.resolve():
+        return None
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "pipeline")
+    return out[1][:12] + ("+modified" if changed else "")
 
 
 @dataclass(frozen=True)

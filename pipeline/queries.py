@@ -525,9 +525,12 @@ def _corrected_by_topic(sums, keys: list[str], audit, changes: tuple[dt.timedelt
         rates = audit.rates(topic)
         strata = sorted(d["stratum"].unique())
         wide = d.pivot_table(index=keys, columns="stratum", values=["n", "s1", "s2"], aggfunc="sum", fill_value=0)
+        # Keyed by period (and group) and stratum: a week's interval is the same whatever dates the
+        # query covers, so a cited interval can be found again (``correction.keyed_normals``).
         reps = correction.replicates(
             wide["n"][strata].to_numpy(), wide["s1"][strata].to_numpy(), wide["s2"][strata].to_numpy(),
-            [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED]) for s in strata])
+            [correction.exact_rates(s) if s == LABELLED else rates.get(s, rates[correction.POOLED]) for s in strata],
+            keys=(list(wide.index), strata))
         out = reps.shares()
         res = wide.index.to_frame(index=False)
         res["topic"] = topic

@@ -11,7 +11,10 @@ import html
 
 from pipeline import provenance
 from pipeline.colours import colour
-from pipeline.display import counted, readable, signed, size_text
+from pipeline.display import counted, readable, shortened, signed, size_text
+
+# A spike's statements in the report: their start (a White House paragraph can run to 20,000 characters).
+SPIKE_QUOTE_CHARS = 300
 
 
 def points(change: float | None, unit: str = " pts") -> str:
@@ -103,7 +106,7 @@ def _svg_chart(summary: dict) -> str:
             bh = (h - bottom) * v / top
             x = x0 + j * bw
             tagged = ("no statements" if b["tagged"] is None else
-                      f"as tagged {b['tagged']:.1%} ({b['count']} of {b['total']})")
+                      f"as tagged {b['tagged']:.1%} ({b['count']:,} of {b['total']:,})")
             if corrected and b["value"] is not None:
                 label = f"corrected {v:.1%} (95 % interval {b['low']:.1%}–{b['high']:.1%}); {tagged}"
             else:
@@ -156,7 +159,7 @@ def _correction_note(summary: dict) -> str:
     if "unavailable" in c:
         return f"Corrected shares unavailable: {c['unavailable']}."
     return (f"Corrected share: the share of statements about the topic, corrected for the tagger's errors "
-            f"measured on {c['audit_statements']} audit statements (model {c['model_version']}); "
+            f"measured on {c['audit_statements']:,} audit statements (model {c['model_version']}); "
             "the raw share counts the tagger's tags.")
 
 
@@ -169,7 +172,10 @@ def _events_html(summary: dict) -> str:
     for ev in evs:
         # No term: no word is used significantly more than in the weeks before (events.distinctive).
         terms = ", ".join(t["term"] for ts in ev.get("terms", {}).values() for t in ts[:5]) or "none that set it apart"
-        quotes = "".join(f"<li>{e(readable(q.get('text', ''))[:300])} <span class='who'>({e(q.get('speaker') or '')}, "
+        # Cut at a word and marked, as the `events` command and the Events page mark it: an unmarked
+        # cut reads as the whole statement, and a reader would quote its start as all that was said.
+        quotes = "".join(f"<li>{e(shortened(readable(q.get('text', '')), SPIKE_QUOTE_CHARS))} <span class='who'>"
+                         f"({e(q.get('speaker') or '')}, "
                          f"{e(q.get('date', ''))})</span></li>" for q in ev.get("statements", [])[:3])
         items.append(f"<li><strong>{e(ev['topic'])}</strong> · {e(ev['source'])} · {e(ev['start'])} to "
                      f"{e(ev['end'])}: share {e(size_text(ev))} "
@@ -206,10 +212,10 @@ def render_html(summary: dict, digest: str | None = None) -> str:
         pw, m8 = v["previous_week"], v["previous_8_weeks_mean"]
         corr = v.get("share_corrected")
         corr_cell = (f"{corr:.1%} ({v['ci_low']:.1%}–{v['ci_high']:.1%})" if corr is not None else "–")
-        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td></tr>")
+        rows.append(f"<tr><td>{e(t)}</td><td>{v['count']:,}</td><td>{v['share']:.1%}</td><td>{corr_cell}</td></tr>")
         # Two tables, so that each fits the page: a change with its interval is a wide cell.
         moves.append(f"<tr><td>{e(t)}</td><td>{corrected_points(pw, '')}</td><td>{corrected_points(m8, '')}</td>"
-                     f"<td>{pw['change_count']:+d} ({points(pw['change_share'])})</td>"
+                     f"<td>{pw['change_count']:+,d} ({points(pw['change_share'])})</td>"
                      f"<td>{signed(m8['change_count'])} ({points(m8['change_share'])})</td></tr>")
     quotes = []
     for t, v in summary["topics"].items():
@@ -231,7 +237,7 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 .cite{{font-family:ui-monospace,monospace;font-size:0.85em;background:#f4f4f4;padding:0.6em}}</style></head><body>
 <h1>Weekly brief: {e(summary['week'])}</h1>
 <p>{e(summary['start'])} to {e(summary['end'])} · sources: {e(', '.join(summary['sources']) or 'none')} ·
-{counted(summary['documents'], 'document')} · {counted(summary['statements'], 'statement')}</p>
+{counted(summary['documents'], 'document', fmt=',')} · {counted(summary['statements'], 'statement', fmt=',')}</p>
 {_partial_html(summary)}<h2>Topics this week</h2>
 <table><tr><th>topic</th><th>statements tagged</th><th>share as tagged</th><th>corrected share (95 % interval)</th></tr>
 {''.join(rows)}</table>
@@ -253,7 +259,18 @@ td:first-child,th:first-child{{text-align:left}}blockquote{{margin:0.3em 0;font-
 made {e(summary['made_at'])}. This brief is frozen: later runs do not change it.</p>
 <h2>Cite this brief</h2>
 <p class="cite">{e(provenance.brief_citation(summary, digest))}</p>
-</body></html>
+{_check_html(digest)}</body></html>
 """
+
+
+def _check_html(digest: str | None) -> str:
+    """What a reader holding the brief does to check it: the digest is worth nothing to one who is
+    not told what to compare it with, and the counts are checked against the statements."""
+    if not digest:
+        return ""
+    return ("<p class=\"who\">To check a copy: <code>sha256sum summary.json</code> in this brief's folder prints the "
+            "SHA-256 above when summary.json is the one cited (every number on this page is from it). The week's "
+            "statements are in <code>statements.csv</code> beside it, one row each with its topics: counting them "
+            "gives the counts and shares as tagged.</p>\n")
 
 

@@ -164,3 +164,28 @@ def test_the_weekly_page_cites_a_frozen_brief_with_its_digest_and_live_numbers_a
         else:
             assert code.startswith("Topics of the week 2026-W04, live numbers (no frozen brief). Filters: dates "
                                    "2026-01-19 to 2026-01-25.")
+
+
+def test_a_brief_and_a_trend_name_the_commit_of_the_code_that_computed_them(seed_store, tmp_path):
+    """QA: citations named the software as "topic-tracker 0.1.0", the version of every commit of the
+    project (no release carries it), so a reader could not tell which code computed a cited
+    interval, though the code changes the numbers. In a git checkout they now name its commit
+    (and that its code was modified, when it was)."""
+    import json
+    import subprocess
+
+    from pipeline import snapshot
+    from tests.conftest import run_cli
+
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode:
+        import pytest
+
+        pytest.skip("not a git checkout: citations name the version alone")
+    commit = head.stdout.strip()[:12]
+    summary = json.loads((snapshot.write_week(str(seed_store), tmp_path / "snaps", "2026-W03")
+                          / "summary.json").read_text(encoding="utf-8"))
+    assert f"(commit {commit}" in summary["software"]
+    assert f"by {summary['software']} from store" in provenance.brief_citation(summary)
+    r = run_cli("trend", "--store", str(seed_store), "--by", "month", "--cite")
+    assert r.returncode == 0 and f"Computed by topic-tracker 0.1.0 (commit {commit}" in r.stderr

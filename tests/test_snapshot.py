@@ -371,7 +371,7 @@ def test_the_report_chart_draws_intervals_in_the_dashboards_topic_colours(seed_s
     old_page = report.render_html(s)
     old_svg = old_page[old_page.index("<svg"):old_page.index("</svg>")]
     assert "<path " not in old_svg and "corrected" not in old_svg
-    assert re.search(r"as tagged [0-9.]+% \([0-9]+ of [0-9]+\)", old_svg)
+    assert re.search(r"as tagged [0-9.]+% \([0-9,]+ of [0-9,]+\)", old_svg)
     assert "without intervals" in old_page
 
 
@@ -585,3 +585,76 @@ def test_changes_that_round_to_zero_keep_their_direction_or_show_no_sign():
     assert points(-0.0004) == "-0.04 pts" and points(0.0) == "0.0 pts"
     assert corrected_points({"change_share_corrected": -0.0042, "change_ci_low": -0.0081,
                              "change_ci_high": -0.0004}, "") == "-0.4 (-0.8 to -0.04)"
+
+
+def test_a_weeks_corrected_interval_is_the_same_in_every_brief_and_in_trend(seed_store, tmp_path):
+    """QA: a week's corrected interval depended on the dates computed with it (the bootstrap drew
+    each period's sampling noise by its place in the query): the brief of 2026-W11 gave a week an
+    interval that the week's own brief and `trend --corrected` did not, so a reader checking a
+    cited interval found another one. A period's draws now depend on the period and its source
+    only: the same week has the same interval in every brief and in every trend that holds it."""
+    out = tmp_path / "snaps"
+    own = _summary(snapshot.write_week(str(seed_store), out, "2026-W10"))
+    later = _summary(snapshot.write_week(str(seed_store), out, "2026-W11"))
+    r = run_cli("trend", "--store", str(seed_store), "--by", "week", "--corrected", "--json",
+                "--since", "2026-01-01", "--until", "2026-03-15")
+    assert r.returncode == 0, r.stderr
+    trend = {(row["period"], row["topic"]): row for row in json.loads(r.stdout)}
+    for t, v in own["topics"].items():
+        cited = (v["share_corrected"], v["ci_low"], v["ci_high"])
+        assert v["ci_low"] < v["ci_high"]
+        again = next(h for h in later["history"] if h["week"] == "2026-W10" and h["topic"] == t)
+        assert (again["share_corrected"], again["ci_low"], again["ci_high"]) == cited, t
+        row = trend[("2026-03-02", t)]
+        # `trend --json` rounds to 5 places, the brief to 4: the same number, rounded twice.
+        assert [row[k] for k in ("share_corrected", "ci_low", "ci_high")] == pytest.approx(cited, abs=6e-5), t
+
+
+def test_a_spikes_statement_cut_short_in_report_html_says_so(seed_store, tmp_path):
+    """QA: report.html showed the start of a long statement of a spike (300 characters, cut inside
+    a word: "... on synthetic d (White House, 2023-04-14)") as if it were the whole statement, where
+    the `events` command and the Events page mark the cut. A cut statement now ends at a word with
+    an ellipsis; a short one is shown whole, without one."""
+    import html
+
+    from pipeline.display import readable
+
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2025-W20")  # the seeds' spike
+    s = _summary(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    shown = [readable(q["text"]) for ev in s["events"] for q in ev["statements"][:3]]
+    assert any(len(t) > 300 for t in shown) and any(len(t) <= 300 for t in shown)
+    for text in shown:
+        if len(text) <= 300:
+            assert f"<li>{html.escape(text)} <span class='who'>" in page
+        else:
+            cut = text[:300].rsplit(" ", 1)[0]
+            assert f"<li>{html.escape(cut)} … <span class='who'>" in page
+            assert f"{html.escape(text[:300])} <span class='who'>" not in page
+
+
+def test_report_html_writes_its_counts_with_thousands_separators(seed_store, tmp_path):
+    """QA: report.html's header said "6 documents · 2019 statements" (and "measured on 4000 audit
+    statements"), which reads as statements of 2019, while its own citation says "2,019 statements".
+    Counts of a thousand or more carry separators, as in the citation."""
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2026-W03")
+    s = _summary(folder)
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert s["statements"] >= 1000
+    assert f"· {s['statements']:,} statements</p>" in page and f"{s['statements']} statements" not in page
+    assert f"measured on {s['correction']['audit_statements']:,} audit statements" in page
+
+
+def test_report_html_tells_its_reader_how_to_check_the_brief(seed_store, tmp_path):
+    """QA: report.html cited its summary.json's SHA-256 but said nothing of what to do with it (the
+    Weekly page says `sha256sum summary.json`), nor where the statements behind its counts are: a
+    reader holding the page alone could not check it. It now says both."""
+    import hashlib
+    import subprocess
+
+    folder = snapshot.write_week(str(seed_store), tmp_path / "snaps", "2026-W03")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "<code>sha256sum summary.json</code>" in page and "<code>statements.csv</code>" in page
+    # Doing as told gives the digest the page cites.
+    digest = subprocess.run(["sha256sum", "summary.json"], cwd=folder, capture_output=True, text=True).stdout.split()[0]
+    assert digest == hashlib.sha256((folder / "summary.json").read_bytes()).hexdigest() and f"SHA-256 {digest}" in page

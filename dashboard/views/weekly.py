@@ -97,8 +97,8 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
     s, frozen = brief(store_version, week, str(snap_dir), own_id, audit_key)
     head, table, col = col, table or col, below or col
     head.subheader(week)
-    head.caption(f"{s['start']} – {s['end']} · {counted(s['documents'], 'document')} · "
-                 f"{counted(s['statements'], 'statement')} · "
+    head.caption(f"{s['start']} – {s['end']} · {counted(s['documents'], 'document', fmt=',')} · "
+                 f"{counted(s['statements'], 'statement', fmt=',')} · "
                  + ("frozen snapshot made " + provenance.utc_text(s.get("made_at", "")) if frozen else
                     "live numbers: no snapshot yet (`python -m pipeline snapshot --week " + week + "`)"))
     moved = changes(store_version, s) if frozen else []
