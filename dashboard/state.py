@@ -236,6 +236,31 @@ def search_notice(raw: str, used: str) -> str | None:
             f"{queries.MAX_SEARCH_TERMS} words or \"phrases\": searching for {_shown(used, 60)}.")
 
 
+_SPAN = "_dates_span"  # the store's first and last day when the date filter was last drawn
+
+
+def widened(shown: object, before: tuple[dt.date, dt.date] | None, span: tuple[dt.date, dt.date]
+            ) -> tuple[dt.date, dt.date] | None:
+    """The range the date filter should show now that the store spans ``span``: the new span when
+    the filter showed the whole store as it was (``before``), which the user did not narrow; else None."""
+    if before is None or before == span:
+        return None
+    return span if tuple(shown or ()) == tuple(before) else None
+
+
+def follow_store_dates(lo: dt.date, hi: dt.date) -> None:
+    """Keep an unnarrowed date filter on the whole store when a run adds days to it.
+
+    A keyed widget keeps its value when its default changes: after a run added a day, an open
+    session went on charting up to the old last day (the Store page giving the new one) until a
+    new session. A range the user chose is left as it is."""
+    span = (lo, hi)
+    new = widened(st.session_state.get("dates"), st.session_state.get(_SPAN), span)
+    if new is not None:
+        st.session_state["dates"] = new
+    st.session_state[_SPAN] = span
+
+
 def sidebar_filters(facets: dict) -> queries.Filters:
     """Draw the filter widgets and return the Filters they describe."""
     sb = st.sidebar
@@ -246,6 +271,7 @@ def sidebar_filters(facets: dict) -> queries.Filters:
         sb.info("No topic selected: every topic counts. Charts show them all, and Statements lists every "
                 "statement, tagged or not.")
     lo, hi = facets["date_min"], facets["date_max"]
+    follow_store_dates(lo, hi)
     dates = sb.date_input("Date range", value=(lo, hi), min_value=lo, max_value=hi, key="dates",
                           bind="query-params", help="First and last day to include.")
     sources = sb.multiselect("Source", facets["sources"], default=[], key="source", bind="query-params",
