@@ -187,9 +187,11 @@ def _add_drift(fig: go.Figure, df: pd.DataFrame, drift: dict, measure: str, roll
                              marker=dict(symbol="triangle-down", size=9, color="rgba(90,90,90,0.8)")))
 
 
-def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share") -> go.Figure:
+def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share", label: str | None = None
+                       ) -> go.Figure:
     """Topic by group (source or role): one bar per topic and group. ``df``: group, topic, count, total,
-    share, and (when known) share_corrected, ci_low, ci_high (queries.corrected_totals).
+    share, and (when known) share_corrected, ci_low, ci_high (queries.corrected_totals). ``label``: the
+    group's name for the legend's title (default ``group``, the column's name: 'lang').
 
     measure 'corrected' draws the corrected shares with their 95 % intervals as error bars; the
     hover of every measure gives the corrected share and its interval where ``df`` has them.
@@ -219,7 +221,7 @@ def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share") 
             customdata=list(zip(d["topic"], [g] * len(d), d["count"], d["total"], d["share"].fillna(0), *corr)),
             hovertemplate=hover + "<extra></extra>", **extra))
     ylab = {"share": "share of statements", "corrected": "share of statements, corrected"}.get(measure, "statements")
-    fig.update_layout(barmode="group", legend_title_text=group, margin=dict(l=10, r=10, t=10, b=10),
+    fig.update_layout(barmode="group", legend_title_text=label or group, margin=dict(l=10, r=10, t=10, b=10),
                       yaxis_title=ylab)
     if measure in ("share", "corrected"):
         fig.update_yaxes(tickformat=".0%")

@@ -20,9 +20,14 @@ from pipeline import queries
 KNOWN = {"topics", "dates", "source", "lang", "role", "speaker", "q", "granularity", "measure", "rolling",
          "stacked", "week", "compare", "group", "embed", "embed_options", "vs",
          "a", "b", "ll_topic"}  # the Lead & lag page's sources and topic
+# Compare's "Compare by": the words shown (and written into the URL) -> the column compared.
+GROUPS = {"source": "source", "speaker role": "role", "language": "lang"}
 # Choice parameters of the pages' widgets: allowed values, and the default the widget shows.
 CHOICES = {"granularity": (("day", "week", "month"), "week"), "measure": (("count", "share", "corrected"), "count"),
-           "group": (("source", "role", "lang"), "source"), "compare": (("share", "count", "corrected"), "share")}
+           "group": (tuple(GROUPS), "source"), "compare": (("share", "count", "corrected"), "share")}
+# Values a link may carry for a choice under another name: the columns' names (group=lang), which
+# the control once stood for. Replaced in the URL without a notice: they mean what they say.
+ALIASES = {"group": {column: shown for shown, column in GROUPS.items()}}
 ROLLING_MAX = 12
 
 Changes = dict[str, list[str] | None]  # parameter -> corrected values, or None to drop it
@@ -101,6 +106,10 @@ def review(params: Mapping[str, list[str]], facets: dict) -> tuple[Changes, list
                 changes[key] = good or None
         elif key in CHOICES:
             allowed, default = CHOICES[key]
+            aliases = ALIASES.get(key, {})
+            if len(values) == 1 and values[0] in aliases and values[0] not in allowed:
+                changes[key] = [aliases[values[0]]]
+                continue
             notice = choice_notice(key, values, allowed, default)
             if notice:
                 notices.append(notice)

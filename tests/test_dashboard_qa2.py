@@ -58,3 +58,41 @@ def test_an_open_session_follows_the_stores_new_dates_unless_the_user_chose_date
     at.run()
     assert not at.exception, at.exception
     assert at.date_input(key="dates").value == (dt.date(2025, 3, 1), dt.date(2026, 4, 14))
+
+
+def _checked(page) -> list[str]:
+    return [r.inner_text() for r in page.get_by_role("radio").all() if r.get_attribute("aria-checked") == "true"]
+
+
+def test_compare_by_language_or_role_is_drawn_kept_in_the_url_and_reopened(page, dashboard_server):
+    """QA: on Compare, clicking "language" (or "speaker role") broke the page with "This app has
+    encountered an error": the control wrote its label (group=language) into the URL, which the URL
+    check took for an unknown value and tried to remove from a parameter bound to the widget. A link
+    with group=lang or group=role opened the comparison by source, without a word."""
+    from dashboard.browser import after_rerun, open_page
+
+    open_page(page, dashboard_server + "/compare", ".js-plotly-plot")
+    after_rerun(page, lambda: page.get_by_role("radio", name="language").click(), ".js-plotly-plot")
+    page.wait_for_function("() => location.search.includes('group=language')", timeout=30000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_role("heading", name="Topics by language").is_visible()
+    assert "language" in _checked(page)
+    after_rerun(page, lambda: page.get_by_role("radio", name="speaker role").click(), ".js-plotly-plot")
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert page.get_by_role("heading", name="Topics by speaker role").is_visible()
+    # The link reopens the comparison it shows.
+    open_page(page, page.url, ".js-plotly-plot")
+    assert "speaker role" in _checked(page)
+    assert page.get_by_role("heading", name="Topics by speaker role").is_visible()
+
+
+def test_a_link_with_the_old_group_names_opens_that_comparison(seed_store, monkeypatch):
+    """group=lang and group=role (the columns' names) open the comparison they name, not 'source'."""
+    for old, shown in (("lang", "language"), ("role", "speaker role")):
+        at = _app(seed_store, monkeypatch)
+        at.query_params["group"] = old
+        at.switch_page("views/compare.py")
+        at.run()
+        assert not at.exception, at.exception
+        assert at.subheader[0].value == f"Topics by {shown}"
+        assert not at.warning or all("group" not in w.value for w in at.warning)
