@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
@@ -96,3 +97,37 @@ def test_a_link_with_the_old_group_names_opens_that_comparison(seed_store, monke
         assert not at.exception, at.exception
         assert at.subheader[0].value == f"Topics by {shown}"
         assert not at.warning or all("group" not in w.value for w in at.warning)
+
+
+def _weekly(rows: list[tuple[str, str, int, int]]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows, columns=["period", "topic", "count", "total"])
+    df["period"] = pd.to_datetime(df["period"]).dt.date
+    df["share"] = df["count"] / df["total"]
+    return df
+
+
+def test_a_spike_star_sits_on_its_topics_point_as_drawn_under_a_rolling_mean_or_stacking():
+    """QA: under a 6-week rolling mean the trade spike's star sat at the week's own count (55)
+    while the line there drew the mean (110), the star floating off its line; with stacked shares it
+    sat at the topic's own share, inside the bar of another topic, not on top of its segment."""
+    from dashboard.figures import EVENT_TRACE, draw_event_points, event_points, trend_figure
+
+    weeks = ["2026-01-05", "2026-01-12", "2026-01-19", "2026-01-26"]
+    df = _weekly([(w, t, c, 100) for w, cs in zip(weeks, [(10, 20), (10, 20), (10, 60), (10, 20)])
+                  for t, c in zip(("migration", "trade"), cs)])
+    spike = {"id": "e1", "topic": "trade", "source": "White House", "start": "2026-01-19", "end": "2026-01-19",
+             "peak_week": "2026-01-19", "label": "tariffs", "terms": {}, "z": 4.0, "share": 0.6,
+             "baseline_share": 0.2, "count": 60, "measure": "raw"}
+    for measure, rolling, stacked in (("count", 3, False), ("share", 2, False), ("share", 1, True),
+                                      ("count", 2, True)):
+        fig = trend_figure(df, measure=measure, rolling=rolling, stacked=stacked)
+        placed = event_points(df, [spike], measure=measure, rolling=rolling, stacked=stacked)
+        data = draw_event_points(fig, placed).to_dict()["data"]
+        star = next(t for t in data if t["name"] == EVENT_TRACE)
+        drawn = {name: dict(zip([str(x)[:10] for x in t["x"]], t["y"])) for t in data
+                 if (name := t["name"]) in ("migration", "trade")}
+        week = "2026-01-19"
+        expected = drawn["trade"][week] + (drawn["migration"][week] if stacked else 0)
+        assert list(star["y"]) == [pytest.approx(expected)], (measure, rolling, stacked)
