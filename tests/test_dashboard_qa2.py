@@ -131,3 +131,28 @@ def test_a_spike_star_sits_on_its_topics_point_as_drawn_under_a_rolling_mean_or_
         week = "2026-01-19"
         expected = drawn["trade"][week] + (drawn["migration"][week] if stacked else 0)
         assert list(star["y"]) == [pytest.approx(expected)], (measure, rolling, stacked)
+
+
+def test_the_drift_table_says_how_many_statements_each_number_is_over(seed_store, monkeypatch):
+    """QA: the Reliability page's drift table gave each source-quarter's PSI and share of unseen words
+    with no word of how many statements they were measured on (a quarter of 400 statements read like
+    one of 50,000; the unseen words are read on at most 300 of them). The table gives both."""
+    import sqlite3
+
+    at = _app(seed_store, monkeypatch)
+    at.switch_page("views/reliability.py")
+    at.run()
+    assert not at.exception, at.exception
+    drift = at.dataframe[3].value
+    assert "statements" in drift.columns and "unseen words" in drift.columns
+    conn = sqlite3.connect(seed_store / "tracker.db")
+    counted = {}
+    # The PSIs are over the statements outside the labelled set (whose truth is known, not scored).
+    for date, source in conn.execute("SELECT date, source FROM statements WHERE gold_mask IS NULL"):
+        y, m = int(date[:4]), int(date[5:7])
+        key = (f"{y}-Q{(m - 1) // 3 + 1}", source)
+        counted[key] = counted.get(key, 0) + 1
+    for _, row in drift.iterrows():
+        n = counted[(row["quarter"], row["source"])]
+        assert int(row["statements"]) == n, row
+        assert row["unseen words"].endswith(f"({min(300, n)})"), row
