@@ -83,12 +83,14 @@ def chart_events(found: list[dict], f: queries.Filters) -> tuple[list[dict], str
     return filtered(found, f), None
 
 
-def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str) -> tuple:
-    """Add the events' markers to the Trends figure (weekly events on any period); returns the
-    figure, the events placed as (period, y, event), and a note when a filter rules them out."""
+def mark_events(fig, df: pd.DataFrame, f: queries.Filters, measure: str, rolling: int = 1,
+                stacked: bool = False) -> tuple:
+    """Add the events' markers to the Trends figure (weekly events on any period), on their topics'
+    points as drawn (``rolling``, ``stacked``); returns the figure, the events placed as
+    (period, y, event), and a note when a filter rules them out."""
     found, _ = all_events(data.version(), data.audit_key())
     shown, note = chart_events(found, f)
-    placed = event_points(df, shown, measure=measure)
+    placed = event_points(df, shown, measure=measure, rolling=rolling, stacked=stacked)
     return draw_event_points(fig, placed), placed, note
 
 

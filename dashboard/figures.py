@@ -187,9 +187,11 @@ def _add_drift(fig: go.Figure, df: pd.DataFrame, drift: dict, measure: str, roll
                              marker=dict(symbol="triangle-down", size=9, color="rgba(90,90,90,0.8)")))
 
 
-def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share") -> go.Figure:
+def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share", label: str | None = None
+                       ) -> go.Figure:
     """Topic by group (source or role): one bar per topic and group. ``df``: group, topic, count, total,
-    share, and (when known) share_corrected, ci_low, ci_high (queries.corrected_totals).
+    share, and (when known) share_corrected, ci_low, ci_high (queries.corrected_totals). ``label``: the
+    group's name for the legend's title (default ``group``, the column's name: 'lang').
 
     measure 'corrected' draws the corrected shares with their 95 % intervals as error bars; the
     hover of every measure gives the corrected share and its interval where ``df`` has them.
@@ -219,7 +221,7 @@ def grouped_bar_figure(df: pd.DataFrame, group: str, *, measure: str = "share") 
             customdata=list(zip(d["topic"], [g] * len(d), d["count"], d["total"], d["share"].fillna(0), *corr)),
             hovertemplate=hover + "<extra></extra>", **extra))
     ylab = {"share": "share of statements", "corrected": "share of statements, corrected"}.get(measure, "statements")
-    fig.update_layout(barmode="group", legend_title_text=group, margin=dict(l=10, r=10, t=10, b=10),
+    fig.update_layout(barmode="group", legend_title_text=label or group, margin=dict(l=10, r=10, t=10, b=10),
                       yaxis_title=ylab)
     if measure in ("share", "corrected"):
         fig.update_yaxes(tickformat=".0%")
@@ -364,26 +366,43 @@ def weekly_figure(history: pd.DataFrame, week: str, *, top: float | None = None)
 EVENT_TRACE = "events"
 
 
-def event_points(df: pd.DataFrame, events: list[dict], *, measure: str = "count") -> list[tuple]:
+def drawn_values(df: pd.DataFrame, *, measure: str = "count", rolling: int = 1, stacked: bool = False
+                 ) -> dict[tuple, float]:
+    """{(period, topic): y} as ``trend_figure`` draws each topic's point: the rolling mean when
+    ``rolling`` > 1, and stacked on the topics drawn before it (sorted) when ``stacked`` (counts and
+    shares only); periods without statements are left out (gaps)."""
+    column = "share_corrected" if measure == "corrected" else measure
+    stacked = stacked and measure != "corrected"
+    out: dict[tuple, float] = {}
+    below: dict = {}
+    for t in sorted(df["topic"].unique()) if len(df) and column in df else []:
+        d = df[df["topic"] == t].sort_values("period")
+        for period, y in zip(d["period"], _gaps(d[column], d["total"], rolling)):
+            if y is None:
+                continue
+            base = below.get(period, 0.0) if stacked else 0.0
+            out[(period, t)] = base + y
+            below[period] = base + y
+    return out
+
+
+def event_points(df: pd.DataFrame, events: list[dict], *, measure: str = "count", rolling: int = 1,
+                 stacked: bool = False) -> list[tuple]:
     """Where each spike goes on a trend figure: (period, y, event) for the events whose topic is
     charted, at the period holding the event's peak week (events of topics or periods not in
-    ``df`` are left out)."""
+    ``df`` are left out), on its topic's point as drawn: under a rolling mean the mean, stacked
+    the top of the topic's segment (the period's own value put the star off its line)."""
     if df.empty or not events:
         return []
     periods = sorted(df["period"].unique())
-    topics = set(df["topic"])
-    column = "share_corrected" if measure == "corrected" else measure
+    drawn = drawn_values(df, measure=measure, rolling=rolling, stacked=stacked)
     out = []
     for e in events:
         peak = pd.Timestamp(e["peak_week"]).date()
         held = [p for p in periods if p <= peak]
-        if not held or e["topic"] not in topics:
+        if not held or (held[-1], e["topic"]) not in drawn:
             continue
-        period = held[-1]
-        row = df[(df["period"] == period) & (df["topic"] == e["topic"])]
-        if row.empty or row["total"].iat[0] <= 0 or column not in row or row[column].isna().iat[0]:
-            continue
-        out.append((period, float(row[column].iat[0]), e))
+        out.append((held[-1], float(drawn[(held[-1], e["topic"])]), e))
     return out
 
 

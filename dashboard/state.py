@@ -20,9 +20,14 @@ from pipeline import queries
 KNOWN = {"topics", "dates", "source", "lang", "role", "speaker", "q", "granularity", "measure", "rolling",
          "stacked", "week", "compare", "group", "embed", "embed_options", "vs",
          "a", "b", "ll_topic"}  # the Lead & lag page's sources and topic
+# Compare's "Compare by": the words shown (and written into the URL) -> the column compared.
+GROUPS = {"source": "source", "speaker role": "role", "language": "lang"}
 # Choice parameters of the pages' widgets: allowed values, and the default the widget shows.
 CHOICES = {"granularity": (("day", "week", "month"), "week"), "measure": (("count", "share", "corrected"), "count"),
-           "group": (("source", "role", "lang"), "source"), "compare": (("share", "count", "corrected"), "share")}
+           "group": (tuple(GROUPS), "source"), "compare": (("share", "count", "corrected"), "share")}
+# Values a link may carry for a choice under another name: the columns' names (group=lang), which
+# the control once stood for. Replaced in the URL without a notice: they mean what they say.
+ALIASES = {"group": {column: shown for shown, column in GROUPS.items()}}
 ROLLING_MAX = 12
 
 Changes = dict[str, list[str] | None]  # parameter -> corrected values, or None to drop it
@@ -101,6 +106,10 @@ def review(params: Mapping[str, list[str]], facets: dict) -> tuple[Changes, list
                 changes[key] = good or None
         elif key in CHOICES:
             allowed, default = CHOICES[key]
+            aliases = ALIASES.get(key, {})
+            if len(values) == 1 and values[0] in aliases and values[0] not in allowed:
+                changes[key] = [aliases[values[0]]]
+                continue
             notice = choice_notice(key, values, allowed, default)
             if notice:
                 notices.append(notice)
@@ -236,6 +245,31 @@ def search_notice(raw: str, used: str) -> str | None:
             f"{queries.MAX_SEARCH_TERMS} words or \"phrases\": searching for {_shown(used, 60)}.")
 
 
+_SPAN = "_dates_span"  # the store's first and last day when the date filter was last drawn
+
+
+def widened(shown: object, before: tuple[dt.date, dt.date] | None, span: tuple[dt.date, dt.date]
+            ) -> tuple[dt.date, dt.date] | None:
+    """The range the date filter should show now that the store spans ``span``: the new span when
+    the filter showed the whole store as it was (``before``), which the user did not narrow; else None."""
+    if before is None or before == span:
+        return None
+    return span if tuple(shown or ()) == tuple(before) else None
+
+
+def follow_store_dates(lo: dt.date, hi: dt.date) -> None:
+    """Keep an unnarrowed date filter on the whole store when a run adds days to it.
+
+    A keyed widget keeps its value when its default changes: after a run added a day, an open
+    session went on charting up to the old last day (the Store page giving the new one) until a
+    new session. A range the user chose is left as it is."""
+    span = (lo, hi)
+    new = widened(st.session_state.get("dates"), st.session_state.get(_SPAN), span)
+    if new is not None:
+        st.session_state["dates"] = new
+    st.session_state[_SPAN] = span
+
+
 def sidebar_filters(facets: dict) -> queries.Filters:
     """Draw the filter widgets and return the Filters they describe."""
     sb = st.sidebar
@@ -246,6 +280,7 @@ def sidebar_filters(facets: dict) -> queries.Filters:
         sb.info("No topic selected: every topic counts. Charts show them all, and Statements lists every "
                 "statement, tagged or not.")
     lo, hi = facets["date_min"], facets["date_max"]
+    follow_store_dates(lo, hi)
     dates = sb.date_input("Date range", value=(lo, hi), min_value=lo, max_value=hi, key="dates",
                           bind="query-params", help="First and last day to include.")
     sources = sb.multiselect("Source", facets["sources"], default=[], key="source", bind="query-params",

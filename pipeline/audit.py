@@ -346,6 +346,7 @@ def drift(conn: sqlite3.Connection, audit: Audit, model, *, texts_per_quarter: i
                                     "share_corrected": round(share, 4), "statements": int(observed.sum())}
         texts = queries.sample_texts(conn, source, quarter, quarter_end(quarter), texts_per_quarter)
         row["unseen_words"] = round(model.unseen_share(texts), 4)
+        row["unseen_texts"] = len(texts)  # the statements the unseen share is read on
         row["unseen_words_audit"] = round(baseline_unseen, 4)
         row["unseen_warning"] = row["unseen_words"] > UNSEEN_WARN_RATIO * baseline_unseen
         row["warning"] = row["unseen_warning"] or any(t["warning"] for t in row["topics"].values())

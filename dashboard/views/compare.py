@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, state
 from dashboard.components import cite, corrected_audit, statements_list, topic_warnings
 from dashboard.figures import cooccurrence_figure, grouped_bar_figure
 from dashboard.render import md_text
@@ -16,9 +16,11 @@ from pipeline.csvsafe import frame_to_csv
 log = logging.getLogger(__name__)
 f = st.session_state["filters"]
 st.title("Compare")
-GROUP_NAMES = {"source": "source", "role": "speaker role", "lang": "language"}
-group = st.segmented_control("Compare by", ["source", "role", "lang"], default="source", key="group",
-                             bind="query-params", format_func=GROUP_NAMES.get) or "source"
+# The options are the words shown, which a bound control also writes into the URL (group=language):
+# with a format_func the URL held the label, which the URL check refused, and the page broke.
+label = st.segmented_control("Compare by", list(state.GROUPS), default="source", key="group",
+                             bind="query-params") or "source"
+group = state.GROUPS.get(label, "source")  # the column compared
 measure = st.segmented_control("Measure", ["share", "count", "corrected"], default="share", key="compare",
                                bind="query-params", help="corrected = the share corrected for the tagger's errors "
                                "(measured on the audit sample), with its 95 % interval") or "share"
@@ -43,9 +45,9 @@ if agg is None:
     agg["share"] = agg["count"] / agg["total"]
 if measure == "corrected":
     topic_warnings(key, sorted(agg["topic"].unique()), f.sources or tuple(data.facets(v)["sources"]))
-st.subheader(f"Topics by {GROUP_NAMES.get(group, group)}")
-event = st.plotly_chart(grouped_bar_figure(agg, group, measure=measure), key="group_chart", on_select="rerun",
-                        selection_mode="points", width="stretch")
+st.subheader(f"Topics by {label}")
+event = st.plotly_chart(grouped_bar_figure(agg, group, measure=measure, label=label), key="group_chart",
+                        on_select="rerun", selection_mode="points", width="stretch")
 if measure == "corrected":
     st.caption("Bars: each topic's share corrected for the tagger's errors over the filtered dates, statements "
                "of each source corrected with that source's audit rates; whiskers: the 95 % interval. Hover for "
@@ -57,7 +59,7 @@ else:
                "interval" + (" (also in the hover)." if hover else "."))
 st.download_button("Download chart data (CSV)", frame_to_csv(agg),
                    file_name=f"topics-by-{group}.csv", mime="text/csv")
-cite(f"Statements on each topic by {GROUP_NAMES.get(group, group)}, "
+cite(f"Statements on each topic by {label}, "
      + {"count": "number as tagged", "share": "share as tagged",
         "corrected": "share corrected for the tagger's errors"}[measure], f, key if measure == "corrected" else None)
 points = (event.selection.points if event and event.selection else []) or []
@@ -65,7 +67,7 @@ if points:
     topic, value = points[0]["customdata"][0], points[0]["customdata"][1]
     narrowed = queries.Filters(**{**f.__dict__, {"source": "sources", "role": "roles", "lang": "langs"}[group]:
                                   (value,)})
-    st.subheader(f"Statements on {md_text(topic)} · {group} = {md_text(value)}")
+    st.subheader(f"Statements on {md_text(topic)} · {label} = {md_text(value)}")
     statements_list(narrowed, topic, key="cmp")
 
 st.subheader("Topics that come up together")

@@ -100,11 +100,13 @@ with st.spinner("Comparing every quarter with the audit sample (once per store v
 topics = list(sample.topics)
 table = []
 for d in drift:
-    row = {"quarter": d["quarter"], "source": d["source"]}
+    # How many statements each number is over: the PSIs the quarter's, the unseen words a spread of them.
+    row = {"quarter": d["quarter"], "source": d["source"],
+           "statements": max((v["statements"] for v in d["topics"].values()), default=0)}
     for t in topics:
         v = d["topics"].get(t)
         row[f"PSI {t}"] = None if v is None else round(v["psi"], 3)
-    row["unseen words"] = f"{100 * d['unseen_words']:.1f} %"
+    row["unseen words"] = f"{100 * d['unseen_words']:.1f} % ({d.get('unseen_texts', 0):,})"
     row["unseen words (audit)"] = f"{100 * d['unseen_words_audit']:.1f} %"
     row["new audit labels due"] = bool(d["warning"])
     row["why"] = audit.drift_reason(d) or ""
@@ -115,7 +117,9 @@ st.markdown(
     "statements about a topic score now as they scored in the audit. *PSI* (population stability index) compares "
     "a quarter's scores with the scores the audit predicts for it (over "
     f"{correction.PSI_WARN} flags it); *unseen words* is the share of a quarter's words that training never saw "
-    f"(over {audit.UNSEEN_WARN_RATIO}× the audit sample's flags it). **When new audit labels are due**: for every "
+    f"(over {audit.UNSEEN_WARN_RATIO}× the audit sample's flags it), read on a fixed spread of up to "
+    "300 of its statements (in brackets). *statements*: the quarter's statements of the source outside the "
+    "labelled set, which its PSIs are over. **When new audit labels are due**: for every "
     "flagged source-quarter (draw a random sample of its statements and have two people code it), when a new "
     "source or a new period (a new administration) starts, and whenever a topic shows a warning above. A new "
     "model needs no new labels: it is measured on the same audit sample.")

@@ -63,7 +63,7 @@ if corrected:
     flagged = audit.flagged_periods(by_source, data.drift(v, key), granularity, topics=shown)
 fig = trend_figure(df, measure=measure, rolling=int(rolling), stacked=stacked, min_total=min_total,
                    drift=flagged, warned=warned, palette=data.facets(v)["topics"])
-fig, placed, no_stars = analysis.mark_events(fig, df, f, measure)
+fig, placed, no_stars = analysis.mark_events(fig, df, f, measure, int(rolling), stacked)
 event = st.plotly_chart(fig, key="trend_chart", on_select="rerun", selection_mode="points", width="stretch")
 thin = df[(df["total"] < min_total) & (df["total"] > 0)]["period"].nunique()
 with_data = df[df["total"] > 0]["period"].nunique()
