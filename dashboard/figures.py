@@ -296,8 +296,11 @@ def cooccurrence_figure(df: pd.DataFrame) -> go.Figure:
                              colorbar=dict(title=dict(text="corrected<br>share<br>about both"), tickformat=".1%"),
                              **common))
     if thin["x"]:
-        fig.add_trace(go.Scatter(**thin, mode="text", name=COOC_THIN, textfont=dict(color="#555"),
+        fig.add_trace(go.Scatter(**thin, mode="text", name=COOC_THIN, textfont=dict(color="#555"), showlegend=False,
                                  hovertemplate="%{hovertext}<extra></extra>"))
+        # Its legend entry: a text trace's would show Plotly's "Aa" beside the note; an asterisk says it.
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=COOC_THIN, hoverinfo="skip",
+                                 marker=dict(symbol="asterisk-open", size=10, color="#555", line=dict(width=1.5))))
     for i, j in wide:  # an outline inside the cell (a category axis places cell k at k - 0.5 to k + 0.5)
         fig.add_shape(type="rect", x0=j - 0.46, x1=j + 0.46, y0=i - 0.44, y1=i + 0.44, xref="x", yref="y",
                       line=dict(color=WIDE_LINE, width=2, dash="dot"))

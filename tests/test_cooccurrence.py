@@ -162,6 +162,9 @@ def test_heat_map_colours_corrected_pairs_marks_the_rest_and_hovers_the_interval
     assert list(thin["text"]) == ["0.20 %*", "0.20 %*"]
     assert "not corrected" in thin["hovertext"][0] and "only 6 audit statements about both" in thin["hovertext"][0]
     assert f"{co.MIN_JOINT_POSITIVES} needed" in thin["hovertext"][0]
+    # The legend names the mark with an asterisk, not with Plotly's "Aa" of a text trace.
+    entries = [t for t in fig["data"] if t["name"] == COOC_THIN and t.get("showlegend") is not False]
+    assert [(t["mode"], t["marker"]["symbol"]) for t in entries] == [("markers", "asterisk-open")]
     # The wide pair: coloured, outlined inside its cell (row trade = 2, column migration = 0 and back).
     outlines = sorted((round((s["x0"] + s["x1"]) / 2), round((s["y0"] + s["y1"]) / 2))
                       for s in fig["layout"]["shapes"])
