@@ -270,6 +270,19 @@ def follow_store_dates(lo: dt.date, hi: dt.date) -> None:
     st.session_state[_SPAN] = span
 
 
+def follow_newest(key: str, options: list[str]) -> None:
+    """Keep a choice that showed the newest option (``options[0]``) on the newest when a run adds a
+    newer one, as ``follow_store_dates`` does for dates: a keyed widget keeps its value, so an open
+    Weekly page went on showing last week's brief after a run added this week's. An older option the
+    user chose is left as it is."""
+    mark = f"_{key}_newest"
+    newest = options[0] if options else None
+    before = st.session_state.get(mark)
+    if before is not None and newest != before and st.session_state.get(key) == before:
+        st.session_state[key] = newest
+    st.session_state[mark] = newest
+
+
 def sidebar_filters(facets: dict) -> queries.Filters:
     """Draw the filter widgets and return the Filters they describe."""
     sb = st.sidebar

@@ -156,3 +156,31 @@ def test_the_drift_table_says_how_many_statements_each_number_is_over(seed_store
         n = counted[(row["quarter"], row["source"])]
         assert int(row["statements"]) == n, row
         assert row["unseen words"].endswith(f"({min(300, n)})"), row
+
+
+def test_an_open_weekly_page_moves_to_a_new_week_unless_the_user_chose_one(seed_store_copy, tmp_path, monkeypatch):
+    """QA: with the Weekly page open, a run added statements of a newer week; the week list gained it
+    but the page went on showing the previous newest week in that session. A week the user chose stays."""
+    st.cache_data.clear()
+    at = _app(seed_store_copy, monkeypatch).switch_page("views/weekly.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="week").value == "2026-W14"
+    r = run_cli("run", "--input", str(_records(tmp_path / "w16.jsonl", [
+        {"date": "2026-04-14", "source": "Mexican presidency", "speaker": "Reporter",
+         "text": "Los aranceles al acero y el comercio con Estados Unidos se revisan esta semana."}])),
+        "--store", str(seed_store_copy), "--no-snapshots")
+    assert r.returncode == 0, r.stdout + r.stderr
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="week").value == "2026-W16"
+    assert any("2026-W16" in str(h.value) for h in [*at.header, *at.subheader, *at.markdown, *at.caption])
+
+    at.selectbox(key="week").set_value("2026-W10").run()
+    r = run_cli("run", "--input", str(_records(tmp_path / "w17.jsonl", [
+        {"date": "2026-04-20", "source": "Mexican presidency", "speaker": "Reporter",
+         "text": "La seguridad en la frontera y el fentanilo."}])), "--store", str(seed_store_copy), "--no-snapshots")
+    assert r.returncode == 0, r.stdout + r.stderr
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="week").value == "2026-W10"
+    assert at.selectbox(key="week").options[0] == "2026-W17"
