@@ -63,6 +63,7 @@ class Labels:
     who: str
     at: str
     events: int
+    last: int = 0  # the id of its latest event (of two statements with one text, the later wins)
 
 
 def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *, who: str,
@@ -158,18 +159,18 @@ def _replay(conn: sqlite3.Connection, statement_ids: list[str] | None = None,
     if until is not None:
         where.append("event_id <= ?")
         args.append(until)
-    sql = ("SELECT statement_id, topic, new, who, at, shown, text, lang, date FROM label_events"
+    sql = ("SELECT event_id, statement_id, topic, new, who, at, shown, text, lang, date FROM label_events"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY event_id")
     state: dict[str, dict] = {}
-    for sid, topic, new, who, at, shown, text, lang, date in conn.execute(sql, args):
+    for eid, sid, topic, new, who, at, shown, text, lang, date in conn.execute(sql, args):
         s = state.get(sid)
         if s is None:  # the first event starts from what the statement showed then
             s = state[sid] = {"topics": set(json.loads(shown)), "text": text, "lang": lang or "",
                               "date": date or "", "events": 0}
         (s["topics"].add if new else s["topics"].discard)(topic)
-        s.update(who=who, at=at, events=s["events"] + 1)
+        s.update(who=who, at=at, events=s["events"] + 1, last=eid)
     return {sid: Labels(sid, tuple(sorted(s["topics"])), s["text"], s["lang"], s["date"], s["who"], s["at"],
-                        s["events"]) for sid, s in state.items()}
+                        s["events"], s["last"]) for sid, s in state.items()}
 
 
 def replay(conn: sqlite3.Connection, until: int | None = None) -> dict[str, Labels]:
@@ -216,13 +217,15 @@ def logged_keys(conn: sqlite3.Connection) -> set[str]:
 # -- labels for training ---------------------------------------------------------------------------
 def export_labels(conn: sqlite3.Connection) -> list[dict]:
     """The log's current labels as labelled statements (the label files' shape), one per text, in
-    the order they were first corrected."""
-    out: dict[str, dict] = {}
+    the order they were first corrected. Of statements with the same text corrected differently,
+    the one corrected last gives the label (the latest reading)."""
+    latest: dict[str, Labels] = {}
     for lab in replay(conn).values():
-        out[text_key(lab.text)] = {"text": lab.text, "topics": list(lab.topics), "lang": lab.lang,
-                                   "date": lab.date, "id": lab.statement_id, "labeller": f"log:{lab.who}",
-                                   "source": "label-log"}
-    return list(out.values())
+        key = text_key(lab.text)
+        if key not in latest or lab.last > latest[key].last:
+            latest[key] = lab
+    return [{"text": lab.text, "topics": list(lab.topics), "lang": lab.lang, "date": lab.date,
+             "id": lab.statement_id, "labeller": f"log:{lab.who}", "source": "label-log"} for lab in latest.values()]
 
 
 def write_label_file(rows: list[dict], path: Path) -> None:

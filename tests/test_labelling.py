@@ -191,3 +191,25 @@ def test_retrain_with_a_gold_file_that_is_not_there_stops_before_training(tmp_pa
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr.strip() == f"error: {missing}: no such file" and r.stdout == ""
     assert not labelling.status_path(st_dir).exists() and list(labels.iterdir()) == []
+
+
+def test_of_two_statements_with_one_text_the_later_correction_is_the_label(seed_store_copy, tmp_path):
+    """Two statements with the same words, corrected differently: the export and the training labels
+    kept the label of the statement corrected first *for the first time* (ana's migration, her latest
+    reading, lost to luis's earlier trade). The latest correction of the text gives its label."""
+    store = seed_store_copy
+    conn = sqlite3.connect(st.db_path(store), isolation_level=None)
+    a, b = [r[0] for r in conn.execute("SELECT statement_id FROM statements ORDER BY sid LIMIT 2")]
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id IN (?, ?)",
+                 ("Tariffs on the border crossing were raised again this week by the two governments.", a, b))
+    conn.close()
+    labelling.set_topics(store, a, ["security"], who="ana")
+    labelling.set_topics(store, b, ["trade"], who="luis")
+    labelling.set_topics(store, a, ["migration"], who="ana")
+    conn = st.open_readonly(store)
+    rows = labelling.export_labels(conn)
+    conn.close()
+    assert [(r["id"], r["topics"], r["labeller"]) for r in rows] == [(a, ["migration"], "log:ana")]
+    labelling.log_training_labels(store, tmp_path, gold=tmp_path / "no-gold.jsonl")
+    written = [json.loads(x) for x in (tmp_path / labelling.CORRECTIONS_FILE).read_text().splitlines()]
+    assert [w["topics"] for w in written] == [["migration"]]
