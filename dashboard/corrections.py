@@ -6,6 +6,8 @@ Writes go through ``labelling.record`` (one short transaction); a busy store is 
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from dashboard import data
@@ -36,6 +38,24 @@ def topics() -> list[str]:
         conn.close()
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _held_out(stamp: tuple) -> tuple[set[str], set[str]]:
+    return labelling.held_out_keys()
+
+
+def held_out() -> tuple[set[str], set[str]]:
+    """The audit sample's and the evaluation set's text keys, read again when either file changes."""
+    from pipeline.audit import SAMPLE_FILE
+
+    def mtime(p) -> float | None:
+        try:
+            return os.stat(p).st_mtime
+        except OSError:
+            return None
+
+    return _held_out((str(labelling.default_gold()), mtime(SAMPLE_FILE), mtime(labelling.default_gold())))
+
+
 def ask_name(key: str) -> str:
     """The session's name for corrections (asked once; kept for the session)."""
     name = st.session_state.get(WHO, "")
@@ -63,9 +83,12 @@ def controls(statement_id: str, model_topics: list[str], fixed: labelling.Labels
     """Under a statement: its corrected labels (if any), and a popover to add or remove topics."""
     shown = list(fixed.topics) if fixed else list(model_topics)
     if fixed:
+        # A text of the audit sample or the evaluation set is never trained on: say so, not "learns it".
+        why = labelling.held_out_reason(fixed.text, held_out())
         st.caption(f"Labels: **{md_text(', '.join(fixed.topics) or 'no topic')}** · corrected by "
-                   f"{md_text(fixed.who)} ({md_text(fixed.at[:16].replace('T', ' '))}); the tagger learns it at the "
-                   "next retrain")
+                   f"{md_text(fixed.who)} ({md_text(fixed.at[:16].replace('T', ' '))}); "
+                   + (f"kept in the label log but never trained on: {md_text(why)}" if why else
+                      "the tagger learns it at the next retrain"))
     with st.popover("Correct tags"):
         chosen = st.pills("Topics of this statement", topics(), selection_mode="multi", default=shown,
                           key=f"{key}_fix_{statement_id}")

@@ -252,6 +252,18 @@ def held_out_keys(gold: Path | None = None) -> tuple[set[str], set[str]]:
     return audit, ev
 
 
+def held_out_reason(text: str, keys: tuple[set[str], set[str]]) -> str | None:
+    """Why a correction of ``text`` is never trained on (its text is in the audit sample or the
+    evaluation set, ``keys`` from ``held_out_keys``), or None when it is trained on."""
+    audit, ev = keys
+    key = text_key(text)
+    if key in audit:
+        return "its text is in the audit sample, which must stay a random sample"
+    if key in ev:
+        return "its text is in the evaluation set, which measures the tagger"
+    return None
+
+
 def log_training_labels(store: str | os.PathLike, labels_dir: Path, gold: Path | None = None) -> dict:
     """Write the log's labels to ``labels_dir/corrections.jsonl`` for ``train``, leaving out texts of
     the audit sample and the evaluation set. Returns what was written and dropped, and the events'
@@ -655,7 +667,11 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
         res = retag_beside(store, model_path, labels_dir=labels_dir,
                            progress=lambda d, t: write_status(store, done=d, total=t))
         say(f"store re-tagged with {info['version']}: {res['retagged']} statements in {time.time() - t0:.0f} s")
-        write_status(store, state="done", message=f"model {info['version']} serves the store")
+        dropped = log["dropped_audit"] + log["dropped_eval"]
+        write_status(store, state="done", message=f"model {info['version']} serves the store" + (
+            f"; {dropped} corrected {'statement was' if dropped == 1 else 'statements were'} not trained on "
+            f"(text in the audit sample: {log['dropped_audit']}, in the evaluation set: {log['dropped_eval']})"
+            if dropped else ""))
         return {"model": info, "log": log, "retag": res}
     except BaseException as exc:
         write_status(store, state="failed", message=f"{type(exc).__name__}: {exc}")

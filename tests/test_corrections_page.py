@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from pipeline import labelling
@@ -80,3 +82,28 @@ def test_the_review_queue_puts_each_statement_on_the_side_its_tags_are(seed_stor
     for line in lines:
         tagged = line.split("· tagged: ", 1)[1].split(" · ", 1)[0].split(", ")
         assert ("(above the threshold)" in line) == ("security" in tagged), line
+
+
+def test_a_correction_of_an_audit_text_says_it_is_not_trained_on(seed_store_copy, monkeypatch):
+    """A statement whose text is in the audit sample: its correction is logged but never trained on.
+    The page said "the tagger learns it at the next retrain" all the same."""
+    import sqlite3
+
+    from pipeline.audit import SAMPLE_FILE
+
+    at = _app(seed_store_copy, monkeypatch)
+    at.run()
+    at.switch_page("views/explore.py").run()
+    sids = [p.key.removeprefix("explore_fix_") for p in at.get("button_group") if p.key.startswith("explore_fix_")]
+    audit_text = json.loads(SAMPLE_FILE.read_text().splitlines()[0])["text"]
+    conn = sqlite3.connect(st.db_path(seed_store_copy), isolation_level=None)
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id = ?", (audit_text, sids[0]))
+    conn.close()
+    labelling.set_topics(seed_store_copy, sids[0], ["sovereignty"], who="Ana")
+    labelling.set_topics(seed_store_copy, sids[1], ["sovereignty"], who="Ana")
+    at.run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption if "corrected by Ana" in c.value]
+    assert len(captions) == 2
+    assert "never trained on: its text is in the audit sample" in captions[0], captions[0]
+    assert "the tagger learns it at the next retrain" in captions[1], captions[1]

@@ -213,3 +213,27 @@ def test_of_two_statements_with_one_text_the_later_correction_is_the_label(seed_
     labelling.log_training_labels(store, tmp_path, gold=tmp_path / "no-gold.jsonl")
     written = [json.loads(x) for x in (tmp_path / labelling.CORRECTIONS_FILE).read_text().splitlines()]
     assert [w["topics"] for w in written] == [["migration"]]
+
+
+def test_the_retrain_status_says_how_many_corrections_were_not_trained_on(seed_store_copy, tmp_path):
+    """The dashboard's Retrain shows retrain.json's message: it said only "model X serves the store",
+    so a user whose correction of an audit text was dropped was never told."""
+    from pipeline.audit import SAMPLE_FILE
+    from pipeline.settings import DEFAULT_TOPICS
+
+    store = seed_store_copy
+    audit_text = json.loads(SAMPLE_FILE.read_text().splitlines()[0])["text"]
+    conn = sqlite3.connect(st.db_path(store), isolation_level=None)
+    sid_a, sid_b = [r[0] for r in conn.execute("SELECT statement_id FROM statements ORDER BY sid LIMIT 2")]
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id = ?", (audit_text, sid_a))
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id = ?",
+                 ("Tariffs on the border crossing were raised again this week by the two governments.", sid_b))
+    conn.close()
+    labelling.set_topics(store, sid_a, ["trade"], who="ana")
+    labelling.set_topics(store, sid_b, ["trade"], who="ana")
+    labelling.retrain(store, labels_dir=small_labels(tmp_path), topics_path=DEFAULT_TOPICS,
+                      model_path=tmp_path / "m" / "tagger.skops", gold=tmp_path / "no-gold.jsonl", jobs=1)
+    status = labelling.read_status(store)
+    assert status["state"] == "done"
+    assert status["message"].endswith("; 1 corrected statement was not trained on (text in the audit sample: 1, "
+                                      "in the evaluation set: 0)"), status["message"]
