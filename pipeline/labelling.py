@@ -629,6 +629,26 @@ def _alive(pid) -> bool:
         return True
 
 
+def staged_path(model_path: str | os.PathLike) -> Path:
+    """Where retrain writes the new model until the store serves its tags (``tagger-next.skops``)."""
+    p = Path(model_path)
+    return p.with_name(f"{p.stem}-next{p.suffix}")
+
+
+def install(staged: Path, model_path: Path, version: str) -> None:
+    """Put a staged model in place of the model file: its compiled form, its info, then the file."""
+    from pipeline.tagger import compiled_path
+
+    target = compiled_path(model_path, version)
+    if compiled_path(staged, version).exists():
+        compiled_path(staged, version).replace(target)
+    for old in model_path.parent.glob(f"{model_path.stem}.*.npz"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    staged.with_suffix(".json").replace(model_path.with_suffix(".json"))
+    staged.replace(model_path)
+
+
 def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, model_path: Path,
             gold: Path | None = None, jobs: int = 2, say: Callable[[str], None] = lambda m: None) -> dict:
     """Train on the shipped labels plus the log, evaluate the old and new versions on the
@@ -649,12 +669,15 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
         say(f"label log: {log['events']} events, {log['statements']} statements to train on; "
             f"{log['dropped_audit']} dropped (text in the audit sample), {log['dropped_eval']} dropped "
             "(text in the evaluation set)")
-        info = train(labels_dir=labels_dir, topics_path=topics_path, out=model_path, n_jobs=jobs,
+        # Trained beside the model file, which is replaced only once the store serves the new tags: a
+        # retrain stopped before that leaves the model that tagged the store in place.
+        staged = staged_path(model_path)
+        info = train(labels_dir=labels_dir, topics_path=topics_path, out=staged, n_jobs=jobs,
                      extra_info={"label_log": log})
         say(f"model {info['version']} trained on {info['training_statements']} labelled statements")
         write_status(store, state="retagging", new_version=info["version"])
         if gold.exists():
-            evaluate_version(store, model_path, gold)
+            evaluate_version(store, staged, gold)
             if old:
                 conn = st.open_readonly(store)
                 try:
@@ -664,8 +687,9 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
                 if change:
                     say(f"on the evaluation set: {change_verdict(change)}")
         t0 = time.time()
-        res = retag_beside(store, model_path, labels_dir=labels_dir,
+        res = retag_beside(store, staged, labels_dir=labels_dir,
                            progress=lambda d, t: write_status(store, done=d, total=t))
+        install(staged, Path(model_path), info["version"])
         say(f"store re-tagged with {info['version']}: {res['retagged']} statements in {time.time() - t0:.0f} s")
         dropped = log["dropped_audit"] + log["dropped_eval"]
         write_status(store, state="done", message=f"model {info['version']} serves the store" + (

@@ -237,3 +237,55 @@ def test_the_retrain_status_says_how_many_corrections_were_not_trained_on(seed_s
     assert status["state"] == "done"
     assert status["message"].endswith("; 1 corrected statement was not trained on (text in the audit sample: 1, "
                                       "in the evaluation set: 0)"), status["message"]
+
+
+def test_a_retrain_killed_while_re_tagging_leaves_the_model_that_tagged_the_store(seed_store_copy, tmp_path):
+    """Retrain wrote the new model over the model file before re-tagging: killed during the re-tag,
+    the store served the old tags while every reader used the new model (the review queue's
+    thresholds, corrected shares: 'statements were tagged by another model', and `run` re-tagged
+    the store with a model never swapped in). The model file is replaced only after the swap."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pipeline.tagger import DEFAULT_MODEL, model_info
+    from tests.conftest import ROOT
+
+    store = seed_store_copy
+    model = tmp_path / "m" / "tagger.skops"
+    model.parent.mkdir()
+    for f in DEFAULT_MODEL.parent.glob("tagger.*"):
+        (model.parent / f.name).write_bytes(f.read_bytes())
+    before = model.read_bytes()
+    served = model_info(model).version
+    labels = small_labels(tmp_path)
+    args = [sys.executable, "-m", "pipeline", "retrain", "--store", str(store), "--model", str(model),
+            "--labels", str(labels), "--jobs", "1"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            s = labelling.read_status(store) or {}
+            if s.get("state") == "retagging" and 0 < int(s.get("done") or 0) < int(s.get("total") or 0):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the retrain ended before it was caught re-tagging"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert model.read_bytes() == before and model_info(model).version == served
+    conn = st.open_readonly(store)
+    assert [v for (v,) in conn.execute("SELECT DISTINCT model_version FROM statements")] == [served]
+    conn.close()
+    assert labelling.read_status(store)["state"] == "failed"
+    # Started again, it finishes the re-tag and only then puts the new model in place.
+    r = run_cli(*args[3:])
+    assert r.returncode == 0, r.stderr
+    new = model_info(model).version
+    conn = st.open_readonly(store)
+    assert new != served and [v for (v,) in conn.execute("SELECT DISTINCT model_version FROM statements")] == [new]
+    conn.close()
+    assert not labelling.staged_path(model).exists()
