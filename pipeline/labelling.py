@@ -120,8 +120,10 @@ def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *
 
 
 def set_topics(store: str | os.PathLike, statement_id: str, topics: Iterable[str], *, who: str,
-               note: str = "") -> list[int]:
-    """Make a statement's labels ``topics``: one correction event per topic that changes."""
+               note: str = "", seen: Iterable[str] | None = None) -> list[int]:
+    """Make a statement's labels ``topics``: one correction event per topic that changes. With
+    ``seen`` (the topics the user started from), only the topics the user changed are recorded: a
+    label another session set meanwhile, which this user never saw, is kept."""
     wanted = set(topics)
     conn = st.open_readonly(store)
     try:
@@ -134,7 +136,7 @@ def set_topics(store: str | os.PathLike, statement_id: str, topics: Iterable[str
         raise UsageError(f"no statement {statement_id!r} in the store")
     shown = set(current.topics) if current else {t for t, b in bits.items() if (row[0] >> b) & 1}
     out = []
-    for topic in sorted(shown ^ wanted):
+    for topic in sorted(shown ^ wanted if seen is None else set(seen) ^ wanted):
         eid = record(store, statement_id, topic, topic in wanted, who=who, note=note)
         if eid is not None:
             out.append(eid)
