@@ -6,6 +6,8 @@ Writes go through ``labelling.record`` (one short transaction); a busy store is 
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from dashboard import data
@@ -36,6 +38,24 @@ def topics() -> list[str]:
         conn.close()
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _held_out(stamp: tuple) -> tuple[set[str], set[str]]:
+    return labelling.held_out_keys()
+
+
+def held_out() -> tuple[set[str], set[str]]:
+    """The audit sample's and the evaluation set's text keys, read again when either file changes."""
+    from pipeline.audit import SAMPLE_FILE
+
+    def mtime(p) -> float | None:
+        try:
+            return os.stat(p).st_mtime
+        except OSError:
+            return None
+
+    return _held_out((str(labelling.default_gold()), mtime(SAMPLE_FILE), mtime(labelling.default_gold())))
+
+
 def ask_name(key: str) -> str:
     """The session's name for corrections (asked once; kept for the session)."""
     name = st.session_state.get(WHO, "")
@@ -48,10 +68,10 @@ def ask_name(key: str) -> str:
     return st.session_state.get(WHO, "")
 
 
-def save(statement_id: str, topics_: list[str], who: str, note: str = "") -> bool:
-    """Record a correction; says what happened. True when saved."""
+def save(statement_id: str, topics_: list[str], who: str, note: str = "", seen: list[str] | None = None) -> bool:
+    """Record a correction (only what changed from ``seen``); says what happened. True when saved."""
     try:
-        ids = labelling.set_topics(data.store_dir(), statement_id, topics_, who=who, note=note)
+        ids = labelling.set_topics(data.store_dir(), statement_id, topics_, who=who, note=note, seen=seen)
     except (StoreError, UsageError) as exc:
         st.error(str(exc))
         return False
@@ -63,13 +83,25 @@ def controls(statement_id: str, model_topics: list[str], fixed: labelling.Labels
     """Under a statement: its corrected labels (if any), and a popover to add or remove topics."""
     shown = list(fixed.topics) if fixed else list(model_topics)
     if fixed:
+        # A text of the audit sample or the evaluation set is never trained on: say so, not "learns it".
+        why = labelling.held_out_reason(fixed.text, held_out())
         st.caption(f"Labels: **{md_text(', '.join(fixed.topics) or 'no topic')}** · corrected by "
-                   f"{md_text(fixed.who)} ({md_text(fixed.at[:16].replace('T', ' '))}); the tagger learns it at the "
-                   "next retrain")
+                   f"{md_text(fixed.who)} ({md_text(fixed.at[:16].replace('T', ' '))}); "
+                   + (f"kept in the label log but never trained on: {md_text(why)}" if why else
+                      "the tagger learns it at the next retrain"))
+    pills, seen = f"{key}_fix_{statement_id}", f"{key}_seen_{statement_id}"
     with st.popover("Correct tags"):
-        chosen = st.pills("Topics of this statement", topics(), selection_mode="multi", default=shown,
-                          key=f"{key}_fix_{statement_id}")
+        # The topics the user started from are kept at their first change: a save records only what
+        # they changed, not a label another session set meanwhile (which their page did not show).
+        chosen = st.pills("Topics of this statement", topics(), selection_mode="multi", default=shown, key=pills,
+                          on_change=_began, args=(seen, shown))
         who = ask_name(f"{key}_{statement_id}")
         if st.button("Save correction", key=f"{key}_save_{statement_id}", disabled=not who):
-            if save(statement_id, list(chosen or []), who):
+            if save(statement_id, list(chosen or []), who, seen=st.session_state.get(seen, shown)):
+                for k in (pills, seen):  # the next edit starts from the labels as they are now
+                    st.session_state.pop(k, None)
                 st.rerun()
+
+
+def _began(seen: str, shown: list[str]) -> None:
+    st.session_state.setdefault(seen, shown)

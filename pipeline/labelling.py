@@ -63,6 +63,7 @@ class Labels:
     who: str
     at: str
     events: int
+    last: int = 0  # the id of its latest event (of two statements with one text, the later wins)
 
 
 def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *, who: str,
@@ -119,8 +120,10 @@ def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *
 
 
 def set_topics(store: str | os.PathLike, statement_id: str, topics: Iterable[str], *, who: str,
-               note: str = "") -> list[int]:
-    """Make a statement's labels ``topics``: one correction event per topic that changes."""
+               note: str = "", seen: Iterable[str] | None = None) -> list[int]:
+    """Make a statement's labels ``topics``: one correction event per topic that changes. With
+    ``seen`` (the topics the user started from), only the topics the user changed are recorded: a
+    label another session set meanwhile, which this user never saw, is kept."""
     wanted = set(topics)
     conn = st.open_readonly(store)
     try:
@@ -133,7 +136,7 @@ def set_topics(store: str | os.PathLike, statement_id: str, topics: Iterable[str
         raise UsageError(f"no statement {statement_id!r} in the store")
     shown = set(current.topics) if current else {t for t, b in bits.items() if (row[0] >> b) & 1}
     out = []
-    for topic in sorted(shown ^ wanted):
+    for topic in sorted(shown ^ wanted if seen is None else set(seen) ^ wanted):
         eid = record(store, statement_id, topic, topic in wanted, who=who, note=note)
         if eid is not None:
             out.append(eid)
@@ -158,18 +161,18 @@ def _replay(conn: sqlite3.Connection, statement_ids: list[str] | None = None,
     if until is not None:
         where.append("event_id <= ?")
         args.append(until)
-    sql = ("SELECT statement_id, topic, new, who, at, shown, text, lang, date FROM label_events"
+    sql = ("SELECT event_id, statement_id, topic, new, who, at, shown, text, lang, date FROM label_events"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY event_id")
     state: dict[str, dict] = {}
-    for sid, topic, new, who, at, shown, text, lang, date in conn.execute(sql, args):
+    for eid, sid, topic, new, who, at, shown, text, lang, date in conn.execute(sql, args):
         s = state.get(sid)
         if s is None:  # the first event starts from what the statement showed then
             s = state[sid] = {"topics": set(json.loads(shown)), "text": text, "lang": lang or "",
                               "date": date or "", "events": 0}
         (s["topics"].add if new else s["topics"].discard)(topic)
-        s.update(who=who, at=at, events=s["events"] + 1)
+        s.update(who=who, at=at, events=s["events"] + 1, last=eid)
     return {sid: Labels(sid, tuple(sorted(s["topics"])), s["text"], s["lang"], s["date"], s["who"], s["at"],
-                        s["events"]) for sid, s in state.items()}
+                        s["events"], s["last"]) for sid, s in state.items()}
 
 
 def replay(conn: sqlite3.Connection, until: int | None = None) -> dict[str, Labels]:
@@ -216,13 +219,15 @@ def logged_keys(conn: sqlite3.Connection) -> set[str]:
 # -- labels for training ---------------------------------------------------------------------------
 def export_labels(conn: sqlite3.Connection) -> list[dict]:
     """The log's current labels as labelled statements (the label files' shape), one per text, in
-    the order they were first corrected."""
-    out: dict[str, dict] = {}
+    the order they were first corrected. Of statements with the same text corrected differently,
+    the one corrected last gives the label (the latest reading)."""
+    latest: dict[str, Labels] = {}
     for lab in replay(conn).values():
-        out[text_key(lab.text)] = {"text": lab.text, "topics": list(lab.topics), "lang": lab.lang,
-                                   "date": lab.date, "id": lab.statement_id, "labeller": f"log:{lab.who}",
-                                   "source": "label-log"}
-    return list(out.values())
+        key = text_key(lab.text)
+        if key not in latest or lab.last > latest[key].last:
+            latest[key] = lab
+    return [{"text": lab.text, "topics": list(lab.topics), "lang": lab.lang, "date": lab.date,
+             "id": lab.statement_id, "labeller": f"log:{lab.who}", "source": "label-log"} for lab in latest.values()]
 
 
 def write_label_file(rows: list[dict], path: Path) -> None:
@@ -247,6 +252,18 @@ def held_out_keys(gold: Path | None = None) -> tuple[set[str], set[str]]:
     gold = gold if gold is not None else default_gold()
     ev = training_keys([gold]) if gold.exists() else set()
     return audit, ev
+
+
+def held_out_reason(text: str, keys: tuple[set[str], set[str]]) -> str | None:
+    """Why a correction of ``text`` is never trained on (its text is in the audit sample or the
+    evaluation set, ``keys`` from ``held_out_keys``), or None when it is trained on."""
+    audit, ev = keys
+    key = text_key(text)
+    if key in audit:
+        return "its text is in the audit sample, which must stay a random sample"
+    if key in ev:
+        return "its text is in the evaluation set, which measures the tagger"
+    return None
 
 
 def log_training_labels(store: str | os.PathLike, labels_dir: Path, gold: Path | None = None) -> dict:
@@ -614,6 +631,26 @@ def _alive(pid) -> bool:
         return True
 
 
+def staged_path(model_path: str | os.PathLike) -> Path:
+    """Where retrain writes the new model until the store serves its tags (``tagger-next.skops``)."""
+    p = Path(model_path)
+    return p.with_name(f"{p.stem}-next{p.suffix}")
+
+
+def install(staged: Path, model_path: Path, version: str) -> None:
+    """Put a staged model in place of the model file: its compiled form, its info, then the file."""
+    from pipeline.tagger import compiled_path
+
+    target = compiled_path(model_path, version)
+    if compiled_path(staged, version).exists():
+        compiled_path(staged, version).replace(target)
+    for old in model_path.parent.glob(f"{model_path.stem}.*.npz"):
+        if old != target:
+            old.unlink(missing_ok=True)
+    staged.with_suffix(".json").replace(model_path.with_suffix(".json"))
+    staged.replace(model_path)
+
+
 def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, model_path: Path,
             gold: Path | None = None, jobs: int = 2, say: Callable[[str], None] = lambda m: None) -> dict:
     """Train on the shipped labels plus the log, evaluate the old and new versions on the
@@ -634,12 +671,15 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
         say(f"label log: {log['events']} events, {log['statements']} statements to train on; "
             f"{log['dropped_audit']} dropped (text in the audit sample), {log['dropped_eval']} dropped "
             "(text in the evaluation set)")
-        info = train(labels_dir=labels_dir, topics_path=topics_path, out=model_path, n_jobs=jobs,
+        # Trained beside the model file, which is replaced only once the store serves the new tags: a
+        # retrain stopped before that leaves the model that tagged the store in place.
+        staged = staged_path(model_path)
+        info = train(labels_dir=labels_dir, topics_path=topics_path, out=staged, n_jobs=jobs,
                      extra_info={"label_log": log})
         say(f"model {info['version']} trained on {info['training_statements']} labelled statements")
         write_status(store, state="retagging", new_version=info["version"])
         if gold.exists():
-            evaluate_version(store, model_path, gold)
+            evaluate_version(store, staged, gold)
             if old:
                 conn = st.open_readonly(store)
                 try:
@@ -649,10 +689,15 @@ def retrain(store: str | os.PathLike, *, labels_dir: Path, topics_path: Path, mo
                 if change:
                     say(f"on the evaluation set: {change_verdict(change)}")
         t0 = time.time()
-        res = retag_beside(store, model_path, labels_dir=labels_dir,
+        res = retag_beside(store, staged, labels_dir=labels_dir,
                            progress=lambda d, t: write_status(store, done=d, total=t))
+        install(staged, Path(model_path), info["version"])
         say(f"store re-tagged with {info['version']}: {res['retagged']} statements in {time.time() - t0:.0f} s")
-        write_status(store, state="done", message=f"model {info['version']} serves the store")
+        dropped = log["dropped_audit"] + log["dropped_eval"]
+        write_status(store, state="done", message=f"model {info['version']} serves the store" + (
+            f"; {dropped} corrected {'statement was' if dropped == 1 else 'statements were'} not trained on "
+            f"(text in the audit sample: {log['dropped_audit']}, in the evaluation set: {log['dropped_eval']})"
+            if dropped else ""))
         return {"model": info, "log": log, "retag": res}
     except BaseException as exc:
         write_status(store, state="failed", message=f"{type(exc).__name__}: {exc}")

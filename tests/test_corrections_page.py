@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from streamlit.testing.v1 import AppTest
 
 from pipeline import labelling
@@ -80,3 +82,51 @@ def test_the_review_queue_puts_each_statement_on_the_side_its_tags_are(seed_stor
     for line in lines:
         tagged = line.split("· tagged: ", 1)[1].split(" · ", 1)[0].split(", ")
         assert ("(above the threshold)" in line) == ("security" in tagged), line
+
+
+def test_a_correction_of_an_audit_text_says_it_is_not_trained_on(seed_store_copy, monkeypatch):
+    """A statement whose text is in the audit sample: its correction is logged but never trained on.
+    The page said "the tagger learns it at the next retrain" all the same."""
+    import sqlite3
+
+    from pipeline.audit import SAMPLE_FILE
+
+    at = _app(seed_store_copy, monkeypatch)
+    at.run()
+    at.switch_page("views/explore.py").run()
+    sids = [p.key.removeprefix("explore_fix_") for p in at.get("button_group") if p.key.startswith("explore_fix_")]
+    audit_text = json.loads(SAMPLE_FILE.read_text().splitlines()[0])["text"]
+    conn = sqlite3.connect(st.db_path(seed_store_copy), isolation_level=None)
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id = ?", (audit_text, sids[0]))
+    conn.close()
+    labelling.set_topics(seed_store_copy, sids[0], ["sovereignty"], who="Ana")
+    labelling.set_topics(seed_store_copy, sids[1], ["sovereignty"], who="Ana")
+    at.run()
+    assert not at.exception, at.exception
+    captions = [c.value for c in at.caption if "corrected by Ana" in c.value]
+    assert len(captions) == 2
+    assert "never trained on: its text is in the audit sample" in captions[0], captions[0]
+    assert "the tagger learns it at the next retrain" in captions[1], captions[1]
+
+
+def test_a_correction_keeps_a_label_another_session_set_meanwhile(seed_store_copy, monkeypatch):
+    """Two sessions on one statement: Ana adds sovereignty while Luis, whose page still shows the
+    model's tags, removes one of them. Luis's save made the labels exactly his pills, so the log
+    recorded 'sovereignty removed by Luis', a label he never saw. Only what he changed is recorded."""
+    at = _app(seed_store_copy, monkeypatch)
+    at.run()
+    at.switch_page("views/explore.py").run()
+    pill = next(p for p in at.get("button_group") if p.key and p.key.startswith("explore_fix_"))
+    sid = pill.key.removeprefix("explore_fix_")
+    before = list(pill.value)
+    assert before and "sovereignty" not in before
+    at.text_input(key=f"explore_{sid}_who").input("Luis").run()
+    labelling.set_topics(seed_store_copy, sid, [*before, "sovereignty"], who="Ana")  # the other session
+    pill = next(p for p in at.get("button_group") if p.key == f"explore_fix_{sid}")
+    pill.set_value(before[1:]).run()  # Luis removes the first of the topics his page showed
+    at.button(key=f"explore_save_{sid}").click().run()
+    assert not at.exception, at.exception
+    conn = st.open_readonly(seed_store_copy)
+    got = labelling.replay(conn)[sid]
+    conn.close()
+    assert got.topics == tuple(sorted([*before[1:], "sovereignty"])) and got.who == "Luis"

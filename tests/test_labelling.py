@@ -191,3 +191,101 @@ def test_retrain_with_a_gold_file_that_is_not_there_stops_before_training(tmp_pa
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr.strip() == f"error: {missing}: no such file" and r.stdout == ""
     assert not labelling.status_path(st_dir).exists() and list(labels.iterdir()) == []
+
+
+def test_of_two_statements_with_one_text_the_later_correction_is_the_label(seed_store_copy, tmp_path):
+    """Two statements with the same words, corrected differently: the export and the training labels
+    kept the label of the statement corrected first *for the first time* (ana's migration, her latest
+    reading, lost to luis's earlier trade). The latest correction of the text gives its label."""
+    store = seed_store_copy
+    conn = sqlite3.connect(st.db_path(store), isolation_level=None)
+    a, b = [r[0] for r in conn.execute("SELECT statement_id FROM statements ORDER BY sid LIMIT 2")]
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id IN (?, ?)",
+                 ("Tariffs on the border crossing were raised again this week by the two governments.", a, b))
+    conn.close()
+    labelling.set_topics(store, a, ["security"], who="ana")
+    labelling.set_topics(store, b, ["trade"], who="luis")
+    labelling.set_topics(store, a, ["migration"], who="ana")
+    conn = st.open_readonly(store)
+    rows = labelling.export_labels(conn)
+    conn.close()
+    assert [(r["id"], r["topics"], r["labeller"]) for r in rows] == [(a, ["migration"], "log:ana")]
+    labelling.log_training_labels(store, tmp_path, gold=tmp_path / "no-gold.jsonl")
+    written = [json.loads(x) for x in (tmp_path / labelling.CORRECTIONS_FILE).read_text().splitlines()]
+    assert [w["topics"] for w in written] == [["migration"]]
+
+
+def test_the_retrain_status_says_how_many_corrections_were_not_trained_on(seed_store_copy, tmp_path):
+    """The dashboard's Retrain shows retrain.json's message: it said only "model X serves the store",
+    so a user whose correction of an audit text was dropped was never told."""
+    from pipeline.audit import SAMPLE_FILE
+    from pipeline.settings import DEFAULT_TOPICS
+
+    store = seed_store_copy
+    audit_text = json.loads(SAMPLE_FILE.read_text().splitlines()[0])["text"]
+    conn = sqlite3.connect(st.db_path(store), isolation_level=None)
+    sid_a, sid_b = [r[0] for r in conn.execute("SELECT statement_id FROM statements ORDER BY sid LIMIT 2")]
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id = ?", (audit_text, sid_a))
+    conn.execute("UPDATE statements SET text = ? WHERE statement_id = ?",
+                 ("Tariffs on the border crossing were raised again this week by the two governments.", sid_b))
+    conn.close()
+    labelling.set_topics(store, sid_a, ["trade"], who="ana")
+    labelling.set_topics(store, sid_b, ["trade"], who="ana")
+    labelling.retrain(store, labels_dir=small_labels(tmp_path), topics_path=DEFAULT_TOPICS,
+                      model_path=tmp_path / "m" / "tagger.skops", gold=tmp_path / "no-gold.jsonl", jobs=1)
+    status = labelling.read_status(store)
+    assert status["state"] == "done"
+    assert status["message"].endswith("; 1 corrected statement was not trained on (text in the audit sample: 1, "
+                                      "in the evaluation set: 0)"), status["message"]
+
+
+def test_a_retrain_killed_while_re_tagging_leaves_the_model_that_tagged_the_store(seed_store_copy, tmp_path):
+    """Retrain wrote the new model over the model file before re-tagging: killed during the re-tag,
+    the store served the old tags while every reader used the new model (the review queue's
+    thresholds, corrected shares: 'statements were tagged by another model', and `run` re-tagged
+    the store with a model never swapped in). The model file is replaced only after the swap."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pipeline.tagger import DEFAULT_MODEL, model_info
+    from tests.conftest import ROOT
+
+    store = seed_store_copy
+    model = tmp_path / "m" / "tagger.skops"
+    model.parent.mkdir()
+    for f in DEFAULT_MODEL.parent.glob("tagger.*"):
+        (model.parent / f.name).write_bytes(f.read_bytes())
+    before = model.read_bytes()
+    served = model_info(model).version
+    labels = small_labels(tmp_path)
+    args = [sys.executable, "-m", "pipeline", "retrain", "--store", str(store), "--model", str(model),
+            "--labels", str(labels), "--jobs", "1"]
+    proc = subprocess.Popen(args, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            s = labelling.read_status(store) or {}
+            if s.get("state") == "retagging" and 0 < int(s.get("done") or 0) < int(s.get("total") or 0):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the retrain ended before it was caught re-tagging"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert model.read_bytes() == before and model_info(model).version == served
+    conn = st.open_readonly(store)
+    assert [v for (v,) in conn.execute("SELECT DISTINCT model_version FROM statements")] == [served]
+    conn.close()
+    assert labelling.read_status(store)["state"] == "failed"
+    # Started again, it finishes the re-tag and only then puts the new model in place.
+    r = run_cli(*args[3:])
+    assert r.returncode == 0, r.stderr
+    new = model_info(model).version
+    conn = st.open_readonly(store)
+    assert new != served and [v for (v,) in conn.execute("SELECT DISTINCT model_version FROM statements")] == [new]
+    conn.close()
+    assert not labelling.staged_path(model).exists()
