@@ -207,10 +207,10 @@ def _statements(store_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="corpus folder (default ../shared/corpus)")
-    ap.add_argument("--scales", default="1,2,5,10", help="store sizes for the query benchmark")
-    ap.add_argument("--repeat", type=int, default=20, help="repetitions per query")
+    ap.add_argument("--scales", default="1,2,5,10", help="store sizes for the query benchmark (default 1,2,5,10)")
+    ap.add_argument("--repeat", type=int, default=20, help="repetitions per query (default 20)")
     ap.add_argument("--workdir", default=None, help="scratch folder (default: a temporary one)")
-    ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="file to write (default BENCHMARKS.md)")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
     if not (corpus / "mananeras").is_dir():

@@ -161,7 +161,7 @@ def corrected_switch(store_dir: str | os.PathLike, repeat: int = 5) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.interactions", description=__doc__)
     ap.add_argument("--store", required=True, help="store folder to serve")
-    ap.add_argument("--repeat", type=int, default=5, help="timed rounds of every interaction")
+    ap.add_argument("--repeat", type=int, default=5, help="timed rounds of every interaction (default 5)")
     ap.add_argument("--json", action="store_true", help="print {interaction: [median ms, worst ms]} as JSON")
     ap.add_argument("--corrected", action="store_true",
                     help="instead: time the corrected measure only (its queries uncached: median / p95 ms; "

@@ -29,7 +29,25 @@ def streamlit_args(host: str, port: str) -> list[str]:
             "--client.toolbarMode", "viewer"]        # no Deploy button or developer menu
 
 
+def parse_args(argv: list[str]) -> None:
+    """The launcher takes no options, only settings: `--help` says which; any option is a usage error
+    (exit 2) rather than ignored, since `--store X` would otherwise serve TOPICS_STORE instead."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboard",
+        description="Serve the dashboard on TOPICS_HOST:TOPICS_PORT (default 127.0.0.1:8501), reading the store "
+                    "TOPICS_STORE names (default data/store). It takes no options: set those variables "
+                    "(`python -m pipeline settings` lists them), e.g. TOPICS_STORE=/path python -m dashboard.",
+    )
+    _, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)} (no options: set TOPICS_STORE, TOPICS_HOST "
+                     "or TOPICS_PORT instead)")
+
+
 def main() -> int:
+    parse_args(sys.argv[1:])
     try:
         args = streamlit_args(settings.get("host"), settings.get("port"))
     except UsageError as exc:

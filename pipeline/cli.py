@@ -131,9 +131,16 @@ def _seconds(s: str) -> float:
 LABELS_HELP = "folder of labelled *.jsonl (default: the labels setting, $TOPICS_LABELS, else pipeline/labels)"
 
 
+def _setting_help(name: str) -> str:
+    """An option's help when a setting gives its default: the setting's meaning, its variable and default."""
+    s = settings.SETTINGS[name]
+    default = Path(s.default)
+    shown = default.relative_to(settings.ROOT) if default.is_relative_to(settings.ROOT) else default
+    return f"{s.help} Default: ${s.env} or {shown}."
+
+
 def _store_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=settings.get("store"), help=settings.SETTINGS["store"].help
-                   + " Default: $TOPICS_STORE or data/store.")
+    p.add_argument("--store", default=settings.get("store"), help=_setting_help("store"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -152,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(p)
     p.add_argument("--format", choices=FORMATS, default="auto", help="reader to use (default: detect)")
     p.add_argument("--source", default=None, help="source name to record (default: from the reader)")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
     p.add_argument("--workers", type=_processes, default=None, help="processes for reading and tagging (default 2)")
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
     p.add_argument("--rehash", action="store_true",
@@ -177,14 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tag", help="tag statements without storing them")
     p.add_argument("--input", required=True, help="JSON Lines {id, text, lang?} or plain text lines; '-' = stdin")
     p.add_argument("--output", required=True, help="JSON Lines out; '-' = stdout")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--explain", action="store_true", help="add the terms that drove each topic")
 
     p = sub.add_parser("train", help="rebuild the tagger from the labelled set and the topics file")
     p.add_argument("--labels", default=None, help=LABELS_HELP)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
-    p.add_argument("--output", default=settings.get("model"), help="model file to write")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
+    p.add_argument("--output", default=settings.get("model"),
+                   help="model file to write (default: $TOPICS_MODEL or pipeline/models/tagger.skops)")
+    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=_setting_help("jobs"))
     p.add_argument("--with-log", action="store_true",
                    help="also train on the store's label log (written to LABELS/corrections.jsonl first; texts of "
                         "the audit sample and the evaluation set left out)")
@@ -194,11 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
                                        "beside the served tags (swapped in when complete)")
     _store_arg(p)
     p.add_argument("--labels", default=None, help=LABELS_HELP)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
-    p.add_argument("--model", default=settings.get("model"), help="model file to replace")
+    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
+    p.add_argument("--model", default=settings.get("model"),
+                   help="model file to replace (default: $TOPICS_MODEL or pipeline/models/tagger.skops)")
     p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
                    "$TOPICS_SHARED/labels/dev.jsonl, skipped when absent; a file named here must exist)")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=_setting_help("jobs"))
 
     p = sub.add_parser("labels", help="the label log: export its labels, or list the uncertainty queue")
     lsub = p.add_subparsers(dest="labels_command", required=True, parser_class=_Parser)
@@ -208,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = lsub.add_parser("queue", help="the statements the model is least sure about for a topic")
     _store_arg(q)
     q.add_argument("--topic", required=True, help="a topic of the model")
-    q.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    q.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
     q.add_argument("--batch", type=_queue_batch, default=20, help="how many (default 20, at most 1000)")
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
@@ -221,10 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: train on the labelled statements dated before DATE and measure on those "
                         "from DATE on (how the tagger holds up on later statements)")
     p.add_argument("--labels", default=None, help="with --cv or --since: " + LABELS_HELP)
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
     p.add_argument("--errors", type=_count, default=10, help="how many confident errors to list (0: none)")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=_setting_help("jobs"))
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("snapshot", help="write frozen weekly snapshots")
@@ -248,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_date, help="last date (YYYY-MM-DD)")
     p.add_argument("--corrected", action="store_true",
                    help="add share_corrected, ci_low and ci_high (needs the audit sample)")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--json", action="store_true", help="print JSON (one list of rows)")
     p.add_argument("--cite", action="store_true",
                    help="also print a citation of these numbers (store, models, audit, filters) on stderr")
@@ -256,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reliability", help="how far each topic's numbers can be trusted: the audit sample's "
                                            "precision, recall, F1, calibration, and drift per source and quarter")
     _store_arg(p)
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--no-drift", action="store_true", help="skip the drift check (needs no store)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -269,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", nargs="+", default=(), metavar="S", help="only these sources")
     p.add_argument("--since", type=_date, help="only events that end on or after DATE (YYYY-MM-DD)")
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--cite", action="store_true",
                    help="also print a citation of these events (store, models, audit, filters) on stderr")
@@ -284,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
     p.add_argument("--bootstrap", type=_replications, default=200, metavar="N",
                    help="bootstrap replications of the impulse responses' bands (0: none; default 200, at most 5000)")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--json", action="store_true", help="print JSON")
     return ap
 

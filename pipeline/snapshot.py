@@ -312,7 +312,7 @@ def claim_folder(out_dir: Path, store_id: str) -> None:
     marker = out_dir / OWNER_FILE
     if out_dir.exists() and not out_dir.is_dir():  # mkdir would say only "File exists"
         raise SnapshotError(f"{out_dir}: is a file, not a folder for the weekly snapshots "
-                            "(--out, or TOPICS_SNAPSHOTS, names a folder)")
+                            "(TOPICS_SNAPSHOTS, or snapshot --out, names a folder)")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not marker.exists():
@@ -330,8 +330,8 @@ def claim_folder(out_dir: Path, store_id: str) -> None:
     if owner != store_id:
         raise SnapshotError(
             f"{out_dir}: holds the weekly snapshots of another store (id {owner}; this store's is {store_id}); "
-            "give this store a folder of its own (--out, or leave TOPICS_SNAPSHOTS empty for the store's "
-            "own 'snapshots' folder)")
+            "give this store a folder of its own (leave TOPICS_SNAPSHOTS empty for the store's own 'snapshots' "
+            "folder, or name another with it or with snapshot --out)")
 
 
 def _incomplete(summary: dict) -> bool:

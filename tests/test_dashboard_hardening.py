@@ -305,6 +305,25 @@ def test_launcher_refuses_a_port_that_is_not_a_number(tmp_path):
     assert "TOPICS_PORT" in r.stderr and "'85O1'" in r.stderr
 
 
+
+@pytest.mark.parametrize("args, status", [(["--help"], 0), (["--store", "/elsewhere"], 2)])
+def test_launcher_takes_no_options_and_says_which_settings_it_reads(tmp_path, args, status):
+    """`python -m dashboard --help` used to start a server on the default port, and `--store X` was
+    ignored: the dashboard served TOPICS_STORE instead. Both now end at once, naming the settings."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TOPICS_PORT="none", PYTHONPATH=str(ROOT))   # were a server started, it would fail
+    r = subprocess.run([sys.executable, "-m", "dashboard", *args], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == status
+    out = r.stdout if status == 0 else r.stderr
+    assert "usage: python -m dashboard" in out and "TOPICS_STORE" in out
+    if status:
+        assert "--store" in r.stderr
+
+
 # --- URL parameters and the search box (issue #12, item 12) -------------------------------------
 
 

@@ -182,6 +182,8 @@ def test_a_snapshot_folder_of_another_store_is_refused(tmp_path):
     assert "Traceback" not in r.stderr
     assert "stored 2 statements; snapshots not written" in r.stderr and str(shared) in r.stderr
     assert "another store" in r.stderr
+    # run has no --out: its advice names the setting, and --out as snapshot's option only
+    assert "(--out" not in r.stderr and "TOPICS_SNAPSHOTS" in r.stderr and "snapshot --out" in r.stderr, r.stderr
     assert (shared / "2025-W10" / "summary.json").read_bytes() == before
     assert not (shared / "2025-W11").exists()  # nothing of b's mixed into a's folder
     assert store.open_readonly(b).execute("SELECT COUNT(*) FROM statements").fetchone()[0] == 2
@@ -195,6 +197,7 @@ def test_a_snapshot_folder_that_is_a_file_is_named_as_a_file(tmp_path):
     r = _records_store(tmp_path / "a", [("2025-03-04", TRADE)] * 3, env={"TOPICS_SNAPSHOTS": str(a_file)})
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"{a_file}: is a file, not a folder for the weekly snapshots" in r.stderr, r.stderr
+    assert "(--out" not in r.stderr and "snapshot --out" in r.stderr, r.stderr
     r = run_cli("snapshot", "--all", "--store", str(tmp_path / "a"), "--out", str(a_file))
     assert r.returncode == 1 and "is a file, not a folder" in r.stderr, r.stderr
     assert a_file.read_text() == "mine\n"
