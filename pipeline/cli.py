@@ -735,6 +735,12 @@ def cmd_labels(args) -> int:
                 for r in rows:
                     print(json.dumps(r, ensure_ascii=False, sort_keys=True))
             else:
+                if Path(args.output).suffix.lower() != ".jsonl":
+                    # A labels folder is read as its *.jsonl files: under another name the labels would
+                    # be written in JSON Lines anyway and then never trained on.
+                    raise UsageError(f"{args.output}: labels export writes JSON Lines, the labelled set's format "
+                                     "(a labels folder is read as its *.jsonl files): name it FILE.jsonl, or - for "
+                                     "standard output")
                 _check_output(args.output)  # a mistyped folder is an error, not a folder made
                 try:
                     labelling.write_label_file(rows, Path(args.output))

@@ -84,6 +84,10 @@ def test_corrections_replay_into_labels_and_export(seed_store_copy, tmp_path):
     typo = tmp_path / "lables" / "labels.jsonl"
     r3 = run_cli("labels", "export", "--store", str(store), "--output", str(typo))
     assert r3.returncode == 2 and "does not exist" in r3.stderr and not typo.parent.exists()
+    # Another extension is a usage error: written as JSON Lines anyway, a labels.csv was never trained on.
+    r4 = run_cli("labels", "export", "--store", str(store), "--output", str(tmp_path / "labels.csv"))
+    assert r4.returncode == 2 and "labels.csv" in r4.stderr and "FILE.jsonl" in r4.stderr
+    assert not (tmp_path / "labels.csv").exists()
     conn = st.open_readonly(store)
     assert labelling.events_hash(conn) == digest
     conn.close()
