@@ -38,9 +38,21 @@ _IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free localhost port: any, or the first free one of ``TOPICS_TEST_PORTS`` (``8630-8639``) when
+    set (a shared machine whose users keep to their own ports)."""
+    span = os.environ.get("TOPICS_TEST_PORTS", "").strip()
+    candidates = [0]
+    if span:
+        low, _, high = span.partition("-")
+        candidates = list(range(int(low), int(high or low) + 1))
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"TOPICS_TEST_PORTS={span}: no free port")
 
 
 @contextmanager
