@@ -12,7 +12,7 @@ from dashboard.browser import BROWSER_ARGS, POINT, after_rerun, open_page
 from pipeline import labelling
 from pipeline import store as st
 from pipeline.tagger import DEFAULT_MODEL
-from tests.conftest import ROOT, need_browser
+from tests.conftest import ROOT, browser_ports, need_browser
 from tests.test_labelling import small_labels
 
 SHOTS = ROOT / "test-artifacts"
@@ -41,7 +41,7 @@ def test_correct_retrain_and_see_the_flip(seed_store_copy, tmp_path, monkeypatch
     probe_model = load_model(str(probe))
     monkeypatch.setenv("TOPICS_JOBS", "1")
     SHOTS.mkdir(exist_ok=True)
-    with serve(seed_store_copy, tmp_path / "streamlit.log") as url, sync_playwright() as p:
+    with serve(seed_store_copy, tmp_path / "streamlit.log", browser_ports()) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         # Waited for until the script is idle (the chart drawn once and for all), each click until its
@@ -105,7 +105,7 @@ def test_withdraw_my_correction_in_the_browser(seed_store_copy, tmp_path):
     from dashboard.browser import serve
 
     SHOTS.mkdir(exist_ok=True)
-    with serve(seed_store_copy, tmp_path / "streamlit.log") as url, sync_playwright() as p:
+    with serve(seed_store_copy, tmp_path / "streamlit.log", browser_ports()) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         open_page(page, url + "/statements", "div.stmt", timeout=120000)
