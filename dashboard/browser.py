@@ -37,16 +37,28 @@ _IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('
         "=== 'notRunning'"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(ports: str = "") -> int:
+    """A free localhost port: any, or the first free one of ``ports`` (a range, ``8630-8639``: a
+    shared machine whose users keep to their own ports)."""
+    candidates = [0]
+    if ports.strip():
+        low, _, high = ports.strip().partition("-")
+        candidates = list(range(int(low), int(high or low) + 1))
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in {ports}")
 
 
 @contextmanager
-def serve(store_dir: str | os.PathLike, log: Path | None = None) -> Iterator[str]:
-    """The real dashboard on a free localhost port, for as long as the block runs; yields its URL."""
-    port = free_port()
+def serve(store_dir: str | os.PathLike, log: Path | None = None, ports: str = "") -> Iterator[str]:
+    """The real dashboard on a free localhost port (of ``ports``, a range, when given), for as long as
+    the block runs; yields its URL."""
+    port = free_port(ports)
     # Through the launcher users start (python -m dashboard), with its settings.
     env = dict(os.environ, TOPICS_STORE=str(store_dir), PYTHONPATH=str(ROOT), TOPICS_HOST="127.0.0.1",
                TOPICS_PORT=str(port))

@@ -46,6 +46,7 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
     from dashboard import corrections
 
     fixed = corrections.current(list(df["statement_id"])) if len(df) else {}
+    gone = corrections.withdrawn(list(df["statement_id"])) if len(df) else {}
     # The search's words are marked too: in a long statement the reader could not find them.
     searched = queries.search_terms(f.search)[0] if f.search else []
     if searched and len(df):
@@ -72,7 +73,8 @@ def statements_list(f: queries.Filters, topic: str | None, key: str) -> None:
                         unsafe_allow_html=True)
             with st.expander(f"The whole statement ({len(text):,} characters)"):
                 st.markdown(f"<div class='stmt'>{highlight(text, terms, searched)}</div>", unsafe_allow_html=True)
-        corrections.controls(row.statement_id, row.topics, fixed.get(row.statement_id), key)
+        corrections.controls(row.statement_id, row.topics, fixed.get(row.statement_id), key,
+                             gone.get(row.statement_id))
         st.divider()
     if total:
         def csv_bytes() -> bytes:

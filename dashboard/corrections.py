@@ -1,7 +1,8 @@
 """Correcting a statement's topics where it is shown: a thin layer over pipeline.labelling.
 
 A correction needs no account: the name a user gives once per session is recorded with it.
-Writes go through ``labelling.record`` (one short transaction); a busy store is said, not waited on.
+Writes go through ``labelling.record`` and ``labelling.withdraw`` (one short transaction each); a busy
+store is said, not waited on.
 """
 
 from __future__ import annotations
@@ -26,6 +27,18 @@ def current(statement_ids: list[str]) -> dict[str, labelling.Labels]:
         return {}
     try:
         return labelling.labels_for(conn, statement_ids)
+    finally:
+        conn.close()
+
+
+def withdrawn(statement_ids: list[str]) -> dict[str, list[dict]]:
+    """The withdrawals on these statements (``labelling.withdrawals``), read fresh."""
+    try:
+        conn = data.connect()
+    except StoreError:
+        return {}
+    try:
+        return labelling.withdrawals(conn, statement_ids)
     finally:
         conn.close()
 
@@ -79,16 +92,38 @@ def save(statement_id: str, topics_: list[str], who: str, note: str = "", seen: 
     return True
 
 
-def controls(statement_id: str, model_topics: list[str], fixed: labelling.Labels | None, key: str) -> None:
-    """Under a statement: its corrected labels (if any), and a popover to add or remove topics."""
+def withdraw(statement_id: str, who: str) -> bool:
+    """Withdraw ``who``'s events on the statement (``labelling.withdraw``); says what happened."""
+    try:
+        wid = labelling.withdraw(data.store_dir(), statement_id, who=who)
+    except (StoreError, UsageError) as exc:
+        st.error(str(exc))
+        return False
+    st.toast("Your correction was withdrawn (the label log keeps it, marked withdrawn)" if wid else
+             "You have no correction on this statement to withdraw")
+    return True
+
+
+def _when(at: str) -> str:
+    return md_text(at[:16].replace("T", " "))
+
+
+def controls(statement_id: str, model_topics: list[str], fixed: labelling.Labels | None, key: str,
+             gone: list[dict] | None = None) -> None:
+    """Under a statement: its corrected labels (if any) or the withdrawal that left it with the
+    model's tags, and a popover to add or remove topics or to withdraw one's own correction."""
     shown = list(fixed.topics) if fixed else list(model_topics)
     if fixed:
         # A text of the audit sample or the evaluation set is never trained on: say so, not "learns it".
         why = labelling.held_out_reason(fixed.text, held_out())
         st.caption(f"Labels: **{md_text(', '.join(fixed.topics) or 'no topic')}** · corrected by "
-                   f"{md_text(fixed.who)} ({md_text(fixed.at[:16].replace('T', ' '))}); "
+                   f"{md_text(', '.join(fixed.by) or fixed.who)} ({_when(fixed.at)}); "
                    + (f"kept in the label log but never trained on: {md_text(why)}" if why else
                       "the tagger learns it at the next retrain"))
+    elif gone:
+        last = gone[-1]
+        st.caption(f"Correction withdrawn by {md_text(last['who'])} ({_when(last['at'])}): the model's tags "
+                   "stand; the review queue and a later audit round may pick it again.")
     pills, seen = f"{key}_fix_{statement_id}", f"{key}_seen_{statement_id}"
     with st.popover("Correct tags"):
         # The topics the user started from are kept at their first change: a save records only what
@@ -101,6 +136,15 @@ def controls(statement_id: str, model_topics: list[str], fixed: labelling.Labels
                 for k in (pills, seen):  # the next edit starts from the labels as they are now
                     st.session_state.pop(k, None)
                 st.rerun()
+        if fixed and who and labelling.name(who) in fixed.by:
+            if st.button("Withdraw my correction", key=f"{key}_withdraw_{statement_id}",
+                         help=f"Withdraws every label {who} recorded on this statement: it is then as if you had "
+                              "never corrected it (others' labels stand). The label log keeps your events, "
+                              "marked withdrawn."):
+                if withdraw(statement_id, who):
+                    for k in (pills, seen):  # the pills start from the labels as they are now
+                        st.session_state.pop(k, None)
+                    st.rerun()
 
 
 def _began(seen: str, shown: list[str]) -> None:

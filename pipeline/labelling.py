@@ -4,7 +4,9 @@ re-tagging beside the served tags, and two model versions compared.
 The log (``label_events`` in the store) is append-only: the store's triggers refuse UPDATE and
 DELETE, so a label is changed by a new event, and the current labels are the log replayed in
 event order. Each event keeps the statement's text and the topics it showed before the event,
-so the replay needs nothing but the log.
+so the replay needs nothing but the log. A *withdrawal* (``withdraw``) is an event too: it names a
+person's earlier events on a statement, which the replay then skips (the statement is as if they
+had never labelled it; the log keeps both).
 
 Rules kept here: statements in the log (corrected, or chosen by the queue) are never trained on
 when their text is in the audit sample or the evaluation set, and a future audit round leaves
@@ -32,6 +34,7 @@ from pipeline.errors import StoreBusyError, StoreError, UsageError
 
 CORRECTIONS_FILE = "corrections.jsonl"  # written into the labels folder by `train --with-log`
 SOURCES = ("correction", "queue")
+WITHDRAWAL = "withdrawal"  # the source of a withdrawal event (``withdraw``)
 BATCH = 20
 # The largest batch `labels queue` gives: its near-duplicate check compares each statement with every
 # one picked before it (quadratic), 3 s for 1,000 on the full store; a reader labels far fewer at once.
@@ -64,6 +67,32 @@ class Labels:
     at: str
     events: int
     last: int = 0  # the id of its latest event (of two statements with one text, the later wins)
+    by: tuple[str, ...] = ()  # everyone whose events stand (not withdrawn), in the order they first labelled it
+
+
+def name(who: str) -> str:
+    """A name as the log records it (spaces collapsed, at most 80 characters)."""
+    return " ".join(str(who).split())[:80]
+
+
+def _open_log(store: str | os.PathLike) -> sqlite3.Connection:
+    """A connection for writing the log: the log made (a store written before it existed) or
+    upgraded to hold withdrawals (a store of schema 1, ``store.upgrade_label_log``)."""
+    conn = _connect(store)
+    try:
+        conn.executescript(_LOG_SCHEMA)  # no-op when the log exists
+        st.upgrade_label_log(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _busy(store, exc: sqlite3.OperationalError, what: str) -> StoreError:
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreBusyError(f"{st.db_path(store)}: the store is busy (a run is writing); "
+                              f"the {what} was not saved, try again in a moment")
+    return StoreError(f"{st.db_path(store)}: cannot record the {what} ({exc})")
 
 
 def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *, who: str,
@@ -75,14 +104,16 @@ def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *
     One short transaction beside readers and runs (WAL); if a run holds the write for more than two
     seconds, ``StoreBusyError`` says so and nothing is written.
     """
-    who = " ".join(str(who).split())[:80]
+    who = name(who)
     if not who:
         raise UsageError("a correction needs the name of who makes it")
     if source not in SOURCES:
         raise UsageError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
-    conn = _connect(store)
     try:
-        conn.executescript(_LOG_SCHEMA)  # a store written before the log existed (no-op otherwise)
+        conn = _open_log(store)
+    except sqlite3.OperationalError as exc:
+        raise _busy(store, exc, "correction") from exc
+    try:
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT text, lang, date, topic_mask, model_version FROM statements "
@@ -111,10 +142,55 @@ def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *
                 conn.execute("ROLLBACK")
             raise
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise StoreBusyError(f"{st.db_path(store)}: the store is busy (a run is writing); "
-                                 "the correction was not saved, try again in a moment") from exc
-        raise StoreError(f"{st.db_path(store)}: cannot record the correction ({exc})") from exc
+        raise _busy(store, exc, "correction") from exc
+    finally:
+        conn.close()
+
+
+def withdraw(store: str | os.PathLike, statement_id: str, *, who: str, note: str = "") -> int | None:
+    """Withdraw ``who``'s events on a statement: one event (source ``withdrawal``) that names every
+    event of theirs on it that still stands. Replayed, the statement then has no label from them
+    (as if they had never corrected it; another person's events still stand), so it leaves the
+    export and the training labels, is back in the queue and may be drawn by a later audit round,
+    unless someone else's events stand. Events ``who`` records afterwards stand again. Returns the
+    withdrawal's id, or None when ``who`` has no standing event on the statement (nothing to do).
+
+    One short transaction, as ``record``; ``StoreBusyError`` when a run holds the write."""
+    who = name(who)
+    if not who:
+        raise UsageError("a withdrawal needs the name of who made the correction")
+    try:
+        conn = _open_log(store)
+    except sqlite3.OperationalError as exc:
+        raise _busy(store, exc, "withdrawal") from exc
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rows = conn.execute("SELECT event_id, who, source, withdraws, shown, text, lang, date FROM label_events "
+                                "WHERE statement_id = ? ORDER BY event_id", (statement_id,)).fetchall()
+            gone = {e for r in rows if r[2] == WITHDRAWAL for e in json.loads(r[3] or "[]")}
+            mine = [r[0] for r in rows if r[1] == who and r[2] != WITHDRAWAL and r[0] not in gone]
+            if not mine:
+                conn.execute("ROLLBACK")
+                return None
+            current = _replay(conn, [statement_id]).get(statement_id)
+            shown = current.topics if current else json.loads(rows[0][4])
+            version = conn.execute("SELECT model_version FROM statements WHERE statement_id = ?",
+                                   (statement_id,)).fetchone()
+            _, _, _, _, _, text, lang, date = rows[0]
+            cur = conn.execute(
+                "INSERT INTO label_events(statement_id, topic, old, new, who, at, source, model_version, note, "
+                "shown, text, lang, date, withdraws) VALUES (?,'',0,0,?,?,?,?,?,?,?,?,?,?)",
+                (statement_id, who, _now(), WITHDRAWAL, version[0] if version else None, str(note)[:500],
+                 json.dumps(sorted(shown)), text, lang, date, json.dumps(mine)))
+            conn.execute("COMMIT")
+            return int(cur.lastrowid)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        raise _busy(store, exc, "withdrawal") from exc
     finally:
         conn.close()
 
@@ -143,11 +219,16 @@ def set_topics(store: str | os.PathLike, statement_id: str, topics: Iterable[str
     return out
 
 
-_LOG_SCHEMA = st.SCHEMA[st.SCHEMA.index("CREATE TABLE IF NOT EXISTS label_events"):]
+_LOG_SCHEMA = st.LABEL_LOG_SCHEMA
 
 
 def _has_log(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'label_events'").fetchone() is not None
+
+
+def _withdraws_col(conn: sqlite3.Connection) -> str:
+    """The ``withdraws`` column, or NULL for a log of schema 1 (read-only, not upgraded yet: no withdrawals)."""
+    return "withdraws" if st.label_log_current(conn) else "NULL AS withdraws"
 
 
 def _replay(conn: sqlite3.Connection, statement_ids: list[str] | None = None,
@@ -161,18 +242,25 @@ def _replay(conn: sqlite3.Connection, statement_ids: list[str] | None = None,
     if until is not None:
         where.append("event_id <= ?")
         args.append(until)
-    sql = ("SELECT event_id, statement_id, topic, new, who, at, shown, text, lang, date FROM label_events"
+    sql = (f"SELECT event_id, statement_id, topic, new, who, at, shown, text, lang, date, source, "
+           f"{_withdraws_col(conn)} FROM label_events"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY event_id")
+    rows = conn.execute(sql, args).fetchall()
+    # Withdrawn events are skipped; a withdrawal is no label itself (only those up to ``until`` count).
+    gone = {e for r in rows if r[10] == WITHDRAWAL for e in json.loads(r[11] or "[]")}
     state: dict[str, dict] = {}
-    for eid, sid, topic, new, who, at, shown, text, lang, date in conn.execute(sql, args):
+    for eid, sid, topic, new, who, at, shown, text, lang, date, source, _ in rows:
         s = state.get(sid)
-        if s is None:  # the first event starts from what the statement showed then
+        if s is None:  # the statement's first event (withdrawn or not) gives what it showed before the log
             s = state[sid] = {"topics": set(json.loads(shown)), "text": text, "lang": lang or "",
-                              "date": date or "", "events": 0}
+                              "date": date or "", "events": 0, "by": {}}
+        if source == WITHDRAWAL or eid in gone:
+            continue
         (s["topics"].add if new else s["topics"].discard)(topic)
+        s["by"].setdefault(who, eid)
         s.update(who=who, at=at, events=s["events"] + 1, last=eid)
     return {sid: Labels(sid, tuple(sorted(s["topics"])), s["text"], s["lang"], s["date"], s["who"], s["at"],
-                        s["events"], s["last"]) for sid, s in state.items()}
+                        s["events"], s["last"], tuple(s["by"])) for sid, s in state.items() if s["events"]}
 
 
 def replay(conn: sqlite3.Connection, until: int | None = None) -> dict[str, Labels]:
@@ -185,12 +273,26 @@ def labels_for(conn: sqlite3.Connection, statement_ids: list[str]) -> dict[str, 
     return _replay(conn, list(statement_ids))
 
 
+def withdrawals(conn: sqlite3.Connection, statement_ids: list[str]) -> dict[str, list[dict]]:
+    """The withdrawals on the given statements, oldest first: {statement id: [{event_id, who, at,
+    withdraws (the event ids)}]}."""
+    if not _has_log(conn) or not st.label_log_current(conn):
+        return {}
+    out: dict[str, list[dict]] = {}
+    for eid, sid, who, at, ids in conn.execute(
+            "SELECT event_id, statement_id, who, at, withdraws FROM label_events WHERE source = ? AND statement_id "
+            "IN (SELECT value FROM json_each(?)) ORDER BY event_id", (WITHDRAWAL, json.dumps(list(statement_ids)))):
+        out.setdefault(sid, []).append({"event_id": eid, "who": who, "at": at, "withdraws": json.loads(ids)})
+    return out
+
+
 def events(conn: sqlite3.Connection, limit: int | None = None) -> list[dict]:
-    """The log's events, newest first."""
+    """The log's events, newest first (withdrawals too: source 'withdrawal', ``withdraws`` their ids)."""
     if not _has_log(conn):
         return []
-    cur = conn.execute("SELECT event_id, statement_id, topic, old, new, who, at, source, model_version, note "
-                       "FROM label_events ORDER BY event_id DESC" + (" LIMIT ?" if limit else ""),
+    cur = conn.execute("SELECT event_id, statement_id, topic, old, new, who, at, source, model_version, note, "
+                       f"{_withdraws_col(conn)} FROM label_events ORDER BY event_id DESC"
+                       + (" LIMIT ?" if limit else ""),
                        (limit,) if limit else ())
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r)) for r in cur.fetchall()]
@@ -202,18 +304,20 @@ def events_hash(conn: sqlite3.Connection) -> tuple[str, int, int]:
         return hashlib.sha256(b"").hexdigest()[:16], 0, 0
     h = hashlib.sha256()
     n = last = 0
-    for row in conn.execute("SELECT event_id, statement_id, topic, old, new, who, at, source, shown, text "
-                            "FROM label_events ORDER BY event_id"):
+    for row in conn.execute("SELECT event_id, statement_id, topic, old, new, who, at, source, shown, text, "
+                            f"{_withdraws_col(conn)} FROM label_events ORDER BY event_id"):
+        # A withdrawal adds the ids it withdraws; other events hash as they did before withdrawals existed.
+        row = row if row[-1] is not None else row[:-1]
         h.update(json.dumps(row, ensure_ascii=False).encode() + b"\n")
         n, last = n + 1, row[0]
     return h.hexdigest()[:16], n, last
 
 
 def logged_keys(conn: sqlite3.Connection) -> set[str]:
-    """Text keys of every statement in the log: a future audit round leaves them out."""
-    if not _has_log(conn):
-        return set()
-    return {text_key(t) for (t,) in conn.execute("SELECT DISTINCT text FROM label_events")}
+    """Text keys of every statement with a label in the log (events that stand): a future audit
+    round and the queue leave them out. A statement whose every event was withdrawn is not among
+    them: it is as if never labelled."""
+    return {text_key(lab.text) for lab in replay(conn).values()}
 
 
 # -- labels for training ---------------------------------------------------------------------------

@@ -29,11 +29,11 @@ from pipeline.errors import StoreError
 from pipeline.readers import briefing
 from pipeline.stages import Document, Statement, TaggedBatch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the label log holds withdrawals (upgrade_label_log)
 DB_NAME = "tracker.db"
 EPOCH = dt.date(1970, 1, 1)
 
-SCHEMA = """
+SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS topics(
     topic_id INTEGER PRIMARY KEY,      -- bit number in statements.topic_mask
@@ -128,26 +128,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS statements_fts USING fts5(
 CREATE TRIGGER IF NOT EXISTS statements_ad AFTER DELETE ON statements BEGIN
     INSERT INTO statements_fts(statements_fts, rowid, text) VALUES ('delete', old.sid, old.text);
 END;
--- The label log (pipeline/labelling.py): append-only; current labels are the log replayed.
--- Each event keeps the statement's text, so the log alone makes training labels.
-CREATE TABLE IF NOT EXISTS label_events(
-    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    statement_id TEXT NOT NULL, topic TEXT NOT NULL,
-    old INTEGER NOT NULL, new INTEGER NOT NULL,        -- the topic on the statement before and after
-    who TEXT NOT NULL, at TEXT NOT NULL,               -- the name the user gave; UTC time
-    source TEXT NOT NULL CHECK (source IN ('correction', 'queue')),
-    model_version TEXT, note TEXT NOT NULL DEFAULT '',
-    shown TEXT NOT NULL,                               -- JSON list: the statement's topics before the event
-    text TEXT NOT NULL, lang TEXT, date TEXT
-);
-CREATE INDEX IF NOT EXISTS label_events_statement ON label_events(statement_id);
-CREATE TRIGGER IF NOT EXISTS label_events_no_update BEFORE UPDATE ON label_events BEGIN
-    SELECT RAISE(ABORT, 'label_events is append-only: an event cannot be changed');
-END;
-CREATE TRIGGER IF NOT EXISTS label_events_no_delete BEFORE DELETE ON label_events BEGIN
-    SELECT RAISE(ABORT, 'label_events is append-only: an event cannot be deleted');
-END;
--- Per model version, each statement's topics (and, until swapped in, its scores): the previous
+{LABEL_LOG}-- Per model version, each statement's topics (and, until swapped in, its scores): the previous
 -- versions' tags for before/after, and a new version's tags written beside the served ones.
 CREATE TABLE IF NOT EXISTS version_tags(
     version TEXT NOT NULL, sid INTEGER NOT NULL, topic_mask INTEGER NOT NULL, scores TEXT,
@@ -159,6 +140,66 @@ CREATE TABLE IF NOT EXISTS model_evals(
     PRIMARY KEY (version, gold_hash)
 );
 """
+
+
+# The label log (pipeline/labelling.py): append-only; current labels are the log replayed. Each event
+# keeps the statement's text, so the log alone makes training labels. Schema 2 added withdrawals
+# (source 'withdrawal', ``withdraws``: the ids of the events it withdraws); ``upgrade_label_log``
+# rebuilds a schema-1 log (whose CHECK refuses that source) with every event kept as it was.
+LABEL_LOG_TABLE = """CREATE TABLE IF NOT EXISTS label_events(
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    statement_id TEXT NOT NULL, topic TEXT NOT NULL,   -- '' on a withdrawal
+    old INTEGER NOT NULL, new INTEGER NOT NULL,        -- the topic on the statement before and after
+    who TEXT NOT NULL, at TEXT NOT NULL,               -- the name the user gave; UTC time
+    source TEXT NOT NULL CHECK (source IN ('correction', 'queue', 'withdrawal')),
+    model_version TEXT, note TEXT NOT NULL DEFAULT '',
+    shown TEXT NOT NULL,                               -- JSON list: the statement's topics before the event
+    text TEXT NOT NULL, lang TEXT, date TEXT,
+    withdraws TEXT                                     -- a withdrawal's JSON list of the event ids it withdraws
+)"""
+LABEL_LOG_COLUMNS = ("event_id", "statement_id", "topic", "old", "new", "who", "at", "source", "model_version",
+                     "note", "shown", "text", "lang", "date")  # those of schema 1
+LABEL_LOG_EXTRAS = (
+    "CREATE INDEX IF NOT EXISTS label_events_statement ON label_events(statement_id)",
+    """CREATE TRIGGER IF NOT EXISTS label_events_no_update BEFORE UPDATE ON label_events BEGIN
+    SELECT RAISE(ABORT, 'label_events is append-only: an event cannot be changed');
+END""",
+    """CREATE TRIGGER IF NOT EXISTS label_events_no_delete BEFORE DELETE ON label_events BEGIN
+    SELECT RAISE(ABORT, 'label_events is append-only: an event cannot be deleted');
+END""",
+)
+LABEL_LOG_SCHEMA = ";\n".join((LABEL_LOG_TABLE, *LABEL_LOG_EXTRAS)) + ";\n"
+SCHEMA = SCHEMA_TEMPLATE.replace("{LABEL_LOG}", LABEL_LOG_SCHEMA)
+
+
+def label_log_current(conn: sqlite3.Connection) -> bool:
+    """Whether the store's label log is absent or of schema 2 (it can hold withdrawals)."""
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'label_events'").fetchone()
+    return row is None or "'withdrawal'" in row[0]
+
+
+def upgrade_label_log(conn: sqlite3.Connection) -> bool:
+    """Bring a store to schema 2: a label log written by schema 1 (its CHECK refuses withdrawals) is
+    rebuilt, every event copied with its id, in one transaction; the triggers are made again, so
+    the log stays append-only. The meta ``schema_version`` says 2 afterwards. Returns True when the
+    log was rebuilt. (A dropped table fires no DELETE trigger; the triggers are dropped first anyway.)"""
+    if label_log_current(conn) and (get_meta(conn, "schema_version") or str(SCHEMA_VERSION)) == str(SCHEMA_VERSION):
+        return False
+    with transaction(conn):
+        rebuilt = not label_log_current(conn)  # read again under the write lock: another writer may be first
+        if rebuilt:
+            cols = ", ".join(LABEL_LOG_COLUMNS)
+            for sql in ("DROP TRIGGER IF EXISTS label_events_no_update",
+                        "DROP TRIGGER IF EXISTS label_events_no_delete",
+                        "DROP INDEX IF EXISTS label_events_statement",
+                        "ALTER TABLE label_events RENAME TO label_events_v1", LABEL_LOG_TABLE,
+                        f"INSERT INTO label_events({cols}) SELECT {cols} FROM label_events_v1 ORDER BY event_id",
+                        "DROP TABLE label_events_v1", *LABEL_LOG_EXTRAS):
+                conn.execute(sql)
+        version = get_meta(conn, "schema_version")
+        if version is not None and int(version) < SCHEMA_VERSION:
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    return rebuilt
 
 
 def day_number(d: dt.date) -> int:
@@ -248,6 +289,8 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
         raise StoreError(f"{path}: cannot create the store ({exc.strerror or exc})") from exc
     if row is None:
         conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    elif int(row[0]) == 1:  # schema 1: its label log cannot hold withdrawals; rebuilt, every event kept
+        upgrade_label_log(conn)
     elif int(row[0]) != SCHEMA_VERSION:
         raise StoreError(f"{path}: store schema {row[0]}, this version reads {SCHEMA_VERSION}")
     # Every store has its identity from its first run (citations name it; briefs record it). A store

@@ -32,6 +32,12 @@ def need_corpus() -> Path:
     pytest.skip(f"needs the full corpus at {CORPUS} (not shipped with the project)")
 
 
+def browser_ports() -> str:
+    """``TOPICS_TEST_PORTS`` (``8630-8639``): the port range browser tests serve the dashboard on
+    (empty: any free port)."""
+    return os.environ.get("TOPICS_TEST_PORTS", "")
+
+
 def need_browser() -> Path:
     if CHROMIUM.exists():
         return CHROMIUM

@@ -12,7 +12,7 @@ from dashboard.browser import BROWSER_ARGS, POINT, after_rerun, open_page
 from pipeline import labelling
 from pipeline import store as st
 from pipeline.tagger import DEFAULT_MODEL
-from tests.conftest import ROOT, need_browser
+from tests.conftest import ROOT, browser_ports, need_browser
 from tests.test_labelling import small_labels
 
 SHOTS = ROOT / "test-artifacts"
@@ -41,7 +41,7 @@ def test_correct_retrain_and_see_the_flip(seed_store_copy, tmp_path, monkeypatch
     probe_model = load_model(str(probe))
     monkeypatch.setenv("TOPICS_JOBS", "1")
     SHOTS.mkdir(exist_ok=True)
-    with serve(seed_store_copy, tmp_path / "streamlit.log") as url, sync_playwright() as p:
+    with serve(seed_store_copy, tmp_path / "streamlit.log", browser_ports()) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         # Waited for until the script is idle (the chart drawn once and for all), each click until its
@@ -94,3 +94,48 @@ def test_correct_retrain_and_see_the_flip(seed_store_copy, tmp_path, monkeypatch
         browser.close()
     if not model.exists():
         pytest.fail("the retrain left no model file")
+
+
+def test_withdraw_my_correction_in_the_browser(seed_store_copy, tmp_path):
+    """Correct a statement on the Statements page, then "Withdraw my correction" in the same popover:
+    the statement says it was withdrawn, no longer "corrected by", and the log replays to no label."""
+    exe = need_browser()
+    from playwright.sync_api import sync_playwright
+
+    from dashboard.browser import serve
+
+    SHOTS.mkdir(exist_ok=True)
+    with serve(seed_store_copy, tmp_path / "streamlit.log", browser_ports()) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(exe), args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        open_page(page, url + "/statements", "div.stmt", timeout=120000)
+        page.get_by_role("button", name="Correct tags").first.click()
+        pop = page.locator("[data-testid='stPopoverBody']")
+        pop.get_by_role("button", name="sovereignty").click()  # add it (or remove it): a change either way
+        pop.get_by_label(re.compile("Your name")).fill("Ana Ruiz")
+        pop.get_by_label(re.compile("Your name")).press("Enter")
+        pop.get_by_role("button", name="Save correction").click()
+        page.wait_for_selector("text=corrected by Ana Ruiz", timeout=60000)
+        conn = st.open_readonly(seed_store_copy)
+        (fixed,) = labelling.replay(conn).values()
+        conn.close()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Correct tags").first.click()
+        withdraw = page.locator("[data-testid='stPopoverBody']").get_by_role("button", name="Withdraw my correction")
+        withdraw.click()
+        page.wait_for_selector("text=Correction withdrawn by Ana Ruiz", timeout=60000)
+        page.keyboard.press("Escape")
+        page.screenshot(path=str(SHOTS / "withdrawn.png"), full_page=True)
+        assert page.get_by_text("corrected by Ana Ruiz").count() == 0
+        conn = st.open_readonly(seed_store_copy)
+        assert labelling.replay(conn) == {}
+        ev = labelling.events(conn)
+        conn.close()
+        assert (ev[0]["source"], ev[0]["who"], ev[0]["statement_id"]) == ("withdrawal", "Ana Ruiz",
+                                                                          fixed.statement_id)
+        # Nothing of hers stands: the popover offers no withdrawal any more.
+        page.get_by_role("button", name="Correct tags").first.click()
+        pop = page.locator("[data-testid='stPopoverBody']")
+        pop.get_by_role("button", name="Save correction").wait_for(timeout=30000)
+        assert pop.get_by_role("button", name="Withdraw my correction").count() == 0
+        browser.close()

@@ -130,3 +130,37 @@ def test_a_correction_keeps_a_label_another_session_set_meanwhile(seed_store_cop
     got = labelling.replay(conn)[sid]
     conn.close()
     assert got.topics == tuple(sorted([*before[1:], "sovereignty"])) and got.who == "Luis"
+
+
+def test_withdraw_my_correction_leaves_the_statement_as_the_model_tagged_it(seed_store_copy, monkeypatch):
+    """A correction made by mistake: setting the topics back left it "corrected by" its author and
+    trained on as a confirmed label. "Withdraw my correction" withdraws the session's name's events on
+    the statement; another person's correction offers no such button."""
+    at = _app(seed_store_copy, monkeypatch)
+    at.run()
+    at.switch_page("views/explore.py").run()
+    pills = [p for p in at.get("button_group") if p.key and p.key.startswith("explore_fix_")]
+    sid, other = (p.key.removeprefix("explore_fix_") for p in pills[:2])
+    before = list(pills[0].value)
+    labelling.set_topics(seed_store_copy, other, ["sovereignty"], who="Luis")  # someone else's correction
+    at.text_input(key=f"explore_{sid}_who").input("Ana Ruiz").run()
+    assert not [b for b in at.button if b.key == f"explore_withdraw_{sid}"]  # nothing of hers to withdraw yet
+    next(p for p in at.get("button_group") if p.key == f"explore_fix_{sid}").set_value(
+        sorted(set(before) ^ {"sovereignty"})).run()
+    at.button(key=f"explore_save_{sid}").click().run()
+    assert "corrected by Ana Ruiz" in " ".join(c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == f"explore_withdraw_{other}"]  # Luis's, not hers
+    at.button(key=f"explore_withdraw_{sid}").click().run()
+    assert not at.exception, at.exception
+    conn = st.open_readonly(seed_store_copy)
+    got = labelling.replay(conn)
+    ev = labelling.events(conn)
+    conn.close()
+    assert sid not in got and got[other].who == "Luis"
+    assert (ev[0]["statement_id"], ev[0]["source"], ev[0]["who"]) == (sid, "withdrawal", "Ana Ruiz")
+    captions = " ".join(c.value for c in at.caption)
+    assert "corrected by Ana Ruiz" not in captions and "Correction withdrawn by Ana Ruiz" in captions
+    assert "corrected by Luis" in captions
+    # The statement shows the model's tags again, and there is nothing left to withdraw.
+    assert list(next(p for p in at.get("button_group") if p.key == f"explore_fix_{sid}").value) == before
+    assert not [b for b in at.button if b.key == f"explore_withdraw_{sid}"]
