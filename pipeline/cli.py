@@ -10,6 +10,7 @@ import os
 import re
 import select
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -566,11 +567,30 @@ def _export_format(out_path: str) -> str:
     return suffix[1:]
 
 
+def _special_file(path: str) -> bool:
+    """Whether ``path`` is there and is neither a regular file nor a folder: a device (/dev/null,
+    /dev/stdout) or a named pipe, which is written into where it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextmanager
 def _whole_file(out_path: str, binary: bool = False) -> Iterator[IO]:
     """A file (UTF-8 text, or ``binary``) written beside ``out_path`` and renamed onto it at the
     end: a stopped or failed command never leaves half a file, and leaves nothing of its own (not
     even the part it wrote). An OSError becomes the one-line error naming the path."""
+    if _special_file(out_path):
+        # Renaming a file onto a device or a pipe would replace it (run as root, /dev/null became a
+        # regular file) and its reader would get nothing: write into it, as a shell's > would.
+        try:
+            with open(out_path, "wb") if binary else open(out_path, "w", encoding="utf-8") as fh:
+                yield fh
+        except OSError as exc:
+            raise _cannot_write(out_path, exc) from exc
+        return
     tmp = Path(out_path + ".part")
     try:
         with (tmp.open("wb") if binary else tmp.open("w", encoding="utf-8")) as fh:
@@ -727,10 +747,8 @@ def cmd_labels(args) -> int:
                     print(json.dumps(r, ensure_ascii=False, sort_keys=True))
             else:
                 _check_output(args.output)  # a mistyped folder is an error, not a folder made
-                try:
-                    labelling.write_label_file(rows, Path(args.output))
-                except OSError as exc:
-                    raise _cannot_write(args.output, exc) from exc
+                with _whole_file(args.output) as fh:
+                    fh.writelines(labelling.label_lines(rows))
             print(f"exported the labels of {len(rows)} statements from the label log", file=sys.stderr)
             return EXIT_OK
         from pipeline.tagger import model_info

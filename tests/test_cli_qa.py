@@ -113,3 +113,45 @@ def test_every_reader_of_a_store_that_is_a_file_says_it_is_a_file(tmp_path):
         assert r.returncode == 1, (command, r.stderr)
         assert r.stderr == f"error: {not_a_folder}: is a file, not a store folder; give --store a folder\n"
     assert not_a_folder.read_text() == "not a store"
+
+
+# -- an output that is a device or a named pipe ------------------------------------------------------
+def _read_fifo(fifo, got: list) -> None:
+    with open(fifo, encoding="utf-8") as fh:
+        got.append(fh.read())
+
+
+def test_an_output_that_is_a_named_pipe_is_written_into_not_replaced(seed_store, tmp_path):
+    # `tag --output /dev/stdout` (or /dev/null, a named pipe) wrote FILE.part beside it and renamed
+    # it onto the path: the pipe's reader got nothing and, run as root, /dev/null became a regular
+    # file. A named pipe stands in for the device here (replacing it harms nothing else).
+    import stat
+    import threading
+
+    statements = tmp_path / "in.txt"
+    statements.write_text("Tariffs on steel and aluminum.\n")
+    commands = {
+        "tag.jsonl": ("tag", "--input", str(statements)),
+        "export.jsonl": ("export", "--store", str(seed_store)),
+        "labels.jsonl": ("labels", "export", "--store", str(seed_store)),
+    }
+    for name, command in commands.items():
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        got: list[str] = []
+        reader = threading.Thread(target=_read_fifo, args=(fifo, got), daemon=True)
+        reader.start()
+        r = run_cli(*command, "--output", str(fifo))
+        if reader.is_alive():  # never opened for writing: let the reader go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+        assert r.returncode == 0, (name, r.stderr)
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode), f"{name}: the named pipe was replaced by a file"
+        assert not (tmp_path / f"{name}.part").exists()
+        if name == "tag.jsonl":
+            assert json.loads(got[0])["topics"] == ["trade"]
+        elif name == "export.jsonl":
+            assert len(got[0].splitlines()) > 80_000
+        else:
+            assert got == [""]  # the seed store's label log is empty: an empty output, written there
+
