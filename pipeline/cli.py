@@ -399,7 +399,16 @@ def _check_output(path: str, flag: str = "--output") -> None:
     if p.is_dir():
         raise UsageError(f"{path}: a folder; give the name of a file to write")
     if not p.parent.is_dir():
+        _check_no_file_above(p)
         raise UsageError(f"{path}: folder {p.parent} does not exist")
+
+
+def _check_no_file_above(p: Path) -> None:
+    """UsageError when a path's nearest existing ancestor is a file (``notes.txt/x.csv``): that
+    file is named, rather than said not to exist."""
+    above = next((q for q in p.parents if q.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UsageError(f"{p}: {above} is a file, not a folder")
 
 
 def _cannot_write(path: str, exc: OSError) -> TrackerError:

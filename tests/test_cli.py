@@ -304,3 +304,17 @@ def test_tag_stopped_while_writing_leaves_the_earlier_output_whole(tmp_path):
     assert proc.returncode != 0
     assert out.read_text() == '{"id": "earlier"}\n'
     assert not part.exists()
+
+
+def test_an_output_path_under_a_file_says_that_file_is_no_folder(small_store, tmp_path):
+    # It said "folder notes.txt does not exist" of a file that does exist.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("kept")
+    for command, out in ((("export", "--store", str(small_store)), notes / "x.csv"),
+                         (("labels", "export", "--store", str(small_store)), notes / "sub" / "l.jsonl"),
+                         (("tag", "--input", str(SEED_FILE)), notes / "t.jsonl")):
+        r = run_cli(*command, "--output", str(out))
+        _one_error_line(r, out, f"{notes} is a file, not a folder", 2)
+    r = run_cli("snapshot", "--all", "--store", str(small_store), "--out", str(notes / "briefs"))
+    _one_error_line(r, notes / "briefs", f"{notes} is a file, not a folder", 1)  # it said "Not a directory"
+    assert notes.read_text() == "kept"
