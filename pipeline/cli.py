@@ -705,9 +705,23 @@ def cmd_tag(args) -> int:
     return EXIT_OK
 
 
+def _check_model_output(path: str) -> None:
+    """UsageError for a ``train --output`` that cannot be a model file, before minutes of fitting
+    (a missing folder is made; a folder, a file above the path or a device or pipe cannot be)."""
+    if not path:
+        raise UsageError("--output: empty path")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: a folder; give the name of a file to write")
+    if _special_file(path):  # the model's info and compiled form are written beside it, too
+        raise UsageError(f"{path}: not a regular file; a model is written to a file of its own")
+    _check_no_file_above(p)
+
+
 def cmd_train(args) -> int:
     from pipeline.tagger.train import train
 
+    _check_model_output(args.output)
     labels = Path(args.labels) if args.labels else settings.labels_dir()
     extra = None
     if args.with_log:

@@ -155,3 +155,29 @@ def test_an_output_that_is_a_named_pipe_is_written_into_not_replaced(seed_store,
         else:
             assert got == [""]  # the seed store's label log is empty: an empty output, written there
 
+
+
+# -- train --output checked before training ---------------------------------------------------------
+def test_a_train_output_that_cannot_be_a_model_file_is_refused_before_training(tmp_path):
+    # Each was found only after the whole fit (1.5 minutes on the shipped labels), as a traceback
+    # (a folder; a path under a file), or silently replaced a named pipe with the model.
+    import stat
+
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for name in ("train_en.jsonl", "train_es.jsonl"):  # a small labelled set: a fit of seconds
+        lines = (ROOT / "pipeline" / "labels" / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (labels / name).write_text("".join(lines[:300]), encoding="utf-8")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("kept")
+    fifo = tmp_path / "pipe.skops"
+    os.mkfifo(fifo)
+    cases = {tmp_path: "a folder; give the name of a file to write",
+             notes / "m.skops": f"{notes} is a file, not a folder",
+             fifo: "not a regular file; a model is written to a file of its own"}
+    for out, reason in cases.items():
+        r = run_bounded("train", "--labels", str(labels), "--output", str(out), "--jobs", "1")
+        assert r.returncode == 2, (out, r.stderr)
+        assert r.stderr == f"error: {out}: {reason}\n"  # not even the "training on ..." line
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and notes.read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels", "notes.txt", "pipe.skops"]
