@@ -304,12 +304,47 @@ def _on_sigterm(signum: int, frame) -> None:
     raise Terminated()
 
 
+class _StdoutError(OutputError):
+    """Standard output cannot be written (a full disk, an I/O error); its reader is still there."""
+
+
+class _Stdout:
+    """Standard output whose write errors become ``_StdoutError`` (one line, exit 1) instead of a
+    traceback; a reader that went away stays a BrokenPipeError (exit 141)."""
+
+    def __init__(self, stream: IO) -> None:
+        self._stream = stream
+
+    def _failed(self, exc: OSError) -> _StdoutError:
+        return _StdoutError(f"standard output: cannot be written ({_why(exc)})")
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM stops a command the way Ctrl-C does: workers ended, the run logged as interrupted.
     # (Signal handlers can only be set from the main thread; elsewhere the default stays.)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         _check_dates(args)
         status = COMMANDS[args.command](args)
@@ -322,6 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         # as a command ended by SIGPIPE would, and keep the interpreter's last flush quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except _StdoutError as exc:
+        # What is left in the buffer cannot be written either: drop it, or the interpreter's last
+        # flush would print its own error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        print(f"error: {shown(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except UsageError as exc:
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -336,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted ({sig.name}){_AFTER_INTERRUPT.get(args.command, '')}", file=sys.stderr)
         return 128 + sig  # the shell's convention for "ended by this signal": 130, 143
     finally:
+        sys.stdout = stdout
         if in_main:  # (None: the previous handler was not set from Python, i.e. the default)
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 

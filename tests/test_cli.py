@@ -127,6 +127,20 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(seed_store, ar
     assert err == ""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [("export", "--output", "-"), ("trend",), ("status",), ("settings",)])
+def test_standard_output_on_a_full_disk_is_one_error_line(small_store, args):
+    """`... > file` on a full disk (here /dev/full): exit 1 and one line saying standard output
+    cannot be written, not a Python traceback."""
+    store = () if args == ("settings",) else ("--store", str(small_store))
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "pipeline", *args, *store], cwd=ROOT, stdout=full,
+                           stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines()[-1] == "error: standard output: cannot be written (No space left on device)"
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
 def test_export_format_follows_the_extension_in_any_case(small_store, tmp_path):
     r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / "X.CSV"))
     assert r.returncode == 0, r.stderr
