@@ -419,6 +419,8 @@ def _read_input(path: str, flag: str, stdin: bool = True) -> str:
     UTF-8; InputError (exit 2) naming the file when it cannot be read or is not text."""
     if not path:
         raise UsageError(f"{flag}: empty path")
+    if not (stdin and path == "-"):
+        _check_not_a_device(path)
     try:
         data = sys.stdin.buffer.read() if stdin and path == "-" else Path(path).read_bytes()
     except OSError as exc:
@@ -430,6 +432,19 @@ def _read_input(path: str, flag: str, stdin: bool = True) -> str:
     except UnicodeDecodeError as exc:
         raise InputError(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
                                "save it as UTF-8") from exc
+
+
+def _check_not_a_device(path: str) -> None:
+    """InputError for an input that is a device or a socket: /dev/zero never ends and was read
+    into memory until the machine had none left. A named pipe is read (``--input <(...)``)."""
+    from pipeline.readers import file_kind
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # the read says why
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise InputError(path, f"not a regular file ({file_kind(mode)})")
 
 
 def _check_output(path: str, flag: str = "--output") -> None:

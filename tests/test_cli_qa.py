@@ -181,3 +181,30 @@ def test_a_train_output_that_cannot_be_a_model_file_is_refused_before_training(t
         assert r.stderr == f"error: {out}: {reason}\n"  # not even the "training on ..." line
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and notes.read_text() == "kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels", "notes.txt", "pipe.skops"]
+
+
+# -- a device named as an input file ------------------------------------------------------------------
+def test_a_device_named_as_an_input_file_is_refused_without_reading_it(tmp_path):
+    # `tag --input /dev/zero` read until the machine's memory ran out (the OOM killer ended it);
+    # under a memory limit it, `--gold` and `--topics` ended in a MemoryError traceback. `run
+    # --input /dev/zero` already refused it.
+    cases = [(("tag", "--input", "/dev/zero", "--output", "-"), 2,
+              "error: /dev/zero: not a regular file (character device)\n"),
+             (("evaluate", "--gold", "/dev/zero"), 2, "error: /dev/zero: not a regular file (character device)\n"),
+             (("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "store"), "--topics", "/dev/zero"), 1,
+              "error: /dev/zero: cannot read topics file (not a regular file: character device)\n")]
+    for args, code, message in cases:
+        r = run_bounded(*args, timeout=60)
+        assert (r.returncode, r.stderr) == (code, message), args
+    assert not (tmp_path / "store").exists()
+    fifo = tmp_path / "statements.txt"  # a pipe is still read: `tag --input <(...)`
+    os.mkfifo(fifo)
+    import threading
+
+    def feed() -> None:
+        with open(fifo, "w") as fh:
+            fh.write("Tariffs on steel.\n")
+
+    threading.Thread(target=feed, daemon=True).start()
+    r = run_bounded("tag", "--input", str(fifo), "--output", "-", timeout=60)
+    assert r.returncode == 0 and json.loads(r.stdout)["topics"] == ["trade"], r.stderr

@@ -126,6 +126,11 @@ _KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "cha
           (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
 
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words ('character device', 'FIFO')."""
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
 def check_stat(path: str, info: os.stat_result) -> None:
     """Refuse, before reading, what cannot be a transcript: anything but a regular file (a FIFO
     would wait for a writer forever, a device never end) and a file over MAX_BYTES (a sparse
@@ -133,8 +138,7 @@ def check_stat(path: str, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
         if stat.S_ISDIR(info.st_mode):
             raise InputError(path, "is a folder, not a file")
-        kind = next((name for test, name in _KINDS if test(info.st_mode)), "special file")
-        raise InputError(path, f"not a regular file ({kind})")
+        raise InputError(path, f"not a regular file ({file_kind(info.st_mode)})")
     if info.st_size > MAX_BYTES:
         raise _too_big(path, info.st_size)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import ModelError
+from pipeline.readers import file_kind
 from pipeline.settings import DEFAULT_TOPICS
 from pipeline.tagger.text import normalise
 
@@ -26,6 +28,9 @@ def load_topics(path: str | Path = DEFAULT_TOPICS) -> tuple[list[Topic], str]:
     """Read the topics file; returns the topics and the file's content hash (its version)."""
     p = Path(path)
     try:
+        mode = p.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # /dev/zero would be read until memory runs out
+            raise ModelError(f"{p}: cannot read topics file (not a regular file: {file_kind(mode)})")
         data = p.read_bytes()
     except OSError as exc:
         raise ModelError(f"{p}: cannot read topics file ({exc.strerror or exc})") from exc
