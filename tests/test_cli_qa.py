@@ -208,3 +208,24 @@ def test_a_device_named_as_an_input_file_is_refused_without_reading_it(tmp_path)
     threading.Thread(target=feed, daemon=True).start()
     r = run_bounded("tag", "--input", str(fifo), "--output", "-", timeout=60)
     assert r.returncode == 0 and json.loads(r.stdout)["topics"] == ["trade"], r.stderr
+
+
+# -- a topics file of the wrong shape -----------------------------------------------------------------
+def test_a_topics_file_of_the_wrong_shape_is_one_line_naming_what_is_wrong(tmp_path):
+    # `topic = "trade"` or a single [topic] table ended in a traceback (AttributeError); `cues =
+    # "tariff"` (a string, not a list) was taken as the cues t, a, r, i, f: every word with a t.
+    cases = {
+        'topic = "trade"\n': "'topic' must be [[topic]] tables",
+        '[topic]\nname = "trade"\ncues = ["tariff"]\n': "'topic' must be [[topic]] tables",
+        '[[topic]]\nname = "trade"\ncues = "tariff"\n': "topic 'trade': 'cues' must be a list of strings",
+        '[[topic]]\nname = "trade"\ncues = ["tariff"]\nexclude = "tariff rate"\n':
+            "topic 'trade': 'exclude' must be a list of strings",
+        '[[topic]]\nname = "trade"\ncues = ["tariff", 3]\n': "topic 'trade': 'cues' must be a list of strings",
+    }
+    for i, (text, reason) in enumerate(cases.items()):
+        topics = tmp_path / f"topics{i}.toml"
+        topics.write_text(text)
+        store = tmp_path / f"store{i}"
+        r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--topics", str(topics))
+        assert (r.returncode, r.stderr) == (1, f"error: {topics}: {reason}\n"), text
+        assert not store.exists()
