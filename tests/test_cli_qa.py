@@ -229,3 +229,19 @@ def test_a_topics_file_of_the_wrong_shape_is_one_line_naming_what_is_wrong(tmp_p
         r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--topics", str(topics))
         assert (r.returncode, r.stderr) == (1, f"error: {topics}: {reason}\n"), text
         assert not store.exists()
+
+
+# -- a setting set to nothing ----------------------------------------------------------------------
+def test_a_setting_set_to_nothing_means_its_default_not_the_current_folder(tmp_path):
+    # `TOPICS_STORE= TOPICS_LABELS= python -m pipeline run ...` (a blank line in an env file)
+    # made the store in the current folder and took that folder for the labelled set (writing
+    # its cache of label texts there and counting no statement as labelled).
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {"TOPICS_STORE": "", "TOPICS_LABELS": "", "TOPICS_MODEL": "", "TOPICS_FILE": ""}
+    r = run_cli("run", "--input", str(SEED_FILE), "--no-snapshots", cwd=work, env=env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in work.iterdir()) == ["data"]
+    assert (work / "data" / "store" / "tracker.db").is_file()
+    r = run_cli("settings", env=env)
+    assert "$TOPICS_STORE           = 'data/store'" in r.stdout
