@@ -59,6 +59,13 @@ def _date(s: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {s!r}") from exc
 
 
+def _path(s: str) -> str:
+    """A path argument; an empty one (`--input "$UNSET"`) would be the current folder."""
+    if not s:
+        raise argparse.ArgumentTypeError("empty path")
+    return s
+
+
 def _positive(s: str) -> int:
     try:
         n = int(s)
@@ -133,7 +140,7 @@ LABELS_HELP = "folder of labelled *.jsonl (default: the labels setting, $TOPICS_
 
 
 def _store_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=settings.get("store"), help=settings.SETTINGS["store"].help
+    p.add_argument("--store", type=_path, default=settings.get("store"), help=settings.SETTINGS["store"].help
                    + " Default: $TOPICS_STORE or data/store.")
 
 
@@ -149,12 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="ingest files and folders into the store (only new or changed files)")
-    p.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files or folders (recursive)")
+    p.add_argument("--input", nargs="+", type=_path, required=True, metavar="PATH", help="files or folders (recursive)")
     _store_arg(p)
     p.add_argument("--format", choices=FORMATS, default="auto", help="reader to use (default: detect)")
     p.add_argument("--source", default=None, help="source name to record (default: from the reader)")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--workers", type=_processes, default=None, help="processes for reading and tagging (default 2)")
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
     p.add_argument("--rehash", action="store_true",
@@ -178,12 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tag", help="tag statements without storing them")
     p.add_argument("--input", required=True, help="JSON Lines {id, text, lang?} or plain text lines; '-' = stdin")
     p.add_argument("--output", required=True, help="JSON Lines out; '-' = stdout")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--explain", action="store_true", help="add the terms that drove each topic")
 
     p = sub.add_parser("train", help="rebuild the tagger from the labelled set and the topics file")
-    p.add_argument("--labels", default=None, help=LABELS_HELP)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--labels", type=_path, default=None, help=LABELS_HELP)
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
     p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--with-log", action="store_true",
@@ -194,9 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retrain", help="train with the label log, evaluate old and new model, and re-tag the store "
                                        "beside the served tags (swapped in when complete)")
     _store_arg(p)
-    p.add_argument("--labels", default=None, help=LABELS_HELP)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
-    p.add_argument("--model", default=settings.get("model"), help="model file to replace")
+    p.add_argument("--labels", type=_path, default=None, help=LABELS_HELP)
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help="model file to replace")
     p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
                    "$TOPICS_SHARED/labels/dev.jsonl, skipped when absent; a file named here must exist)")
     p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
@@ -209,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = lsub.add_parser("queue", help="the statements the model is least sure about for a topic")
     _store_arg(q)
     q.add_argument("--topic", required=True, help="a topic of the model")
-    q.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    q.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
     q.add_argument("--batch", type=_queue_batch, default=20, help="how many (default 20, at most 1000)")
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
@@ -221,9 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--since", type=_date, metavar="DATE",
                    help="instead: train on the labelled statements dated before DATE and measure on those "
                         "from DATE on (how the tagger holds up on later statements)")
-    p.add_argument("--labels", default=None, help="with --cv or --since: " + LABELS_HELP)
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
-    p.add_argument("--topics", default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
+    p.add_argument("--labels", type=_path, default=None, help="with --cv or --since: " + LABELS_HELP)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--errors", type=_count, default=10, help="how many confident errors to list (0: none)")
     p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -249,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_date, help="last date (YYYY-MM-DD)")
     p.add_argument("--corrected", action="store_true",
                    help="add share_corrected, ci_low and ci_high (needs the audit sample)")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--json", action="store_true", help="print JSON (one list of rows)")
     p.add_argument("--cite", action="store_true",
                    help="also print a citation of these numbers (store, models, audit, filters) on stderr")
@@ -257,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reliability", help="how far each topic's numbers can be trusted: the audit sample's "
                                            "precision, recall, F1, calibration, and drift per source and quarter")
     _store_arg(p)
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--no-drift", action="store_true", help="skip the drift check (needs no store)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -270,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", nargs="+", default=(), metavar="S", help="only these sources")
     p.add_argument("--since", type=_date, help="only events that end on or after DATE (YYYY-MM-DD)")
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--cite", action="store_true",
                    help="also print a citation of these events (store, models, audit, filters) on stderr")
@@ -285,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
     p.add_argument("--bootstrap", type=_replications, default=200, metavar="N",
                    help="bootstrap replications of the impulse responses' bands (0: none; default 200, at most 5000)")
-    p.add_argument("--model", default=settings.get("model"), help=settings.SETTINGS["model"].help)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
     return ap
 

@@ -245,3 +245,21 @@ def test_a_setting_set_to_nothing_means_its_default_not_the_current_folder(tmp_p
     assert (work / "data" / "store" / "tracker.db").is_file()
     r = run_cli("settings", env=env)
     assert "$TOPICS_STORE           = 'data/store'" in r.stdout
+
+
+# -- an empty path argument ---------------------------------------------------------------------------
+def test_an_empty_path_argument_is_a_usage_error_not_the_current_folder(tmp_path):
+    # `run --input "$INBOX"` with INBOX unset read the current folder (recursively) and
+    # `--store ""` made the store there.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text(SEED_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    for option, args in (("--input", ("run", "--input", "", "--store", str(tmp_path / "s"))),
+                         ("--store", ("run", "--input", str(SEED_FILE), "--store", "")),
+                         ("--store", ("status", "--store", "")),
+                         ("--model", ("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), "--model", "")),
+                         ("--labels", ("train", "--labels", "", "--output", str(tmp_path / "m.skops")))):
+        r = run_cli(*args, cwd=work)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.splitlines()[-1] == f"error: argument {option}: empty path", args
+    assert sorted(p.name for p in work.iterdir()) == ["notes.txt"] and not (tmp_path / "s").exists()
