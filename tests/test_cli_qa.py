@@ -263,3 +263,26 @@ def test_an_empty_path_argument_is_a_usage_error_not_the_current_folder(tmp_path
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr.splitlines()[-1] == f"error: argument {option}: empty path", args
     assert sorted(p.name for p in work.iterdir()) == ["notes.txt"] and not (tmp_path / "s").exists()
+
+
+# -- a transcript saved as UTF-16 -----------------------------------------------------------------------
+def test_a_utf16_transcript_with_its_bom_is_read_like_its_utf8_original(tmp_path):
+    # Windows editors save "Unicode" text as UTF-16 with a byte-order mark; such a transcript was
+    # refused as "binary file (contains NUL bytes)".
+    import codecs
+    import sqlite3
+
+    text = SEED_FILE.read_text(encoding="utf-8").replace("\n", "\r\n")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "le.txt").write_bytes(text.encode("utf-16"))  # with its BOM, little-endian here
+    (folder / "be.txt").write_bytes(codecs.BOM_UTF16_BE + text.replace("JANUARY 12", "JANUARY 13").encode("utf-16-be"))
+    store = tmp_path / "store"
+    r = run_cli("run", "--input", str(folder), "--store", str(store), "--no-snapshots")
+    assert r.returncode == 0, r.stdout + r.stderr
+    run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "utf8"), "--no-snapshots")
+    with sqlite3.connect(store / "tracker.db") as a, sqlite3.connect(tmp_path / "utf8" / "tracker.db") as b:
+        texts = a.execute("SELECT text FROM statements WHERE date = (SELECT min(date) FROM statements) "
+                          "ORDER BY position").fetchall()
+        assert texts == b.execute("SELECT text FROM statements ORDER BY position").fetchall()
+        assert a.execute("SELECT count(*) FROM statements").fetchone() == (46,)
