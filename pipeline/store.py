@@ -224,6 +224,18 @@ def _create(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
+    """StoreError for another program's database (tables, but no ``meta``): the schema would be
+    written into it, beside (or into) its own tables."""
+    tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                               "AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name")]
+    if tables and "meta" not in tables:
+        conn.close()
+        more = ", ..." if len(tables) > 5 else ""
+        raise StoreError(f"{path}: not a store of this project (a database with other tables: "
+                         f"{', '.join(tables[:5])}{more}); give --store a folder of its own")
+
+
 def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connection:
     """Open (and create when asked) a store for writing."""
     path = db_path(store)
@@ -235,6 +247,7 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
             _create(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         _configure(conn)
+        _check_ours(conn, path)  # before WAL mode, which would change its file
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         # Fold the write-ahead log into the database every 200 MB rather than every 4 MB: each page is

@@ -286,3 +286,23 @@ def test_a_utf16_transcript_with_its_bom_is_read_like_its_utf8_original(tmp_path
                           "ORDER BY position").fetchall()
         assert texts == b.execute("SELECT text FROM statements ORDER BY position").fetchall()
         assert a.execute("SELECT count(*) FROM statements").fetchone() == (46,)
+
+
+# -- a --store holding another program's database ---------------------------------------------------
+def test_another_programs_database_is_not_taken_for_a_store(tmp_path):
+    # A folder (or a --store FILE.db) holding another program's SQLite database: the run added
+    # its twenty tables to it and stored its statements there.
+    import sqlite3
+
+    for store, db in ((tmp_path / "app", tmp_path / "app" / "tracker.db"), (tmp_path / "notes.db",) * 2):
+        db.parent.mkdir(exist_ok=True)
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE notes(body TEXT)")
+            conn.execute("INSERT INTO notes VALUES ('keep me')")
+        conn.close()
+        before = db.read_bytes()
+        r = run_cli("run", "--input", str(SEED_FILE), "--store", str(store), "--no-snapshots")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert r.stderr == (f"error: {db}: not a store of this project (a database with other tables: notes); "
+                            "give --store a folder of its own\n")
+        assert db.read_bytes() == before
