@@ -183,6 +183,9 @@ def can_tag(model_path: str | os.PathLike, topics_path: str | os.PathLike) -> No
     cannot tag leaves no empty store behind."""
     if not Path(model_path).is_file():
         raise ModelError(f"{model_path}: no model file; run `python -m pipeline train` to build one")
+    # A damaged file too: its hash matches no info written beside it, so it is loaded, and refused,
+    # here (a sound one costs a hash of the file; a load is cached for the run's own model_info).
+    model_info(model_path)
     load_topics(topics_path)
     labels = settings.labels_dir()
     if not labels.is_dir():  # a mistyped setting would silently count no statement as labelled

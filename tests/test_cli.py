@@ -269,6 +269,16 @@ def test_a_run_that_cannot_tag_leaves_no_empty_store_behind(option, missing, tmp
     assert not (tmp_path / "s").exists()
 
 
+def test_a_run_with_a_damaged_model_file_leaves_no_empty_store_behind(tmp_path):
+    # A model file cut short (a copy that stopped, a full disk) was found only once the store
+    # was made: the run failed leaving an empty store folder, and no run in its log.
+    damaged = tmp_path / "tagger.skops"
+    damaged.write_bytes((ROOT / "pipeline" / "models" / "tagger.skops").read_bytes()[:100_000])
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), "--model", str(damaged))
+    _one_error_line(r, damaged, "not a skops model file (File is not a zip file)", 1)
+    assert not (tmp_path / "s").exists()
+
+
 def test_evaluate_says_which_gold_topics_the_model_does_not_tag(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text('{"text": "tariffs on steel", "topics": ["trade", "weather"], "lang": "en"}\n'
