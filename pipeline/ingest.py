@@ -18,7 +18,7 @@ from pipeline import store as st
 from pipeline.audit import known_labels, labels_hash, text_key
 from pipeline.errors import InputError, ModelError, StoreError, UsageError
 from pipeline.lock import writer_lock
-from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, read_bytes, read_file
+from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, link_refusal, read_bytes, read_file
 from pipeline.readers.common import content_hash
 from pipeline.segment import segment
 from pipeline.stages import Document, Statement, TaggedBatch
@@ -331,7 +331,10 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
             _refuse_file(r, key if known is not None else None, path, exc.reason)
             continue
         except OSError as exc:
-            _refuse_file(r, key if known is not None else None, path, f"cannot read: {exc.strerror or exc}")
+            # A folder lists a link whose target is gone as a file: say so, as for a link named.
+            refusal = link_refusal(path)
+            _refuse_file(r, key if known is not None else None, path,
+                         refusal.reason if refusal else f"cannot read: {exc.strerror or exc}")
             continue
         summary.files_read += 1
         h = content_hash(data)

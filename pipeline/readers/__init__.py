@@ -191,7 +191,7 @@ def walk_refusal(exc: OSError) -> InputError:
                       f"cannot list folder: {exc.strerror or exc}")
 
 
-def _unresolvable(path: str) -> InputError | None:
+def link_refusal(path: str) -> InputError | None:
     """The refusal of a symlink that leads nowhere: one pointing to itself (or round a loop of
     links, ELOOP) or to a missing target; None for anything else."""
     if not os.path.islink(path):
@@ -222,7 +222,7 @@ def iter_files(paths: list[str], skipped: list[str] | None = None) -> tuple[list
     for raw in paths:
         p = Path(raw)
         if not p.exists():
-            problems.append(_unresolvable(raw) or InputError(raw, "path does not exist"))
+            problems.append(link_refusal(raw) or InputError(raw, "path does not exist"))
             continue
         if p.is_file():
             files.append(str(p))
@@ -251,7 +251,7 @@ def iter_files(paths: list[str], skipped: list[str] | None = None) -> tuple[list
                     continue
                 if fp.suffix.lower() not in SUFFIXES:
                     # (os.walk lists a link it cannot follow among the files, whatever its name)
-                    refusal = _unresolvable(str(fp))
+                    refusal = link_refusal(str(fp))
                     if refusal is not None:
                         problems.append(refusal)
                     elif name != "SOURCE":
