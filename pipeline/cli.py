@@ -588,13 +588,13 @@ def cmd_status(args) -> int:
     dates = f"{info['first_date']} .. {info['last_date']}" if info["first_date"] else "none yet"
     print(f"documents: {info['documents']}   statements: {info['statements']}   dates: {dates}")
     for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic (as tagged)")):
-        print(f"{title}: " + (", ".join(f"{k} {v}" for k, v in info[key].items()) or "none"))
+        print(f"{title}: " + (", ".join(f"{shown(k)} {v}" for k, v in info[key].items()) or "none"))
     for m in info["models"]:
         print(f"model {m['version']} (topics {m['topics_hash']}) first used {m['first_used']}")
     for r in info["runs"]:
-        print(f"run {r['run_id']} {r['started_at']} {r['status']}: {r['files_new']} new, {r['files_changed']} changed, "
-              f"{r['files_unchanged']} unchanged, {r['files_duplicate']} duplicate, {r['files_refused']} refused, "
-              f"{r['statements_added']} statements added")
+        print(f"run {r['run_id']} {r['started_at']} {shown(r['status'])}: {r['files_new']} new, "
+              f"{r['files_changed']} changed, {r['files_unchanged']} unchanged, {r['files_duplicate']} duplicate, "
+              f"{r['files_refused']} refused, {r['statements_added']} statements added")
         for ref in r["refused"]:
             print(f"    refused {shown(ref['path'])}{':' + str(ref['line']) if ref['line'] else ''}: "
                   f"{shown(ref['reason'])}")
@@ -1127,7 +1127,7 @@ def reliability_text(card: dict) -> str:
             why = [f"{t} PSI {v['psi']:.2f}" for t, v in d["topics"].items() if v["warning"]]
             if d["unseen_warning"]:
                 why.append(f"unseen words {100 * d['unseen_words']:.1f}% (audit {100 * d['unseen_words_audit']:.1f}%)")
-            out.append(f"  {d['quarter']} {d['source']}: {'; '.join(why)}")
+            out.append(f"  {d['quarter']} {shown(d['source'])}: {'; '.join(why)}")
     return "\n".join(out)
 
 

@@ -306,3 +306,23 @@ def test_another_programs_database_is_not_taken_for_a_store(tmp_path):
         assert r.stderr == (f"error: {db}: not a store of this project (a database with other tables: notes); "
                             "give --store a folder of its own\n")
         assert db.read_bytes() == before
+
+
+# -- a source name with control characters -------------------------------------------------------------
+def test_source_names_from_a_records_file_reach_the_terminal_escaped(tmp_path):
+    # A records file is data: its "source" went to the terminal raw in `status` ("per source") and
+    # in `reliability`'s drift lines, so an escape sequence in it recoloured (or retitled, or
+    # cleared) the user's terminal and a newline forged a line of output.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    evil = "Evil\x1b[31mRED\nline"
+    (folder / "r.jsonl").write_text("".join(
+        json.dumps({"date": f"2026-01-{5 + i % 20:02d}", "text": f"Tariffs on steel and fentanyl at the border {i}",
+                    "source": evil}) + "\n" for i in range(60)), encoding="utf-8")
+    store = tmp_path / "store"
+    assert run_cli("run", "--input", str(folder), "--store", str(store), "--no-snapshots").returncode == 0
+    for command in (("status",), ("reliability",)):
+        r = run_cli(*command, "--store", str(store))
+        assert r.returncode == 0, r.stderr
+        assert "\x1b" not in r.stdout and "\nline" not in r.stdout, command
+        assert "Evil\\x1b[31mRED\\x0aline" in r.stdout, command
