@@ -326,3 +326,17 @@ def test_source_names_from_a_records_file_reach_the_terminal_escaped(tmp_path):
         assert r.returncode == 0, r.stderr
         assert "\x1b" not in r.stdout and "\nline" not in r.stdout, command
         assert "Evil\\x1b[31mRED\\x0aline" in r.stdout, command
+
+
+# -- more cross-validation folds than labelled statements ------------------------------------------
+def test_more_folds_than_labelled_statements_is_one_error_line(tmp_path):
+    # `evaluate --cv 100000` ended in scikit-learn's traceback (ValueError: Cannot have number of
+    # splits n_splits=100000 greater than the number of samples).
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for name in ("train_en.jsonl", "train_es.jsonl"):
+        lines = (ROOT / "pipeline" / "labels" / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (labels / name).write_text("".join(lines[:300]), encoding="utf-8")
+    r = run_bounded("evaluate", "--cv", "100000", "--labels", str(labels))
+    assert (r.returncode, r.stderr) == (
+        1, "error: --cv 100000: more folds than labelled statements (600); each fold needs at least one\n")

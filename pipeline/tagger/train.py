@@ -120,6 +120,9 @@ def cross_validate(*, labels_dir: Path | None = None, topics_path: Path = DEFAUL
     if folds < 2:
         raise ModelError("cross-validation needs at least 2 folds")
     topics, _, _, rows, y = _training_set(labels_dir, topics_path)
+    if folds > len(rows):  # KFold would say so in a traceback
+        raise ModelError(f"--cv {folds}: more folds than labelled statements ({len(rows)}); "
+                         "each fold needs at least one")
     texts = [r["text"] for r in rows]
     proba = np.zeros(y.shape)
     thresholds = np.zeros(y.shape)
