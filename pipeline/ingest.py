@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipeline import settings
 from pipeline import store as st
-from pipeline.audit import known_labels, labels_hash, text_key
+from pipeline.audit import check_labels, known_labels, labels_hash, text_key
 from pipeline.errors import InputError, ModelError, StoreError, UsageError
 from pipeline.lock import writer_lock
 from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, link_refusal, read_bytes, read_file
@@ -191,6 +191,7 @@ def can_tag(model_path: str | os.PathLike, topics_path: str | os.PathLike) -> No
     if not labels.is_dir():  # a mistyped setting would silently count no statement as labelled
         raise UsageError(f"{labels}: not a folder; the labels setting (TOPICS_LABELS) names the folder of "
                          f"labelled statements (*.jsonl) the model learnt from (an empty folder: none)")
+    check_labels(labels)
 
 
 def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None = None,

@@ -340,3 +340,45 @@ def test_more_folds_than_labelled_statements_is_one_error_line(tmp_path):
     r = run_bounded("evaluate", "--cv", "100000", "--labels", str(labels))
     assert (r.returncode, r.stderr) == (
         1, "error: --cv 100000: more folds than labelled statements (600); each fold needs at least one\n")
+
+
+# -- a label file that cannot be read -----------------------------------------------------------------
+def _small_labels(folder) -> None:
+    folder.mkdir()
+    for name in ("train_en.jsonl", "train_es.jsonl"):
+        lines = (ROOT / "pipeline" / "labels" / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (folder / name).write_text("".join(lines[:300]), encoding="utf-8")
+
+
+def test_a_label_file_that_cannot_be_read_is_named_before_a_run_stores_anything(tmp_path):
+    # One bad file in the labels folder (TOPICS_LABELS): not UTF-8, and a run refused every input
+    # file as "could not be processed (UnicodeDecodeError ...)", blaming the transcript; a folder
+    # or a dangling link named *.jsonl, and run, train and evaluate ended in a traceback (the run
+    # after making the store); a link to /dev/zero was read until memory ran out.
+    bad = {"latin.jsonl": "not UTF-8 text (byte 24); label files are UTF-8 JSON Lines",
+           "folder.jsonl": "not a file of labelled statements (a folder)",
+           "gone.jsonl": "cannot read labelled statements (No such file or directory)",
+           "zero.jsonl": "not a file of labelled statements (character device)"}
+    for i, (name, reason) in enumerate(bad.items()):
+        labels = tmp_path / f"labels{i}"
+        _small_labels(labels)
+        target = labels / name
+        if name == "latin.jsonl":
+            target.write_bytes('{"text": "Aranceles de México", "topics": ["trade"]}\n'.encode("latin-1"))
+        elif name == "folder.jsonl":
+            target.mkdir()
+        else:
+            os.symlink("/dev/zero" if name == "zero.jsonl" else "moved-away.jsonl", target)
+        message = f"error: {target}: {reason}\n"
+        store = tmp_path / f"store{i}"
+        r = run_bounded("run", "--input", str(SEED_FILE), "--store", str(store), "--no-snapshots",
+                        env={"TOPICS_LABELS": str(labels)})
+        if name == "latin.jsonl":  # ran: the seed file refused for the label file's fault
+            assert "UnicodeDecodeError" not in r.stdout
+        assert (r.returncode, r.stderr) == (1, message), name
+        assert not store.exists()
+        r = run_bounded("evaluate", "--cv", "2", "--labels", str(labels), "--jobs", "1")
+        assert (r.returncode, r.stderr) == (1, message), name
+        r = run_bounded("train", "--labels", str(labels), "--output", str(tmp_path / "m.skops"), "--jobs", "1")
+        assert (r.returncode, r.stderr.splitlines()[-1] + "\n") == (1, message), name
+        assert not (tmp_path / "m.skops").exists()

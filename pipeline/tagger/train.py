@@ -18,9 +18,11 @@ from pipeline.tagger.topics import load_topics
 
 def load_labelled(paths: list[Path]) -> list[dict]:
     """Read labelled statements (JSON Lines with 'text' and 'topics'), naming the bad line."""
+    from pipeline.audit import read_label_file
+
     rows: list[dict] = []
     for p in paths:
-        for n, line in enumerate(Path(p).read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(read_label_file(p).splitlines(), 1):
             if not line.strip():
                 continue
             rows.append(_label_line(p, n, line))
