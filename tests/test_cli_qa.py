@@ -382,3 +382,24 @@ def test_a_label_file_that_cannot_be_read_is_named_before_a_run_stores_anything(
         r = run_bounded("train", "--labels", str(labels), "--output", str(tmp_path / "m.skops"), "--jobs", "1")
         assert (r.returncode, r.stderr.splitlines()[-1] + "\n") == (1, message), name
         assert not (tmp_path / "m.skops").exists()
+
+
+def test_a_model_that_cannot_be_written_is_one_error_line_and_the_old_model_stays(tmp_path):
+    # A folder that cannot be written (or a full disk) was found after the whole fit as a Python
+    # traceback (PermissionError, OSError: No space left on device), an empty M.tmp left behind.
+    labels = tmp_path / "labels"
+    _small_labels(labels)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "m.skops").write_bytes(b"the model in place")
+    folder.chmod(0o555)
+    try:
+        r = run_bounded("train", "--labels", str(labels), "--output", str(folder / "m.skops"), "--jobs", "1",
+                        as_user=True)
+    finally:
+        folder.chmod(0o755)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines()[-1] == (f"error: {folder / 'm.skops'}: cannot be written (Permission denied); "
+                                         "the model in place is unchanged")
+    assert sorted(p.name for p in folder.iterdir()) == ["m.skops"]
+    assert (folder / "m.skops").read_bytes() == b"the model in place"
