@@ -364,6 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         # as a command ended by SIGPIPE would, and keep the interpreter's last flush quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # A name over the file system's limit (255 bytes) can neither exist nor be made; pathlib's
+        # checks (exists, is_dir) raise this instead of answering, wherever a command takes a path.
+        name = os.fsdecode(exc.filename) if exc.filename is not None else "a path"
+        print(f"error: {shown(name)}: file name too long", file=sys.stderr)
+        return EXIT_USAGE
     except _StdoutError as exc:
         # What is left in the buffer cannot be written either: drop it, or the interpreter's last
         # flush would print its own error.

@@ -403,3 +403,29 @@ def test_a_model_that_cannot_be_written_is_one_error_line_and_the_old_model_stay
                                          "the model in place is unchanged")
     assert sorted(p.name for p in folder.iterdir()) == ["m.skops"]
     assert (folder / "m.skops").read_bytes() == b"the model in place"
+
+
+# -- a name longer than the file system allows ------------------------------------------------------
+def test_a_path_with_a_name_too_long_is_one_error_line(tmp_path):
+    # A name over 255 bytes made pathlib's checks (exists, is_dir) raise instead of answering: a
+    # traceback (OSError: [Errno 36] File name too long) from run, status, trend, export, tag,
+    # snapshot and train.
+    long = tmp_path / ("x" * 300)
+    store = tmp_path / "store"
+    commands = [("run", "--input", str(SEED_FILE), "--store", str(long)),
+                ("status", "--store", str(long)),
+                ("trend", "--store", str(long)),
+                ("export", "--store", str(long), "--output", "-"),
+                ("tag", "--input", str(SEED_FILE), "--output", str(long) + ".jsonl"),
+                ("train", "--labels", str(tmp_path), "--output", str(long) + ".skops"),
+                ("run", "--input", str(SEED_FILE), "--store", str(store), "--model", str(long))]
+    for args in commands:
+        r = run_cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith(f"error: {long}") and r.stderr.endswith(": file name too long\n"), r.stderr
+        assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert not store.exists()
+    # An input path of that kind is refused as one that does not exist is, and the run goes on.
+    r = run_cli("run", "--input", str(long) + ".txt", str(SEED_FILE), "--store", str(store), "--no-snapshots")
+    assert r.returncode == 3, r.stderr
+    assert f"    {long}.txt: cannot read: File name too long\n" in r.stdout and "  files: 2 = new 1 " in r.stdout

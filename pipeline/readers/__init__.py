@@ -221,7 +221,12 @@ def iter_files(paths: list[str], skipped: list[str] | None = None) -> tuple[list
     seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
         p = Path(raw)
-        if not p.exists():
+        try:
+            exists = p.exists()
+        except OSError as exc:  # a name too long for the file system: nothing there to read
+            problems.append(InputError(raw, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if not exists:
             problems.append(link_refusal(raw) or InputError(raw, "path does not exist"))
             continue
         if p.is_file():
