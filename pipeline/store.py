@@ -369,7 +369,8 @@ def _frozen(path: Path) -> bool:
 
 def writable_folder(store: str | os.PathLike) -> Path:
     """The store's folder (made if missing) when a run can write in it; else a StoreError naming it
-    and why: a path that is a file, a folder that cannot be made or cannot be written."""
+    and why: a path that is a file, a folder that cannot be made or cannot be written, a database
+    file that cannot be written."""
     folder = db_path(store).parent
     if folder.is_file():
         raise StoreError(f"{folder}: is a file, not a store folder; give --store a folder")
@@ -380,6 +381,10 @@ def writable_folder(store: str | os.PathLike) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"{folder}: the folder cannot be written, so a run cannot store anything in it "
                          "(status and export can still read the store)")
+    db = db_path(store)
+    if db.exists() and not os.access(db, os.W_OK):  # copied from read-only media, another user's
+        raise StoreError(f"{db}: the store's database file cannot be written, so a run cannot store anything "
+                         "in it (status and export can still read the store)")
     return folder
 
 

@@ -429,3 +429,23 @@ def test_a_path_with_a_name_too_long_is_one_error_line(tmp_path):
     r = run_cli("run", "--input", str(long) + ".txt", str(SEED_FILE), "--store", str(store), "--no-snapshots")
     assert r.returncode == 3, r.stderr
     assert f"    {long}.txt: cannot read: File name too long\n" in r.stdout and "  files: 2 = new 1 " in r.stdout
+
+
+# -- a store whose database file is read-only -------------------------------------------------------
+def test_a_read_only_database_file_is_named_not_a_traceback(seed_store, tmp_path):
+    # A store copied from read-only media (tracker.db mode 444, its folder writable): the run
+    # ended in a traceback, sqlite3.OperationalError: attempt to write a readonly database.
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(seed_store, store)
+    db = store / "tracker.db"
+    before = db.read_bytes()
+    db.chmod(0o444)
+    r = run_bounded("run", "--input", str(SEED_FILE), "--store", str(store), as_user=True)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == (f"error: {db}: the store's database file cannot be written, so a run cannot store "
+                        "anything in it (status and export can still read the store)\n")
+    assert db.read_bytes() == before
+    r = run_bounded("status", "--store", str(store), as_user=True)
+    assert r.returncode == 0, r.stderr
