@@ -102,6 +102,18 @@ def _processes(s: str) -> int:
     return _capped(_positive(s), limit, f"{s!r} is more processes than this machine's {limit} processors")
 
 
+def _jobs(s: str) -> int:
+    """``--jobs``, whose default is the TOPICS_JOBS setting: a bad value says where it came from
+    (the user may have typed no --jobs)."""
+    try:
+        return _processes(s)
+    except argparse.ArgumentTypeError as exc:
+        env = settings.SETTINGS["jobs"].env
+        if os.environ.get(env) == s:
+            raise argparse.ArgumentTypeError(f"{exc} (set by {env})") from exc
+        raise
+
+
 def _queue_batch(s: str) -> int:
     """A review batch: 1 to QUEUE_MAX statements (each is compared with every one picked before it,
     so 100,000 ran for many minutes)."""
@@ -192,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=_path, default=None, help=LABELS_HELP)
     p.add_argument("--topics", type=_path, default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--output", default=settings.get("model"), help="model file to write")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_jobs, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--with-log", action="store_true",
                    help="also train on the store's label log (written to LABELS/corrections.jsonl first; texts of "
                         "the audit sample and the evaluation set left out)")
@@ -206,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=_path, default=settings.get("model"), help="model file to replace")
     p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
                    "$TOPICS_SHARED/labels/dev.jsonl, skipped when absent; a file named here must exist)")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_jobs, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
 
     p = sub.add_parser("labels", help="the label log: export its labels, or list the uncertainty queue")
     lsub = p.add_subparsers(dest="labels_command", required=True, parser_class=_Parser)
@@ -232,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=_path, default=settings.get("model"), help=settings.SETTINGS["model"].help)
     p.add_argument("--topics", type=_path, default=settings.get("topics"), help=settings.SETTINGS["topics"].help)
     p.add_argument("--errors", type=_count, default=10, help="how many confident errors to list (0: none)")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
+    p.add_argument("--jobs", type=_jobs, default=settings.get("jobs"), help=settings.SETTINGS["jobs"].help)
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("snapshot", help="write frozen weekly snapshots")

@@ -449,3 +449,16 @@ def test_a_read_only_database_file_is_named_not_a_traceback(seed_store, tmp_path
     assert db.read_bytes() == before
     r = run_bounded("status", "--store", str(store), as_user=True)
     assert r.returncode == 0, r.stderr
+
+
+# -- a bad TOPICS_JOBS -----------------------------------------------------------------------------------
+def test_a_bad_jobs_setting_is_named_in_the_error(tmp_path):
+    # TOPICS_JOBS=abc said only "argument --jobs: not a positive whole number: 'abc'" to a user who
+    # had typed no --jobs.
+    for value, reason in (("abc", "not a positive whole number: 'abc'"),
+                          ("100000", "'100000' is more processes than this machine's")):
+        r = run_cli("train", "--labels", str(tmp_path), "--output", str(tmp_path / "m.skops"),
+                    env={"TOPICS_JOBS": value})
+        assert r.returncode == 2
+        last = r.stderr.splitlines()[-1]
+        assert last.startswith(f"error: argument --jobs: {reason}") and last.endswith(" (set by TOPICS_JOBS)"), last
