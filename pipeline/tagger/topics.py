@@ -11,7 +11,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from pipeline.errors import ModelError
-from pipeline.readers import file_kind
 from pipeline.settings import DEFAULT_TOPICS
 from pipeline.tagger.text import normalise
 
@@ -30,6 +29,8 @@ def load_topics(path: str | Path = DEFAULT_TOPICS) -> tuple[list[Topic], str]:
     try:
         mode = p.stat().st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # /dev/zero would be read until memory runs out
+            from pipeline.readers import file_kind  # here: every process that tags imports this module
+
             raise ModelError(f"{p}: cannot read topics file (not a regular file: {file_kind(mode)})")
         data = p.read_bytes()
     except OSError as exc:
