@@ -14,6 +14,7 @@ import json
 import os
 import random
 import sqlite3
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,8 @@ from statistics import NormalDist
 import numpy as np
 
 from pipeline import correction, settings
+from pipeline.errors import ModelError
+from pipeline.readers import file_kind
 from pipeline.settings import AUDIT_DIR
 
 SAMPLE_FILE = AUDIT_DIR / "audit.jsonl"
@@ -61,9 +64,30 @@ def model_mismatch(audit_model: str, tagging: dict[str, int]) -> str | None:
 
 def label_files(labels_dir: Path | None = None) -> list[Path]:
     """The labelled set's files (default: the ``labels`` setting's folder), the label log's last: its
-    labels replace the shipped ones of the same text."""
+    labels replace the shipped ones of the same text. ModelError naming a *.jsonl there that is no
+    file to read (a folder, a link that leads nowhere, a device that would be read without end)."""
     folder = Path(labels_dir) if labels_dir is not None else settings.labels_dir()
-    return sorted(folder.glob("*.jsonl"), key=lambda p: (p.name == "corrections.jsonl", p.name))
+    files = sorted(folder.glob("*.jsonl"), key=lambda p: (p.name == "corrections.jsonl", p.name))
+    for f in files:
+        try:
+            mode = f.stat().st_mode
+        except OSError as exc:
+            raise ModelError(f"{f}: cannot read labelled statements ({exc.strerror or exc})") from exc
+        if not stat.S_ISREG(mode):
+            raise ModelError(f"{f}: not a file of labelled statements "
+                             f"({'a folder' if stat.S_ISDIR(mode) else file_kind(mode)})")
+    return files
+
+
+def read_label_file(path: Path) -> str:
+    """The text of one file of labelled statements; ModelError naming it when it cannot be read or
+    is not UTF-8 (a run would otherwise refuse every transcript for it)."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{path}: not UTF-8 text (byte {exc.start}); label files are UTF-8 JSON Lines") from exc
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read labelled statements ({exc.strerror or exc})") from exc
 
 
 def labels_hash(labels_dir: Path | None = None) -> str:
@@ -102,15 +126,19 @@ def known_labels(labels_dir: Path | None = None) -> dict[str, tuple[str, ...]]:
             return {k: tuple(v) for k, v in data["known"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # no cache, or a damaged one: read the label files
-    out: dict[str, tuple[str, ...]] = {}
-    for f in label_files(folder):
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    obj = json.loads(line)
-                    out[text_key(obj["text"])] = tuple(obj.get("topics") or ())
+    from pipeline.tagger.train import load_labelled  # it names a bad line
+
+    out = {text_key(obj["text"]): tuple(obj["topics"]) for obj in load_labelled(label_files(folder))}
     _write_known_cache(cache, digest, out)
     return out
+
+
+def check_labels(labels_dir: Path | None = None) -> None:
+    """ModelError when the labelled set cannot be read; said before a run makes its store (its
+    workers would refuse every file for it). Costs a stat once the set has been read whole."""
+    folder = Path(labels_dir) if labels_dir is not None else settings.labels_dir()
+    if not (folder / f".known-{labels_hash(folder)}.json").exists():
+        known_labels(folder)
 
 
 def _write_known_cache(cache: Path, digest: str, known: dict[str, tuple[str, ...]]) -> None:
@@ -131,10 +159,9 @@ def training_keys(files: Iterable[Path]) -> set[str]:
     """The text keys of every labelled statement in the given JSON Lines files."""
     keys: set[str] = set()
     for f in files:
-        with open(f, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    keys.add(text_key(json.loads(line)["text"]))
+        for line in read_label_file(f).splitlines():
+            if line.strip():
+                keys.add(text_key(json.loads(line)["text"]))
     return keys
 
 

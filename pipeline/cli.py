@@ -10,6 +10,7 @@ import os
 import re
 import select
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -58,6 +59,13 @@ def _date(s: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {s!r}") from exc
 
 
+def _path(s: str) -> str:
+    """A path argument; an empty one (`--input "$UNSET"`) would be the current folder."""
+    if not s:
+        raise argparse.ArgumentTypeError("empty path")
+    return s
+
+
 def _positive(s: str) -> int:
     try:
         n = int(s)
@@ -92,6 +100,18 @@ def _processes(s: str) -> int:
     (``--workers 1000`` started a thousand)."""
     limit = max(2, os.cpu_count() or 1)
     return _capped(_positive(s), limit, f"{s!r} is more processes than this machine's {limit} processors")
+
+
+def _jobs(s: str) -> int:
+    """``--jobs``, whose default is the TOPICS_JOBS setting: a bad value says where it came from
+    (the user may have typed no --jobs)."""
+    try:
+        return _processes(s)
+    except argparse.ArgumentTypeError as exc:
+        env = settings.SETTINGS["jobs"].env
+        if os.environ.get(env) == s:
+            raise argparse.ArgumentTypeError(f"{exc} (set by {env})") from exc
+        raise
 
 
 def _queue_batch(s: str) -> int:
@@ -140,7 +160,7 @@ def _setting_help(name: str) -> str:
 
 
 def _store_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=settings.get("store"), help=_setting_help("store"))
+    p.add_argument("--store", type=_path, default=settings.get("store"), help=_setting_help("store"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,12 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("run", help="ingest files and folders into the store (only new or changed files)")
-    p.add_argument("--input", nargs="+", required=True, metavar="PATH", help="files or folders (recursive)")
+    p.add_argument("--input", nargs="+", type=_path, required=True, metavar="PATH", help="files or folders (recursive)")
     _store_arg(p)
     p.add_argument("--format", choices=FORMATS, default="auto", help="reader to use (default: detect)")
     p.add_argument("--source", default=None, help="source name to record (default: from the reader)")
-    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
-    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=_setting_help("topics"))
     p.add_argument("--workers", type=_processes, default=None, help="processes for reading and tagging (default 2)")
     p.add_argument("--no-snapshots", action="store_true", help="do not write weekly snapshots at the end")
     p.add_argument("--rehash", action="store_true",
@@ -184,15 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tag", help="tag statements without storing them")
     p.add_argument("--input", required=True, help="JSON Lines {id, text, lang?} or plain text lines; '-' = stdin")
     p.add_argument("--output", required=True, help="JSON Lines out; '-' = stdout")
-    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--explain", action="store_true", help="add the terms that drove each topic")
 
     p = sub.add_parser("train", help="rebuild the tagger from the labelled set and the topics file")
-    p.add_argument("--labels", default=None, help=LABELS_HELP)
-    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
+    p.add_argument("--labels", type=_path, default=None, help=LABELS_HELP)
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=_setting_help("topics"))
     p.add_argument("--output", default=settings.get("model"),
                    help="model file to write (default: $TOPICS_MODEL or pipeline/models/tagger.skops)")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=_setting_help("jobs"))
+    p.add_argument("--jobs", type=_jobs, default=settings.get("jobs"), help=_setting_help("jobs"))
     p.add_argument("--with-log", action="store_true",
                    help="also train on the store's label log (written to LABELS/corrections.jsonl first; texts of "
                         "the audit sample and the evaluation set left out)")
@@ -201,13 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retrain", help="train with the label log, evaluate old and new model, and re-tag the store "
                                        "beside the served tags (swapped in when complete)")
     _store_arg(p)
-    p.add_argument("--labels", default=None, help=LABELS_HELP)
-    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
-    p.add_argument("--model", default=settings.get("model"),
+    p.add_argument("--labels", type=_path, default=None, help=LABELS_HELP)
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=_setting_help("topics"))
+    p.add_argument("--model", type=_path, default=settings.get("model"),
                    help="model file to replace (default: $TOPICS_MODEL or pipeline/models/tagger.skops)")
     p.add_argument("--gold", default=None, help="evaluation set, scored before and after (default "
                    "$TOPICS_SHARED/labels/dev.jsonl, skipped when absent; a file named here must exist)")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=_setting_help("jobs"))
+    p.add_argument("--jobs", type=_jobs, default=settings.get("jobs"), help=_setting_help("jobs"))
 
     p = sub.add_parser("labels", help="the label log: export its labels, or list the uncertainty queue")
     lsub = p.add_subparsers(dest="labels_command", required=True, parser_class=_Parser)
@@ -217,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = lsub.add_parser("queue", help="the statements the model is least sure about for a topic")
     _store_arg(q)
     q.add_argument("--topic", required=True, help="a topic of the model")
-    q.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    q.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
     q.add_argument("--batch", type=_queue_batch, default=20, help="how many (default 20, at most 1000)")
 
     p = sub.add_parser("evaluate", help="precision/recall/F1 against gold labels, vs a keyword baseline")
@@ -229,11 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--since", type=_date, metavar="DATE",
                    help="instead: train on the labelled statements dated before DATE and measure on those "
                         "from DATE on (how the tagger holds up on later statements)")
-    p.add_argument("--labels", default=None, help="with --cv or --since: " + LABELS_HELP)
-    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
-    p.add_argument("--topics", default=settings.get("topics"), help=_setting_help("topics"))
+    p.add_argument("--labels", type=_path, default=None, help="with --cv or --since: " + LABELS_HELP)
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--topics", type=_path, default=settings.get("topics"), help=_setting_help("topics"))
     p.add_argument("--errors", type=_count, default=10, help="how many confident errors to list (0: none)")
-    p.add_argument("--jobs", type=_processes, default=settings.get("jobs"), help=_setting_help("jobs"))
+    p.add_argument("--jobs", type=_jobs, default=settings.get("jobs"), help=_setting_help("jobs"))
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("snapshot", help="write frozen weekly snapshots")
@@ -257,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_date, help="last date (YYYY-MM-DD)")
     p.add_argument("--corrected", action="store_true",
                    help="add share_corrected, ci_low and ci_high (needs the audit sample)")
-    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--json", action="store_true", help="print JSON (one list of rows)")
     p.add_argument("--cite", action="store_true",
                    help="also print a citation of these numbers (store, models, audit, filters) on stderr")
@@ -265,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reliability", help="how far each topic's numbers can be trusted: the audit sample's "
                                            "precision, recall, F1, calibration, and drift per source and quarter")
     _store_arg(p)
-    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--no-drift", action="store_true", help="skip the drift check (needs no store)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -278,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", nargs="+", default=(), metavar="S", help="only these sources")
     p.add_argument("--since", type=_date, help="only events that end on or after DATE (YYYY-MM-DD)")
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
-    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--cite", action="store_true",
                    help="also print a citation of these events (store, models, audit, filters) on stderr")
@@ -293,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", action="store_true", help="use raw shares even when an audit sample exists")
     p.add_argument("--bootstrap", type=_replications, default=200, metavar="N",
                    help="bootstrap replications of the impulse responses' bands (0: none; default 200, at most 5000)")
-    p.add_argument("--model", default=settings.get("model"), help=_setting_help("model"))
+    p.add_argument("--model", type=_path, default=settings.get("model"), help=_setting_help("model"))
     p.add_argument("--json", action="store_true", help="print JSON")
     return ap
 
@@ -312,12 +332,47 @@ def _on_sigterm(signum: int, frame) -> None:
     raise Terminated()
 
 
+class _StdoutError(OutputError):
+    """Standard output cannot be written (a full disk, an I/O error); its reader is still there."""
+
+
+class _Stdout:
+    """Standard output whose write errors become ``_StdoutError`` (one line, exit 1) instead of a
+    traceback; a reader that went away stays a BrokenPipeError (exit 141)."""
+
+    def __init__(self, stream: IO) -> None:
+        self._stream = stream
+
+    def _failed(self, exc: OSError) -> _StdoutError:
+        return _StdoutError(f"standard output: cannot be written ({_why(exc)})")
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from exc
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM stops a command the way Ctrl-C does: workers ended, the run logged as interrupted.
     # (Signal handlers can only be set from the main thread; elsewhere the default stays.)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         _check_dates(args)
         status = COMMANDS[args.command](args)
@@ -330,6 +385,20 @@ def main(argv: list[str] | None = None) -> int:
         # as a command ended by SIGPIPE would, and keep the interpreter's last flush quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # A name over the file system's limit (255 bytes) can neither exist nor be made; pathlib's
+        # checks (exists, is_dir) raise this instead of answering, wherever a command takes a path.
+        name = os.fsdecode(exc.filename) if exc.filename is not None else "a path"
+        print(f"error: {shown(name)}: file name too long", file=sys.stderr)
+        return EXIT_USAGE
+    except _StdoutError as exc:
+        # What is left in the buffer cannot be written either: drop it, or the interpreter's last
+        # flush would print its own error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
+        print(f"error: {shown(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except UsageError as exc:
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -344,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted ({sig.name}){_AFTER_INTERRUPT.get(args.command, '')}", file=sys.stderr)
         return 128 + sig  # the shell's convention for "ended by this signal": 130, 143
     finally:
+        sys.stdout = stdout
         if in_main:  # (None: the previous handler was not set from Python, i.e. the default)
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
@@ -385,6 +455,8 @@ def _read_input(path: str, flag: str, stdin: bool = True) -> str:
     UTF-8; InputError (exit 2) naming the file when it cannot be read or is not text."""
     if not path:
         raise UsageError(f"{flag}: empty path")
+    if not (stdin and path == "-"):
+        _check_not_a_device(path)
     try:
         data = sys.stdin.buffer.read() if stdin and path == "-" else Path(path).read_bytes()
     except OSError as exc:
@@ -398,6 +470,19 @@ def _read_input(path: str, flag: str, stdin: bool = True) -> str:
                                "save it as UTF-8") from exc
 
 
+def _check_not_a_device(path: str) -> None:
+    """InputError for an input that is a device or a socket: /dev/zero never ends and was read
+    into memory until the machine had none left. A named pipe is read (``--input <(...)``)."""
+    from pipeline.readers import file_kind
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # the read says why
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise InputError(path, f"not a regular file ({file_kind(mode)})")
+
+
 def _check_output(path: str, flag: str = "--output") -> None:
     """UsageError for an output path that cannot name a file: empty, a folder, or in a folder that
     does not exist."""
@@ -407,7 +492,16 @@ def _check_output(path: str, flag: str = "--output") -> None:
     if p.is_dir():
         raise UsageError(f"{path}: a folder; give the name of a file to write")
     if not p.parent.is_dir():
+        _check_no_file_above(p)
         raise UsageError(f"{path}: folder {p.parent} does not exist")
+
+
+def _check_no_file_above(p: Path) -> None:
+    """UsageError when a path's nearest existing ancestor is a file (``notes.txt/x.csv``): that
+    file is named, rather than said not to exist."""
+    above = next((q for q in p.parents if q.exists()), None)
+    if above is not None and not above.is_dir():
+        raise UsageError(f"{p}: {above} is a file, not a folder")
 
 
 def _cannot_write(path: str, exc: OSError) -> TrackerError:
@@ -523,13 +617,13 @@ def cmd_status(args) -> int:
     dates = f"{info['first_date']} .. {info['last_date']}" if info["first_date"] else "none yet"
     print(f"documents: {info['documents']}   statements: {info['statements']}   dates: {dates}")
     for key, title in (("by_source", "per source"), ("by_lang", "per language"), ("by_topic", "per topic (as tagged)")):
-        print(f"{title}: " + (", ".join(f"{k} {v}" for k, v in info[key].items()) or "none"))
+        print(f"{title}: " + (", ".join(f"{shown(k)} {v}" for k, v in info[key].items()) or "none"))
     for m in info["models"]:
         print(f"model {m['version']} (topics {m['topics_hash']}) first used {m['first_used']}")
     for r in info["runs"]:
-        print(f"run {r['run_id']} {r['started_at']} {r['status']}: {r['files_new']} new, {r['files_changed']} changed, "
-              f"{r['files_unchanged']} unchanged, {r['files_duplicate']} duplicate, {r['files_refused']} refused, "
-              f"{r['statements_added']} statements added")
+        print(f"run {r['run_id']} {r['started_at']} {shown(r['status'])}: {r['files_new']} new, "
+              f"{r['files_changed']} changed, {r['files_unchanged']} unchanged, {r['files_duplicate']} duplicate, "
+              f"{r['files_refused']} refused, {r['statements_added']} statements added")
         for ref in r["refused"]:
             print(f"    refused {shown(ref['path'])}{':' + str(ref['line']) if ref['line'] else ''}: "
                   f"{shown(ref['reason'])}")
@@ -575,11 +669,30 @@ def _export_format(out_path: str) -> str:
     return suffix[1:]
 
 
+def _special_file(path: str) -> bool:
+    """Whether ``path`` is there and is neither a regular file nor a folder: a device (/dev/null,
+    /dev/stdout) or a named pipe, which is written into where it is."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 @contextmanager
 def _whole_file(out_path: str, binary: bool = False) -> Iterator[IO]:
     """A file (UTF-8 text, or ``binary``) written beside ``out_path`` and renamed onto it at the
     end: a stopped or failed command never leaves half a file, and leaves nothing of its own (not
     even the part it wrote). An OSError becomes the one-line error naming the path."""
+    if _special_file(out_path):
+        # Renaming a file onto a device or a pipe would replace it (run as root, /dev/null became a
+        # regular file) and its reader would get nothing: write into it, as a shell's > would.
+        try:
+            with open(out_path, "wb") if binary else open(out_path, "w", encoding="utf-8") as fh:
+                yield fh
+        except OSError as exc:
+            raise _cannot_write(out_path, exc) from exc
+        return
     tmp = Path(out_path + ".part")
     try:
         with (tmp.open("wb") if binary else tmp.open("w", encoding="utf-8")) as fh:
@@ -685,9 +798,23 @@ def cmd_tag(args) -> int:
     return EXIT_OK
 
 
+def _check_model_output(path: str) -> None:
+    """UsageError for a ``train --output`` that cannot be a model file, before minutes of fitting
+    (a missing folder is made; a folder, a file above the path or a device or pipe cannot be)."""
+    if not path:
+        raise UsageError("--output: empty path")
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{path}: a folder; give the name of a file to write")
+    if _special_file(path):  # the model's info and compiled form are written beside it, too
+        raise UsageError(f"{path}: not a regular file; a model is written to a file of its own")
+    _check_no_file_above(p)
+
+
 def cmd_train(args) -> int:
     from pipeline.tagger.train import train
 
+    _check_model_output(args.output)
     labels = Path(args.labels) if args.labels else settings.labels_dir()
     extra = None
     if args.with_log:
@@ -735,17 +862,15 @@ def cmd_labels(args) -> int:
                 for r in rows:
                     print(json.dumps(r, ensure_ascii=False, sort_keys=True))
             else:
-                if Path(args.output).suffix.lower() != ".jsonl":
+                if Path(args.output).suffix.lower() != ".jsonl" and not _special_file(args.output):
                     # A labels folder is read as its *.jsonl files: under another name the labels would
                     # be written in JSON Lines anyway and then never trained on.
                     raise UsageError(f"{args.output}: labels export writes JSON Lines, the labelled set's format "
                                      "(a labels folder is read as its *.jsonl files): name it FILE.jsonl, or - for "
                                      "standard output")
                 _check_output(args.output)  # a mistyped folder is an error, not a folder made
-                try:
-                    labelling.write_label_file(rows, Path(args.output))
-                except OSError as exc:
-                    raise _cannot_write(args.output, exc) from exc
+                with _whole_file(args.output) as fh:
+                    fh.writelines(labelling.label_lines(rows))
             print(f"exported the labels of {len(rows)} statements from the label log", file=sys.stderr)
             return EXIT_OK
         from pipeline.tagger import model_info
@@ -1037,7 +1162,7 @@ def reliability_text(card: dict) -> str:
             why = [f"{t} PSI {v['psi']:.2f}" for t, v in d["topics"].items() if v["warning"]]
             if d["unseen_warning"]:
                 why.append(f"unseen words {100 * d['unseen_words']:.1f}% (audit {100 * d['unseen_words_audit']:.1f}%)")
-            out.append(f"  {d['quarter']} {d['source']}: {'; '.join(why)}")
+            out.append(f"  {d['quarter']} {shown(d['source'])}: {'; '.join(why)}")
     return "\n".join(out)
 
 

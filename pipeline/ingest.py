@@ -15,10 +15,10 @@ from pathlib import Path
 
 from pipeline import settings
 from pipeline import store as st
-from pipeline.audit import known_labels, labels_hash, text_key
+from pipeline.audit import check_labels, known_labels, labels_hash, text_key
 from pipeline.errors import InputError, ModelError, StoreError, UsageError
 from pipeline.lock import writer_lock
-from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, read_bytes, read_file
+from pipeline.readers import ReadResult, check_stat, folder_source, iter_files, link_refusal, read_bytes, read_file
 from pipeline.readers.common import content_hash
 from pipeline.segment import segment
 from pipeline.stages import Document, Statement, TaggedBatch
@@ -183,11 +183,15 @@ def can_tag(model_path: str | os.PathLike, topics_path: str | os.PathLike) -> No
     cannot tag leaves no empty store behind."""
     if not Path(model_path).is_file():
         raise ModelError(f"{model_path}: no model file; run `python -m pipeline train` to build one")
+    # A damaged file too: its hash matches no info written beside it, so it is loaded, and refused,
+    # here (a sound one costs a hash of the file; a load is cached for the run's own model_info).
+    model_info(model_path)
     load_topics(topics_path)
     labels = settings.labels_dir()
     if not labels.is_dir():  # a mistyped setting would silently count no statement as labelled
         raise UsageError(f"{labels}: not a folder; the labels setting (TOPICS_LABELS) names the folder of "
                          f"labelled statements (*.jsonl) the model learnt from (an empty folder: none)")
+    check_labels(labels)
 
 
 def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None = None,
@@ -328,7 +332,10 @@ def _plan(r: _Run, inputs: list[str], fmt: str, source: str | None, rehash: bool
             _refuse_file(r, key if known is not None else None, path, exc.reason)
             continue
         except OSError as exc:
-            _refuse_file(r, key if known is not None else None, path, f"cannot read: {exc.strerror or exc}")
+            # A folder lists a link whose target is gone as a file: say so, as for a link named.
+            refusal = link_refusal(path)
+            _refuse_file(r, key if known is not None else None, path,
+                         refusal.reason if refusal else f"cannot read: {exc.strerror or exc}")
             continue
         summary.files_read += 1
         h = content_hash(data)

@@ -23,7 +23,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -334,12 +334,16 @@ def export_labels(conn: sqlite3.Connection) -> list[dict]:
              "id": lab.statement_id, "labeller": f"log:{lab.who}", "source": "label-log"} for lab in latest.values()]
 
 
+def label_lines(rows: Iterable[dict]) -> Iterator[str]:
+    """Labelled statements as the lines of a label file (JSON Lines)."""
+    return (json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+
+
 def write_label_file(rows: list[dict], path: Path) -> None:
     """Write labelled statements as JSON Lines, atomically (a reader sees the old file or the new)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows),
-                   encoding="utf-8")
+    tmp.write_text("".join(label_lines(rows)), encoding="utf-8")
     tmp.replace(path)
 
 

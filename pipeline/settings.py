@@ -25,7 +25,9 @@ class Setting:
     help: str
 
     def get(self) -> str:
-        return os.environ.get(self.env, self.default)
+        # Set but empty (`TOPICS_STORE=`, a blank line in an env file) is the default, as for an
+        # unset variable: an empty path would be the current folder.
+        return os.environ.get(self.env) or self.default
 
 
 SETTINGS = {

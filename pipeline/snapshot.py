@@ -313,6 +313,9 @@ def claim_folder(out_dir: Path, store_id: str) -> None:
     if out_dir.exists() and not out_dir.is_dir():  # mkdir would say only "File exists"
         raise SnapshotError(f"{out_dir}: is a file, not a folder for the weekly snapshots "
                             "(TOPICS_SNAPSHOTS, or snapshot --out, names a folder)")
+    above = next((q for q in out_dir.parents if q.exists()), None)
+    if above is not None and not above.is_dir():  # mkdir would say only "Not a directory"
+        raise SnapshotError(f"{out_dir}: {above} is a file, not a folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         if not marker.exists():

@@ -265,6 +265,18 @@ def _create(path: Path) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def _check_ours(conn: sqlite3.Connection, path: Path) -> None:
+    """StoreError for another program's database (tables, but no ``meta``): the schema would be
+    written into it, beside (or into) its own tables."""
+    tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                               "AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name")]
+    if tables and "meta" not in tables:
+        conn.close()
+        more = ", ..." if len(tables) > 5 else ""
+        raise StoreError(f"{path}: not a store of this project (a database with other tables: "
+                         f"{', '.join(tables[:5])}{more}); give --store a folder of its own")
+
+
 def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connection:
     """Open (and create when asked) a store for writing."""
     path = db_path(store)
@@ -276,6 +288,7 @@ def open_store(store: str | os.PathLike, create: bool = True) -> sqlite3.Connect
             _create(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         _configure(conn)
+        _check_ours(conn, path)  # before WAL mode, which would change its file
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         # Fold the write-ahead log into the database every 200 MB rather than every 4 MB: each page is
@@ -399,7 +412,8 @@ def _frozen(path: Path) -> bool:
 
 def writable_folder(store: str | os.PathLike) -> Path:
     """The store's folder (made if missing) when a run can write in it; else a StoreError naming it
-    and why: a path that is a file, a folder that cannot be made or cannot be written."""
+    and why: a path that is a file, a folder that cannot be made or cannot be written, a database
+    file that cannot be written."""
     folder = db_path(store).parent
     if folder.is_file():
         raise StoreError(f"{folder}: is a file, not a store folder; give --store a folder")
@@ -410,6 +424,10 @@ def writable_folder(store: str | os.PathLike) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"{folder}: the folder cannot be written, so a run cannot store anything in it "
                          "(status and export can still read the store)")
+    db = db_path(store)
+    if db.exists() and not os.access(db, os.W_OK):  # copied from read-only media, another user's
+        raise StoreError(f"{db}: the store's database file cannot be written, so a run cannot store anything "
+                         "in it (status and export can still read the store)")
     return folder
 
 

@@ -152,7 +152,8 @@ def _drop_permission_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
 
 
-def run_bounded(*args: str, timeout: float = 120, as_user: bool = False) -> subprocess.CompletedProcess:
+def run_bounded(*args: str, timeout: float = 120, as_user: bool = False, env: dict | None = None
+                ) -> subprocess.CompletedProcess:
     """`python -m pipeline ...` under a time and memory limit (``as_user``: without root's permission
     override); output decoded leniently (a file name that is not UTF-8 must not crash the test
     itself). A hang fails the test, naming the limit."""
@@ -163,7 +164,7 @@ def run_bounded(*args: str, timeout: float = 120, as_user: bool = False) -> subp
         if as_user:
             _drop_permission_override()
 
-    e = dict(os.environ, PYTHONPATH=str(ROOT))
+    e = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     try:
         r = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=ROOT, env=e, capture_output=True,
                            timeout=timeout, preexec_fn=limit)

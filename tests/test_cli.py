@@ -127,6 +127,20 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(seed_store, ar
     assert err == ""
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [("export", "--output", "-"), ("trend",), ("status",), ("settings",)])
+def test_standard_output_on_a_full_disk_is_one_error_line(small_store, args):
+    """`... > file` on a full disk (here /dev/full): exit 1 and one line saying standard output
+    cannot be written, not a Python traceback."""
+    store = () if args == ("settings",) else ("--store", str(small_store))
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "pipeline", *args, *store], cwd=ROOT, stdout=full,
+                           stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.splitlines()[-1] == "error: standard output: cannot be written (No space left on device)"
+    assert "Traceback" not in r.stderr and "Exception ignored" not in r.stderr
+
+
 def test_export_format_follows_the_extension_in_any_case(small_store, tmp_path):
     r = run_cli("export", "--store", str(small_store), "--output", str(tmp_path / "X.CSV"))
     assert r.returncode == 0, r.stderr
@@ -255,6 +269,16 @@ def test_a_run_that_cannot_tag_leaves_no_empty_store_behind(option, missing, tmp
     assert not (tmp_path / "s").exists()
 
 
+def test_a_run_with_a_damaged_model_file_leaves_no_empty_store_behind(tmp_path):
+    # A model file cut short (a copy that stopped, a full disk) was found only once the store
+    # was made: the run failed leaving an empty store folder, and no run in its log.
+    damaged = tmp_path / "tagger.skops"
+    damaged.write_bytes((ROOT / "pipeline" / "models" / "tagger.skops").read_bytes()[:100_000])
+    r = run_cli("run", "--input", str(SEED_FILE), "--store", str(tmp_path / "s"), "--model", str(damaged))
+    _one_error_line(r, damaged, "not a skops model file (File is not a zip file)", 1)
+    assert not (tmp_path / "s").exists()
+
+
 def test_evaluate_says_which_gold_topics_the_model_does_not_tag(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text('{"text": "tariffs on steel", "topics": ["trade", "weather"], "lang": "en"}\n'
@@ -304,3 +328,17 @@ def test_tag_stopped_while_writing_leaves_the_earlier_output_whole(tmp_path):
     assert proc.returncode != 0
     assert out.read_text() == '{"id": "earlier"}\n'
     assert not part.exists()
+
+
+def test_an_output_path_under_a_file_says_that_file_is_no_folder(small_store, tmp_path):
+    # It said "folder notes.txt does not exist" of a file that does exist.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("kept")
+    for command, out in ((("export", "--store", str(small_store)), notes / "x.csv"),
+                         (("labels", "export", "--store", str(small_store)), notes / "sub" / "l.jsonl"),
+                         (("tag", "--input", str(SEED_FILE)), notes / "t.jsonl")):
+        r = run_cli(*command, "--output", str(out))
+        _one_error_line(r, out, f"{notes} is a file, not a folder", 2)
+    r = run_cli("snapshot", "--all", "--store", str(small_store), "--out", str(notes / "briefs"))
+    _one_error_line(r, notes / "briefs", f"{notes} is a file, not a folder", 1)  # it said "Not a directory"
+    assert notes.read_text() == "kept"

@@ -126,6 +126,11 @@ _KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "cha
           (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
 
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words ('character device', 'FIFO')."""
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
 def check_stat(path: str, info: os.stat_result) -> None:
     """Refuse, before reading, what cannot be a transcript: anything but a regular file (a FIFO
     would wait for a writer forever, a device never end) and a file over MAX_BYTES (a sparse
@@ -133,8 +138,7 @@ def check_stat(path: str, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
         if stat.S_ISDIR(info.st_mode):
             raise InputError(path, "is a folder, not a file")
-        kind = next((name for test, name in _KINDS if test(info.st_mode)), "special file")
-        raise InputError(path, f"not a regular file ({kind})")
+        raise InputError(path, f"not a regular file ({file_kind(info.st_mode)})")
     if info.st_size > MAX_BYTES:
         raise _too_big(path, info.st_size)
 
@@ -187,7 +191,7 @@ def walk_refusal(exc: OSError) -> InputError:
                       f"cannot list folder: {exc.strerror or exc}")
 
 
-def _unresolvable(path: str) -> InputError | None:
+def link_refusal(path: str) -> InputError | None:
     """The refusal of a symlink that leads nowhere: one pointing to itself (or round a loop of
     links, ELOOP) or to a missing target; None for anything else."""
     if not os.path.islink(path):
@@ -217,8 +221,13 @@ def iter_files(paths: list[str], skipped: list[str] | None = None) -> tuple[list
     seen_dirs: set[tuple[int, int]] = set()
     for raw in paths:
         p = Path(raw)
-        if not p.exists():
-            problems.append(_unresolvable(raw) or InputError(raw, "path does not exist"))
+        try:
+            exists = p.exists()
+        except OSError as exc:  # a name too long for the file system: nothing there to read
+            problems.append(InputError(raw, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if not exists:
+            problems.append(link_refusal(raw) or InputError(raw, "path does not exist"))
             continue
         if p.is_file():
             files.append(str(p))
@@ -247,7 +256,7 @@ def iter_files(paths: list[str], skipped: list[str] | None = None) -> tuple[list
                     continue
                 if fp.suffix.lower() not in SUFFIXES:
                     # (os.walk lists a link it cannot follow among the files, whatever its name)
-                    refusal = _unresolvable(str(fp))
+                    refusal = link_refusal(str(fp))
                     if refusal is not None:
                         problems.append(refusal)
                     elif name != "SOURCE":

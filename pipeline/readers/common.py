@@ -3,6 +3,7 @@ text, parsing dates, hashing content, guessing the language."""
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import json
@@ -107,7 +108,8 @@ _MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
 
 
 def decode(data: bytes, path: str, notes: list[str] | None = None) -> str:
-    """Bytes to text: UTF-8 (with or without BOM), else Windows-1252; binaries are refused.
+    """Bytes to text: UTF-8 (with or without BOM), UTF-16 with its BOM, else Windows-1252; binaries
+    are refused.
 
     Text that is not all valid UTF-8 is decided by evidence: when its valid multi-byte UTF-8
     sequences outnumber the bytes that are not UTF-8, it is UTF-8 with a few bad bytes (they
@@ -116,6 +118,13 @@ def decode(data: bytes, path: str, notes: list[str] | None = None) -> str:
     """
     if not data.strip():
         raise InputError(path, "empty file: nothing to read")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not data.startswith(codecs.BOM_UTF32_LE):
+        # Windows editors save "Unicode" text as UTF-16 with this mark; its NUL bytes are no binary.
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(path, f"not valid UTF-16 text, though it starts with its byte-order mark "
+                                   f"(byte {exc.start})") from exc
     if b"\x00" in data[:8192]:
         raise InputError(path, "binary file (contains NUL bytes): not a text transcript")
     if data.startswith(b"%PDF"):

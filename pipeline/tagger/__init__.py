@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, OutputError
 from pipeline.settings import DEFAULT_MODEL
 from pipeline.stages import Tagged, TaggedBatch
 
@@ -74,11 +74,29 @@ def tag_batch(texts: list[str], model_path: str | Path = DEFAULT_MODEL) -> list[
 
 def save_model(estimator, path: Path, info: dict) -> str:
     """Write the model with skops (no pickle) and its info beside it; returns the version."""
-    import skops.io as sio
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    side, side_tmp = path.with_suffix(".json"), path.with_suffix(".json.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_hash = _dump(estimator, tmp)
+        version = file_hash[:12]
+        side_tmp.write_text(json.dumps(dict(info, version=version), indent=2, ensure_ascii=False) + "\n")
+        tmp.replace(path)
+        side_tmp.replace(side)
+    except OSError as exc:  # a folder that cannot be written, a full disk: after the whole fit
+        for leftover in (tmp, tmp.with_name(tmp.name + ".canon"), side_tmp):
+            leftover.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot be written ({exc.strerror or exc}); the model in place is "
+                          "unchanged") from exc
+    write_compiled_beside(estimator, path, file_hash)
+    return version
+
+
+def _dump(estimator, tmp: Path) -> str:
+    """Write the model's skops file to ``tmp``, canonical; returns the file's sha256."""
     import zipfile
+
+    import skops.io as sio
 
     # Compressed: the vocabularies are text and shrink several-fold. How many processes fitted the
     # model is no part of it: saved as None, so the same labels give the same file whatever --jobs was.
@@ -93,13 +111,7 @@ def save_model(estimator, path: Path, info: dict) -> str:
     from pipeline.tagger.canonical import canonicalise
 
     canonicalise(tmp)  # the same fit, the same bytes: retraining on the same labels gives the same version
-    file_hash = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    version = file_hash[:12]
-    tmp.replace(path)
-    info = dict(info, version=version)
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
-    write_compiled_beside(estimator, path, file_hash)
-    return version
+    return hashlib.sha256(tmp.read_bytes()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +27,11 @@ def load_topics(path: str | Path = DEFAULT_TOPICS) -> tuple[list[Topic], str]:
     """Read the topics file; returns the topics and the file's content hash (its version)."""
     p = Path(path)
     try:
+        mode = p.stat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # /dev/zero would be read until memory runs out
+            from pipeline.readers import file_kind  # here: every process that tags imports this module
+
+            raise ModelError(f"{p}: cannot read topics file (not a regular file: {file_kind(mode)})")
         data = p.read_bytes()
     except OSError as exc:
         raise ModelError(f"{p}: cannot read topics file ({exc.strerror or exc})") from exc
@@ -33,22 +39,33 @@ def load_topics(path: str | Path = DEFAULT_TOPICS) -> tuple[list[Topic], str]:
         doc = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{p}: not a valid TOML topics file ({exc})") from exc
+    tables = doc.get("topic", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ModelError(f"{p}: 'topic' must be [[topic]] tables")
     topics = []
-    for i, t in enumerate(doc.get("topic", [])):
+    for i, t in enumerate(tables):
         name = str(t.get("name", "")).strip()
         if not re.fullmatch(r"[a-z][a-z0-9_\-]{0,40}", name):
             raise ModelError(f"{p}: topic #{i + 1} needs a lower-case 'name' (letters, digits, _ or -)")
-        cues = tuple(str(c) for c in t.get("cues", []))
+        cues, exclude = _phrases(p, t, name, "cues"), _phrases(p, t, name, "exclude")
         if not cues:
             raise ModelError(f"{p}: topic {name!r} has no cues")
-        topics.append(Topic(name, str(t.get("description", "")), cues,
-                            tuple(str(c) for c in t.get("exclude", []))))
+        topics.append(Topic(name, str(t.get("description", "")), cues, exclude))
     if not topics:
         raise ModelError(f"{p}: no [[topic]] tables")
     names = [t.name for t in topics]
     if len(set(names)) != len(names):
         raise ModelError(f"{p}: a topic name appears twice")
     return topics, hashlib.sha256(data).hexdigest()[:12]
+
+
+def _phrases(path: Path, table: dict, name: str, key: str) -> tuple[str, ...]:
+    """A topic's list of phrases; ModelError for anything else (a string would be read as its
+    letters, each a cue)."""
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ModelError(f"{path}: topic {name!r}: {key!r} must be a list of strings")
+    return tuple(value)
 
 
 # -- cue matching: one mechanism for the model's cue features and the keyword baseline ---------

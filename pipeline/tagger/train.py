@@ -18,9 +18,11 @@ from pipeline.tagger.topics import load_topics
 
 def load_labelled(paths: list[Path]) -> list[dict]:
     """Read labelled statements (JSON Lines with 'text' and 'topics'), naming the bad line."""
+    from pipeline.audit import read_label_file
+
     rows: list[dict] = []
     for p in paths:
-        for n, line in enumerate(Path(p).read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(read_label_file(p).splitlines(), 1):
             if not line.strip():
                 continue
             rows.append(_label_line(p, n, line))
@@ -120,6 +122,9 @@ def cross_validate(*, labels_dir: Path | None = None, topics_path: Path = DEFAUL
     if folds < 2:
         raise ModelError("cross-validation needs at least 2 folds")
     topics, _, _, rows, y = _training_set(labels_dir, topics_path)
+    if folds > len(rows):  # KFold would say so in a traceback
+        raise ModelError(f"--cv {folds}: more folds than labelled statements ({len(rows)}); "
+                         "each fold needs at least one")
     texts = [r["text"] for r in rows]
     proba = np.zeros(y.shape)
     thresholds = np.zeros(y.shape)
