@@ -158,7 +158,8 @@ def test_grouped_cooccurrence_and_weekly_figures():
     # Without an audit sample every cell is a share as tagged, marked (tests/test_cooccurrence.py: corrected).
     masks = pd.DataFrame({"source": ["S"] * 3, "tag_mask": [1, 2, 3], "gold_mask": [-1] * 3, "n": [3, 7, 2]})
     co = corrected_pairs(masks, {"trade": 0, "security": 1}, ["security", "trade"], None)
-    diag, hm, thin = cooccurrence_figure(co).to_dict()["data"]
+    diag, hm, thin, mark = cooccurrence_figure(co).to_dict()["data"]
+    assert mark["name"] == thin["name"] and mark["marker"]["symbol"] == "asterisk-open"  # the mark's legend entry
     assert list(hm["x"]) == ["security", "trade"] and all(c is None for t in (diag, hm) for r in t["z"] for c in r)
     text = dict(zip(zip(thin["y"], thin["x"]), thin["text"]))
     assert text == {("security", "security"): "75.0 %*", ("security", "trade"): "16.7 %*",
