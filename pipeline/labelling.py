@@ -24,6 +24,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,32 @@ def _busy(store, exc: sqlite3.OperationalError, what: str) -> StoreError:
     return StoreError(f"{st.db_path(store)}: cannot record the {what} ({exc})")
 
 
+
+@contextmanager
+def _log_transaction(store: str | os.PathLike, what: str) -> Iterator[sqlite3.Connection]:
+    """The label log open in one short write transaction (``BEGIN IMMEDIATE``), committed when the
+    block ends (unless it rolled back itself: nothing to record), rolled back on any error, closed
+    after. A run holding the write for more than two seconds is ``StoreBusyError`` naming ``what``."""
+    try:
+        conn = _open_log(store)
+    except sqlite3.OperationalError as exc:
+        raise _busy(store, exc, what) from exc
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        raise _busy(store, exc, what) from exc
+    finally:
+        conn.close()
+
+
 def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *, who: str,
            source: str = "correction", note: str = "") -> int | None:
     """Append one event: ``topic`` set (``new`` true) or removed on a statement. Returns its id, or
@@ -109,42 +136,27 @@ def record(store: str | os.PathLike, statement_id: str, topic: str, new: bool, *
         raise UsageError("a correction needs the name of who makes it")
     if source not in SOURCES:
         raise UsageError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
-    try:
-        conn = _open_log(store)
-    except sqlite3.OperationalError as exc:
-        raise _busy(store, exc, "correction") from exc
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT text, lang, date, topic_mask, model_version FROM statements "
-                               "WHERE statement_id = ?", (statement_id,)).fetchone()
-            if row is None:
-                raise UsageError(f"no statement {statement_id!r} in the store")
-            text, lang, date, mask, version = row
-            bits = st.topic_bits(conn)
-            if topic not in bits:
-                raise UsageError(f"unknown topic {topic!r} (the store has: {', '.join(bits)})")
-            current = _replay(conn, [statement_id]).get(statement_id)
-            shown = current.topics if current else tuple(t for t, b in bits.items() if (mask >> b) & 1)
-            old = topic in shown
-            if old == bool(new) and source == "correction":
-                conn.execute("ROLLBACK")
-                return None
-            cur = conn.execute(
-                "INSERT INTO label_events(statement_id, topic, old, new, who, at, source, model_version, note, "
-                "shown, text, lang, date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (statement_id, topic, int(old), int(bool(new)), who, _now(), source, version, str(note)[:500],
-                 json.dumps(sorted(shown)), text, lang, date))
-            conn.execute("COMMIT")
-            return int(cur.lastrowid)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    except sqlite3.OperationalError as exc:
-        raise _busy(store, exc, "correction") from exc
-    finally:
-        conn.close()
+    with _log_transaction(store, "correction") as conn:
+        row = conn.execute("SELECT text, lang, date, topic_mask, model_version FROM statements "
+                           "WHERE statement_id = ?", (statement_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"no statement {statement_id!r} in the store")
+        text, lang, date, mask, version = row
+        bits = st.topic_bits(conn)
+        if topic not in bits:
+            raise UsageError(f"unknown topic {topic!r} (the store has: {', '.join(bits)})")
+        current = _replay(conn, [statement_id]).get(statement_id)
+        shown = current.topics if current else tuple(t for t, b in bits.items() if (mask >> b) & 1)
+        old = topic in shown
+        if old == bool(new) and source == "correction":
+            conn.execute("ROLLBACK")
+            return None
+        cur = conn.execute(
+            "INSERT INTO label_events(statement_id, topic, old, new, who, at, source, model_version, note, "
+            "shown, text, lang, date) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (statement_id, topic, int(old), int(bool(new)), who, _now(), source, version, str(note)[:500],
+             json.dumps(sorted(shown)), text, lang, date))
+        return int(cur.lastrowid)
 
 
 def withdraw(store: str | os.PathLike, statement_id: str, *, who: str, note: str = "") -> int | None:
@@ -159,40 +171,25 @@ def withdraw(store: str | os.PathLike, statement_id: str, *, who: str, note: str
     who = name(who)
     if not who:
         raise UsageError("a withdrawal needs the name of who made the correction")
-    try:
-        conn = _open_log(store)
-    except sqlite3.OperationalError as exc:
-        raise _busy(store, exc, "withdrawal") from exc
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            rows = conn.execute("SELECT event_id, who, source, withdraws, shown, text, lang, date FROM label_events "
-                                "WHERE statement_id = ? ORDER BY event_id", (statement_id,)).fetchall()
-            gone = {e for r in rows if r[2] == WITHDRAWAL for e in json.loads(r[3] or "[]")}
-            mine = [r[0] for r in rows if r[1] == who and r[2] != WITHDRAWAL and r[0] not in gone]
-            if not mine:
-                conn.execute("ROLLBACK")
-                return None
-            current = _replay(conn, [statement_id]).get(statement_id)
-            shown = current.topics if current else json.loads(rows[0][4])
-            version = conn.execute("SELECT model_version FROM statements WHERE statement_id = ?",
-                                   (statement_id,)).fetchone()
-            _, _, _, _, _, text, lang, date = rows[0]
-            cur = conn.execute(
-                "INSERT INTO label_events(statement_id, topic, old, new, who, at, source, model_version, note, "
-                "shown, text, lang, date, withdraws) VALUES (?,'',0,0,?,?,?,?,?,?,?,?,?,?)",
-                (statement_id, who, _now(), WITHDRAWAL, version[0] if version else None, str(note)[:500],
-                 json.dumps(sorted(shown)), text, lang, date, json.dumps(mine)))
-            conn.execute("COMMIT")
-            return int(cur.lastrowid)
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    except sqlite3.OperationalError as exc:
-        raise _busy(store, exc, "withdrawal") from exc
-    finally:
-        conn.close()
+    with _log_transaction(store, "withdrawal") as conn:
+        rows = conn.execute("SELECT event_id, who, source, withdraws, shown, text, lang, date FROM label_events "
+                            "WHERE statement_id = ? ORDER BY event_id", (statement_id,)).fetchall()
+        gone = {e for r in rows if r[2] == WITHDRAWAL for e in json.loads(r[3] or "[]")}
+        mine = [r[0] for r in rows if r[1] == who and r[2] != WITHDRAWAL and r[0] not in gone]
+        if not mine:
+            conn.execute("ROLLBACK")
+            return None
+        current = _replay(conn, [statement_id]).get(statement_id)
+        shown = current.topics if current else json.loads(rows[0][4])
+        version = conn.execute("SELECT model_version FROM statements WHERE statement_id = ?",
+                               (statement_id,)).fetchone()
+        _, _, _, _, _, text, lang, date = rows[0]
+        cur = conn.execute(
+            "INSERT INTO label_events(statement_id, topic, old, new, who, at, source, model_version, note, "
+            "shown, text, lang, date, withdraws) VALUES (?,'',0,0,?,?,?,?,?,?,?,?,?,?)",
+            (statement_id, who, _now(), WITHDRAWAL, version[0] if version else None, str(note)[:500],
+             json.dumps(sorted(shown)), text, lang, date, json.dumps(mine)))
+        return int(cur.lastrowid)
 
 
 def set_topics(store: str | os.PathLike, statement_id: str, topics: Iterable[str], *, who: str,
