@@ -19,28 +19,26 @@ from pipeline.errors import StoreError, UsageError
 WHO = "correction_who"
 
 
-def current(statement_ids: list[str]) -> dict[str, labelling.Labels]:
-    """The log's labels of these statements (read fresh: a correction shows at once)."""
+def _fresh(read, statement_ids: list[str]) -> dict:
+    """``read(conn, statement_ids)`` on a connection of its own, never cached ({} without a store)."""
     try:
         conn = data.connect()
     except StoreError:
         return {}
     try:
-        return labelling.labels_for(conn, statement_ids)
+        return read(conn, statement_ids)
     finally:
         conn.close()
+
+
+def current(statement_ids: list[str]) -> dict[str, labelling.Labels]:
+    """The log's labels of these statements (read fresh: a correction shows at once)."""
+    return _fresh(labelling.labels_for, statement_ids)
 
 
 def withdrawn(statement_ids: list[str]) -> dict[str, list[dict]]:
     """The withdrawals on these statements (``labelling.withdrawals``), read fresh."""
-    try:
-        conn = data.connect()
-    except StoreError:
-        return {}
-    try:
-        return labelling.withdrawals(conn, statement_ids)
-    finally:
-        conn.close()
+    return _fresh(labelling.withdrawals, statement_ids)
 
 
 def topics() -> list[str]:
