@@ -50,6 +50,7 @@ def main() -> int:
     parse_args(sys.argv[1:])
     try:
         args = streamlit_args(settings.get("host"), settings.get("port"))
+        settings.min_statements()  # a bad value is said here, not as a broken Trends page
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import UsageError
+
 # Every path the project ships, defined here only.
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = ROOT / "pipeline"
@@ -64,6 +66,15 @@ SETTINGS = {
 
 def get(name: str) -> str:
     return SETTINGS[name].get()
+
+
+def min_statements() -> int:
+    """``min_statements`` as a number; UsageError naming its variable when it is not a whole number
+    of 0 or more (the Trends page would fail on it)."""
+    raw = get("min_statements").strip()
+    if not (raw.isascii() and raw.isdigit()):
+        raise UsageError(f"TOPICS_MIN_STATEMENTS must be a whole number of statements (0 or more), not {raw!r}")
+    return int(raw)
 
 
 def labels_dir() -> Path:

@@ -305,6 +305,31 @@ def test_launcher_refuses_a_port_that_is_not_a_number(tmp_path):
     assert "TOPICS_PORT" in r.stderr and "'85O1'" in r.stderr
 
 
+def test_a_bad_min_statements_setting_is_named_by_the_launcher_and_the_trends_page(seed_store_copy, tmp_path,
+                                                                                    monkeypatch):
+    """TOPICS_MIN_STATEMENTS=abc broke the Trends page with a ValueError; the launcher now refuses it
+    (exit 2) and a page served otherwise says which setting is wrong."""
+    import os
+    import subprocess
+    import sys
+
+    from streamlit.testing.v1 import AppTest
+
+    env = dict(os.environ, TOPICS_MIN_STATEMENTS="abc", TOPICS_PORT="none", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "dashboard"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "TOPICS_PORT" in r.stderr  # the port is checked first
+    env["TOPICS_PORT"] = "8501"
+    r = subprocess.run([sys.executable, "-m", "dashboard"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "TOPICS_MIN_STATEMENTS" in r.stderr and "'abc'" in r.stderr
+    monkeypatch.setenv("TOPICS_STORE", str(seed_store_copy))
+    monkeypatch.setenv("TOPICS_MIN_STATEMENTS", "abc")
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert any("TOPICS_MIN_STATEMENTS" in e.value for e in at.error)
+
+
 
 @pytest.mark.parametrize("args, status", [(["--help"], 0), (["--store", "/elsewhere"], 2)])
 def test_launcher_takes_no_options_and_says_which_settings_it_reads(tmp_path, args, status):

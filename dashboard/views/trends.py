@@ -14,6 +14,7 @@ from dashboard.render import md_text
 from pipeline import audit, provenance, settings
 from pipeline.csvsafe import frame_to_csv
 from pipeline.display import counted
+from pipeline.errors import UsageError
 
 log = logging.getLogger(__name__)
 f = st.session_state["filters"]
@@ -48,7 +49,11 @@ else:
             df = data.corrected_trend(v, f, granularity, quiet)
         except Exception:  # noqa: BLE001 - a help for counts and shares; the log says why
             log.exception("corrected shares unavailable for the Trends hover")
-min_total = int(settings.get("min_statements"))
+try:
+    min_total = settings.min_statements()
+except UsageError as exc:  # the launcher refuses it; a server started otherwise says it here
+    st.error(str(exc))
+    st.stop()
 if df.empty:
     st.info("No statement matches these filters.")
     st.stop()
