@@ -359,16 +359,22 @@ def held_out_keys(gold: Path | None = None) -> tuple[set[str], set[str]]:
     return audit, ev
 
 
+def held_out_in(text: str, keys: tuple[set[str], set[str]]) -> str | None:
+    """Which held-out set holds ``text`` (``keys`` from ``held_out_keys``): "audit", else "eval", or
+    None when a correction of it is trained on."""
+    audit, ev = keys
+    key = text_key(text)
+    return "audit" if key in audit else "eval" if key in ev else None
+
+
+_HELD_OUT_WHY = {"audit": "its text is in the audit sample, which must stay a random sample",
+                 "eval": "its text is in the evaluation set, which measures the tagger"}
+
+
 def held_out_reason(text: str, keys: tuple[set[str], set[str]]) -> str | None:
     """Why a correction of ``text`` is never trained on (its text is in the audit sample or the
     evaluation set, ``keys`` from ``held_out_keys``), or None when it is trained on."""
-    audit, ev = keys
-    key = text_key(text)
-    if key in audit:
-        return "its text is in the audit sample, which must stay a random sample"
-    if key in ev:
-        return "its text is in the evaluation set, which measures the tagger"
-    return None
+    return _HELD_OUT_WHY.get(held_out_in(text, keys) or "")
 
 
 def log_training_labels(store: str | os.PathLike, labels_dir: Path, gold: Path | None = None) -> dict:
@@ -381,13 +387,12 @@ def log_training_labels(store: str | os.PathLike, labels_dir: Path, gold: Path |
         digest, n_events, last = events_hash(conn)
     finally:
         conn.close()
-    audit, ev = held_out_keys(gold)
-    keep = [r for r in rows if text_key(r["text"]) not in audit and text_key(r["text"]) not in ev]
-    dropped_audit = sum(text_key(r["text"]) in audit for r in rows)
-    dropped_eval = sum(text_key(r["text"]) in ev and text_key(r["text"]) not in audit for r in rows)
+    keys = held_out_keys(gold)
+    where = [held_out_in(r["text"], keys) for r in rows]
+    keep = [r for r, w in zip(rows, where) if w is None]
     write_label_file(keep, Path(labels_dir) / CORRECTIONS_FILE)
     return {"events_hash": digest, "events": n_events, "last_event": last, "statements": len(keep),
-            "dropped_audit": dropped_audit, "dropped_eval": dropped_eval}
+            "dropped_audit": where.count("audit"), "dropped_eval": where.count("eval")}
 
 
 # -- the queue -------------------------------------------------------------------------------------
