@@ -245,42 +245,23 @@ def search_notice(raw: str, used: str) -> str | None:
             f"{queries.MAX_SEARCH_TERMS} words or \"phrases\": searching for {_shown(used, 60)}.")
 
 
-_SPAN = "_dates_span"  # the store's first and last day when the date filter was last drawn
+def follow_default(key: str, default: object) -> None:
+    """Keep a keyed widget on its default when the default changes, unless the user chose a value.
 
-
-def widened(shown: object, before: tuple[dt.date, dt.date] | None, span: tuple[dt.date, dt.date]
-            ) -> tuple[dt.date, dt.date] | None:
-    """The range the date filter should show now that the store spans ``span``: the new span when
-    the filter showed the whole store as it was (``before``), which the user did not narrow; else None."""
-    if before is None or before == span:
-        return None
-    return span if tuple(shown or ()) == tuple(before) else None
-
-
-def follow_store_dates(lo: dt.date, hi: dt.date) -> None:
-    """Keep an unnarrowed date filter on the whole store when a run adds days to it.
-
-    A keyed widget keeps its value when its default changes: after a run added a day, an open
-    session went on charting up to the old last day (the Store page giving the new one) until a
-    new session. A range the user chose is left as it is."""
-    span = (lo, hi)
-    new = widened(st.session_state.get("dates"), st.session_state.get(_SPAN), span)
-    if new is not None:
-        st.session_state["dates"] = new
-    st.session_state[_SPAN] = span
-
-
-def follow_newest(key: str, options: list[str]) -> None:
-    """Keep a choice that showed the newest option (``options[0]``) on the newest when a run adds a
-    newer one, as ``follow_store_dates`` does for dates: a keyed widget keeps its value, so an open
-    Weekly page went on showing last week's brief after a run added this week's. An older option the
-    user chose is left as it is."""
-    mark = f"_{key}_newest"
-    newest = options[0] if options else None
+    A keyed widget keeps its value when its default changes: after a run added days (or a newer
+    week), an open session went on charting up to the store's old last day, or showing last week's
+    brief, until a new session (the Store page giving the new dates). A value the user chose, one
+    that differs from the default it was drawn with, is left as it is. Call before drawing the widget."""
+    mark = f"_{key}_default"  # the default the widget was last drawn with
     before = st.session_state.get(mark)
-    if before is not None and newest != before and st.session_state.get(key) == before:
-        st.session_state[key] = newest
-    st.session_state[mark] = newest
+    if before is not None and not _same(before, default) and _same(st.session_state.get(key), before):
+        st.session_state[key] = default
+    st.session_state[mark] = default
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values, a date range given as a list or as a tuple alike."""
+    return tuple(a) == tuple(b) if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) else a == b
 
 
 def sidebar_filters(facets: dict) -> queries.Filters:
@@ -293,7 +274,7 @@ def sidebar_filters(facets: dict) -> queries.Filters:
         sb.info("No topic selected: every topic counts. Charts show them all, and Statements lists every "
                 "statement, tagged or not.")
     lo, hi = facets["date_min"], facets["date_max"]
-    follow_store_dates(lo, hi)
+    follow_default("dates", (lo, hi))
     dates = sb.date_input("Date range", value=(lo, hi), min_value=lo, max_value=hi, key="dates",
                           bind="query-params", help="First and last day to include.")
     sources = sb.multiselect("Source", facets["sources"], default=[], key="source", bind="query-params",

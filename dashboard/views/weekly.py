@@ -186,7 +186,7 @@ def show(week: str, col, table=None, below=None, top: float | None = None) -> No
 
 for notice in state.check_choices({"week": (weeks, weeks[0]), "vs": (["—"] + weeks, "—")}):
     st.warning(md_text(notice))
-state.follow_newest("week", weeks)
+state.follow_default("week", weeks[0])
 c1, c2 = st.columns(2)
 week = c1.selectbox("Week", weeks, index=0, key="week", bind="query-params")
 other = c2.selectbox("Compare with", ["—"] + weeks, index=0, key="vs", bind="query-params")
