@@ -483,14 +483,20 @@ def _check_not_a_device(path: str) -> None:
         raise InputError(path, f"not a regular file ({file_kind(mode)})")
 
 
-def _check_output(path: str, flag: str = "--output") -> None:
-    """UsageError for an output path that cannot name a file: empty, a folder, or in a folder that
-    does not exist."""
+def _file_name(path: str, flag: str = "--output") -> Path:
+    """The path of a file to write; UsageError when it is empty or a folder."""
     if not path:
         raise UsageError(f"{flag}: empty path")
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{path}: a folder; give the name of a file to write")
+    return p
+
+
+def _check_output(path: str, flag: str = "--output") -> None:
+    """UsageError for an output path that cannot name a file: empty, a folder, or in a folder that
+    does not exist."""
+    p = _file_name(path, flag)
     if not p.parent.is_dir():
         _check_no_file_above(p)
         raise UsageError(f"{path}: folder {p.parent} does not exist")
@@ -499,8 +505,10 @@ def _check_output(path: str, flag: str = "--output") -> None:
 def _check_no_file_above(p: Path) -> None:
     """UsageError when a path's nearest existing ancestor is a file (``notes.txt/x.csv``): that
     file is named, rather than said not to exist."""
-    above = next((q for q in p.parents if q.exists()), None)
-    if above is not None and not above.is_dir():
+    from pipeline.readers import file_above
+
+    above = file_above(p)
+    if above is not None:
         raise UsageError(f"{p}: {above} is a file, not a folder")
 
 
@@ -801,11 +809,7 @@ def cmd_tag(args) -> int:
 def _check_model_output(path: str) -> None:
     """UsageError for a ``train --output`` that cannot be a model file, before minutes of fitting
     (a missing folder is made; a folder, a file above the path or a device or pipe cannot be)."""
-    if not path:
-        raise UsageError("--output: empty path")
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{path}: a folder; give the name of a file to write")
+    p = _file_name(path)
     if _special_file(path):  # the model's info and compiled form are written beside it, too
         raise UsageError(f"{path}: not a regular file; a model is written to a file of its own")
     _check_no_file_above(p)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pipeline import provenance, queries, settings, store
 from pipeline.errors import SnapshotError, UsageError
+from pipeline.readers import file_above
 from pipeline.report import render_html
 
 SCHEMA_VERSION = 5  # 2: store_id and complete added; 3: corrected shares with intervals, events;
@@ -313,8 +314,8 @@ def claim_folder(out_dir: Path, store_id: str) -> None:
     if out_dir.exists() and not out_dir.is_dir():  # mkdir would say only "File exists"
         raise SnapshotError(f"{out_dir}: is a file, not a folder for the weekly snapshots "
                             "(TOPICS_SNAPSHOTS, or snapshot --out, names a folder)")
-    above = next((q for q in out_dir.parents if q.exists()), None)
-    if above is not None and not above.is_dir():  # mkdir would say only "Not a directory"
+    above = file_above(out_dir)
+    if above is not None:  # mkdir would say only "Not a directory"
         raise SnapshotError(f"{out_dir}: {above} is a file, not a folder")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

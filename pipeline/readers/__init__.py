@@ -131,6 +131,14 @@ def file_kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "special file")
 
 
+def file_above(path: str | os.PathLike) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is a file, not a folder (``notes.txt`` of
+    ``notes.txt/x.csv``), else None: making or writing the path would fail with only "Not a
+    directory", and the file is what to name."""
+    above = next((q for q in Path(path).parents if q.exists()), None)
+    return above if above is not None and not above.is_dir() else None
+
+
 def check_stat(path: str, info: os.stat_result) -> None:
     """Refuse, before reading, what cannot be a transcript: anything but a regular file (a FIFO
     would wait for a writer forever, a device never end) and a file over MAX_BYTES (a sparse
