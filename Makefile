@@ -17,7 +17,13 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
+# The tagger's C loops (optional: without a C compiler a note says so and tagging takes the NumPy
+# path, with the same scores). Rebuilt only when pipeline/tagger/_kernel.c changes.
+# The project's bytecode is compiled once here, as pip does for installed packages: every worker
+# process of a run would otherwise compile the modules it imports again where PYTHONDONTWRITEBYTECODE is set.
 setup: $(VENV)/.installed
+	@$(PY) -m pipeline.tagger.kernel
+	@$(PY) -m compileall -q pipeline dashboard bench >/dev/null
 
 pipeline: setup
 	$(PY) -m pipeline run --input seeds --store $(STORE) || [ $$? -eq 3 ]

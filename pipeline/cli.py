@@ -533,16 +533,22 @@ def cmd_run(args) -> int:
     # One writer at a time, snapshots included: a second run waits for the first, then finds
     # every file it stored unchanged.
     with writer_lock(args.store, args.lock_timeout, _tell):
+        ahead = None
+        if not args.no_snapshots:
+            from pipeline.snapshot import ExtrasAhead
+
+            ahead = ExtrasAhead(args.store, settings.snapshots_dir(args.store), args.model)
         s = run(args.input, args.store, fmt=args.format, source=args.source, model_path=args.model,
                 topics_path=args.topics, workers=args.workers, progress=sys.stderr.isatty() and not args.json,
-                rehash=args.rehash)
+                rehash=args.rehash, while_indexing=ahead.start if ahead is not None else None)
         written, snap_error, old_snaps = [], None, None
         if not args.no_snapshots:
             try:  # from here on a Ctrl-C leaves the run stored and its briefs unwritten: said below
                 from pipeline.snapshot import write_all
 
                 old_snaps = settings.old_snapshots_dir(args.store)
-                written = write_all(args.store, settings.snapshots_dir(args.store), model_path=args.model)
+                written = write_all(args.store, settings.snapshots_dir(args.store), model_path=args.model,
+                                    ahead=ahead)
             except TrackerError as exc:  # the run is committed: say so, and why the briefs are missing
                 snap_error = str(exc)
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM while writing the briefs: the command did not finish

@@ -197,18 +197,22 @@ def can_tag(model_path: str | os.PathLike, topics_path: str | os.PathLike) -> No
 def run(inputs: list[str], store: str, *, fmt: str = "auto", source: str | None = None,
         model_path: str | os.PathLike = DEFAULT_MODEL, topics_path: str | os.PathLike = DEFAULT_TOPICS,
         workers: int | None = None, progress: bool = False, rehash: bool = False,
-        lock_timeout: float | None = None, on_wait: Callable[[str], None] | None = None) -> RunSummary:
+        lock_timeout: float | None = None, on_wait: Callable[[str], None] | None = None,
+        while_indexing: Callable[[], None] | None = None) -> RunSummary:
     """Ingest files and folders into the store; only new or changed files are read.
 
     ``rehash`` hashes every file even when its size and modification time are unchanged (for
     file systems whose modification times cannot be trusted). One run writes to a store at a
     time: while another holds it, ``on_wait`` is told so and the run waits, for at most
-    ``lock_timeout`` seconds when given (then ``StoreBusyError``).
+    ``lock_timeout`` seconds when given (then ``StoreBusyError``). ``while_indexing`` is called
+    once every row and count of a cold run is committed and nothing but building the statements'
+    indexes is left (none of them is re-tagged or re-labelled after): it may start reading the
+    count tables in a thread meanwhile (``snapshot.ExtrasAhead``).
     """
     can_tag(model_path, topics_path)
     with writer_lock(store, lock_timeout, on_wait):
         return _run(inputs, store, fmt=fmt, source=source, model_path=model_path, topics_path=topics_path,
-                    workers=workers, progress=progress, rehash=rehash)
+                    workers=workers, progress=progress, rehash=rehash, while_indexing=while_indexing)
 
 
 @dataclass
@@ -237,7 +241,8 @@ class _Plan:
 
 
 def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_path: str | os.PathLike,
-         topics_path: str | os.PathLike, workers: int | None, progress: bool, rehash: bool) -> RunSummary:
+         topics_path: str | os.PathLike, workers: int | None, progress: bool, rehash: bool,
+         while_indexing: Callable[[], None] | None = None) -> RunSummary:
     t0 = time.time()
     summary = RunSummary()
     conn = st.open_store(store)
@@ -253,6 +258,10 @@ def _run(inputs: list[str], store: str, *, fmt: str, source: str | None, model_p
                     st.restore_indexes(conn)
             raise
         if deferred:
+            # A cold run: every row is this run's, tagged by its model, so nothing is re-tagged after
+            # the indexes; the labelled set is the one it started with unless it changed meanwhile.
+            if while_indexing is not None and st.get_meta(conn, "labels_hash") == r.labels_hash:
+                while_indexing()
             st.restore_indexes(conn)  # before the re-tag and the gold refresh, which query by them
         _remember_twins(r, plan)
         _retag_stale(r)

@@ -50,6 +50,9 @@ SETTINGS = {
         Setting("jobs", "TOPICS_JOBS", "2",
                 "Processes that fit the tagger's topics in parallel (train, retrain and the dashboard's Retrain, "
                 "evaluate --cv / --since)."),
+        Setting("kernel", "TOPICS_KERNEL", "1",
+                "1: tag with the compiled loops when they are built (make setup builds them with the machine's C "
+                "compiler); 0: always the NumPy path. Both give the same scores, bit for bit."),
         Setting("min_statements", "TOPICS_MIN_STATEMENTS", "20",
                 "Periods with fewer statements than this are marked as thin in charts."),
         Setting("labels", "TOPICS_LABELS", str(LABELS_DIR),

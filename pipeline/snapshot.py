@@ -19,6 +19,7 @@ import re
 import shutil
 import sqlite3
 import tempfile
+import threading
 from pathlib import Path
 
 from pipeline import provenance, queries, settings, store
@@ -192,6 +193,13 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
     corrected for the tagger's errors with its 95 % interval, and per week the events (spikes) that
     include it, explained, as the store stood at the week's end. Without a model or an audit sample
     the corrected shares are left out (None) and the brief says why."""
+    return explain_events(conn, counted_extras(conn, mondays, model_path))
+
+
+def counted_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: str | None = None) -> dict:
+    """``week_extras`` but for the events' explanations: everything here reads the count tables
+    only, so it can be computed while a run still builds the statements' indexes
+    (``ExtrasAhead``). The events of each week wait, unexplained, in ``"unexplained"``."""
     from pipeline import audit as audit_mod
     from pipeline import events as events_mod
     from pipeline import queries
@@ -211,7 +219,7 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
     # Counts and facts of every week in one pass over the count tables, for all the briefs at once.
     out: dict = {"corrected": {}, "events": {}, "correction": None,
                  "counts": queries.weekly_topic_counts(conn, None, None, store.topic_bits(conn)),
-                 "facts": queries.week_facts(conn), "span": queries.day_span(conn)}
+                 "facts": queries.week_facts(conn), "span": queries.day_span(conn), "unexplained": []}
     if au is not None:
         out.update(corrected_extras(conn, mondays, au))
     else:
@@ -225,8 +233,61 @@ def week_extras(conn: sqlite3.Connection, mondays: list[dt.date], model_path: st
                 continue
             upto = [x for x in e["weeks"] if x <= w]
             cut = {**e, "weeks": upto, "end": (dt.date.fromisoformat(upto[-1]) + dt.timedelta(days=6)).isoformat()}
-            out["events"].setdefault(wk, []).append(events_mod.explain(conn, cut))
+            out["unexplained"].append((wk, cut))
     return out
+
+
+def explain_events(conn: sqlite3.Connection, extras: dict) -> dict:
+    """``counted_extras`` with its events explained (the statements behind them: this reads the
+    statements, by their indexes), each under its week in ``"events"``."""
+    from pipeline import events as events_mod
+
+    for wk, cut in extras.pop("unexplained", []):
+        extras["events"].setdefault(wk, []).append(events_mod.explain(conn, cut))
+    return extras
+
+
+class ExtrasAhead:
+    """The count-table part of the briefs a run will write (``counted_extras`` of the weeks
+    ``write_all`` will write), computed in a thread while the run builds the statements' indexes.
+
+    A cold run builds its indexes at the end, on one core, for two or three seconds; the corrected
+    shares and events of every week took as long on the same core after it, while the brief
+    writers competed for the other. ``start`` is called in that window (``ingest.run``'s
+    ``while_indexing``); ``write_all`` takes the result only when it was computed for exactly the
+    weeks it writes, else computes it itself. Any error here leaves it to ``write_all``.
+    """
+
+    def __init__(self, store_dir: str, out_dir: Path, model_path: str | None = None) -> None:
+        self.store_dir, self.out_dir, self.model_path = str(store_dir), Path(out_dir), model_path
+        self._thread: threading.Thread | None = None
+        self._done: tuple[list[str], dict] | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._compute, name="briefs-ahead", daemon=True)
+        self._thread.start()
+
+    def _compute(self) -> None:
+        try:
+            conn = store.open_readonly(self.store_dir, cache_mb=SNAPSHOT_CACHE_MB)
+            try:
+                sid = store.read_store_id(conn)
+                todo = _todo(conn, self.out_dir, sid, False, None)
+                extras = counted_extras(conn, [parse_week(w)[0] for w in todo], self.model_path) if todo else {}
+            finally:
+                conn.close()
+            self._done = (todo, extras)
+        except Exception:  # noqa: BLE001 - write_all computes it again and reports what is wrong
+            self._done = None
+
+    def result(self, todo: list[str]) -> dict | None:
+        """The extras computed ahead when they were for exactly the weeks ``todo``; else None."""
+        if self._thread is None:
+            return None
+        self._thread.join()
+        if self._done is None or self._done[0] != todo:
+            return None
+        return self._done[1]
 
 
 def corrected_extras(conn: sqlite3.Connection, mondays: list[dt.date], au) -> dict:
@@ -553,6 +614,12 @@ def completed_weeks_all(conn: sqlite3.Connection, today: dt.date | None = None) 
     return [m for m in weeks if week_is_complete(m + dt.timedelta(days=6), today)]
 
 
+def _todo(conn: sqlite3.Connection, out: Path, store_id: str | None, force: bool, today: dt.date | None
+          ) -> list[str]:
+    """The weeks ``write_all`` writes: every completed week (``force``) or those without a kept brief."""
+    return [w for w in completed_weeks(conn, today) if force or _state(out / w, store_id) != "kept"]
+
+
 def completed_weeks(conn: sqlite3.Connection, today: dt.date | None = None) -> list[str]:
     """Every ISO week with statements whose Sunday is before today."""
     return [week_label(m) for m in completed_weeks_all(conn, today)]
@@ -614,14 +681,16 @@ def _finish_many(args: tuple[str, str, dict[str, str], bool, str, dict | None]) 
 
 
 def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int = 2,
-              today: dt.date | None = None, model_path: str | None = None) -> list[Path]:
+              today: dt.date | None = None, model_path: str | None = None,
+              ahead: ExtrasAhead | None = None) -> list[Path]:
     """Write a snapshot for each completed week that has none (all of them with ``force``); the
     folders written. A brief written before its week was over is replaced.
 
     Many weeks (a first run over years of transcripts) are shared among ``workers`` processes,
     which write the weeks' statements while this process computes the corrected shares and the
-    events the briefs add; then they finish the briefs. SnapshotError when the folder cannot be
-    written or belongs to another store.
+    events the briefs add (or takes those ``ahead`` computed while the run built its indexes);
+    then they finish the briefs. SnapshotError when the folder cannot be written or belongs to
+    another store.
     """
     out = Path(out_dir)
     sid = store.ensure_store_id(store_dir)
@@ -629,11 +698,16 @@ def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int =
     _sweep(out)
     conn = store.open_readonly(store_dir, cache_mb=SNAPSHOT_CACHE_MB)
     try:
-        todo = [w for w in completed_weeks(conn, today) if force or _state(out / w, sid) != "kept"]
+        todo = _todo(conn, out, sid, force, today)
         mondays = [parse_week(w)[0] for w in todo]
+        counted = ahead.result(todo) if ahead is not None and todo else None
+
+        def extras_of_weeks() -> dict:
+            return explain_events(conn, counted) if counted is not None else week_extras(conn, mondays, model_path)
+
         if workers <= 1 or len(todo) < 20:
             # Corrected shares and events of every week to write, in one pass over the store.
-            extras = week_extras(conn, mondays, model_path) if todo else {}
+            extras = extras_of_weeks() if todo else {}
             return _write_many((str(store_dir), str(out), todo, force, sid, extras))
         from pipeline.workers import worker_pool
 
@@ -641,7 +715,7 @@ def write_all(store_dir: str, out_dir: Path, force: bool = False, workers: int =
         with worker_pool(workers) as pool:  # its workers end with the run, however it ends
             jobs = [pool.submit(_prepare_many, (str(store_dir), str(out), c)) for c in chunks]
             try:
-                extras = week_extras(conn, mondays, model_path)
+                extras = extras_of_weeks()
             except BaseException:
                 for job in jobs:  # no prepared folder left behind
                     try:

@@ -971,8 +971,14 @@ def tag_columns(tags: TaggedBatch, bits: dict[str, int]) -> tuple[list[int], lis
     # Topic bits are at most 62 (ensure_topics), so a mask fits a signed 64-bit integer.
     weights = np.array([1 << bits[t] for t in tags.topics], dtype=np.int64)
     masks = (tags.hits.astype(np.int64) @ weights).tolist()
-    fmt = _scores_format(tags.topics)
-    return masks, [fmt % tuple(row) for row in tags.scores.tolist()]
+    from pipeline.tagger import kernel
+
+    lib = kernel.library()
+    js = kernel.scores_json(lib, tags.scores, tuple(tags.topics)) if lib is not None else None
+    if js is None:
+        fmt = _scores_format(tags.topics)
+        js = [fmt % tuple(row) for row in tags.scores.tolist()]
+    return masks, js
 
 
 def statement_rows(doc: Document, stmts: list[Statement], tags: TaggedBatch, bits: dict[str, int],

@@ -32,6 +32,21 @@ def need_corpus() -> Path:
     pytest.skip(f"needs the full corpus at {CORPUS} (not shipped with the project)")
 
 
+def need_kernel() -> None:
+    """The tagger's compiled loops, built if they are not; a skip with the reason on a machine without
+    a C compiler (a failure in CI, which has one: TOPICS_REQUIRE_KERNEL)."""
+    from pipeline.tagger import kernel
+
+    try:
+        kernel.build()
+    except (OSError, subprocess.CalledProcessError) as exc:
+        if os.environ.get("TOPICS_REQUIRE_KERNEL"):
+            pytest.fail(f"TOPICS_REQUIRE_KERNEL is set but the tagger's C loops could not be built: {exc}")
+        pytest.skip(f"needs a C compiler to build the tagger's C loops ({exc})")
+    kernel._library.cache_clear()
+    assert kernel.library() is not None, "the library was built but does not load"
+
+
 def browser_ports() -> str:
     """``TOPICS_TEST_PORTS`` (``8630-8639``): the port range browser tests serve the dashboard on
     (empty: any free port)."""

@@ -23,7 +23,7 @@ from pipeline.csvsafe import Writer
 from pipeline.readers import read_path
 from pipeline.readers.common import clean_line, clean_lines
 from pipeline.segment import segment
-from pipeline.tagger import load_model
+from pipeline.tagger import kernel, load_model
 from pipeline.tagger.scoring import (
     _first_word_regexes,
     _gram_columns,
@@ -36,7 +36,7 @@ from pipeline.tagger.scoring import (
 )
 from pipeline.tagger.text import normalise, normalise_many
 from pipeline.tagger.topics import cue_regexes
-from tests.conftest import SEEDS, need_corpus, run_cli
+from tests.conftest import SEEDS, need_corpus, need_kernel, run_cli
 
 HOSTILE = [
     "", " ", "¿Qué pasó? ¡Sí!", "ΑΣ ΟΔΟΣ", "İstanbul", "café_au-lait", "x\u0301y", "½ ⅓ ⅔", "ﬁne ﬂow",
@@ -78,6 +78,19 @@ def _corpus_texts(n: int = 20000) -> list[str]:
     return out[:n]
 
 
+@pytest.fixture(params=["numpy", "compiled"])
+def tagging_path(request, monkeypatch) -> str:
+    """Each scoring test runs on both paths: the NumPy one and the compiled loops (``kernel``),
+    which must give the same scores to the last bit."""
+    if request.param == "numpy":
+        monkeypatch.setenv("TOPICS_KERNEL", "0")
+        assert kernel.library() is None
+    else:
+        monkeypatch.setenv("TOPICS_KERNEL", "1")
+        need_kernel()
+    return request.param
+
+
 def test_normalise_is_its_definition_on_hostile_strings_and_seed_statements():
     texts = HOSTILE + _seed_texts()
     assert len(texts) > 1000
@@ -90,7 +103,7 @@ def test_normalise_is_its_definition_on_corpus_statements():
     assert [normalise(t) for t in texts] == [_plain_normalise(t) for t in texts]
 
 
-def test_normalise_many_is_normalise_of_each_text():
+def test_normalise_many_is_normalise_of_each_text(tagging_path):
     # final sigma beside a newline and beside the quotes the batch path replaces early, marks
     # opening a text, other scripts, links and tags, texts with newlines, empty texts
     odd = ["ΟΔΟΣ", "Σ’Α", "Α’Σ", "ΑΣ’", "\u0301e", "e\u0301\u0316", "niño ß æ", "<b\n>x</b>", "http://x.y/z\nq", "",
@@ -104,10 +117,24 @@ def test_normalise_many_is_normalise_of_each_text():
     assert normalise_many([]) == []
 
 
-def test_normalise_many_is_normalise_on_corpus_statements():
+def test_normalise_many_is_normalise_on_corpus_statements(tagging_path):
     texts = _corpus_texts()
     for i in range(0, len(texts), 700):
         assert normalise_many(texts[i:i + 700]) == [normalise(t) for t in texts[i:i + 700]]
+
+
+def test_normalise_many_is_normalise_on_random_characters(tagging_path):
+    """Batches of random characters: every code point the compiled table covers (and past it), the
+    whitespace str.split knows, sigmas, marks, ligatures, astral characters. The compiled loops take
+    a character a time from a table derived from the fast path, so a character whose result depended
+    on its neighbours would show here."""
+    rng = random.Random(5)
+    pool = ([chr(c) for c in range(0x20, 0x2300) if not 0xD800 <= c < 0xE000 and c != 10]
+            + list(" \t\r\x0b\x0c\x1c\u0085\u2028Σσς\u0301\u0316") * 20 + list("abc áé  -_") * 50
+            + ["🙂", "中", "ﬃ", "㎒", "Ⅻ", "ǅ", "İ"])
+    for _ in range(2000):
+        batch = ["".join(rng.choice(pool) for _ in range(rng.randint(0, 40))) for _ in range(rng.randint(1, 12))]
+        assert normalise_many(batch) == [normalise(t) for t in batch], batch
 
 
 def test_text_key_and_clean_lines_are_their_definitions():
@@ -329,15 +356,30 @@ def _tags_agree(texts: list[str]) -> None:
     assert store.score_aggregates(rows, bits, batch) == store.score_aggregates(rows, bits, [t.scores for t in tags])
 
 
-def test_tags_as_arrays_are_their_definition_on_seed_statements():
+def test_tags_as_arrays_are_their_definition_on_seed_statements(tagging_path):
     texts = _seed_texts()
     assert sum(bool(t.topics) for t in load_model().tag(texts)) > 100
     _tags_agree(texts)
     _tags_agree([])
 
 
-def test_tags_as_arrays_are_their_definition_on_corpus_statements():
+def test_tags_as_arrays_are_their_definition_on_corpus_statements(tagging_path):
     _tags_agree(_corpus_texts())
+
+
+def test_scores_as_json_are_json_dumps_of_every_score(tagging_path):
+    """Every score a run can store (0 to 1 in steps of 0.0001), in rows of topics whose names need
+    escaping, as json.dumps writes them; a score that is no such number still gets json.dumps's."""
+    from pipeline.stages import TaggedBatch
+
+    names = ("security", 'mi"gra\\tion', "soberanía", "100%")
+    every = np.arange(10001) / 10000.0
+    scores = np.round(np.column_stack([every, every[::-1], np.roll(every, 17), np.roll(every, 4999)]), 4)
+    odd = [np.array([[0.5, 0.25, 0.0, v]]) for v in (0.12345, 1.5, -0.0, 1e-7, 0.99995)]
+    for arr in (scores, *odd, scores[:0]):
+        batch = TaggedBatch(names, arr, arr >= 0.5)
+        _, got = store.tag_columns(batch, {n: i for i, n in enumerate(names)})
+        assert got == [json.dumps(dict(zip(names, row)), separators=(",", ":")) for row in arr.tolist()]
 
 
 def test_score_sums_and_histograms_are_their_definition(seed_store):
@@ -456,12 +498,12 @@ def _assert_scores_are_their_definition(est, texts: list[str]) -> int:
     return compared
 
 
-def test_scores_are_their_definition_on_hostile_strings_and_seed_statements():
+def test_scores_are_their_definition_on_hostile_strings_and_seed_statements(tagging_path):
     est = load_model().estimator
     assert _assert_scores_are_their_definition(est, HOSTILE + _seed_texts()) > 2000
 
 
-def test_scores_are_their_definition_on_corpus_statements():
+def test_scores_are_their_definition_on_corpus_statements(tagging_path):
     est = load_model().estimator
     assert _assert_scores_are_their_definition(est, _corpus_texts()) >= 60000
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import numpy as np
+
+from pipeline.tagger import kernel
 
 _URL = re.compile(r"\(?https?://\S+\)?|www\.\S+")
 _TAG = re.compile(r"</?[a-zA-Z][^>]{0,200}>")
@@ -92,6 +95,44 @@ def _collapse(raw: bytes) -> bytes:
     return b[~drop].tobytes()
 
 
+# Code points below this that normalise the same wherever they stand are handled by the compiled
+# loops (Latin letters with their accents, general punctuation); a text with any other goes to Python.
+_TABLE_LIMIT = 0x2200
+
+
+@lru_cache(maxsize=1)
+def char_table() -> tuple[bytes, np.ndarray, bytes]:
+    """What ``normalise_many``'s fast path makes of each code point on its own, for the compiled
+    loops (``kernel.normalise``): the ASCII bytes (lower-cased, word characters kept, the rest a
+    space), then per code point 0x80.._TABLE_LIMIT-1 the span of its bytes in a blob (start -1:
+    not handled: a character that takes the general path, or whose result depends on others).
+
+    Derived from the fast path itself, a character at a time: lower-case, decompose, the common
+    punctuation and the characters that fold to a space made spaces, combining marks dropped.
+    Context cannot change these: lower-casing depends on context only for the Greek sigma and
+    decomposition only reorders combining marks, and both take the general path or are dropped.
+    """
+    ascii_ = bytes(_BATCH_WORDS[ord(chr(b).lower())] if b != 10 else 10 for b in range(128))
+    spans = np.full(2 * (_TABLE_LIMIT - 0x80), -1, dtype=np.int32)
+    blob = bytearray()
+    for c in range(0x80, _TABLE_LIMIT):
+        if 0xD800 <= c < 0xE000:
+            continue
+        d = unicodedata.normalize("NFKD", chr(c).lower())
+        for x in _COMMON_SPACES:
+            d = d.replace(x, " ")
+        if _NOT_PLAIN.search(d):
+            d = _NOT_PLAIN.sub(_space_if_not_word, d)
+            if _NOT_PLAIN.search(d):
+                continue  # the general path
+        mapped = d.encode("ascii", "ignore").translate(_BATCH_WORDS)
+        if b"\n" in mapped:
+            continue
+        spans[2 * (c - 0x80)], spans[2 * (c - 0x80) + 1] = len(blob), len(blob) + len(mapped)
+        blob += mapped
+    return ascii_, spans, bytes(blob)
+
+
 def normalise_many(texts: list[str]) -> list[str]:
     """``normalise`` of each text, computed for the whole batch at once: one lower-casing, one
     decomposition, one translation and one collapse of spaces over the texts joined by newlines,
@@ -115,6 +156,14 @@ def normalise_many(texts: list[str]) -> list[str]:
         big = "\n".join(texts)
         if big.count("\n") != len(texts) - 1:
             return [normalise(t) for t in texts]
+    lib = kernel.library()
+    if lib is not None:
+        done = kernel.normalise(lib, big, len(texts), *char_table())
+        if done is not None:
+            out, fallback = done
+            for i in fallback:
+                out[i] = normalise(texts[i])
+            return out
     big = big.lower()
     if big.isascii():
         raw = big.encode("ascii")
