@@ -1,10 +1,14 @@
 /* The tagger's per-token loops in C: optional, loaded with ctypes by pipeline/tagger/kernel.py.
  *
- * Two functions, each the exact counterpart of a NumPy path of pipeline/tagger/scoring.py:
- *   tk_token_ids  - tokens of normalised texts joined by spaces, looked up in the vocabulary's
- *                   hash table (Scorer._doc_token_ids with _token_words and _KeyTable.find);
- *   tk_sums       - per statement, the sums over its distinct tokens and distinct known bigrams
- *                   (the middle of Scorer._decision).
+ * Each function is the exact counterpart of a NumPy or Python path (tests/test_fast_paths.py runs
+ * both and asks for the same bytes):
+ *   tk_token_ids   - tokens of normalised texts looked up in the vocabulary's hash table
+ *                    (Scorer._doc_token_ids with _token_words and _KeyTable.find);
+ *   tk_sums        - per statement, the sums over its distinct tokens and distinct known bigrams
+ *                    (Scorer._sums);
+ *   tk_gram_scores - the character n-gram block of tokens never seen in training (Scorer._gram_scores);
+ *   tk_normalise   - text.normalise_many's per-character mapping;
+ *   tk_scores_json - json.dumps of each statement's rounded scores (store.tag_columns).
  * Sums are taken in the order NumPy takes them (ascending token id, then bigram position, each
  * block summed from zero on its own and then added), so the scores are bit for bit the same;
  * tests/test_kernel.py holds the two paths to that on real statements.
@@ -15,9 +19,16 @@
 #include <math.h>
 
 #define GOLDEN 0x9E3779B97F4A7C15ULL
+/* A hint to fetch a cache line ahead of its use (no effect on results); how far ahead. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch((const void *)(p))
+#else
+#define PREFETCH(p) ((void)0)
+#endif
+#define AHEAD 8
 
 /* The version of this interface: kernel.py refuses a library that says another. */
-int tk_version(void) { return 4; }
+int tk_version(void) { return 7; }
 
 /* Where the key (a, b) sits among a _KeyTable's keys, or -1. ncols is 1 (b unused) or 2. */
 static inline int64_t find_key(uint64_t a, uint64_t b, int ncols, const int32_t *slots, uint64_t mask,
@@ -47,29 +58,59 @@ static inline uint64_t word_at(const uint8_t *p, int64_t n) {
 int64_t tk_token_ids(const uint8_t *data, int64_t n, const int32_t *slots, uint64_t mask, int shift,
                      int64_t nkeys, const uint64_t *k1, const uint64_t *k2, const int64_t *key_ids,
                      int64_t cap, int64_t *ids, int64_t *starts, int64_t *ends, int64_t *lens, int64_t n_texts) {
+    /* In blocks of tokens: split and hash a block (asking for its slots from memory), then read
+     * the slots (asking for the keys they name), then compare: the memory reads of a block are
+     * under way together instead of one token after another. */
+    enum { BLOCK = 32 };
+    uint64_t wa[BLOCK], wb[BLOCK], slot[BLOCK];
+    int64_t idx[BLOCK];
     int64_t m = 0, i = 0, text = 0;
     for (int64_t t = 0; t < n_texts; t++) lens[t] = 0;
-    while (i < n && m < cap) {
-        while (i < n && (data[i] == ' ' || data[i] == '\n')) {
-            if (data[i] == '\n') text++;
-            i++;
+    while (m < cap) {
+        int64_t first = m, nblock = 0;
+        while (nblock < BLOCK && m < cap) {
+            while (i < n && (data[i] == ' ' || data[i] == '\n')) {
+                if (data[i] == '\n') text++;
+                i++;
+            }
+            if (i >= n) break;
+            int64_t s = i;
+            while (i < n && data[i] != ' ' && data[i] != '\n') i++;
+            int64_t len = i - s;
+            starts[m] = s;
+            ends[m] = i;
+            if (text < n_texts) lens[text]++;
+            if (len <= 16) {
+                uint64_t a = word_at(data + s, len < 8 ? len : 8);
+                uint64_t b = len > 8 ? word_at(data + s + 8, len - 8) : 0;
+                wa[nblock] = a;
+                wb[nblock] = b;
+                slot[nblock] = ((a * GOLDEN) ^ b) * GOLDEN >> shift;
+                PREFETCH(slots + slot[nblock]);
+            } else {
+                slot[nblock] = UINT64_MAX;  /* longer than the table's keys */
+            }
+            nblock++;
+            m++;
         }
-        if (i >= n) break;
-        int64_t s = i;
-        while (i < n && data[i] != ' ' && data[i] != '\n') i++;
-        int64_t len = i - s;
-        int64_t id = -1;
-        if (len <= 16) {
-            uint64_t a = word_at(data + s, len < 8 ? len : 8);
-            uint64_t b = len > 8 ? word_at(data + s + 8, len - 8) : 0;
-            int64_t at = find_key(a, b, 2, slots, mask, shift, nkeys, k1, k2);
-            if (at >= 0) id = key_ids[at];
+        if (!nblock) break;
+        for (int64_t j = 0; j < nblock; j++) {
+            idx[j] = slot[j] == UINT64_MAX ? nkeys : slots[slot[j]];
+            if (idx[j] != nkeys) { PREFETCH(k1 + idx[j]); PREFETCH(k2 + idx[j]); PREFETCH(key_ids + idx[j]); }
         }
-        ids[m] = id;
-        starts[m] = s;
-        ends[m] = i;
-        if (text < n_texts) lens[text]++;
-        m++;
+        for (int64_t j = 0; j < nblock; j++) {
+            int64_t id = -1;
+            if (slot[j] != UINT64_MAX) {
+                uint64_t sl = slot[j];
+                int64_t x = idx[j];
+                while (x != nkeys) {
+                    if (k1[x] == wa[j] && k2[x] == wb[j]) { id = key_ids[x]; break; }
+                    sl = (sl + 1) & mask;
+                    x = slots[sl];
+                }
+            }
+            ids[first + j] = id;
+        }
     }
     return m;
 }
@@ -145,8 +186,12 @@ void tk_sums(int64_t n_docs, const int64_t *lens, const int64_t *ids, int64_t n_
         for (int64_t i = 0; i < len; i++) scratch[i] = tk[i];
         int64_t m = sorted_unique(scratch, len);
         int64_t i = 0;
-        /* known tokens, ascending */
+        /* known tokens, ascending (their records asked for from memory a few tokens ahead: the
+         * loop waits on memory, not on arithmetic) */
+        for (int64_t p = 0; p < m && p < AHEAD; p++)
+            if (scratch[p] < n_tok) PREFETCH(tok + scratch[p] * rec);
         for (; i < m && scratch[i] < n_tok; i++) {
+            if (i + AHEAD < m && scratch[i + AHEAD] < n_tok) PREFETCH(tok + scratch[i + AHEAD] * rec);
             const double *r = tok + scratch[i] * rec;
             for (int64_t c = 0; c < k; c++) { sw[c] += r[c]; sc[c] += r[k + c]; }
             qw += r[2 * k];
@@ -168,24 +213,52 @@ void tk_sums(int64_t n_docs, const int64_t *lens, const int64_t *ids, int64_t n_
             for (int64_t c = 0; c < k; c++) sc[c] += acc[c];
             qc += uq;
         }
-        /* bigrams of consecutive known tokens found among the model's, distinct positions ascending */
+        /* bigrams of consecutive known tokens found among the model's, distinct positions ascending;
+         * with the hash table, in three passes over the statement's bigrams (keys and their slots,
+         * then the slots' entries, then the keys compared) so that the memory reads of many
+         * bigrams are under way at once instead of one after the other */
         int64_t nh = 0;
-        if (nb > 0) {
+        if (nb > 0 && bslots != NULL) {
+            int64_t nk = 0;
             for (int64_t j = 0; j + 1 < len; j++) {
                 int64_t a = tk[j], b = tk[j + 1];
                 if (a >= n_tok || b >= n_tok) continue;
-                int64_t key = a * n_tok + b, pos;
-                if (bslots != NULL) {
-                    pos = find_key((uint64_t)key, 0, 1, bslots, bmask, bshift, nb, bk, NULL);
-                } else {
-                    int64_t lo = 0, hi = nb;  /* first position whose key is >= key */
-                    while (lo < hi) {
-                        int64_t mid = lo + (hi - lo) / 2;
-                        if (bigram_keys[mid] < key) lo = mid + 1; else hi = mid;
-                    }
-                    pos = (lo < nb && bigram_keys[lo] == key) ? lo : -1;
+                int64_t key = a * n_tok + b;
+                uint64_t slot = ((uint64_t)key * GOLDEN) >> bshift;
+                scratch2[nk] = key;
+                scratch[nk] = (int64_t)slot;
+                PREFETCH(bslots + slot);
+                nk++;
+            }
+            for (int64_t j = 0; j < nk; j++) {
+                int64_t idx = bslots[scratch[j]];
+                if (idx != nb) PREFETCH(bk + idx);
+            }
+            for (int64_t j = 0; j < nk; j++) {
+                uint64_t key = (uint64_t)scratch2[j], slot = (uint64_t)scratch[j];
+                int64_t pos = -1;
+                for (;;) {
+                    int64_t idx = bslots[slot];
+                    if (idx == nb) break;
+                    if (bk[idx] == key) { pos = idx; break; }
+                    slot = (slot + 1) & bmask;
                 }
-                if (pos >= 0) scratch2[nh++] = pos;
+                if (pos >= 0) {
+                    PREFETCH(bigram_rec + pos * (k + 1));
+                    scratch2[nh++] = pos;  /* nh <= j: the keys still to read are not overwritten */
+                }
+            }
+        } else if (nb > 0) {
+            for (int64_t j = 0; j + 1 < len; j++) {
+                int64_t a = tk[j], b = tk[j + 1];
+                if (a >= n_tok || b >= n_tok) continue;
+                int64_t key = a * n_tok + b;
+                int64_t lo = 0, hi = nb;  /* first position whose key is >= key */
+                while (lo < hi) {
+                    int64_t mid = lo + (hi - lo) / 2;
+                    if (bigram_keys[mid] < key) lo = mid + 1; else hi = mid;
+                }
+                if (lo < nb && bigram_keys[lo] == key) scratch2[nh++] = lo;
             }
         }
         if (nh) {
@@ -292,4 +365,45 @@ int64_t tk_scores_json(const double *scores, int64_t n, int64_t k, const uint8_t
         out[o++] = '}';
     }
     return o;
+}
+
+/* The character n-gram block of tokens never seen in training (Scorer._unseen_rows): for each of
+ * n ASCII tokens (data[starts[i] .. ends[i])), its n-grams of lo..hi bytes (hi <= 7) with a space
+ * before and after the token, found in the model's gram table (_KeyTable of the grams' bytes,
+ * little-endian, and their length in the top byte; gram_cols: the column of each key), distinct
+ * columns ascending; then scores[i, :] = sum of w_char[col, :] * idf[col] and sq[i] = sum of
+ * idf[col]^2 over them, in that order. scratch holds (hi - lo + 1) * (longest token + 2) int64. */
+void tk_gram_scores(const uint8_t *data, const int64_t *starts, const int64_t *ends, int64_t n, int lo, int hi,
+                    const int32_t *slots, uint64_t mask, int shift, int64_t nkeys, const uint64_t *keys,
+                    const int64_t *gram_cols, const double *w_char, const double *idf, int64_t k,
+                    double *scores, double *sq, int64_t *scratch) {
+    uint8_t buf[4096];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t len = ends[i] - starts[i];
+        double *out = scores + i * k;
+        for (int64_t c = 0; c < k; c++) out[c] = 0.0;
+        sq[i] = 0.0;
+        if (len + 2 > (int64_t)sizeof(buf)) len = (int64_t)sizeof(buf) - 2;  /* caller sends none so long */
+        buf[0] = ' ';
+        for (int64_t b = 0; b < len; b++) buf[b + 1] = data[starts[i] + b];
+        buf[len + 1] = ' ';
+        int64_t w = len + 2, m = 0;
+        for (int g = lo; g <= hi; g++) {
+            for (int64_t p = 0; p + g <= w; p++) {
+                uint64_t key = word_at(buf + p, g) | ((uint64_t)g << 56);
+                int64_t at = find_key(key, 0, 1, slots, mask, shift, nkeys, keys, NULL);
+                if (at >= 0) scratch[m++] = gram_cols[at];
+            }
+        }
+        m = sorted_unique(scratch, m);
+        double q = 0.0;
+        for (int64_t j = 0; j < m; j++) {
+            int64_t col = scratch[j];
+            const double *wc = w_char + col * k;
+            double f = idf[col];
+            for (int64_t c = 0; c < k; c++) out[c] += wc[c] * f;
+            q += f * f;
+        }
+        sq[i] = q;
+    }
 }

@@ -29,7 +29,7 @@ from pipeline import settings
 SOURCE = Path(__file__).with_name("_kernel.c")
 # No fast-math and no fused multiply-add: the sums must round exactly as NumPy's do.
 FLAGS = ("-O2", "-shared", "-fPIC", "-std=c99", "-ffp-contract=off", "-fno-fast-math")
-VERSION = 4  # tk_version() of the interface this module calls
+VERSION = 7  # tk_version() of the interface this module calls
 
 
 def library_path() -> Path:
@@ -84,6 +84,9 @@ def _library() -> ctypes.CDLL | None:
     lib.tk_sums.restype = None
     lib.tk_sums.argtypes = [_I, _P, _P, _I, _I, _I, _P, _I, _P, _P, _P, _P, _P, _I, _P, ctypes.c_uint64,
                             ctypes.c_int, _P, _P, _P, _P, _P, _P, _P, _P]
+    lib.tk_gram_scores.restype = None
+    lib.tk_gram_scores.argtypes = [_P, _P, _P, _I, ctypes.c_int, ctypes.c_int, _P, ctypes.c_uint64, ctypes.c_int, _I,
+                                   _P, _P, _P, _P, _I, _P, _P, _P]
     lib.tk_scores_json.restype = _I
     lib.tk_scores_json.argtypes = [_P, _I, _I, _P, _P, _P, _I]
     lib.tk_normalise.restype = _I
@@ -184,6 +187,25 @@ def normalise(lib: ctypes.CDLL, big: str, count: int, ascii_: bytes, spans: np.n
     if got < 0:
         return None
     return out.raw[:got].decode("ascii").split("\n"), np.flatnonzero(fallback).tolist()
+
+
+def gram_scores(lib: ctypes.CDLL, tokens: list[str], lo: int, hi: int, parts, gram_cols: np.ndarray,
+                w_char: np.ndarray, idf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per ASCII token (at most 1,000 bytes; hi at most 7): the summed weights and squared norm of
+    its character n-grams the model knows (``tk_gram_scores``)."""
+    slots, mask, shift, n, cols = parts
+    data = "".join(tokens).encode("ascii")
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    k = w_char.shape[1]
+    scores, sq = np.empty((len(tokens), k)), np.empty(len(tokens))
+    longest = int(lengths.max()) if len(tokens) else 0
+    scratch = np.empty((hi - lo + 1) * (longest + 2) + 1, dtype=np.int64)
+    lib.tk_gram_scores(data, _ptr(starts), _ptr(ends), len(tokens), lo, hi, _ptr(slots), mask, shift, n,
+                       _ptr(cols[0]), _ptr(gram_cols), _ptr(w_char), _ptr(idf), k, _ptr(scores), _ptr(sq),
+                       _ptr(scratch))
+    return scores, sq
 
 
 def scores_json(lib: ctypes.CDLL, scores: np.ndarray, names: tuple[str, ...]) -> list[str] | None:

@@ -493,15 +493,43 @@ class Scorer:
             # One pass of Python over the grams, then one numpy pass for all tokens: a cold run
             # meets about a hundred thousand unseen tokens, and per-token numpy calls dominated.
             table = self._gram_table() if seen >= _TABLES_AFTER else None
-            r, c = _gram_columns(todo, *self.char_ngram, self.char_index_, table)
-            idf = self.char_idf_[c]
-            weighted = self.w_char_[c] * idf[:, None]
-            sc = _rowsum(r, weighted, len(todo))
-            sq = _binsum(r, weights=idf * idf, minlength=len(todo))
+            lib = kernel.library() if table is not None and k <= 64 else None
+            sc, sq = (self._gram_scores_compiled(lib, todo, table) if lib is not None
+                      else self._gram_scores(todo, table))
             flags = np.concatenate([_start_flags(todo, tuple(self._topic_keys())),
                                     _holds_words(todo, self._cue_words())], axis=1)
             cache.add(todo, sc, sq, _pack(flags))
         return cache, np.fromiter(map(row.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+
+    def _gram_scores(self, tokens: list[str], table) -> tuple[np.ndarray, np.ndarray]:
+        """The character n-gram block of tokens: their summed weights (tokens x topics) and squared
+        norms (NumPy; ``_gram_scores_compiled`` gives the same, bit for bit)."""
+        r, c = _gram_columns(tokens, *self.char_ngram, self.char_index_, table)
+        idf = self.char_idf_[c]
+        weighted = self.w_char_[c] * idf[:, None]
+        return _rowsum(r, weighted, len(tokens)), _binsum(r, weights=idf * idf, minlength=len(tokens))
+
+    def _gram_scores_compiled(self, lib, tokens: list[str], table) -> tuple[np.ndarray, np.ndarray]:
+        """``_gram_scores`` with the ASCII tokens' grams found and summed by C (``tk_gram_scores``);
+        the others (and any over a thousand bytes) take the NumPy path."""
+        parts = kernel.table_parts(table[0])
+        lo, hi = self.char_ngram
+        fast = [i for i, t in enumerate(tokens) if t.isascii() and len(t) <= 1000] if parts and hi <= 7 else []
+        if not fast:
+            return self._gram_scores(tokens, table)
+        arrays = _TABLES.get((self.cache_key_, "gram arrays"))
+        if arrays is None:
+            arrays = _TABLES[(self.cache_key_, "gram arrays")] = tuple(
+                np.ascontiguousarray(a, dtype=np.float64) for a in (self.w_char_, self.char_idf_))
+        sc, sq = kernel.gram_scores(lib, [tokens[i] for i in fast], lo, hi, parts, table[1], *arrays)
+        if len(fast) == len(tokens):
+            return sc, sq
+        rest = sorted(set(range(len(tokens))) - set(fast))
+        rsc, rsq = self._gram_scores([tokens[i] for i in rest], table)
+        out_sc, out_sq = np.empty((len(tokens), sc.shape[1])), np.empty(len(tokens))
+        out_sc[fast], out_sq[fast] = sc, sq
+        out_sc[rest], out_sq[rest] = rsc, rsq
+        return out_sc, out_sq
 
     def _unseen(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For tokens unseen in training: char-gram score (tokens x topics), squared norm, and
