@@ -34,7 +34,13 @@ RETAG_BATCH = 5000
 # batch's open transaction), so the batch holds no rows in memory.
 COMMIT_STATEMENTS = 60000
 COMMIT_SECONDS = 2.0
-AHEAD_TASKS = 32  # tasks of four files handed to each worker ahead of the writer
+# Work handed to the workers ahead of the writer: enough to keep them busy while it commits a
+# batch, counted in the files' bytes (AHEAD_BYTES), at most AHEAD_TASKS tasks of four files a
+# worker. Counted in tasks alone, the window shrank six-fold where the corpus turns from long
+# transcripts to short White House articles: the workers finished their few tasks and waited
+# for the writer (about 2 s of a cold run with one core idle, BENCHMARKS.md).
+AHEAD_BYTES = 16 << 20
+AHEAD_TASKS = 128
 
 
 @dataclass
@@ -487,7 +493,7 @@ def _store_files(r: _Run, plan: _Plan, progress: bool) -> None:
     summary = r.summary
     batch = _Batch(r, plan, COMMIT_STATEMENTS)
     bar = Progress(len(plan.jobs), progress)
-    results = _results(plan.jobs, r.workers, r.model_path, r.model.version)
+    results = _results(plan.jobs, r.workers, r.model_path, r.model.version, plan.stats)
     try:
         for path, outcome in results:
             bar.step()
@@ -594,7 +600,8 @@ def _resolve(path: str, dirs: dict[str, str]) -> str:
     return os.path.realpath(path)  # a symlink loop: let realpath say what it resolves to
 
 
-def _results(jobs: list[tuple], workers: int, model_path: str, version: str):
+def _results(jobs: list[tuple], workers: int, model_path: str, version: str,
+             sizes: dict[str, tuple[int, int]] | None = None):
     """Yield (path, outcome) in job order; in worker processes when there is enough work."""
     chunks = (jobs[i:i + 4] for i in range(0, len(jobs), 4))
     if workers <= 1 or len(jobs) < 4:
@@ -607,12 +614,21 @@ def _results(jobs: list[tuple], workers: int, model_path: str, version: str):
     # cancels the futures still queued behind the pool's back, and Python 3.11's pool then trips
     # over them while it ends (a traceback from its thread). Unsubmitted jobs need no cancelling.
     # Four files to a task, as map's chunks were: one file per task costs a tenth more time.
-    # Up to 32 tasks a worker ahead (about 28,000 statements a worker): enough to keep the workers busy
-    # while the writer commits a batch (8 left them waiting 1.5 s of a cold run's 20, 32 0.3 s),
-    # and no more memory than the batch of rows the writer used to hold until its commit.
+    # Files of up to AHEAD_BYTES ahead (about 28,000 transcript statements a worker): enough to keep the
+    # workers busy while the writer commits a batch (8 tasks a worker left them waiting 1.5 s of a
+    # cold run's 20, 32 tasks 0.3 s), and no more memory than the batch of rows the writer used to
+    # hold until its commit.
     with _pool(workers, model_path, version) as pool:
-        for outcomes in bounded_map(pool, _work_all, chunks, ahead=AHEAD_TASKS * workers):
+        for outcomes in bounded_map(pool, _work_all, chunks, ahead=AHEAD_TASKS * workers,
+                                    cost=lambda chunk: sum(_size(job[0], sizes) for job in chunk),
+                                    budget=AHEAD_BYTES):
             yield from outcomes
+
+
+def _size(path: str, sizes: dict[str, tuple[int, int]] | None) -> int:
+    """The file's size as the plan saw it (its stat), else a typical transcript's."""
+    stat = (sizes or {}).get(path)
+    return stat[0] if stat else 1 << 16
 
 
 def _mapped(fn: Callable, items: Iterator, workers: int, model_path: str, version: str) -> Iterator:

@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import context, reduction
@@ -179,13 +179,21 @@ def joblib_options() -> dict:
     return {"initializer": start_worker, "initargs": (_LOKY_LINE,)}
 
 
-def bounded_map(pool: ProcessPoolExecutor, fn, items: Iterable, ahead: int) -> Iterator:
+def bounded_map(pool: ProcessPoolExecutor, fn, items: Iterable, ahead: int,
+                cost: Callable[[object], float] | None = None, budget: float = 0.0) -> Iterator:
     """``pool.map(fn, items)`` with at most ``ahead`` items handed to the workers at a time, so
-    that a long stream of items (batches read from the store) is not all held in memory."""
+    that a long stream of items (batches read from the store) is not all held in memory; with
+    ``cost``, also no more than ``budget`` of their summed costs (an item is always handed over
+    when none is in flight): a window counted in items would shrink in work where the items do."""
     pending: deque = deque()
+    in_flight = 0.0
     for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= ahead:
-            yield pending.popleft().result()
+        c = cost(item) if cost is not None else 0.0
+        while pending and (len(pending) >= ahead or (cost is not None and in_flight + c > budget)):
+            done, c_done = pending.popleft()
+            in_flight -= c_done
+            yield done.result()
+        pending.append((pool.submit(fn, item), c))
+        in_flight += c
     while pending:
-        yield pending.popleft().result()
+        yield pending.popleft()[0].result()

@@ -576,3 +576,41 @@ def test_a_task_tags_its_files_together_and_each_file_keeps_its_own_rows_and_err
     gone = _work_all([(str(p), "auto", None, str(tmp_path / "no-model.skops"), bits) for p in wh])
     assert [path for path, _ in gone] == [str(p) for p in wh]
     assert all(isinstance(o, Exception) and "no-model.skops" in o.reason for _, o in gone)
+
+
+def _length(text: str) -> int:
+    return len(text)
+
+
+def test_the_window_of_work_ahead_is_bounded_by_its_cost_and_by_its_count():
+    """bounded_map hands the workers no more than ``budget`` of cost (or ``ahead`` items) beyond
+    what has been taken back, yet always at least one item; results come in order. A window in
+    items alone let short files leave the workers idle (BENCHMARKS.md, session 31)."""
+    from pipeline.workers import bounded_map, worker_pool
+
+    items = ["x" * n for n in (5, 5, 5, 40, 1, 1, 1, 1, 1, 1, 1, 1, 30, 2)]
+    pulled: list[int] = []
+    exhausted = []
+
+    def feed():
+        for i, item in enumerate(items):
+            pulled.append(i)
+            yield item
+        exhausted.append(True)
+
+    got, in_flight = [], []
+    with worker_pool(2) as pool:
+        for n in bounded_map(pool, _length, feed(), ahead=6, cost=len, budget=12):
+            # In flight with the result now returned: the items taken from the feed and not yet
+            # returned, but the newest while the feed lasts (it waits for room in the window).
+            end = len(items) if exhausted else pulled[-1]
+            in_flight.append(items[len(got):end])
+            got.append(n)
+    assert got == [len(x) for x in items]
+    for window in in_flight:
+        # never over the budget, unless one item alone is (40 and 30 go one at a time), nor over 6 items
+        assert len(window) <= 6
+        assert sum(map(len, window)) <= 12 or len(window) == 1
+    # the cheap items went six at a time (the count bound), the dear ones alone
+    assert max(len(w) for w in in_flight) == 6
+    assert ["x" * 40] in in_flight and ["x" * 30] in in_flight
