@@ -30,18 +30,27 @@
 /* The version of this interface: kernel.py refuses a library that says another. */
 int tk_version(void) { return 7; }
 
-/* Where the key (a, b) sits among a _KeyTable's keys, or -1. ncols is 1 (b unused) or 2. */
-static inline int64_t find_key(uint64_t a, uint64_t b, int ncols, const int32_t *slots, uint64_t mask,
-                               int shift, int64_t nkeys, const uint64_t *k1, const uint64_t *k2) {
+/* The slot a _KeyTable's key (a, b) starts its search at (_KeyTable._slot). ncols is 1 (b unused) or 2. */
+static inline uint64_t home_slot(uint64_t a, uint64_t b, int ncols, int shift) {
     uint64_t h = a * GOLDEN;
     if (ncols == 2) h = (h ^ b) * GOLDEN;
-    uint64_t slot = h >> shift;
+    return h >> shift;
+}
+
+/* Where the key (a, b) sits among a _KeyTable's keys, searching from its home slot, or -1. */
+static inline int64_t probe(uint64_t slot, uint64_t a, uint64_t b, int ncols, const int32_t *slots, uint64_t mask,
+                            int64_t nkeys, const uint64_t *k1, const uint64_t *k2) {
     for (;;) {
         int64_t idx = slots[slot];
         if (idx == nkeys) return -1;
         if (k1[idx] == a && (ncols == 1 || k2[idx] == b)) return idx;
         slot = (slot + 1) & mask;
     }
+}
+
+static inline int64_t find_key(uint64_t a, uint64_t b, int ncols, const int32_t *slots, uint64_t mask,
+                               int shift, int64_t nkeys, const uint64_t *k1, const uint64_t *k2) {
+    return probe(home_slot(a, b, ncols, shift), a, b, ncols, slots, mask, nkeys, k1, k2);
 }
 
 /* The first n (0..8) bytes at p as a little-endian integer. */
@@ -63,7 +72,6 @@ int64_t tk_token_ids(const uint8_t *data, int64_t n, const int32_t *slots, uint6
      * under way together instead of one token after another. */
     enum { BLOCK = 32 };
     uint64_t wa[BLOCK], wb[BLOCK], slot[BLOCK];
-    int64_t idx[BLOCK];
     int64_t m = 0, i = 0, text = 0;
     for (int64_t t = 0; t < n_texts; t++) lens[t] = 0;
     while (m < cap) {
@@ -85,7 +93,7 @@ int64_t tk_token_ids(const uint8_t *data, int64_t n, const int32_t *slots, uint6
                 uint64_t b = len > 8 ? word_at(data + s + 8, len - 8) : 0;
                 wa[nblock] = a;
                 wb[nblock] = b;
-                slot[nblock] = ((a * GOLDEN) ^ b) * GOLDEN >> shift;
+                slot[nblock] = home_slot(a, b, 2, shift);
                 PREFETCH(slots + slot[nblock]);
             } else {
                 slot[nblock] = UINT64_MAX;  /* longer than the table's keys */
@@ -95,21 +103,12 @@ int64_t tk_token_ids(const uint8_t *data, int64_t n, const int32_t *slots, uint6
         }
         if (!nblock) break;
         for (int64_t j = 0; j < nblock; j++) {
-            idx[j] = slot[j] == UINT64_MAX ? nkeys : slots[slot[j]];
-            if (idx[j] != nkeys) { PREFETCH(k1 + idx[j]); PREFETCH(k2 + idx[j]); PREFETCH(key_ids + idx[j]); }
+            int64_t x = slot[j] == UINT64_MAX ? nkeys : slots[slot[j]];
+            if (x != nkeys) { PREFETCH(k1 + x); PREFETCH(k2 + x); PREFETCH(key_ids + x); }
         }
         for (int64_t j = 0; j < nblock; j++) {
-            int64_t id = -1;
-            if (slot[j] != UINT64_MAX) {
-                uint64_t sl = slot[j];
-                int64_t x = idx[j];
-                while (x != nkeys) {
-                    if (k1[x] == wa[j] && k2[x] == wb[j]) { id = key_ids[x]; break; }
-                    sl = (sl + 1) & mask;
-                    x = slots[sl];
-                }
-            }
-            ids[first + j] = id;
+            int64_t at = slot[j] == UINT64_MAX ? -1 : probe(slot[j], wa[j], wb[j], 2, slots, mask, nkeys, k1, k2);
+            ids[first + j] = at >= 0 ? key_ids[at] : -1;
         }
     }
     return m;
@@ -224,7 +223,7 @@ void tk_sums(int64_t n_docs, const int64_t *lens, const int64_t *ids, int64_t n_
                 int64_t a = tk[j], b = tk[j + 1];
                 if (a >= n_tok || b >= n_tok) continue;
                 int64_t key = a * n_tok + b;
-                uint64_t slot = ((uint64_t)key * GOLDEN) >> bshift;
+                uint64_t slot = home_slot((uint64_t)key, 0, 1, bshift);
                 scratch2[nk] = key;
                 scratch[nk] = (int64_t)slot;
                 PREFETCH(bslots + slot);
@@ -235,14 +234,7 @@ void tk_sums(int64_t n_docs, const int64_t *lens, const int64_t *ids, int64_t n_
                 if (idx != nb) PREFETCH(bk + idx);
             }
             for (int64_t j = 0; j < nk; j++) {
-                uint64_t key = (uint64_t)scratch2[j], slot = (uint64_t)scratch[j];
-                int64_t pos = -1;
-                for (;;) {
-                    int64_t idx = bslots[slot];
-                    if (idx == nb) break;
-                    if (bk[idx] == key) { pos = idx; break; }
-                    slot = (slot + 1) & bmask;
-                }
+                int64_t pos = probe((uint64_t)scratch[j], (uint64_t)scratch2[j], 0, 1, bslots, bmask, nb, bk, NULL);
                 if (pos >= 0) {
                     PREFETCH(bigram_rec + pos * (k + 1));
                     scratch2[nh++] = pos;  /* nh <= j: the keys still to read are not overwritten */

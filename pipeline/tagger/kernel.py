@@ -4,7 +4,7 @@ Optional: every function here has a NumPy counterpart in ``scoring`` that gives 
 bit for bit (tests/test_kernel.py), and tagging takes that path when the library is missing, was
 built from another version of the source, or the ``kernel`` setting is 0. ``make setup`` builds it
 (``python -m pipeline.tagger.kernel``) with the machine's C compiler; no compiler, no library, and
-tagging about a third slower (BENCHMARKS.md).
+tagging takes 1.8 times the CPU (BENCHMARKS.md).
 
 The library's name carries the hash of its source and flags, so a library left from an older
 checkout is never loaded.
@@ -30,6 +30,7 @@ SOURCE = Path(__file__).with_name("_kernel.c")
 # No fast-math and no fused multiply-add: the sums must round exactly as NumPy's do.
 FLAGS = ("-O2", "-shared", "-fPIC", "-std=c99", "-ffp-contract=off", "-fno-fast-math")
 VERSION = 7  # tk_version() of the interface this module calls
+MAX_TOPICS = 64  # tk_sums adds a statement's topics up in arrays of this size (topic bits stop at 62)
 
 
 def library_path() -> Path:
@@ -101,12 +102,6 @@ def library() -> ctypes.CDLL | None:
 
 def _ptr(a: np.ndarray | None) -> int | None:
     return None if a is None else a.ctypes.data
-
-
-def _want(a: np.ndarray, dtype) -> np.ndarray:
-    """``a`` as a C-contiguous array of ``dtype``, copied only when it is not one already; the
-    caller keeps the result alive for as long as C reads it."""
-    return np.ascontiguousarray(a, dtype=dtype)
 
 
 def table_parts(table) -> tuple[np.ndarray, int, int, int, list[np.ndarray]] | None:
@@ -234,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", "") or str(exc)
         print(f"note: the tagger's C loops were not built ({detail.strip()}); tagging takes the NumPy path, "
-              "with the same results, about a third slower", file=sys.stderr)
+              "with the same results, in 1.8 times the CPU", file=sys.stderr)
         return 0
     print(f"the tagger's C loops: {path}")
     return 0

@@ -493,7 +493,7 @@ class Scorer:
             # One pass of Python over the grams, then one numpy pass for all tokens: a cold run
             # meets about a hundred thousand unseen tokens, and per-token numpy calls dominated.
             table = self._gram_table() if seen >= _TABLES_AFTER else None
-            lib = kernel.library() if table is not None and k <= 64 else None
+            lib = kernel.library() if table is not None else None
             sc, sq = (self._gram_scores_compiled(lib, todo, table) if lib is not None
                       else self._gram_scores(todo, table))
             flags = np.concatenate([_start_flags(todo, tuple(self._topic_keys())),
@@ -514,18 +514,19 @@ class Scorer:
         the others (and any over a thousand bytes) take the NumPy path."""
         parts = kernel.table_parts(table[0])
         lo, hi = self.char_ngram
-        fast = [i for i, t in enumerate(tokens) if t.isascii() and len(t) <= 1000] if parts and hi <= 7 else []
-        if not fast:
+        ok = np.fromiter((parts is not None and hi <= 7 and t.isascii() and len(t) <= 1000 for t in tokens),
+                         dtype=bool, count=len(tokens))
+        if not ok.any():
             return self._gram_scores(tokens, table)
+        fast, rest = np.flatnonzero(ok), np.flatnonzero(~ok)
         arrays = _TABLES.get((self.cache_key_, "gram arrays"))
         if arrays is None:
             arrays = _TABLES[(self.cache_key_, "gram arrays")] = tuple(
                 np.ascontiguousarray(a, dtype=np.float64) for a in (self.w_char_, self.char_idf_))
-        sc, sq = kernel.gram_scores(lib, [tokens[i] for i in fast], lo, hi, parts, table[1], *arrays)
-        if len(fast) == len(tokens):
+        sc, sq = kernel.gram_scores(lib, [tokens[i] for i in fast.tolist()], lo, hi, parts, table[1], *arrays)
+        if not len(rest):
             return sc, sq
-        rest = sorted(set(range(len(tokens))) - set(fast))
-        rsc, rsq = self._gram_scores([tokens[i] for i in rest], table)
+        rsc, rsq = self._gram_scores([tokens[i] for i in rest.tolist()], table)
         out_sc, out_sq = np.empty((len(tokens), sc.shape[1])), np.empty(len(tokens))
         out_sc[fast], out_sq[fast] = sc, sq
         out_sc[rest], out_sq[rest] = rsc, rsq
@@ -583,7 +584,7 @@ class Scorer:
         n = len(norm)
         k = len(self.topic_names_)
         seen = _SCORED[self.cache_key_] = _SCORED.get(self.cache_key_, 0) + n
-        lib = kernel.library() if k <= 64 else None
+        lib = kernel.library() if k <= kernel.MAX_TOPICS else None
         if lib is not None:
             score_w, sq_w, score_c, sq_c, held = self._sums_compiled(lib, norm, seen)
         else:
